@@ -1,0 +1,459 @@
+//! The `fresco.model` metadata document.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ABI_VERSION, MAX_METADATA_BYTES};
+
+/// Everything a host needs to know about a model besides its code.
+///
+/// ```
+/// use fresco_abi::{InputSpec, ModelKind, ModelMetadata};
+///
+/// let meta = ModelMetadata::new("churn", "1", ModelKind::Linear)
+///     .with_inputs(vec![InputSpec::f64("tenure_days"), InputSpec::f64("orders_30d")])
+///     .with_outputs(vec!["p_churn".into()]);
+/// meta.validate()?;
+/// let json = meta.to_json();
+/// assert_eq!(ModelMetadata::from_json(json.as_bytes())?, meta);
+/// # Ok::<(), fresco_abi::MetadataError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    /// Model name, e.g. `eta`.
+    pub name: String,
+    /// Model version, free-form (`3`, `2026-11-27`, a git hash).
+    pub version: String,
+    /// ABI version the module implements; must equal `fresco_abi_version()`.
+    pub abi: i32,
+    /// What kind of model this is.
+    pub kind: ModelKind,
+    /// Inputs in the order the model reads them from each row.
+    pub inputs: Vec<InputSpec>,
+    /// Output names in the order the model writes them for each row.
+    pub outputs: Vec<String>,
+    /// Where the module came from.
+    pub source: SourceInfo,
+    /// Distribution of inputs and outputs on the training data, for drift monitoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_stats: Option<TrainingStats>,
+    /// How to turn outputs into a calibrated prediction interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<IntervalSpec>,
+}
+
+/// The family a model belongs to. Informational: hosts score every kind the same way.
+///
+/// Unknown kinds round-trip as [`ModelKind::Other`] so that newer compilers do not break
+/// older hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ModelKind {
+    /// Gradient-boosted (or random-forest) tree ensemble.
+    Gbdt,
+    /// Linear or generalized linear model.
+    Linear,
+    /// Hand-written model (e.g. with `fresco-guest`).
+    Custom,
+    /// Any other kind, by name.
+    Other(String),
+}
+
+impl From<String> for ModelKind {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "gbdt" => ModelKind::Gbdt,
+            "linear" => ModelKind::Linear,
+            "custom" => ModelKind::Custom,
+            _ => ModelKind::Other(s),
+        }
+    }
+}
+
+impl From<ModelKind> for String {
+    fn from(k: ModelKind) -> Self {
+        match k {
+            ModelKind::Gbdt => "gbdt".into(),
+            ModelKind::Linear => "linear".into(),
+            ModelKind::Custom => "custom".into(),
+            ModelKind::Other(s) => s,
+        }
+    }
+}
+
+/// One model input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    /// Feature name, unique within the model.
+    pub name: String,
+    /// The value type the model was trained on. All values travel as `f64`.
+    #[serde(rename = "type")]
+    pub ty: InputType,
+    /// What the model does with a missing value.
+    #[serde(default)]
+    pub missing: MissingPolicy,
+}
+
+impl InputSpec {
+    /// A floating-point input whose missing values reach the model as NaN.
+    ///
+    /// ```
+    /// let spec = fresco_abi::InputSpec::f64("distance_km");
+    /// assert_eq!(spec.missing, fresco_abi::MissingPolicy::Nan);
+    /// ```
+    pub fn f64(name: impl Into<String>) -> Self {
+        InputSpec { name: name.into(), ty: InputType::F64, missing: MissingPolicy::Nan }
+    }
+}
+
+/// The type of an input as declared by the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputType {
+    /// 64-bit float.
+    F64,
+    /// 32-bit float (values are widened to `f64` on the wire).
+    F32,
+    /// Signed integer, exactly representable as `f64` (|v| ≤ 2^53).
+    I64,
+    /// Boolean, 0.0 or 1.0.
+    Bool,
+    /// Category code: a non-negative integer.
+    Categorical,
+}
+
+/// What happens when an input value is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// Pass NaN to the model, which handles it (trees route it by their default branch).
+    #[default]
+    Nan,
+    /// Replace it with this value before scoring.
+    Default(f64),
+    /// Refuse to score: the caller gets an error naming the feature.
+    Error,
+}
+
+/// Provenance of the module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// Format of what was compiled: `lightgbm`, `xgboost`, `rust`, ...
+    pub format: String,
+    /// Hex SHA-256 of the source file, when there was one.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// Per-feature and per-output distributions captured at training time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TrainingStats {
+    /// By input name.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, DistributionStats>,
+    /// By output name.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, DistributionStats>,
+}
+
+/// A histogram over quantile bins plus the missing rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DistributionStats {
+    /// Ascending bin edges; `counts` has one more entry than `bin_edges`
+    /// (below the first edge, between edges, above the last).
+    pub bin_edges: Vec<f64>,
+    /// Rows per bin.
+    pub counts: Vec<u64>,
+    /// Fraction of rows with a missing value, in `[0, 1]`.
+    pub missing_rate: f64,
+}
+
+/// How to turn quantile outputs into a calibrated interval (conformalized quantile
+/// regression: the interval is `[lower - lower_offset, upper + upper_offset]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalSpec {
+    /// Nominal coverage, e.g. 0.8.
+    pub coverage: f64,
+    /// Output holding the lower quantile.
+    pub lower: String,
+    /// Output holding the point estimate, if any.
+    #[serde(default)]
+    pub mid: Option<String>,
+    /// Output holding the upper quantile.
+    pub upper: String,
+    /// Conformal offset subtracted from the lower bound.
+    #[serde(default)]
+    pub lower_offset: f64,
+    /// Conformal offset added to the upper bound.
+    #[serde(default)]
+    pub upper_offset: f64,
+}
+
+/// Why a metadata document was refused.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// The section is larger than [`MAX_METADATA_BYTES`].
+    TooLarge {
+        /// Size of the section in bytes.
+        bytes: usize,
+    },
+    /// The section is not valid JSON of the expected shape.
+    Malformed {
+        /// The parser's explanation, with line and column.
+        reason: String,
+    },
+    /// The `abi` field names a version this crate does not implement.
+    UnsupportedAbi {
+        /// The declared version.
+        declared: i32,
+    },
+    /// A field has an unusable value.
+    Invalid {
+        /// The field, e.g. `outputs`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl fmt::Display for MetadataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetadataError::TooLarge { bytes } => write!(
+                f,
+                "metadata section is {bytes} bytes, more than the {MAX_METADATA_BYTES}-byte limit"
+            ),
+            MetadataError::Malformed { reason } => write!(f, "metadata is not valid: {reason}"),
+            MetadataError::UnsupportedAbi { declared } => write!(
+                f,
+                "metadata declares ABI version {declared}, this host implements version {ABI_VERSION}"
+            ),
+            MetadataError::Invalid { field, reason } => {
+                write!(f, "metadata field `{field}` is invalid: {reason}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for MetadataError {}
+
+impl ModelMetadata {
+    /// A metadata document with no inputs or outputs yet, source format `rust`.
+    pub fn new(name: impl Into<String>, version: impl Into<String>, kind: ModelKind) -> Self {
+        ModelMetadata {
+            name: name.into(),
+            version: version.into(),
+            abi: ABI_VERSION,
+            kind,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            source: SourceInfo { format: "rust".into(), sha256: None },
+            training_stats: None,
+            interval: None,
+        }
+    }
+
+    /// Replaces the inputs.
+    pub fn with_inputs(mut self, inputs: Vec<InputSpec>) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    /// Replaces the outputs.
+    pub fn with_outputs(mut self, outputs: Vec<String>) -> Self {
+        self.outputs = outputs;
+        self
+    }
+
+    /// Parses and validates a metadata section.
+    ///
+    /// ```
+    /// let err = fresco_abi::ModelMetadata::from_json(b"{not json").unwrap_err();
+    /// assert!(matches!(err, fresco_abi::MetadataError::Malformed { .. }));
+    /// ```
+    pub fn from_json(bytes: &[u8]) -> Result<Self, MetadataError> {
+        if bytes.len() > MAX_METADATA_BYTES {
+            return Err(MetadataError::TooLarge { bytes: bytes.len() });
+        }
+        let meta: ModelMetadata = serde_json::from_slice(bytes)
+            .map_err(|e| MetadataError::Malformed { reason: alloc::format!("{e}") })?;
+        meta.validate()?;
+        Ok(meta)
+    }
+
+    /// Serializes to compact JSON, the form stored in the custom section.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain types cannot fail: every map key is a string.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks the rules a host enforces: supported ABI, a name, at least one output,
+    /// unique input and output names, a well-formed interval and statistics.
+    pub fn validate(&self) -> Result<(), MetadataError> {
+        if self.abi != ABI_VERSION {
+            return Err(MetadataError::UnsupportedAbi { declared: self.abi });
+        }
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty".into()));
+        }
+        if self.outputs.is_empty() {
+            return Err(invalid("outputs", "a model must declare at least one output".into()));
+        }
+        if let Some(dup) = first_duplicate(self.inputs.iter().map(|i| i.name.as_str())) {
+            return Err(invalid("inputs", alloc::format!("input `{dup}` is declared twice")));
+        }
+        if let Some(dup) = first_duplicate(self.outputs.iter().map(String::as_str)) {
+            return Err(invalid("outputs", alloc::format!("output `{dup}` is declared twice")));
+        }
+        for input in &self.inputs {
+            if input.name.is_empty() {
+                return Err(invalid("inputs", "an input has an empty name".into()));
+            }
+            if let MissingPolicy::Default(v) = input.missing {
+                if !v.is_finite() {
+                    return Err(invalid(
+                        "inputs",
+                        alloc::format!("input `{}` has a non-finite default", input.name),
+                    ));
+                }
+            }
+        }
+        if let Some(interval) = &self.interval {
+            self.validate_interval(interval)?;
+        }
+        if let Some(stats) = &self.training_stats {
+            for (name, s) in stats.inputs.iter().chain(stats.outputs.iter()) {
+                if s.counts.len() != s.bin_edges.len() + 1 {
+                    return Err(invalid(
+                        "training_stats",
+                        alloc::format!(
+                            "`{name}` has {} edges and {} counts; counts must be edges + 1",
+                            s.bin_edges.len(),
+                            s.counts.len()
+                        ),
+                    ));
+                }
+                if !(0.0..=1.0).contains(&s.missing_rate) {
+                    return Err(invalid(
+                        "training_stats",
+                        alloc::format!("`{name}` has missing_rate {} outside [0, 1]", s.missing_rate),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_interval(&self, interval: &IntervalSpec) -> Result<(), MetadataError> {
+        if !(interval.coverage > 0.0 && interval.coverage < 1.0) {
+            return Err(invalid(
+                "interval",
+                alloc::format!("coverage {} is not in (0, 1)", interval.coverage),
+            ));
+        }
+        let named = [Some(&interval.lower), interval.mid.as_ref(), Some(&interval.upper)];
+        for name in named.into_iter().flatten() {
+            if self.output_index(name).is_none() {
+                return Err(invalid(
+                    "interval",
+                    alloc::format!("names output `{name}`, which the model does not declare"),
+                ));
+            }
+        }
+        if !interval.lower_offset.is_finite() || !interval.upper_offset.is_finite() {
+            return Err(invalid("interval", "offsets must be finite".into()));
+        }
+        Ok(())
+    }
+
+    /// Position of the named input, if declared.
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        self.inputs.iter().position(|i| i.name == name)
+    }
+
+    /// Position of the named output, if declared.
+    pub fn output_index(&self, name: &str) -> Option<usize> {
+        self.outputs.iter().position(|o| o == name)
+    }
+}
+
+fn invalid(field: &'static str, reason: String) -> MetadataError {
+    MetadataError::Invalid { field, reason }
+}
+
+fn first_duplicate<'a>(names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = alloc::collections::BTreeSet::new();
+    names.into_iter().find(|n| !seen.insert(*n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn sample() -> ModelMetadata {
+        ModelMetadata::new("eta", "1", ModelKind::Gbdt)
+            .with_inputs(vec![InputSpec::f64("a"), InputSpec::f64("b")])
+            .with_outputs(vec!["q10".into(), "q50".into(), "q90".into()])
+    }
+
+    #[test]
+    fn round_trips_with_optional_parts() {
+        let mut meta = sample();
+        meta.inputs[1].missing = MissingPolicy::Default(2.5);
+        meta.kind = ModelKind::Other("quantile-forest".into());
+        meta.interval = Some(IntervalSpec {
+            coverage: 0.8,
+            lower: "q10".into(),
+            mid: Some("q50".into()),
+            upper: "q90".into(),
+            lower_offset: 0.25,
+            upper_offset: 0.5,
+        });
+        let mut stats = TrainingStats::default();
+        stats.inputs.insert(
+            "a".into(),
+            DistributionStats { bin_edges: vec![1.0, 2.0], counts: vec![3, 4, 5], missing_rate: 0.1 },
+        );
+        meta.training_stats = Some(stats);
+        let back = ModelMetadata::from_json(meta.to_json().as_bytes()).unwrap();
+        assert_eq!(back, meta);
+    }
+
+    #[test]
+    fn refuses_bad_documents() {
+        let mut m = sample();
+        m.abi = 2;
+        assert_eq!(m.validate(), Err(MetadataError::UnsupportedAbi { declared: 2 }));
+
+        let mut m = sample();
+        m.outputs.clear();
+        assert!(matches!(m.validate(), Err(MetadataError::Invalid { field: "outputs", .. })));
+
+        let mut m = sample();
+        m.inputs.push(InputSpec::f64("a"));
+        let err = m.validate().unwrap_err();
+        assert!(alloc::format!("{err}").contains("`a` is declared twice"));
+
+        let mut m = sample();
+        m.interval = Some(IntervalSpec {
+            coverage: 0.8,
+            lower: "q05".into(),
+            mid: None,
+            upper: "q90".into(),
+            lower_offset: 0.0,
+            upper_offset: 0.0,
+        });
+        assert!(matches!(m.validate(), Err(MetadataError::Invalid { field: "interval", .. })));
+
+        assert!(matches!(
+            ModelMetadata::from_json(br#"{"name": 3}"#),
+            Err(MetadataError::Malformed { .. })
+        ));
+    }
+}

@@ -49,7 +49,7 @@ extern crate std;
 mod metadata;
 
 pub use metadata::{
-    DistributionStats, InputSpec, InputType, IntervalSpec, MetadataError, MissingPolicy,
+    DistributionStats, InputSpec, InputType, IntervalSpec, MetadataError, MissingInput, MissingPolicy,
     ModelKind, ModelMetadata, SourceInfo, TrainingStats,
 };
 

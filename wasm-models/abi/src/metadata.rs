@@ -371,6 +371,43 @@ impl ModelMetadata {
         Ok(())
     }
 
+    /// Applies each input's [`MissingPolicy`] to a row in model input order: NaN stays
+    /// NaN under [`MissingPolicy::Nan`], becomes the default under
+    /// [`MissingPolicy::Default`], and is refused under [`MissingPolicy::Error`].
+    ///
+    /// ```
+    /// use fresco_abi::{InputSpec, MissingPolicy, ModelKind, ModelMetadata};
+    ///
+    /// let mut traffic = InputSpec::f64("traffic");
+    /// traffic.missing = MissingPolicy::Default(0.5);
+    /// let mut distance = InputSpec::f64("distance_km");
+    /// distance.missing = MissingPolicy::Error;
+    /// let meta = ModelMetadata::new("eta", "1", ModelKind::Gbdt)
+    ///     .with_inputs(vec![distance, traffic, InputSpec::f64("prep_min")])
+    ///     .with_outputs(vec!["eta".into()]);
+    ///
+    /// let mut row = [3.0, f64::NAN, f64::NAN];
+    /// meta.apply_missing_policy(&mut row)?;
+    /// assert_eq!(row[1], 0.5);
+    /// assert!(row[2].is_nan());
+    ///
+    /// let err = meta.apply_missing_policy(&mut [f64::NAN, 1.0, 1.0]).unwrap_err();
+    /// assert_eq!(err.to_string(), "input `distance_km` is missing and the model requires it");
+    /// # Ok::<(), fresco_abi::MissingInput>(())
+    /// ```
+    pub fn apply_missing_policy(&self, row: &mut [f64]) -> Result<(), MissingInput> {
+        for (value, input) in row.iter_mut().zip(&self.inputs) {
+            if value.is_nan() {
+                match input.missing {
+                    MissingPolicy::Nan => {}
+                    MissingPolicy::Default(default) => *value = default,
+                    MissingPolicy::Error => return Err(MissingInput { input: input.name.clone() }),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Position of the named input, if declared.
     pub fn input_index(&self, name: &str) -> Option<usize> {
         self.inputs.iter().position(|i| i.name == name)
@@ -381,6 +418,21 @@ impl ModelMetadata {
         self.outputs.iter().position(|o| o == name)
     }
 }
+
+/// A required input was missing (NaN) in a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingInput {
+    /// The input's name.
+    pub input: String,
+}
+
+impl fmt::Display for MissingInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "input `{}` is missing and the model requires it", self.input)
+    }
+}
+
+impl core::error::Error for MissingInput {}
 
 fn invalid(field: &'static str, reason: String) -> MetadataError {
     MetadataError::Invalid { field, reason }

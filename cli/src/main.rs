@@ -1,0 +1,135 @@
+//! `fresco`: inspect and score fresco models from the command line.
+
+mod inspect;
+mod score;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Inspect and score fresco models (.wasm, ABI v1).
+#[derive(Debug, Parser)]
+#[command(name = "fresco", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a model's metadata.
+    Inspect {
+        /// The model file.
+        model: PathBuf,
+        /// Print the raw metadata JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score the rows of a CSV file.
+    ///
+    /// The input CSV has a header; columns are matched to the model's inputs by name
+    /// (other columns are ignored). An empty cell or `NaN` is a missing value, handled as
+    /// the model declares. The output has one column per model output.
+    Score {
+        /// The model file.
+        model: PathBuf,
+        /// Input CSV.
+        #[arg(long, short)]
+        input: PathBuf,
+        /// Output CSV (standard output when omitted).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Everything the command line can report.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The runtime refused or failed the model.
+    #[error(transparent)]
+    Runtime(#[from] fresco_runtime::Error),
+    /// Reading or writing a CSV failed.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The file concerned.
+        path: String,
+        /// What the CSV reader or writer said.
+        #[source]
+        source: csv::Error,
+    },
+    /// An input column the model needs is absent.
+    #[error("{path}: no column `{input}`, which model `{model}` needs (columns: {columns})")]
+    MissingColumn {
+        /// The input CSV.
+        path: String,
+        /// The model.
+        model: String,
+        /// The input it needs.
+        input: String,
+        /// The header found.
+        columns: String,
+    },
+    /// A cell is not a number.
+    #[error("{path}: line {line}, column `{column}`: `{value}` is not a number")]
+    NotANumber {
+        /// The input CSV.
+        path: String,
+        /// 1-based line in the file.
+        line: u64,
+        /// Column name.
+        column: String,
+        /// The cell's text.
+        value: String,
+    },
+    /// A required value is missing.
+    #[error("{path}: line {line}: {source}")]
+    Missing {
+        /// The input CSV.
+        path: String,
+        /// 1-based line in the file.
+        line: u64,
+        /// Which input.
+        #[source]
+        source: fresco_abi::MissingInput,
+    },
+    /// Writing the output failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect { model, json } => inspect::run(&model, json),
+        Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("fresco: {}", one_line(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text.replace('\n', " ")
+}

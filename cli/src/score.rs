@@ -1,0 +1,103 @@
+//! `fresco score`: CSV in, CSV out, streamed in chunks.
+
+use std::io::Write;
+use std::path::Path;
+
+use fresco_runtime::{Engine, Model};
+
+use crate::CliError;
+
+/// Rows scored per call into the model.
+const CHUNK_ROWS: usize = 8192;
+
+pub fn run(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliError> {
+    let engine = Engine::new()?;
+    let model = Model::from_file(&engine, model_path)?;
+    let in_name = input.display().to_string();
+    let csv_err = |path: &str| {
+        let path = path.to_owned();
+        move |source| CliError::Csv { path: path.clone(), source }
+    };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(input).map_err(csv_err(&in_name))?;
+    let header = reader.headers().map_err(csv_err(&in_name))?.clone();
+    let columns = column_indices(&model, &header, &in_name)?;
+
+    let out_name = output.map_or_else(|| "<stdout>".to_owned(), |p| p.display().to_string());
+    let sink: Box<dyn Write> = match output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).map_err(|source| CliError::Io { path: out_name.clone(), source })?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(sink));
+    writer.write_record(&model.metadata().outputs).map_err(csv_err(&out_name))?;
+
+    let width = model.n_inputs();
+    let mut rows: Vec<f64> = Vec::with_capacity(CHUNK_ROWS * width);
+    let mut record = csv::StringRecord::new();
+    let mut cell = String::new();
+    loop {
+        let more = reader.read_record(&mut record).map_err(csv_err(&in_name))?;
+        if more {
+            let line = record.position().map_or(0, csv::Position::line);
+            let start = rows.len();
+            for (input, &col) in model.metadata().inputs.iter().zip(&columns) {
+                let text = record.get(col).unwrap_or("").trim();
+                rows.push(parse_cell(text).ok_or_else(|| CliError::NotANumber {
+                    path: in_name.clone(),
+                    line,
+                    column: input.name.clone(),
+                    value: text.to_owned(),
+                })?);
+            }
+            model
+                .metadata()
+                .apply_missing_policy(&mut rows[start..])
+                .map_err(|source| CliError::Missing { path: in_name.clone(), line, source })?;
+        }
+        if rows.len() >= CHUNK_ROWS * width || (!more && !rows.is_empty()) {
+            let scores = model.predict(&rows)?;
+            for out_row in scores.chunks(model.n_outputs()) {
+                for value in out_row {
+                    cell.clear();
+                    // `{}` on f64 prints the shortest text that parses back to the same value.
+                    use std::fmt::Write as _;
+                    let _ = write!(cell, "{value}");
+                    writer.write_field(&cell).map_err(csv_err(&out_name))?;
+                }
+                writer.write_record(None::<&[u8]>).map_err(csv_err(&out_name))?;
+            }
+            rows.clear();
+        }
+        if !more {
+            break;
+        }
+    }
+    writer.flush().map_err(|source| CliError::Io { path: out_name, source })?;
+    Ok(())
+}
+
+/// For each model input, the CSV column holding it.
+fn column_indices(model: &Model, header: &csv::StringRecord, path: &str) -> Result<Vec<usize>, CliError> {
+    model
+        .metadata()
+        .inputs
+        .iter()
+        .map(|input| {
+            header.iter().position(|h| h.trim() == input.name).ok_or_else(|| CliError::MissingColumn {
+                path: path.to_owned(),
+                model: model.name().to_owned(),
+                input: input.name.clone(),
+                columns: header.iter().collect::<Vec<_>>().join(", "),
+            })
+        })
+        .collect()
+}
+
+/// Empty and `NaN` (any case) are missing; anything else must parse as a number.
+fn parse_cell(text: &str) -> Option<f64> {
+    if text.is_empty() || text.eq_ignore_ascii_case("nan") {
+        return Some(f64::NAN);
+    }
+    text.parse().ok()
+}

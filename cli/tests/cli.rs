@@ -1,0 +1,114 @@
+//! The `fresco` binary, run as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use fresco_test_models::{hostile, linear};
+
+fn fresco(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fresco")).args(args).output().unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn inspect_prints_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write(dir.path(), "linear.wasm", &linear());
+    let out = fresco(&["inspect", model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("model    linear (version 1)"), "{text}");
+    assert!(text.contains("outputs  y"), "{text}");
+
+    let out = fresco(&["inspect", model.to_str().unwrap(), "--json"]);
+    let meta = fresco_abi::ModelMetadata::from_json(&out.stdout).unwrap();
+    assert_eq!(meta.name, "linear");
+}
+
+#[test]
+fn score_matches_columns_by_name_and_round_trips_floats() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write(dir.path(), "linear.wasm", &linear());
+    // Columns in another order, an extra column, a missing value and awkward floats.
+    let csv = "id,b,a\n1,2,1\n2,,0.1\n3,NaN,1e-300\n4,0.30000000000000004,-7.5\n";
+    let input = write(dir.path(), "rows.csv", csv.as_bytes());
+    let output = dir.path().join("scores.csv");
+    let out = fresco(&["score", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&output).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("y"));
+    let values: Vec<f64> = lines.map(|l| l.parse().unwrap()).collect();
+    let expected = [
+        2.0 * 1.0 + 3.0 * 2.0 + 1.0,
+        f64::NAN,
+        f64::NAN,
+        2.0 * -7.5 + 3.0 * 0.30000000000000004 + 1.0,
+    ];
+    for (got, want) in values.iter().zip(expected) {
+        assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{got} vs {want}");
+    }
+    assert_eq!(values.len(), 4);
+}
+
+#[test]
+fn score_reports_bad_cells_and_missing_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write(dir.path(), "linear.wasm", &linear());
+    let m = model.to_str().unwrap();
+
+    let input = write(dir.path(), "bad.csv", b"a,b\n1,2\n3,fast\n");
+    let out = fresco(&["score", m, "--input", input.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 3, column `b`: `fast` is not a number"), "{}", stderr(&out));
+
+    let input = write(dir.path(), "nocol.csv", b"a,c\n1,2\n");
+    let out = fresco(&["score", m, "--input", input.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no column `b`"), "{}", stderr(&out));
+}
+
+#[test]
+fn every_hostile_model_fails_fast_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "rows.csv", b"a,b\n1,2\n");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("loop", hostile::infinite_loop(), "deadline"),
+        ("bomb", hostile::memory_bomb(), "over the"),
+        ("trap", hostile::trap(), "trapped"),
+        ("stack", hostile::stack_overflow(), "stack overflow"),
+        ("status", hostile::nonzero_status(), "status 7"),
+        ("alloc", hostile::bad_alloc(), "fresco_alloc"),
+        ("missing-export", hostile::missing_export(), "missing export `fresco_predict`"),
+        ("mistyped", hostile::mistyped_export(), "should be func (i32, i32, i32) -> i32"),
+        ("abi", hostile::wrong_abi_version(), "fresco_abi_version() returns 2"),
+        ("abi2", hostile::metadata_abi_2(), "ABI version 2"),
+        ("no-meta", hostile::metadata_missing(), "no `fresco.model` metadata section"),
+        ("bad-meta", hostile::metadata_malformed(), "metadata is not valid"),
+        ("big-meta", hostile::metadata_oversized(), "byte limit"),
+        ("imports", hostile::with_import(), "must have no imports"),
+        ("not-wasm", hostile::not_wasm(), "not a WebAssembly module"),
+        ("truncated", hostile::truncated(), "invalid WebAssembly"),
+    ];
+    for (name, bytes, needle) in cases {
+        let model = write(dir.path(), &format!("{name}.wasm"), &bytes);
+        let started = Instant::now();
+        let out = fresco(&["score", model.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+        let elapsed = started.elapsed();
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{name}: exited 0");
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+        assert!(err.starts_with("fresco: ") && err.contains(needle), "{name}: {err}");
+        assert!(elapsed < Duration::from_secs(10), "{name}: took {elapsed:?}");
+    }
+}

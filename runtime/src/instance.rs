@@ -162,7 +162,7 @@ impl Instance {
         if rows.saturating_mul(row_bytes) > limit || rows > i32::MAX as usize {
             return Err(too_large(rows));
         }
-        let max_rows = if row_bytes == 0 { rows } else { limit / row_bytes };
+        let max_rows = limit.checked_div(row_bytes).unwrap_or(rows);
         let wanted = rows.max(self.capacity_rows.saturating_mul(2)).max(16).min(max_rows).max(rows);
         self.in_ptr = self.alloc(engine, model, wanted * n_in * 8)?;
         self.out_ptr = self.alloc(engine, model, wanted * n_out * 8)?;

@@ -204,7 +204,7 @@ impl Model {
         if width == 0 {
             return Err(self.shape_error("input", rows.len(), width, 0));
         }
-        if rows.len() % width != 0 {
+        if !rows.len().is_multiple_of(width) {
             return Err(self.shape_error("input", rows.len(), width, rows.len() / width));
         }
         Ok(rows.len() / width)
@@ -235,12 +235,11 @@ impl Model {
 }
 
 fn compile(engine: &EngineInner, bytes: &[u8], sha256: &[u8; 32], label: &str) -> Result<wasmtime::Module> {
-    if let Some(cache) = &engine.cache {
-        if let Some(module) = cache.load(&engine.wasmtime, sha256) {
+    if let Some(cache) = &engine.cache
+        && let Some(module) = cache.load(&engine.wasmtime, sha256) {
             tracing::debug!("compiled code loaded from cache");
             return Ok(module);
         }
-    }
     let module = wasmtime::Module::new(&engine.wasmtime, bytes)
         .map_err(|e| Error::Compile { model: label.to_owned(), reason: format!("{e:#}") })?;
     if let Some(cache) = &engine.cache {

@@ -4,6 +4,8 @@
 //! Needs the target: `rustup target add wasm32-unknown-unknown` (`.ci/run` installs it).
 //! Without it this test fails with cargo's message rather than skipping.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -1,6 +1,8 @@
 //! Every hostile module gets its typed error, without a panic, and the same process then
 //! scores a good model correctly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use fresco_abi::MetadataError;

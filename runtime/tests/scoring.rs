@@ -1,5 +1,7 @@
 //! Scoring results, concurrency and the compiled-code cache.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use fresco_runtime::{Engine, Model};

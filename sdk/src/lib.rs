@@ -30,3 +30,6 @@ pub mod holdout;
 pub use fresco_runtime as runtime;
 
 pub use fresco_abi as abi;
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

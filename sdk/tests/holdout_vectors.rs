@@ -1,6 +1,8 @@
 //! Holdout assignment against vectors computed by an independent implementation
 //! (Python `mmh3`), in `shared/holdout_vectors.json` beside the repository.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use fresco::holdout::{Holdout, bucket, murmur3_x86_32, threshold};
 use proptest::prelude::*;
 

@@ -314,14 +314,13 @@ impl ModelMetadata {
             if input.name.is_empty() {
                 return Err(invalid("inputs", "an input has an empty name".into()));
             }
-            if let MissingPolicy::Default(v) = input.missing {
-                if !v.is_finite() {
+            if let MissingPolicy::Default(v) = input.missing
+                && !v.is_finite() {
                     return Err(invalid(
                         "inputs",
                         alloc::format!("input `{}` has a non-finite default", input.name),
                     ));
                 }
-            }
         }
         if let Some(interval) = &self.interval {
             self.validate_interval(interval)?;

@@ -1,0 +1,53 @@
+//! Runtime benchmarks: host→WASM call overhead, rows/s by batch size, and load time from
+//! the compiled-code cache.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use fresco_runtime::{Engine, Model};
+use fresco_test_models::{assemble, linear, metadata_json, with_metadata};
+
+/// A model whose `fresco_predict` returns at once: what remains is pure call overhead.
+fn noop_model() -> Vec<u8> {
+    with_metadata(assemble(1, "(i32.const 0)", ""), &metadata_json("noop"))
+}
+
+fn call_overhead(c: &mut Criterion) {
+    let engine = Engine::new().unwrap();
+    let model = Model::from_bytes(&engine, noop_model()).unwrap();
+    let row = [1.0, 2.0];
+    let mut out = [0.0];
+    c.bench_function("call_overhead/batch1_noop", |b| {
+        b.iter(|| model.predict_row(black_box(&row), &mut out).unwrap())
+    });
+}
+
+fn rows_per_second(c: &mut Criterion) {
+    let engine = Engine::new().unwrap();
+    let model = Model::from_bytes(&engine, linear()).unwrap();
+    let mut group = c.benchmark_group("linear_rows");
+    for batch in [1usize, 64, 10_000] {
+        let rows: Vec<f64> = (0..batch * 2).map(|i| i as f64 * 0.5).collect();
+        let mut out = vec![0.0; batch];
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(batch), &rows, |b, rows| {
+            b.iter(|| model.predict_into(black_box(rows), &mut out).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn load_from_cache(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder().code_cache(dir.path()).build().unwrap();
+    let bytes = linear();
+    Model::from_bytes(&engine, &bytes).unwrap(); // fills the cache
+    c.bench_function("load/from_cache", |b| b.iter(|| Model::from_bytes(&engine, black_box(&bytes)).unwrap()));
+    let cold = Engine::new().unwrap();
+    c.bench_function("load/compile", |b| b.iter(|| Model::from_bytes(&cold, black_box(&bytes)).unwrap()));
+}
+
+criterion_group!(benches, call_overhead, rows_per_second, load_from_cache);
+criterion_main!(benches);

@@ -222,3 +222,96 @@ pub mod hostile {
         out
     }
 }
+
+/// Oracle fixtures: models trained by LightGBM and XGBoost with their own predictions,
+/// written by `wasm-models/oracle/make_fixtures.py`.
+pub mod oracle {
+    use std::path::{Path, PathBuf};
+
+    /// One fixture case.
+    #[derive(Debug, serde::Deserialize)]
+    pub struct Case {
+        /// Case name, e.g. `lgb_binary`.
+        pub name: String,
+        /// `lightgbm` or `xgboost`.
+        pub library: String,
+        /// Model file name, beside the case file.
+        pub model: String,
+        /// Rows to score; `None` is a missing value.
+        pub inputs: Vec<Vec<Option<f64>>>,
+        /// The library's predictions, one row per input row.
+        pub expected: Vec<Vec<Option<f64>>>,
+        /// The kind of error compiling must give, for models fresco refuses.
+        #[serde(default)]
+        pub expect_error: Option<String>,
+        /// Where the case was read from.
+        #[serde(skip)]
+        pub dir: PathBuf,
+    }
+
+    impl Case {
+        /// The model file's contents.
+        pub fn model_text(&self) -> String {
+            std::fs::read_to_string(self.dir.join(&self.model))
+                .unwrap_or_else(|e| panic!("{}: {e}", self.dir.join(&self.model).display()))
+        }
+
+        /// Inputs as a row-major vector with NaN for missing values.
+        pub fn input_rows(&self) -> Vec<f64> {
+            self.inputs.iter().flatten().map(|v| v.unwrap_or(f64::NAN)).collect()
+        }
+
+        /// Expected outputs, row-major, NaN for missing.
+        pub fn expected_rows(&self) -> Vec<f64> {
+            self.expected.iter().flatten().map(|v| v.unwrap_or(f64::NAN)).collect()
+        }
+    }
+
+    /// The fixture directory: `$FRESCO_ORACLE_DIR` when set (CI regenerates fixtures
+    /// there with a fresh seed), else the committed set.
+    pub fn dir() -> PathBuf {
+        match std::env::var_os("FRESCO_ORACLE_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../oracle/fixtures"),
+        }
+    }
+
+    /// Every case in [`dir`], sorted by name. Panics if there are none: an empty oracle
+    /// must fail, not pass.
+    pub fn cases() -> Vec<Case> {
+        let dir = dir();
+        let mut cases: Vec<Case> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("oracle fixtures at {}: {e}", dir.display()))
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".case.json"))
+            .map(|e| {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+                let mut case: Case =
+                    serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+                case.dir = dir.clone();
+                case
+            })
+            .collect();
+        assert!(!cases.is_empty(), "no oracle cases in {}", dir.display());
+        cases.sort_by(|a, b| a.name.cmp(&b.name));
+        cases
+    }
+
+    /// Largest relative error between `got` and `want`, with `|want|` floored at 1
+    /// (absolute error near zero); NaN must match NaN.
+    pub fn max_relative_error(got: &[f64], want: &[f64]) -> f64 {
+        assert_eq!(got.len(), want.len(), "output lengths differ");
+        got.iter()
+            .zip(want)
+            .map(|(&g, &w)| {
+                if g.is_nan() || w.is_nan() {
+                    if g.is_nan() && w.is_nan() { 0.0 } else { f64::INFINITY }
+                } else if g == w {
+                    0.0
+                } else {
+                    (g - w).abs() / w.abs().max(1.0)
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+}

@@ -1,0 +1,201 @@
+//! The native evaluator: the reference semantics every backend must reproduce.
+
+use crate::ir::{CategoricalFlavor, CategoricalSplit, Comparison, Ensemble, Missing, Node, NumericSplit, Precision, SplitTest, Transform, Tree};
+use crate::math;
+
+/// LightGBM's zero threshold for `missing_type=Zero` (`kZeroThreshold`).
+pub const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
+/// XGBoost refuses category codes at or above 2^24 (not exact in `f32`).
+pub const XGB_MAX_CATEGORY: f64 = 16_777_216.0;
+
+impl Ensemble {
+    /// Scores one row (`n_features` values, NaN = missing) into `out` (`n_outputs`
+    /// values), exactly as the source library does.
+    ///
+    /// # Panics
+    ///
+    /// If `row` or `out` is shorter than the model's widths.
+    pub fn predict_row(&self, row: &[f64], out: &mut [f64]) {
+        let mut scratch = vec![0.0; self.n_groups];
+        self.predict_row_with(row, out, &mut scratch);
+    }
+
+    /// [`Ensemble::predict_row`] with a caller-provided scratch buffer of `n_groups`
+    /// values, so that a loop over rows allocates nothing.
+    pub fn predict_row_with(&self, row: &[f64], out: &mut [f64], scores: &mut [f64]) {
+        let rounded: Vec<f64>;
+        let row = match self.precision {
+            Precision::F64 => row,
+            Precision::F32 => {
+                rounded = row.iter().map(|&v| f64::from(v as f32)).collect();
+                &rounded
+            }
+        };
+        scores.copy_from_slice(&self.base_score);
+        let mut counts = vec![0usize; if self.average { self.n_groups } else { 0 }];
+        for tree in &self.trees {
+            let leaf = tree.leaf_value(row);
+            let s = &mut scores[tree.group];
+            *s = match self.precision {
+                Precision::F64 => *s + leaf,
+                Precision::F32 => f64::from(*s as f32 + leaf as f32),
+            };
+            if let Some(c) = counts.get_mut(tree.group) {
+                *c += 1;
+            }
+        }
+        if self.average {
+            for (s, &c) in scores.iter_mut().zip(&counts) {
+                if c > 0 {
+                    *s /= c as f64;
+                }
+            }
+        }
+        apply_transform(self.transform, self.precision, scores, out);
+    }
+
+    /// Scores many rows (row-major).
+    pub fn predict(&self, rows: &[f64]) -> Vec<f64> {
+        let (n_in, n_out) = (self.n_features(), self.n_outputs());
+        let n_rows = if n_in == 0 { 0 } else { rows.len() / n_in };
+        let mut out = vec![0.0; n_rows * n_out];
+        let mut scratch = vec![0.0; self.n_groups];
+        for (row, o) in rows.chunks_exact(n_in.max(1)).zip(out.chunks_exact_mut(n_out.max(1))) {
+            self.predict_row_with(row, o, &mut scratch);
+        }
+        out
+    }
+}
+
+impl Tree {
+    /// The value of the leaf `row` reaches.
+    pub fn leaf_value(&self, row: &[f64]) -> f64 {
+        let mut i = 0usize;
+        loop {
+            match &self.nodes[i] {
+                Node::Leaf(v) => return *v,
+                Node::Split(split) => {
+                    let x = row[split.feature as usize];
+                    let left = match &split.test {
+                        SplitTest::Numeric(s) => numeric_goes_left(s, x),
+                        SplitTest::Categorical(c) => categorical_goes_left(c, x),
+                    };
+                    i = if left { split.left } else { split.right } as usize;
+                }
+            }
+        }
+    }
+}
+
+/// Whether `x` goes left at a numeric split.
+pub fn numeric_goes_left(s: &NumericSplit, x: f64) -> bool {
+    let mut x = x;
+    if x.is_nan() {
+        match s.missing {
+            Missing::NanIsMissing => return s.default_left,
+            Missing::NanToZero | Missing::ZeroIsMissing => x = 0.0,
+        }
+    }
+    if s.missing == Missing::ZeroIsMissing && (-ZERO_THRESHOLD..=ZERO_THRESHOLD).contains(&x) {
+        return s.default_left;
+    }
+    match s.comparison {
+        Comparison::LessOrEqual => x <= s.threshold,
+        Comparison::Less => x < s.threshold,
+    }
+}
+
+/// Whether `x` goes left at a categorical split.
+pub fn categorical_goes_left(c: &CategoricalSplit, x: f64) -> bool {
+    match c.flavor {
+        CategoricalFlavor::LightGbm => {
+            // C++ `static_cast<int>`: truncation; out-of-range values become INT_MIN on x86.
+            if x.is_nan() || x <= -1.0 || x >= 2_147_483_648.0 {
+                return false;
+            }
+            c.contains(x.trunc() as u32)
+        }
+        CategoricalFlavor::XgBoost => {
+            if x.is_nan() {
+                return c.default_left;
+            }
+            if x < 0.0 || x >= XGB_MAX_CATEGORY {
+                return true;
+            }
+            !c.contains(x as u32)
+        }
+    }
+}
+
+/// Turns group scores into outputs.
+pub fn apply_transform(transform: Transform, precision: Precision, scores: &[f64], out: &mut [f64]) {
+    match (transform, precision) {
+        (Transform::Identity, _) => out.copy_from_slice(scores),
+        (Transform::SignedSquare, _) => {
+            for (o, &s) in out.iter_mut().zip(scores) {
+                *o = s.signum() * s * s;
+            }
+        }
+        (Transform::Sigmoid { scale }, Precision::F64) => {
+            for (o, &s) in out.iter_mut().zip(scores) {
+                *o = 1.0 / (1.0 + math::exp(-scale * s));
+            }
+        }
+        (Transform::Sigmoid { .. }, Precision::F32) => {
+            for (o, &s) in out.iter_mut().zip(scores) {
+                *o = f64::from(sigmoid_f32(s as f32));
+            }
+        }
+        (Transform::Exp, Precision::F64) => {
+            for (o, &s) in out.iter_mut().zip(scores) {
+                *o = math::exp(s);
+            }
+        }
+        (Transform::Exp, Precision::F32) => {
+            for (o, &s) in out.iter_mut().zip(scores) {
+                *o = f64::from(math::expf(s as f32));
+            }
+        }
+        (Transform::Softmax, Precision::F64) => {
+            let max = scores.iter().copied().fold(scores[0], f64::max);
+            let mut sum = 0.0;
+            for (o, &s) in out.iter_mut().zip(scores) {
+                *o = math::exp(s - max);
+                sum += *o;
+            }
+            for o in out.iter_mut() {
+                *o /= sum;
+            }
+        }
+        (Transform::Softmax, Precision::F32) => {
+            // XGBoost starts the max at FLT_MIN (the smallest positive normal float).
+            let max = scores.iter().fold(f32::MIN_POSITIVE, |m, &s| m.max(s as f32));
+            let mut sum = 0.0f64;
+            for (o, &s) in out.iter_mut().zip(scores) {
+                let e = math::expf(s as f32 - max);
+                *o = f64::from(e);
+                sum += f64::from(e);
+            }
+            let sum = sum as f32;
+            for o in out.iter_mut() {
+                *o = f64::from(*o as f32 / sum);
+            }
+        }
+        (Transform::ArgMax, _) => {
+            let mut best = 0usize;
+            for (i, &s) in scores.iter().enumerate() {
+                if s > scores[best] {
+                    best = i;
+                }
+            }
+            out[0] = best as f64;
+        }
+    }
+}
+
+/// XGBoost's `common::Sigmoid` in `float`.
+pub fn sigmoid_f32(x: f32) -> f32 {
+    const EPS: f32 = 1e-16;
+    let e = math::expf((-x).min(88.7));
+    1.0 / (e + 1.0 + EPS)
+}

@@ -133,7 +133,7 @@ pub fn apply_transform(transform: Transform, precision: Precision, scores: &[f64
         (Transform::Identity, _) => out.copy_from_slice(scores),
         (Transform::SignedSquare, _) => {
             for (o, &s) in out.iter_mut().zip(scores) {
-                *o = s.signum() * s * s;
+                *o = lightgbm_sign(s) * s * s;
             }
         }
         (Transform::Sigmoid { scale }, Precision::F64) => {
@@ -157,7 +157,8 @@ pub fn apply_transform(transform: Transform, precision: Precision, scores: &[f64
             }
         }
         (Transform::Softmax, Precision::F64) => {
-            let max = scores.iter().copied().fold(scores[0], f64::max);
+            // LightGBM: `wmax = std::max(rec[i], wmax)`, i.e. keep wmax only if rec[i] < wmax.
+            let max = scores.iter().copied().fold(scores[0], |m, s| if s < m { m } else { s });
             let mut sum = 0.0;
             for (o, &s) in out.iter_mut().zip(scores) {
                 *o = math::exp(s - max);
@@ -169,7 +170,7 @@ pub fn apply_transform(transform: Transform, precision: Precision, scores: &[f64
         }
         (Transform::Softmax, Precision::F32) => {
             // XGBoost starts the max at FLT_MIN (the smallest positive normal float).
-            let max = scores.iter().fold(f32::MIN_POSITIVE, |m, &s| m.max(s as f32));
+            let max = scores.iter().fold(f32::MIN_POSITIVE, |m, &s| if s as f32 > m { s as f32 } else { m });
             let mut sum = 0.0f64;
             for (o, &s) in out.iter_mut().zip(scores) {
                 let e = math::expf(s as f32 - max);
@@ -193,9 +194,15 @@ pub fn apply_transform(transform: Transform, precision: Precision, scores: &[f64
     }
 }
 
+/// LightGBM's `Common::Sign`: 1, -1, or 0 (also for NaN).
+pub fn lightgbm_sign(x: f64) -> f64 {
+    f64::from(i32::from(x > 0.0) - i32::from(x < 0.0))
+}
+
 /// XGBoost's `common::Sigmoid` in `float`.
 pub fn sigmoid_f32(x: f32) -> f32 {
     const EPS: f32 = 1e-16;
-    let e = math::expf((-x).min(88.7));
+    // `std::min(-x, 88.7f)`: keeps -x unless 88.7 is smaller (so NaN stays NaN).
+    let e = math::expf(if 88.7 < -x { 88.7 } else { -x });
     1.0 / (e + 1.0 + EPS)
 }

@@ -22,7 +22,7 @@
 //! ```
 
 mod error;
-mod eval;
+pub mod eval;
 mod ir;
 pub mod lightgbm;
 pub mod math;

@@ -16,8 +16,10 @@ const fn hexf(mantissa: u64, exp: i64) -> f64 {
     f64::from_bits((((1023 + exp) as u64) << 52) | mantissa)
 }
 
-const LN2_HI: f64 = 6.93147180369123816490e-01; // upper bits: k·LN2_HI is exact for |k| < 2^11
-const LN2_LO: f64 = 1.90821492927058770002e-10;
+/// High part of ln 2: its low bits are zero, so `k · LN2_HI` is exact for |k| < 2^11.
+pub const LN2_HI: f64 = 6.93147180369123816490e-01;
+/// `ln 2 - LN2_HI`.
+pub const LN2_LO: f64 = 1.90821492927058770002e-10;
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// Beyond these, `exp` overflows to +∞ or underflows to 0.
 pub const EXP_OVERFLOW: f64 = 709.782712893384;

@@ -1,0 +1,595 @@
+//! WebAssembly code generation: ABI v1 exports over the node tables of [`layout`].
+//!
+//! Memory map (bytes):
+//!
+//! ```text
+//! 0 .. 1024          unused (keeps small offsets invalid)
+//! NODES ..           node records, 16 bytes each
+//! ROOTS ..           root node index per tree slot (u32)
+//! BITSETS ..         category bitset words (u32)
+//! EXPF ..            glibc expf table (32 × u64), when an f32 transform needs it
+//! SCRATCH ..         group scores of the ensemble being scored (f64 each)
+//! HEAP ..            fresco_alloc's bump allocator
+//! ```
+//!
+//! Generated functions mirror `fresco_trees::eval` and `fresco_trees::math` step by
+//! step, so a compiled module and the native evaluator agree bit for bit.
+
+use fresco_trees::{Ensemble, Precision, Transform, math};
+use wasm_encoder::{
+    BlockType, CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
+    GlobalSection, GlobalType, InstructionSink, MemArg, MemorySection, MemoryType, Module, TypeSection, ValType,
+};
+
+use crate::layout::{NODE_BYTES, Placement, Tables, kind};
+
+const DATA_BASE: u32 = 1024;
+const PAGE: u64 = 65536;
+
+/// Function indices.
+mod func {
+    pub const ABI_VERSION: u32 = 0;
+    pub const ALLOC: u32 = 1;
+    pub const PREDICT: u32 = 2;
+    pub const EXP: u32 = 3;
+    pub const EXPF: u32 = 4;
+    pub const SIGMOIDF: u32 = 5;
+    /// First of the per-ensemble scoring functions.
+    pub const FIRST_ENSEMBLE: u32 = 6;
+}
+
+/// Type indices.
+mod ty {
+    pub const VOID_I32: u32 = 0; // () -> i32
+    pub const I32_I32: u32 = 1; // (i32) -> i32
+    pub const PREDICT: u32 = 2; // (i32, i32, i32) -> i32
+    pub const F64_F64: u32 = 3;
+    pub const F32_F32: u32 = 4;
+    pub const ENSEMBLE: u32 = 5; // (row: i32, out: i32) -> ()
+}
+
+/// Addresses of the regions in the memory map.
+struct Map {
+    nodes: u32,
+    roots: u32,
+    expf: u32,
+    scratch: u32,
+    heap: u32,
+}
+
+/// Generates the module's code and data; `metadata` becomes the `fresco.model` section.
+pub fn generate(ensembles: &[&Ensemble], metadata: &str, progress: impl FnMut(usize)) -> Result<Vec<u8>, String> {
+    let n_inputs = ensembles.first().map_or(0, |e| e.n_features());
+    let bitset_words = Tables::bitset_words(ensembles);
+    let n_nodes: usize = ensembles.iter().map(|e| slots_needed(e)).sum();
+    let n_trees: usize = ensembles.iter().map(|e| e.trees.len()).sum();
+    let max_groups = ensembles.iter().map(|e| e.n_groups).max().unwrap_or(1);
+
+    let size = |n: usize, each: usize| n.checked_mul(each).and_then(|b| u32::try_from(b).ok());
+    let too_large = || "the model's tables do not fit in a 4 GiB memory".to_string();
+    let nodes_bytes = size(n_nodes, NODE_BYTES as usize).ok_or_else(too_large)?;
+    let roots_bytes = size(n_trees, 4).ok_or_else(too_large)?;
+    let bitset_bytes = size(bitset_words, 4).ok_or_else(too_large)?;
+    let scratch_bytes = size(max_groups, 8).ok_or_else(too_large)?;
+    let add = |a: u32, b: u32| a.checked_add(b).map(|v| v.next_multiple_of(8)).ok_or_else(too_large);
+    let nodes = DATA_BASE;
+    let roots = add(nodes, nodes_bytes)?;
+    let bitsets = add(roots, roots_bytes)?;
+    let expf_table = add(bitsets, bitset_bytes)?;
+    let scratch = add(expf_table, 32 * 8)?;
+    let heap = add(scratch, scratch_bytes)?;
+    let map = Map { nodes, roots, expf: expf_table, scratch, heap };
+
+    let tables = Tables::build(ensembles, &Placement { bitsets_base: bitsets }, progress);
+
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]);
+    types.ty().function([ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::I32, ValType::I32, ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::F64], [ValType::F64]);
+    types.ty().function([ValType::F32], [ValType::F32]);
+    types.ty().function([ValType::I32, ValType::I32], []);
+    module.section(&types);
+
+    let mut functions = FunctionSection::new();
+    for t in [ty::VOID_I32, ty::I32_I32, ty::PREDICT, ty::F64_F64, ty::F32_F32, ty::F32_F32] {
+        functions.function(t);
+    }
+    for _ in ensembles {
+        functions.function(ty::ENSEMBLE);
+    }
+    module.section(&functions);
+
+    let pages = (u64::from(map.heap) + PAGE).div_ceil(PAGE);
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType { minimum: pages, maximum: None, memory64: false, shared: false, page_size_log2: None });
+    module.section(&memories);
+
+    let mut globals = GlobalSection::new();
+    globals.global(GlobalType { val_type: ValType::I32, mutable: true, shared: false }, &ConstExpr::i32_const(map.heap as i32));
+    module.section(&globals);
+
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("fresco_abi_version", ExportKind::Func, func::ABI_VERSION);
+    exports.export("fresco_alloc", ExportKind::Func, func::ALLOC);
+    exports.export("fresco_predict", ExportKind::Func, func::PREDICT);
+    module.section(&exports);
+
+    let mut code = CodeSection::new();
+    code.function(&abi_version());
+    code.function(&alloc());
+    code.function(&predict(ensembles, n_inputs));
+    code.function(&exp());
+    code.function(&expf(&map));
+    code.function(&sigmoidf());
+    let mut first_output = 0u32;
+    for (i, ensemble) in ensembles.iter().enumerate() {
+        code.function(&score_ensemble(ensemble, &tables.groups[i], &map, first_output));
+        first_output += ensemble.n_outputs() as u32;
+    }
+    module.section(&code);
+
+    let mut data = DataSection::new();
+    let le32 = |words: &[u32]| words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
+    let expf_table: Vec<u8> = math::expf_table().iter().flat_map(|w| w.to_le_bytes()).collect();
+    data.active(0, &ConstExpr::i32_const(map.nodes as i32), tables.nodes);
+    data.active(0, &ConstExpr::i32_const(map.roots as i32), le32(&tables.roots));
+    data.active(0, &ConstExpr::i32_const(bitsets as i32), le32(&tables.bitsets));
+    data.active(0, &ConstExpr::i32_const(map.expf as i32), expf_table);
+    module.section(&data);
+
+    module.section(&wasm_encoder::CustomSection { name: "fresco.model".into(), data: metadata.as_bytes().into() });
+    Ok(module.finish())
+}
+
+/// Node slots a tree occupies: one for the root plus two per split.
+fn slots_needed(e: &Ensemble) -> usize {
+    e.trees.iter().map(|t| 1 + 2 * t.nodes.iter().filter(|n| matches!(n, fresco_trees::Node::Split(_))).count()).sum()
+}
+
+fn mem(offset: u32, align: u32) -> MemArg {
+    MemArg { offset: u64::from(offset), align, memory_index: 0 }
+}
+
+fn f64c(s: &mut InstructionSink<'_>, v: f64) {
+    s.f64_const(v.into());
+}
+
+fn f32c(s: &mut InstructionSink<'_>, v: f32) {
+    s.f32_const(v.into());
+}
+
+fn abi_version() -> Function {
+    let mut f = Function::new([]);
+    f.instructions().i32_const(fresco_abi::ABI_VERSION).end();
+    f
+}
+
+/// Bump allocator: 8-byte aligned regions, growing memory as needed; 0 on failure.
+fn alloc() -> Function {
+    // params: 0 bytes; locals: 1 start
+    let mut f = Function::new([(1, ValType::I32)]);
+    let mut s = f.instructions();
+    s.local_get(0).i32_const(0).i32_lt_s().if_(BlockType::Empty).i32_const(0).return_().end();
+    s.global_get(0).local_set(1);
+    // heap += (bytes + 7) & !7, checking for overflow of the 32-bit address space
+    s.global_get(0).local_get(0).i32_const(7).i32_add().i32_const(-8).i32_and().i32_add();
+    s.global_set(0);
+    s.global_get(0).local_get(1).i32_lt_u().if_(BlockType::Empty).i32_const(0).return_().end();
+    s.block(BlockType::Empty).loop_(BlockType::Empty);
+    // memory.size * 64 KiB >= heap ? done
+    s.memory_size(0).i64_extend_i32_u().i64_const(16).i64_shl().global_get(0).i64_extend_i32_u().i64_ge_u().br_if(1);
+    s.i32_const(1).memory_grow(0).i32_const(-1).i32_eq().if_(BlockType::Empty).i32_const(0).return_().end();
+    s.br(0).end().end();
+    s.local_get(1).end();
+    f
+}
+
+/// `fresco_predict(in, n, out)`: each row through each ensemble.
+fn predict(ensembles: &[&Ensemble], n_inputs: usize) -> Function {
+    let n_outputs: usize = ensembles.iter().map(|e| e.n_outputs()).sum();
+    // params: 0 in, 1 n, 2 out; locals: 3 r, 4 row, 5 o, 6 j
+    let mut f = Function::new([(4, ValType::I32)]);
+    let mut s = f.instructions();
+    s.local_get(1).i32_const(0).i32_lt_s().if_(BlockType::Empty);
+    s.i32_const(fresco_abi::status::INVALID_ARGUMENT).return_().end();
+    s.block(BlockType::Empty).loop_(BlockType::Empty);
+    s.local_get(3).local_get(1).i32_ge_s().br_if(1);
+    s.local_get(0).local_get(3).i32_const((n_inputs * 8) as i32).i32_mul().i32_add().local_set(4);
+    s.local_get(2).local_get(3).i32_const((n_outputs * 8) as i32).i32_mul().i32_add().local_set(5);
+    // f64 ensembles first, then round the row to f32 in place for the f32 ones.
+    let mut rounded = false;
+    let mut order: Vec<usize> = (0..ensembles.len()).collect();
+    order.sort_by_key(|&i| ensembles[i].precision == Precision::F32);
+    for i in order {
+        if ensembles[i].precision == Precision::F32 && !rounded {
+            rounded = true;
+            s.i32_const(0).local_set(6);
+            s.block(BlockType::Empty).loop_(BlockType::Empty);
+            s.local_get(6).i32_const(n_inputs as i32).i32_ge_u().br_if(1);
+            s.local_get(4).local_get(6).i32_const(3).i32_shl().i32_add();
+            s.local_get(4).local_get(6).i32_const(3).i32_shl().i32_add().f64_load(mem(0, 3));
+            s.f32_demote_f64().f64_promote_f32().f64_store(mem(0, 3));
+            s.local_get(6).i32_const(1).i32_add().local_set(6).br(0).end().end();
+        }
+        s.local_get(4).local_get(5).call(func::FIRST_ENSEMBLE + i as u32);
+    }
+    s.local_get(3).i32_const(1).i32_add().local_set(3).br(0).end().end();
+    s.i32_const(fresco_abi::status::OK).end();
+    f
+}
+
+/// Locals of an ensemble function.
+mod local {
+    pub const ROW: u32 = 0;
+    pub const OUT: u32 = 1;
+    // i32
+    pub const NODE: u32 = 2;
+    pub const ADDR: u32 = 3;
+    pub const INFO: u32 = 4;
+    pub const KIND: u32 = 5;
+    pub const LEFT: u32 = 6;
+    pub const T: u32 = 7;
+    pub const C: u32 = 8;
+    pub const W: u32 = 9;
+    pub const BEST: u32 = 10;
+    // f64
+    pub const X: u32 = 11;
+    pub const ACC: u32 = 12;
+    pub const MAX: u32 = 13;
+    pub const SUM: u32 = 14;
+    // f32
+    pub const ACC32: u32 = 15;
+    pub const MAX32: u32 = 16;
+}
+
+fn score_ensemble(e: &Ensemble, groups: &[(u32, u32)], map: &Map, first_output: u32) -> Function {
+    let mut f = Function::new([(9, ValType::I32), (4, ValType::F64), (2, ValType::F32)]);
+    let mut s = f.instructions();
+    let f32_sums = e.precision == Precision::F32;
+    for (g, &(start, end)) in groups.iter().enumerate() {
+        if f32_sums {
+            f32c(&mut s, e.base_score[g] as f32);
+            s.local_set(local::ACC32);
+        } else {
+            f64c(&mut s, e.base_score[g]);
+            s.local_set(local::ACC);
+        }
+        s.i32_const(start as i32).local_set(local::T);
+        s.block(BlockType::Empty).loop_(BlockType::Empty);
+        s.local_get(local::T).i32_const(end as i32).i32_ge_u().br_if(1);
+        traverse(&mut s, map);
+        if f32_sums {
+            s.f32_demote_f64().local_get(local::ACC32).f32_add().local_set(local::ACC32);
+        } else {
+            s.local_get(local::ACC).f64_add().local_set(local::ACC);
+        }
+        s.local_get(local::T).i32_const(1).i32_add().local_set(local::T).br(0).end().end();
+        if f32_sums {
+            s.local_get(local::ACC32).f64_promote_f32().local_set(local::ACC);
+        }
+        if e.average && end > start {
+            s.local_get(local::ACC);
+            f64c(&mut s, f64::from(end - start));
+            s.f64_div().local_set(local::ACC);
+        }
+        s.i32_const(0).local_get(local::ACC).f64_store(mem(map.scratch + 8 * g as u32, 3));
+    }
+    transform(&mut s, e, map, first_output);
+    s.end();
+    f
+}
+
+/// Pushes the leaf value of tree slot `T` for the row at `ROW`.
+fn traverse(s: &mut InstructionSink<'_>, map: &Map) {
+    use local::*;
+    let n = map.nodes;
+    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.roots, 2)).local_set(NODE);
+    s.block(BlockType::Empty).loop_(BlockType::Empty);
+    // addr = node * 16; info = node.info; kind = info >> 24; leaf → exit
+    s.local_get(NODE).i32_const(4).i32_shl().local_tee(ADDR).i32_load(mem(n + 8, 2)).local_tee(INFO);
+    s.i32_const(24).i32_shr_u().local_tee(KIND).i32_eqz().br_if(1);
+    s.local_get(ROW).local_get(INFO).i32_const(0x00ff_ffff).i32_and().i32_const(3).i32_shl().i32_add();
+    s.f64_load(mem(0, 3)).local_set(X);
+    s.block(BlockType::Empty); // $decided
+    {
+        // Numeric with NaN as missing: left = (x <= t) | (isnan(x) & kind == NAN_LEFT)
+        s.local_get(KIND).i32_const(kind::NAN_LEFT as i32).i32_le_u().if_(BlockType::Empty);
+        s.local_get(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le();
+        s.local_get(X).local_get(X).f64_ne().local_get(KIND).i32_const(kind::NAN_LEFT as i32).i32_eq().i32_and();
+        s.i32_or().local_set(LEFT).br(1).end();
+        // LightGBM None / Zero missing types
+        s.local_get(KIND).i32_const(kind::ZERO_LEFT as i32).i32_le_u().if_(BlockType::Empty);
+        s.local_get(X).local_get(X).f64_ne().if_(BlockType::Empty);
+        f64c(s, 0.0);
+        s.local_set(X).end();
+        s.local_get(KIND).i32_const(kind::ZERO_RIGHT as i32).i32_ge_u();
+        s.local_get(X).f64_abs();
+        f64c(s, fresco_trees::eval::ZERO_THRESHOLD);
+        s.f64_le().i32_and().if_(BlockType::Empty);
+        s.local_get(KIND).i32_const(kind::ZERO_LEFT as i32).i32_eq().local_set(LEFT).br(2).end();
+        s.local_get(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le().local_set(LEFT).br(1).end();
+        // LightGBM categorical: NaN, c < 0 or c >= 2^31 go right; c in set goes left.
+        s.local_get(KIND).i32_const(kind::CAT_LIGHTGBM as i32).i32_eq().if_(BlockType::Empty);
+        s.i32_const(0).local_set(LEFT);
+        s.local_get(X);
+        f64c(s, -1.0);
+        s.f64_gt().local_get(X);
+        f64c(s, 2_147_483_648.0);
+        s.f64_lt().i32_and().if_(BlockType::Empty);
+        s.local_get(X).i32_trunc_sat_f64_u().local_set(C);
+        in_bitset(s, map);
+        s.local_set(LEFT).end();
+        s.br(1).end();
+        // XGBoost categorical: NaN default; invalid goes left; in set goes right.
+        s.local_get(X).local_get(X).f64_ne().if_(BlockType::Empty);
+        s.local_get(KIND).i32_const(kind::CAT_XGBOOST_NAN_LEFT as i32).i32_eq().local_set(LEFT).br(1).end();
+        s.i32_const(1).local_set(LEFT);
+        s.local_get(X);
+        f64c(s, 0.0);
+        s.f64_ge().local_get(X);
+        f64c(s, fresco_trees::eval::XGB_MAX_CATEGORY);
+        s.f64_lt().i32_and().if_(BlockType::Empty);
+        s.local_get(X).i32_trunc_sat_f64_u().local_set(C);
+        in_bitset(s, map);
+        s.i32_eqz().local_set(LEFT).end();
+    }
+    s.end(); // $decided
+    // node = left_child + 1 - left
+    s.local_get(ADDR).i32_load(mem(n + 12, 2)).i32_const(1).i32_add().local_get(LEFT).i32_sub().local_set(NODE);
+    s.br(0).end().end();
+    s.local_get(ADDR).f64_load(mem(n, 3));
+}
+
+/// Pushes 1 if category `C` is in the bitset of the node at `ADDR`, else 0.
+fn in_bitset(s: &mut InstructionSink<'_>, map: &Map) {
+    use local::*;
+    s.local_get(C).i32_const(5).i32_shr_u().local_tee(W);
+    s.local_get(ADDR).i32_load(mem(map.nodes + 4, 2)).i32_lt_u();
+    s.if_(BlockType::Result(ValType::I32));
+    s.local_get(ADDR).i32_load(mem(map.nodes, 2)).local_get(W).i32_const(2).i32_shl().i32_add().i32_load(mem(0, 2));
+    s.local_get(C).i32_shr_u().i32_const(1).i32_and();
+    s.else_().i32_const(0).end();
+}
+
+/// Output transform from the scratch scores to `OUT + first_output`.
+fn transform(s: &mut InstructionSink<'_>, e: &Ensemble, map: &Map, first_output: u32) {
+    use local::*;
+    let score = |s: &mut InstructionSink<'_>, g: usize| {
+        s.i32_const(0).f64_load(mem(map.scratch + 8 * g as u32, 3));
+    };
+    let out_addr = |g: usize| 8 * (first_output + g as u32);
+    let groups = e.n_groups;
+    match (e.transform, e.precision) {
+        (Transform::Identity, _) => {
+            for g in 0..groups {
+                s.local_get(OUT);
+                score(s, g);
+                s.f64_store(mem(out_addr(g), 3));
+            }
+        }
+        (Transform::SignedSquare, _) => {
+            for g in 0..groups {
+                s.local_get(OUT);
+                score(s, g);
+                s.local_set(X);
+                // sign(x) * x * x with sign in {-1, 0, 1}
+                s.local_get(X);
+                f64c(s, 0.0);
+                s.f64_gt().local_get(X);
+                f64c(s, 0.0);
+                s.f64_lt().i32_sub().f64_convert_i32_s().local_get(X).f64_mul().local_get(X).f64_mul();
+                s.f64_store(mem(out_addr(g), 3));
+            }
+        }
+        (Transform::Sigmoid { scale }, Precision::F64) => {
+            for g in 0..groups {
+                s.local_get(OUT);
+                f64c(s, 1.0);
+                f64c(s, 1.0);
+                f64c(s, -scale);
+                score(s, g);
+                s.f64_mul().call(func::EXP).f64_add().f64_div();
+                s.f64_store(mem(out_addr(g), 3));
+            }
+        }
+        (Transform::Sigmoid { .. }, Precision::F32) => {
+            for g in 0..groups {
+                s.local_get(OUT);
+                score(s, g);
+                s.f32_demote_f64().call(func::SIGMOIDF).f64_promote_f32();
+                s.f64_store(mem(out_addr(g), 3));
+            }
+        }
+        (Transform::Exp, precision) => {
+            for g in 0..groups {
+                s.local_get(OUT);
+                score(s, g);
+                if precision == Precision::F32 {
+                    s.f32_demote_f64().call(func::EXPF).f64_promote_f32();
+                } else {
+                    s.call(func::EXP);
+                }
+                s.f64_store(mem(out_addr(g), 3));
+            }
+        }
+        (Transform::Softmax, Precision::F64) => {
+            // max: keep the running max unless it is below the next score (std::max order)
+            score(s, 0);
+            s.local_set(MAX);
+            for g in 0..groups {
+                // select(max, s, s < max)
+                s.local_get(MAX);
+                score(s, g);
+                score(s, g);
+                s.local_get(MAX).f64_lt().select().local_set(MAX);
+            }
+            f64c(s, 0.0);
+            s.local_set(SUM);
+            for g in 0..groups {
+                s.local_get(OUT);
+                score(s, g);
+                s.local_get(MAX).f64_sub().call(func::EXP).local_tee(X).f64_store(mem(out_addr(g), 3));
+                s.local_get(SUM).local_get(X).f64_add().local_set(SUM);
+            }
+            for g in 0..groups {
+                s.local_get(OUT).local_get(OUT).f64_load(mem(out_addr(g), 3)).local_get(SUM).f64_div();
+                s.f64_store(mem(out_addr(g), 3));
+            }
+        }
+        (Transform::Softmax, Precision::F32) => {
+            f32c(s, f32::MIN_POSITIVE);
+            s.local_set(MAX32);
+            for g in 0..groups {
+                // if s > max { max = s }
+                score(s, g);
+                s.f32_demote_f64().local_get(MAX32);
+                score(s, g);
+                s.f32_demote_f64().local_get(MAX32).f32_gt().select().local_set(MAX32);
+            }
+            f64c(s, 0.0);
+            s.local_set(SUM);
+            for g in 0..groups {
+                s.local_get(OUT);
+                score(s, g);
+                s.f32_demote_f64().local_get(MAX32).f32_sub().call(func::EXPF).f64_promote_f32().local_tee(X);
+                s.f64_store(mem(out_addr(g), 3));
+                s.local_get(SUM).local_get(X).f64_add().local_set(SUM);
+            }
+            for g in 0..groups {
+                s.local_get(OUT).local_get(OUT).f64_load(mem(out_addr(g), 3)).f32_demote_f64();
+                s.local_get(SUM).f32_demote_f64().f32_div().f64_promote_f32();
+                s.f64_store(mem(out_addr(g), 3));
+            }
+        }
+        (Transform::ArgMax, _) => {
+            s.i32_const(0).local_set(BEST);
+            score(s, 0);
+            s.local_set(MAX);
+            for g in 1..groups {
+                score(s, g);
+                s.local_get(MAX).f64_gt().if_(BlockType::Empty);
+                s.i32_const(g as i32).local_set(BEST);
+                score(s, g);
+                s.local_set(MAX).end();
+            }
+            s.local_get(OUT).local_get(BEST).f64_convert_i32_s().f64_store(mem(out_addr(0), 3));
+        }
+    }
+}
+
+/// `math::exp`, instruction for instruction.
+fn exp() -> Function {
+    // param 0 x; locals: 1 k (f64), 2 r (f64), 3 p (f64), 4 ki (i64), 5 half (i64)
+    let mut f = Function::new([(3, ValType::F64), (2, ValType::I64)]);
+    let mut s = f.instructions();
+    s.local_get(0).local_get(0).f64_ne().if_(BlockType::Empty).local_get(0).return_().end();
+    s.local_get(0);
+    f64c(&mut s, math::EXP_OVERFLOW);
+    s.f64_gt().if_(BlockType::Empty);
+    f64c(&mut s, f64::INFINITY);
+    s.return_().end();
+    s.local_get(0);
+    f64c(&mut s, math::EXP_UNDERFLOW);
+    s.f64_lt().if_(BlockType::Empty);
+    f64c(&mut s, 0.0);
+    s.return_().end();
+    s.local_get(0);
+    f64c(&mut s, std::f64::consts::LOG2_E);
+    s.f64_mul().f64_nearest().local_set(1);
+    s.local_get(0).local_get(1);
+    f64c(&mut s, math::LN2_HI);
+    s.f64_mul().f64_sub().local_get(1);
+    f64c(&mut s, math::LN2_LO);
+    s.f64_mul().f64_sub().local_set(2);
+    f64c(&mut s, math::EXP_POLY[0]);
+    s.local_set(3);
+    for c in &math::EXP_POLY[1..] {
+        s.local_get(3).local_get(2).f64_mul();
+        f64c(&mut s, *c);
+        s.f64_add().local_set(3);
+    }
+    for _ in 0..2 {
+        s.local_get(3).local_get(2).f64_mul();
+        f64c(&mut s, 1.0);
+        s.f64_add().local_set(3);
+    }
+    s.local_get(1).i64_trunc_f64_s().local_tee(4).i64_const(2).i64_div_s().local_set(5);
+    // p * 2^half * 2^(k - half)
+    s.local_get(3);
+    s.local_get(5).i64_const(1023).i64_add().i64_const(52).i64_shl().f64_reinterpret_i64().f64_mul();
+    s.local_get(4).local_get(5).i64_sub().i64_const(1023).i64_add().i64_const(52).i64_shl().f64_reinterpret_i64();
+    s.f64_mul().end();
+    f
+}
+
+/// `math::expf` (glibc's algorithm), instruction for instruction.
+fn expf(map: &Map) -> Function {
+    // param 0 x (f32); locals: 1 abstop (i32), 2 ki (i64), 3 z (f64), 4 kd (f64), 5 r (f64)
+    let mut f = Function::new([(1, ValType::I32), (1, ValType::I64), (3, ValType::F64)]);
+    let mut s = f.instructions();
+    s.local_get(0).i32_reinterpret_f32().i32_const(20).i32_shr_u().i32_const(0x7ff).i32_and().local_tee(1);
+    s.i32_const((88.0f32.to_bits() >> 20) as i32).i32_ge_u().if_(BlockType::Empty);
+    {
+        s.local_get(0).i32_reinterpret_f32().i32_const(f32::NEG_INFINITY.to_bits() as i32).i32_eq();
+        s.if_(BlockType::Empty);
+        f32c(&mut s, 0.0);
+        s.return_().end();
+        s.local_get(1).i32_const((f32::INFINITY.to_bits() >> 20) as i32).i32_ge_u().if_(BlockType::Empty);
+        s.local_get(0).local_get(0).f32_add().return_().end();
+        s.local_get(0);
+        f32c(&mut s, f32::from_bits(0x42b1_7217));
+        s.f32_gt().if_(BlockType::Empty);
+        f32c(&mut s, f32::INFINITY);
+        s.return_().end();
+        s.local_get(0);
+        f32c(&mut s, f32::from_bits(0xc2cf_f1b4));
+        s.f32_lt().if_(BlockType::Empty);
+        f32c(&mut s, 0.0);
+        s.return_().end();
+    }
+    s.end();
+    f64c(&mut s, math::EXPF_INV_LN2_N);
+    s.local_get(0).f64_promote_f32().f64_mul().local_tee(3);
+    f64c(&mut s, math::EXPF_SHIFT);
+    s.f64_add().local_tee(4).i64_reinterpret_f64().local_set(2);
+    s.local_get(4);
+    f64c(&mut s, math::EXPF_SHIFT);
+    s.f64_sub().local_set(4);
+    s.local_get(3).local_get(4).f64_sub().local_set(5);
+    // s = table[ki % 32] + (ki << 47), reinterpreted; kept on the stack for the end
+    s.local_get(2).i32_wrap_i64().i32_const(31).i32_and().i32_const(3).i32_shl().i64_load(mem(map.expf, 3));
+    s.local_get(2).i64_const(i64::from(52 - math::EXPF_TABLE_BITS)).i64_shl().i64_add().f64_reinterpret_i64();
+    // y = (P0*r + P1) * r² + (P2*r + 1)
+    f64c(&mut s, math::EXPF_POLY[0]);
+    s.local_get(5).f64_mul();
+    f64c(&mut s, math::EXPF_POLY[1]);
+    s.f64_add().local_get(5).local_get(5).f64_mul().f64_mul();
+    f64c(&mut s, math::EXPF_POLY[2]);
+    s.local_get(5).f64_mul();
+    f64c(&mut s, 1.0);
+    s.f64_add().f64_add();
+    // y * s: the stack holds s, y
+    s.f64_mul().f32_demote_f64().end();
+    f
+}
+
+/// XGBoost's sigmoid: `1 / (expf(min(-x, 88.7)) + 1 + 1e-16)` in f32.
+fn sigmoidf() -> Function {
+    let mut f = Function::new([]);
+    let mut s = f.instructions();
+    f32c(&mut s, 1.0);
+    // std::min(-x, 88.7f): 88.7 if 88.7 < -x, else -x
+    f32c(&mut s, 88.7);
+    s.local_get(0).f32_neg();
+    f32c(&mut s, 88.7);
+    s.local_get(0).f32_neg().f32_lt().select();
+    s.call(func::EXPF);
+    f32c(&mut s, 1.0);
+    s.f32_add();
+    f32c(&mut s, 1e-16);
+    s.f32_add().f32_div().end();
+    f
+}

@@ -1,0 +1,178 @@
+//! Lays tree ensembles out as tables in linear memory.
+//!
+//! Every node is 16 bytes:
+//!
+//! | bytes | leaf | numeric split | categorical split |
+//! |---|---|---|---|
+//! | 0..8 | value (f64) | threshold (f64, `value <= threshold` goes left) | bitset address (u32), word count (u32) |
+//! | 8..12 | kind 0 | feature (low 24 bits), kind (high 8 bits) | same |
+//! | 12..16 | – | index of the left child; the right child follows it | same |
+//!
+//! Children are placed side by side (breadth-first), so one index names both. Trees
+//! are reordered so that each output group's trees are contiguous, keeping their
+//! relative order (which fixes the order of the floating-point sums).
+
+use fresco_trees::{CategoricalFlavor, Comparison, Ensemble, Missing, Node, Precision, SplitTest};
+
+/// Node kinds, the high byte of a node's second word.
+pub mod kind {
+    /// A leaf.
+    pub const LEAF: u32 = 0;
+    /// Numeric, NaN takes the right branch.
+    pub const NAN_RIGHT: u32 = 1;
+    /// Numeric, NaN takes the left branch.
+    pub const NAN_LEFT: u32 = 2;
+    /// Numeric, NaN is treated as 0 (LightGBM missing type None).
+    pub const NAN_AS_ZERO: u32 = 3;
+    /// Numeric, NaN is 0 and ±1e-35 takes the right branch (LightGBM Zero).
+    pub const ZERO_RIGHT: u32 = 4;
+    /// Numeric, NaN is 0 and ±1e-35 takes the left branch.
+    pub const ZERO_LEFT: u32 = 5;
+    /// Categorical, LightGBM rules.
+    pub const CAT_LIGHTGBM: u32 = 6;
+    /// Categorical, XGBoost rules, NaN right.
+    pub const CAT_XGBOOST_NAN_RIGHT: u32 = 7;
+    /// Categorical, XGBoost rules, NaN left.
+    pub const CAT_XGBOOST_NAN_LEFT: u32 = 8;
+}
+
+/// Bytes per node.
+pub const NODE_BYTES: u32 = 16;
+
+/// The node tables of all ensembles, ready to become a data segment.
+pub struct Tables {
+    /// Node records, 16 bytes each.
+    pub nodes: Vec<u8>,
+    /// Category bitset words, addressed relative to `bitsets_base`.
+    pub bitsets: Vec<u32>,
+    /// Root node index of each tree slot.
+    pub roots: Vec<u32>,
+    /// Per ensemble, per group: the tree slots `start..end`.
+    pub groups: Vec<Vec<(u32, u32)>>,
+}
+
+/// Address where the category bitsets will live; node records name absolute addresses.
+pub struct Placement {
+    /// Byte address of the first bitset word.
+    pub bitsets_base: u32,
+}
+
+impl Tables {
+    /// Builds the tables. `placement` is computed by the caller from the sizes returned
+    /// by [`Tables::bitset_words`], so bitset addresses are final.
+    pub fn build(ensembles: &[&Ensemble], placement: &Placement, mut progress: impl FnMut(usize)) -> Tables {
+        let mut tables = Tables { nodes: Vec::new(), bitsets: Vec::new(), roots: Vec::new(), groups: Vec::new() };
+        let mut done = 0usize;
+        for ensemble in ensembles {
+            let mut ranges = Vec::with_capacity(ensemble.n_groups);
+            for trees in ensemble.trees_by_group() {
+                let start = tables.roots.len() as u32;
+                for t in trees {
+                    let root = tables.push_tree(ensemble, t, placement);
+                    tables.roots.push(root);
+                    done += 1;
+                    progress(done);
+                }
+                ranges.push((start, tables.roots.len() as u32));
+            }
+            tables.groups.push(ranges);
+        }
+        tables
+    }
+
+    /// Words of bitset storage the ensembles need.
+    pub fn bitset_words(ensembles: &[&Ensemble]) -> usize {
+        ensembles
+            .iter()
+            .flat_map(|e| &e.trees)
+            .flat_map(|t| &t.nodes)
+            .map(|n| match n {
+                Node::Split(s) => match &s.test {
+                    SplitTest::Categorical(c) => c.categories.len(),
+                    SplitTest::Numeric(_) => 0,
+                },
+                Node::Leaf(_) => 0,
+            })
+            .sum()
+    }
+
+    /// Appends one tree breadth-first; returns its root's node index.
+    fn push_tree(&mut self, ensemble: &Ensemble, t: usize, placement: &Placement) -> u32 {
+        let tree = &ensemble.trees[t];
+        let first = (self.nodes.len() / NODE_BYTES as usize) as u32;
+        // (IR node, slot) pairs waiting to be written; slots are allocated in pairs.
+        let mut queue = std::collections::VecDeque::from([(0u32, first)]);
+        let mut next_free = first + 1;
+        self.nodes.resize(self.nodes.len() + NODE_BYTES as usize, 0);
+        while let Some((ir, slot)) = queue.pop_front() {
+            let record = match &tree.nodes[ir as usize] {
+                Node::Leaf(value) => encode(value.to_bits(), kind::LEAF << 24, 0),
+                Node::Split(split) => {
+                    let left_slot = next_free;
+                    next_free += 2;
+                    self.nodes.resize(self.nodes.len() + 2 * NODE_BYTES as usize, 0);
+                    queue.push_back((split.left, left_slot));
+                    queue.push_back((split.right, left_slot + 1));
+                    let (first_word, k) = match &split.test {
+                        SplitTest::Numeric(s) => {
+                            let threshold = match s.comparison {
+                                Comparison::LessOrEqual => s.threshold,
+                                Comparison::Less => largest_below(s.threshold, ensemble.precision),
+                            };
+                            let k = match (s.missing, s.default_left) {
+                                (Missing::NanIsMissing, false) => kind::NAN_RIGHT,
+                                (Missing::NanIsMissing, true) => kind::NAN_LEFT,
+                                (Missing::NanToZero, _) => kind::NAN_AS_ZERO,
+                                (Missing::ZeroIsMissing, false) => kind::ZERO_RIGHT,
+                                (Missing::ZeroIsMissing, true) => kind::ZERO_LEFT,
+                            };
+                            (threshold.to_bits(), k)
+                        }
+                        SplitTest::Categorical(c) => {
+                            let address = placement.bitsets_base + 4 * self.bitsets.len() as u32;
+                            let words = c.categories.len() as u64;
+                            self.bitsets.extend_from_slice(&c.categories);
+                            let k = match (c.flavor, c.default_left) {
+                                (CategoricalFlavor::LightGbm, _) => kind::CAT_LIGHTGBM,
+                                (CategoricalFlavor::XgBoost, false) => kind::CAT_XGBOOST_NAN_RIGHT,
+                                (CategoricalFlavor::XgBoost, true) => kind::CAT_XGBOOST_NAN_LEFT,
+                            };
+                            (u64::from(address) | (words << 32), k)
+                        }
+                    };
+                    encode(first_word, (k << 24) | split.feature, left_slot)
+                }
+            };
+            let at = slot as usize * NODE_BYTES as usize;
+            self.nodes[at..at + NODE_BYTES as usize].copy_from_slice(&record);
+        }
+        first
+    }
+}
+
+fn encode(first: u64, info: u32, left: u32) -> [u8; 16] {
+    let mut r = [0u8; 16];
+    r[..8].copy_from_slice(&first.to_le_bytes());
+    r[8..12].copy_from_slice(&info.to_le_bytes());
+    r[12..].copy_from_slice(&left.to_le_bytes());
+    r
+}
+
+/// The largest value of the given precision below `t`: for values `x` of that precision,
+/// `x < t` exactly when `x <= largest_below(t)`. That turns XGBoost's strict comparison
+/// into the `<=` the generated code uses.
+pub fn largest_below(t: f64, precision: Precision) -> f64 {
+    match precision {
+        Precision::F64 => {
+            if t == f64::NEG_INFINITY {
+                f64::NAN // nothing is below -inf: `x <= NaN` is always false
+            } else {
+                t.next_down()
+            }
+        }
+        Precision::F32 => {
+            let t32 = t as f32;
+            if t32 == f32::NEG_INFINITY { f64::NAN } else { f64::from(t32.next_down()) }
+        }
+    }
+}

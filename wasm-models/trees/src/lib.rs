@@ -41,7 +41,7 @@ pub mod limits {
     /// Most nodes (splits and leaves) in one tree.
     pub const MAX_NODES_PER_TREE: usize = 1 << 24;
     /// Most nodes across all trees.
-    pub const MAX_TOTAL_NODES: usize = 1 << 27;
+    pub const MAX_TOTAL_NODES: usize = 1 << 25;
     /// Most input features.
     pub const MAX_FEATURES: usize = 1 << 20;
     /// Most output groups (classes or targets).

@@ -1,5 +1,6 @@
 //! `fresco`: inspect and score fresco models from the command line.
 
+mod compile;
 mod inspect;
 mod score;
 
@@ -25,6 +26,27 @@ enum Command {
         /// Print the raw metadata JSON instead of a summary.
         #[arg(long)]
         json: bool,
+    },
+    /// Compile LightGBM / XGBoost models into one .wasm model (ABI v1).
+    ///
+    /// Several models over the same inputs (e.g. quantile models for q10, q50, q90) are
+    /// packed into one module, their outputs in the order given.
+    Compile {
+        /// Model files: LightGBM text (`model.txt`) or XGBoost JSON (`model.json`).
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+        /// Where to write the module.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Model name recorded in the metadata (default: the first file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// Model version recorded in the metadata.
+        #[arg(long, default_value = "1")]
+        version: String,
+        /// Input format; detected from each file when omitted.
+        #[arg(long)]
+        format: Option<fresco_compiler::Format>,
     },
     /// Score the rows of a CSV file.
     ///
@@ -93,6 +115,9 @@ pub enum CliError {
         #[source]
         source: fresco_abi::MissingInput,
     },
+    /// Compiling a model failed.
+    #[error(transparent)]
+    Compile(#[from] fresco_compiler::CompileError),
     /// Writing the output failed.
     #[error("{path}: {source}")]
     Io {
@@ -108,6 +133,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { model, json } => inspect::run(&model, json),
+        Command::Compile { models, output, name, version, format } => {
+            compile::run(&models, &output, name, &version, format)
+        }
         Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
     };
     match result {

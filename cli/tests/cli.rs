@@ -114,3 +114,29 @@ fn every_hostile_model_fails_fast_with_one_line() {
         assert!(elapsed < Duration::from_secs(10), "{name}: took {elapsed:?}");
     }
 }
+
+#[test]
+fn compile_then_score_a_lightgbm_model_and_pack_quantiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = fresco_test_models::oracle::dir();
+    let out = dir.path().join("eta.wasm");
+    let q = |n: &str| fixtures.join(format!("lgb_quantile_{n}.model.txt")).to_str().unwrap().to_owned();
+    let o = fresco(&["compile", &q("10"), &q("50"), &q("90"), "-o", out.to_str().unwrap(), "--name", "eta", "--version", "7"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("compiled eta"), "{}", stderr(&o));
+    let o = fresco(&["inspect", out.to_str().unwrap()]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("outputs  q10, q50, q90"), "{text}");
+    assert!(text.contains("source   lightgbm (sha256 "), "{text}");
+
+    let input = write(dir.path(), "rows.csv", b"Column_0,Column_1,Column_2,Column_3,Column_4,Column_5,Column_6,Column_7,Column_8,Column_9,Column_10,Column_11\n1,2,3,4,5,6,7,8,9,10,11,12\n");
+    let o = fresco(&["score", out.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.lines().next(), Some("q10,q50,q90"));
+
+    let bogus = write(dir.path(), "bogus.txt", b"hello");
+    let o = fresco(&["compile", bogus.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a LightGBM text model or an XGBoost JSON model"), "{}", stderr(&o));
+}

@@ -1,0 +1,69 @@
+//! `fresco compile`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fresco_compiler::{Compiler, Format};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::CliError;
+
+/// Models with fewer trees compile too fast for a progress bar to help.
+const PROGRESS_MIN_TREES: usize = 500;
+
+pub fn run(
+    models: &[PathBuf],
+    output: &Path,
+    name: Option<String>,
+    version: &str,
+    format: Option<Format>,
+) -> Result<(), CliError> {
+    let started = Instant::now();
+    let name = name.unwrap_or_else(|| {
+        models[0].file_stem().map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned())
+    });
+    let mut compiler = Compiler::new(name, version);
+    for model in models {
+        compiler = compiler.add_file(model, format)?;
+    }
+    let trees: usize = compiler.ensembles().map(|e| e.trees.len()).sum();
+    let bar = if trees >= PROGRESS_MIN_TREES {
+        let bar = ProgressBar::new(trees as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} laying out trees {bar:40} {pos}/{len} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let wasm = compiler.compile_with_progress(|p| {
+        if p.trees_done % 64 == 0 || p.trees_done == p.trees_total {
+            bar.set_position(p.trees_done as u64);
+        }
+    })?;
+    bar.finish_and_clear();
+    write_atomically(output, &wasm)?;
+    let meta = compiler.metadata()?;
+    let nodes: usize = compiler.ensembles().map(|e| e.n_nodes()).sum();
+    eprintln!(
+        "compiled {} ({} trees, {nodes} nodes, {} inputs → {}) into {} ({} bytes) in {:.2?}",
+        meta.name,
+        trees,
+        meta.inputs.len(),
+        meta.outputs.join(", "),
+        output.display(),
+        wasm.len(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
+/// Writes to a temporary file beside `path`, then renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let io = |source| CliError::Io { path: path.display().to_string(), source };
+    let tmp = path.with_extension("wasm.partial");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}

@@ -1,0 +1,12 @@
+#![no_main]
+//! Fuzzes the XGBoost JSON parser.
+
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(ensemble) = fresco_trees::xgboost::parse(text) {
+            common::exercise(ensemble);
+        }
+    }
+});

@@ -17,11 +17,45 @@
 
 use fresco_trees::{Ensemble, Precision, Transform, math};
 use wasm_encoder::{
-    BlockType, CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
-    GlobalSection, GlobalType, InstructionSink, MemArg, MemorySection, MemoryType, Module, TypeSection, ValType,
+    BlockType, CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function,
+    FunctionSection, GlobalSection, GlobalType, InstructionSink, MemArg, MemorySection, MemoryType,
+    Module, TypeSection, ValType,
 };
 
+use crate::branches;
 use crate::layout::{NODE_BYTES, Placement, Tables, kind};
+
+/// How trees become code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Nested branches with immediate thresholds (fast; code grows with the model).
+    Branches,
+    /// Node tables in linear memory walked by one loop (compact; loads fast at any size).
+    Tables,
+}
+
+/// Models up to this many nodes use [`Layout::Branches`]; larger ones [`Layout::Tables`],
+/// whose load time does not grow with the model (see `benches/README.md`).
+pub const BRANCHES_MAX_NODES: usize = 300_000;
+
+impl Layout {
+    /// The layout chosen by model size.
+    pub fn for_size(total_nodes: usize) -> Layout {
+        if total_nodes <= BRANCHES_MAX_NODES {
+            Layout::Branches
+        } else {
+            Layout::Tables
+        }
+    }
+}
+
+/// How one group's sum is computed.
+enum GroupCode {
+    /// Walk tree slots `start..end` of the node tables.
+    Table(u32, u32),
+    /// Call these chunk functions in order.
+    Chunks(Vec<u32>),
+}
 
 const DATA_BASE: u32 = 1024;
 const PAGE: u64 = 65536;
@@ -45,69 +79,200 @@ mod ty {
     pub const PREDICT: u32 = 2; // (i32, i32, i32) -> i32
     pub const F64_F64: u32 = 3;
     pub const F32_F32: u32 = 4;
-    pub const ENSEMBLE: u32 = 5; // (row: i32, out: i32) -> ()
+    pub const ENSEMBLE: u32 = 5; // (in: i32, rows: i32, out: i32) -> ()
+    pub const CHUNK_F64: u32 = 6; // (row: i32, acc: f64) -> f64
+    pub const CHUNK_F32: u32 = 7; // (row: i32, acc: f32) -> f32
 }
 
-/// Addresses of the regions in the memory map.
+/// Addresses of the regions in the memory map, and the row-block geometry.
 struct Map {
     nodes: u32,
     roots: u32,
     expf: u32,
-    scratch: u32,
+    /// Group scores of a block of rows: `block × max_groups` f64 values.
+    groups: u32,
+    max_groups: u32,
+    /// Rows scored together: each chunk of trees runs over the whole block while its
+    /// code is hot in the instruction cache.
+    block: u32,
+    /// Bytes per input row and per output row.
+    in_stride: u32,
+    out_stride: u32,
     heap: u32,
 }
 
+/// Group scores held per block: the block shrinks for models with many groups.
+const BLOCK_GROUP_SLOTS: usize = 4096;
+/// Most rows per block.
+const MAX_BLOCK: usize = 64;
+
 /// Generates the module's code and data; `metadata` becomes the `fresco.model` section.
-pub fn generate(ensembles: &[&Ensemble], metadata: &str, progress: impl FnMut(usize)) -> Result<Vec<u8>, String> {
+pub fn generate(
+    ensembles: &[&Ensemble],
+    metadata: &str,
+    layout: Layout,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<u8>, String> {
     let n_inputs = ensembles.first().map_or(0, |e| e.n_features());
     let bitset_words = Tables::bitset_words(ensembles);
-    let n_nodes: usize = ensembles.iter().map(|e| slots_needed(e)).sum();
-    let n_trees: usize = ensembles.iter().map(|e| e.trees.len()).sum();
+    let tables_mode = layout == Layout::Tables;
+    let n_nodes: usize = if tables_mode {
+        ensembles.iter().map(|e| slots_needed(e)).sum()
+    } else {
+        0
+    };
+    // The branch layout keeps its constant pool where the node tables would be.
+    let pool_bytes: usize = if tables_mode {
+        0
+    } else {
+        ensembles.iter().map(|e| branches::pool_bytes(e)).sum()
+    };
+    let n_trees: usize = if tables_mode {
+        ensembles.iter().map(|e| e.trees.len()).sum()
+    } else {
+        0
+    };
     let max_groups = ensembles.iter().map(|e| e.n_groups).max().unwrap_or(1);
 
     let size = |n: usize, each: usize| n.checked_mul(each).and_then(|b| u32::try_from(b).ok());
     let too_large = || "the model's tables do not fit in a 4 GiB memory".to_string();
-    let nodes_bytes = size(n_nodes, NODE_BYTES as usize).ok_or_else(too_large)?;
+    let nodes_bytes = size(n_nodes * NODE_BYTES as usize + pool_bytes, 1).ok_or_else(too_large)?;
     let roots_bytes = size(n_trees, 4).ok_or_else(too_large)?;
     let bitset_bytes = size(bitset_words, 4).ok_or_else(too_large)?;
-    let scratch_bytes = size(max_groups, 8).ok_or_else(too_large)?;
-    let add = |a: u32, b: u32| a.checked_add(b).map(|v| v.next_multiple_of(8)).ok_or_else(too_large);
+    let block = (BLOCK_GROUP_SLOTS / max_groups).clamp(1, MAX_BLOCK);
+    let scratch_bytes = size(max_groups * block, 8).ok_or_else(too_large)?;
+    let n_outputs: usize = ensembles.iter().map(|e| e.n_outputs()).sum();
+    let add = |a: u32, b: u32| {
+        a.checked_add(b)
+            .map(|v| v.next_multiple_of(8))
+            .ok_or_else(too_large)
+    };
     let nodes = DATA_BASE;
     let roots = add(nodes, nodes_bytes)?;
     let bitsets = add(roots, roots_bytes)?;
     let expf_table = add(bitsets, bitset_bytes)?;
     let scratch = add(expf_table, 32 * 8)?;
     let heap = add(scratch, scratch_bytes)?;
-    let map = Map { nodes, roots, expf: expf_table, scratch, heap };
+    let map = Map {
+        nodes,
+        roots,
+        expf: expf_table,
+        groups: scratch,
+        max_groups: max_groups as u32,
+        block: block as u32,
+        in_stride: (n_inputs * 8) as u32,
+        out_stride: (n_outputs * 8) as u32,
+        heap,
+    };
 
-    let tables = Tables::build(ensembles, &Placement { bitsets_base: bitsets }, progress);
+    // Per ensemble, per group: how the group's sum is computed; plus the chunk functions.
+    let mut group_code: Vec<Vec<GroupCode>> = Vec::new();
+    let mut chunk_functions: Vec<(u32, Function)> = Vec::new();
+    let (node_data, root_data, bitset_data) = if tables_mode {
+        let tables = Tables::build(
+            ensembles,
+            &Placement {
+                bitsets_base: bitsets,
+            },
+            progress,
+        );
+        group_code = tables
+            .groups
+            .iter()
+            .map(|g| g.iter().map(|&(a, b)| GroupCode::Table(a, b)).collect())
+            .collect();
+        (tables.nodes, tables.roots, tables.bitsets)
+    } else {
+        let mut data = branches::Data {
+            bitsets: Vec::with_capacity(bitset_words),
+            bitsets_base: bitsets,
+            pool: Vec::with_capacity(pool_bytes),
+            pool_base: map.nodes,
+        };
+        let mut next = func::FIRST_ENSEMBLE + ensembles.len() as u32;
+        let mut done = 0usize;
+        for e in ensembles {
+            let mut groups = Vec::with_capacity(e.n_groups);
+            for group in branches::chunks(e) {
+                let mut calls = Vec::with_capacity(group.len());
+                for chunk in &group {
+                    let ty = if e.precision == Precision::F32 {
+                        ty::CHUNK_F32
+                    } else {
+                        ty::CHUNK_F64
+                    };
+                    chunk_functions.push((ty, branches::chunk_function(e, chunk, &mut data)));
+                    calls.push(next);
+                    next += 1;
+                    done += chunk.trees.len();
+                    progress(done);
+                }
+                groups.push(GroupCode::Chunks(calls));
+            }
+            group_code.push(groups);
+        }
+        (data.pool, Vec::new(), data.bitsets)
+    };
 
     let mut module = Module::new();
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
-    types.ty().function([ValType::I32, ValType::I32, ValType::I32], [ValType::I32]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32, ValType::I32], [ValType::I32]);
     types.ty().function([ValType::F64], [ValType::F64]);
     types.ty().function([ValType::F32], [ValType::F32]);
-    types.ty().function([ValType::I32, ValType::I32], []);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32, ValType::I32], []);
+    types
+        .ty()
+        .function([ValType::I32, ValType::F64], [ValType::F64]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::F32], [ValType::F32]);
     module.section(&types);
 
     let mut functions = FunctionSection::new();
-    for t in [ty::VOID_I32, ty::I32_I32, ty::PREDICT, ty::F64_F64, ty::F32_F32, ty::F32_F32] {
+    for t in [
+        ty::VOID_I32,
+        ty::I32_I32,
+        ty::PREDICT,
+        ty::F64_F64,
+        ty::F32_F32,
+        ty::F32_F32,
+    ] {
         functions.function(t);
     }
     for _ in ensembles {
         functions.function(ty::ENSEMBLE);
     }
+    for (t, _) in &chunk_functions {
+        functions.function(*t);
+    }
     module.section(&functions);
 
     let pages = (u64::from(map.heap) + PAGE).div_ceil(PAGE);
     let mut memories = MemorySection::new();
-    memories.memory(MemoryType { minimum: pages, maximum: None, memory64: false, shared: false, page_size_log2: None });
+    memories.memory(MemoryType {
+        minimum: pages,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
     module.section(&memories);
 
     let mut globals = GlobalSection::new();
-    globals.global(GlobalType { val_type: ValType::I32, mutable: true, shared: false }, &ConstExpr::i32_const(map.heap as i32));
+    globals.global(
+        GlobalType {
+            val_type: ValType::I32,
+            mutable: true,
+            shared: false,
+        },
+        &ConstExpr::i32_const(map.heap as i32),
+    );
     module.section(&globals);
 
     let mut exports = ExportSection::new();
@@ -120,37 +285,72 @@ pub fn generate(ensembles: &[&Ensemble], metadata: &str, progress: impl FnMut(us
     let mut code = CodeSection::new();
     code.function(&abi_version());
     code.function(&alloc());
-    code.function(&predict(ensembles, n_inputs));
+    code.function(&predict(ensembles, n_inputs, &map));
     code.function(&exp());
     code.function(&expf(&map));
     code.function(&sigmoidf());
     let mut first_output = 0u32;
     for (i, ensemble) in ensembles.iter().enumerate() {
-        code.function(&score_ensemble(ensemble, &tables.groups[i], &map, first_output));
+        code.function(&score_ensemble(
+            ensemble,
+            &group_code[i],
+            &map,
+            first_output,
+        ));
         first_output += ensemble.n_outputs() as u32;
+    }
+    for (_, f) in &chunk_functions {
+        code.function(f);
     }
     module.section(&code);
 
     let mut data = DataSection::new();
-    let le32 = |words: &[u32]| words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
-    let expf_table: Vec<u8> = math::expf_table().iter().flat_map(|w| w.to_le_bytes()).collect();
-    data.active(0, &ConstExpr::i32_const(map.nodes as i32), tables.nodes);
-    data.active(0, &ConstExpr::i32_const(map.roots as i32), le32(&tables.roots));
-    data.active(0, &ConstExpr::i32_const(bitsets as i32), le32(&tables.bitsets));
-    data.active(0, &ConstExpr::i32_const(map.expf as i32), expf_table);
+    let le32 = |words: &[u32]| {
+        words
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
+    let expf_bytes: Vec<u8> = math::expf_table()
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    // Node tables, or the branch layout's constant pool.
+    data.active(0, &ConstExpr::i32_const(map.nodes as i32), node_data);
+    if tables_mode {
+        data.active(0, &ConstExpr::i32_const(map.roots as i32), le32(&root_data));
+    }
+    data.active(0, &ConstExpr::i32_const(bitsets as i32), le32(&bitset_data));
+    data.active(0, &ConstExpr::i32_const(map.expf as i32), expf_bytes);
     module.section(&data);
 
-    module.section(&wasm_encoder::CustomSection { name: "fresco.model".into(), data: metadata.as_bytes().into() });
+    module.section(&wasm_encoder::CustomSection {
+        name: "fresco.model".into(),
+        data: metadata.as_bytes().into(),
+    });
     Ok(module.finish())
 }
 
 /// Node slots a tree occupies: one for the root plus two per split.
 fn slots_needed(e: &Ensemble) -> usize {
-    e.trees.iter().map(|t| 1 + 2 * t.nodes.iter().filter(|n| matches!(n, fresco_trees::Node::Split(_))).count()).sum()
+    e.trees
+        .iter()
+        .map(|t| {
+            1 + 2 * t
+                .nodes
+                .iter()
+                .filter(|n| matches!(n, fresco_trees::Node::Split(_)))
+                .count()
+        })
+        .sum()
 }
 
 fn mem(offset: u32, align: u32) -> MemArg {
-    MemArg { offset: u64::from(offset), align, memory_index: 0 }
+    MemArg {
+        offset: u64::from(offset),
+        align,
+        memory_index: 0,
+    }
 }
 
 fn f64c(s: &mut InstructionSink<'_>, v: f64) {
@@ -172,112 +372,284 @@ fn alloc() -> Function {
     // params: 0 bytes; locals: 1 start
     let mut f = Function::new([(1, ValType::I32)]);
     let mut s = f.instructions();
-    s.local_get(0).i32_const(0).i32_lt_s().if_(BlockType::Empty).i32_const(0).return_().end();
+    s.local_get(0)
+        .i32_const(0)
+        .i32_lt_s()
+        .if_(BlockType::Empty)
+        .i32_const(0)
+        .return_()
+        .end();
     s.global_get(0).local_set(1);
     // heap += (bytes + 7) & !7, checking for overflow of the 32-bit address space
-    s.global_get(0).local_get(0).i32_const(7).i32_add().i32_const(-8).i32_and().i32_add();
+    s.global_get(0)
+        .local_get(0)
+        .i32_const(7)
+        .i32_add()
+        .i32_const(-8)
+        .i32_and()
+        .i32_add();
     s.global_set(0);
-    s.global_get(0).local_get(1).i32_lt_u().if_(BlockType::Empty).i32_const(0).return_().end();
+    s.global_get(0)
+        .local_get(1)
+        .i32_lt_u()
+        .if_(BlockType::Empty)
+        .i32_const(0)
+        .return_()
+        .end();
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     // memory.size * 64 KiB >= heap ? done
-    s.memory_size(0).i64_extend_i32_u().i64_const(16).i64_shl().global_get(0).i64_extend_i32_u().i64_ge_u().br_if(1);
-    s.i32_const(1).memory_grow(0).i32_const(-1).i32_eq().if_(BlockType::Empty).i32_const(0).return_().end();
+    s.memory_size(0)
+        .i64_extend_i32_u()
+        .i64_const(16)
+        .i64_shl()
+        .global_get(0)
+        .i64_extend_i32_u()
+        .i64_ge_u()
+        .br_if(1);
+    s.i32_const(1)
+        .memory_grow(0)
+        .i32_const(-1)
+        .i32_eq()
+        .if_(BlockType::Empty)
+        .i32_const(0)
+        .return_()
+        .end();
     s.br(0).end().end();
     s.local_get(1).end();
     f
 }
 
-/// `fresco_predict(in, n, out)`: each row through each ensemble.
-fn predict(ensembles: &[&Ensemble], n_inputs: usize) -> Function {
-    let n_outputs: usize = ensembles.iter().map(|e| e.n_outputs()).sum();
-    // params: 0 in, 1 n, 2 out; locals: 3 r, 4 row, 5 o, 6 j
-    let mut f = Function::new([(4, ValType::I32)]);
+/// `fresco_predict(in, n, out)`: blocks of rows through each ensemble.
+fn predict(ensembles: &[&Ensemble], n_inputs: usize, map: &Map) -> Function {
+    // params: 0 in, 1 n, 2 out; locals: 3 start, 4 m (rows in block), 5 block in, 6 block out, 7 j
+    let mut f = Function::new([(5, ValType::I32)]);
     let mut s = f.instructions();
     s.local_get(1).i32_const(0).i32_lt_s().if_(BlockType::Empty);
-    s.i32_const(fresco_abi::status::INVALID_ARGUMENT).return_().end();
+    s.i32_const(fresco_abi::status::INVALID_ARGUMENT)
+        .return_()
+        .end();
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     s.local_get(3).local_get(1).i32_ge_s().br_if(1);
-    s.local_get(0).local_get(3).i32_const((n_inputs * 8) as i32).i32_mul().i32_add().local_set(4);
-    s.local_get(2).local_get(3).i32_const((n_outputs * 8) as i32).i32_mul().i32_add().local_set(5);
-    // f64 ensembles first, then round the row to f32 in place for the f32 ones.
+    // m = min(block, n - start)
+    s.i32_const(map.block as i32)
+        .local_get(1)
+        .local_get(3)
+        .i32_sub()
+        .local_tee(4)
+        .local_get(4);
+    s.i32_const(map.block as i32)
+        .i32_gt_s()
+        .select()
+        .local_set(4);
+    s.local_get(0)
+        .local_get(3)
+        .i32_const(map.in_stride as i32)
+        .i32_mul()
+        .i32_add()
+        .local_set(5);
+    s.local_get(2)
+        .local_get(3)
+        .i32_const(map.out_stride as i32)
+        .i32_mul()
+        .i32_add()
+        .local_set(6);
+    // f64 ensembles first, then round the block's inputs to f32 in place for the f32 ones.
     let mut rounded = false;
     let mut order: Vec<usize> = (0..ensembles.len()).collect();
     order.sort_by_key(|&i| ensembles[i].precision == Precision::F32);
     for i in order {
         if ensembles[i].precision == Precision::F32 && !rounded {
             rounded = true;
-            s.i32_const(0).local_set(6);
+            s.i32_const(0).local_set(7);
             s.block(BlockType::Empty).loop_(BlockType::Empty);
-            s.local_get(6).i32_const(n_inputs as i32).i32_ge_u().br_if(1);
-            s.local_get(4).local_get(6).i32_const(3).i32_shl().i32_add();
-            s.local_get(4).local_get(6).i32_const(3).i32_shl().i32_add().f64_load(mem(0, 3));
+            s.local_get(7)
+                .local_get(4)
+                .i32_const(n_inputs as i32)
+                .i32_mul()
+                .i32_ge_u()
+                .br_if(1);
+            s.local_get(5).local_get(7).i32_const(3).i32_shl().i32_add();
+            s.local_get(5)
+                .local_get(7)
+                .i32_const(3)
+                .i32_shl()
+                .i32_add()
+                .f64_load(mem(0, 3));
             s.f32_demote_f64().f64_promote_f32().f64_store(mem(0, 3));
-            s.local_get(6).i32_const(1).i32_add().local_set(6).br(0).end().end();
+            s.local_get(7)
+                .i32_const(1)
+                .i32_add()
+                .local_set(7)
+                .br(0)
+                .end()
+                .end();
         }
-        s.local_get(4).local_get(5).call(func::FIRST_ENSEMBLE + i as u32);
+        s.local_get(5)
+            .local_get(4)
+            .local_get(6)
+            .call(func::FIRST_ENSEMBLE + i as u32);
     }
-    s.local_get(3).i32_const(1).i32_add().local_set(3).br(0).end().end();
+    s.local_get(3)
+        .i32_const(map.block as i32)
+        .i32_add()
+        .local_set(3)
+        .br(0)
+        .end()
+        .end();
     s.i32_const(fresco_abi::status::OK).end();
     f
 }
 
-/// Locals of an ensemble function.
+/// Locals of an ensemble function `(in, m, out)`.
 mod local {
-    pub const ROW: u32 = 0;
-    pub const OUT: u32 = 1;
+    pub const IN: u32 = 0;
+    pub const M: u32 = 1;
+    pub const OUT: u32 = 2;
     // i32
-    pub const NODE: u32 = 2;
-    pub const ADDR: u32 = 3;
-    pub const INFO: u32 = 4;
-    pub const KIND: u32 = 5;
-    pub const LEFT: u32 = 6;
-    pub const T: u32 = 7;
-    pub const C: u32 = 8;
-    pub const W: u32 = 9;
-    pub const BEST: u32 = 10;
+    pub const R: u32 = 3;
+    pub const ROW: u32 = 4;
+    pub const NODE: u32 = 5;
+    pub const ADDR: u32 = 6;
+    pub const INFO: u32 = 7;
+    pub const KIND: u32 = 8;
+    pub const LEFT: u32 = 9;
+    pub const T: u32 = 10;
+    pub const C: u32 = 11;
+    pub const W: u32 = 12;
+    pub const BEST: u32 = 13;
+    /// This row's group scores.
+    pub const GRP: u32 = 14;
+    /// This row's outputs.
+    pub const O: u32 = 15;
     // f64
-    pub const X: u32 = 11;
-    pub const ACC: u32 = 12;
-    pub const MAX: u32 = 13;
-    pub const SUM: u32 = 14;
+    pub const X: u32 = 16;
+    pub const ACC: u32 = 17;
+    pub const MAX: u32 = 18;
+    pub const SUM: u32 = 19;
     // f32
-    pub const ACC32: u32 = 15;
-    pub const MAX32: u32 = 16;
+    pub const ACC32: u32 = 20;
+    pub const MAX32: u32 = 21;
 }
 
-fn score_ensemble(e: &Ensemble, groups: &[(u32, u32)], map: &Map, first_output: u32) -> Function {
-    let mut f = Function::new([(9, ValType::I32), (4, ValType::F64), (2, ValType::F32)]);
+/// Emits `for R in 0..M { ROW, GRP, O = this row's input, group scores, outputs; body }`.
+fn for_rows(
+    s: &mut InstructionSink<'_>,
+    map: &Map,
+    first_output: u32,
+    body: impl FnOnce(&mut InstructionSink<'_>),
+) {
+    use local::*;
+    s.i32_const(0).local_set(R);
+    s.block(BlockType::Empty).loop_(BlockType::Empty);
+    s.local_get(R).local_get(M).i32_ge_u().br_if(1);
+    s.local_get(IN)
+        .local_get(R)
+        .i32_const(map.in_stride as i32)
+        .i32_mul()
+        .i32_add()
+        .local_set(ROW);
+    s.local_get(R)
+        .i32_const((map.max_groups * 8) as i32)
+        .i32_mul()
+        .i32_const(map.groups as i32)
+        .i32_add()
+        .local_set(GRP);
+    s.local_get(OUT)
+        .local_get(R)
+        .i32_const(map.out_stride as i32)
+        .i32_mul()
+        .i32_add();
+    s.i32_const((first_output * 8) as i32)
+        .i32_add()
+        .local_set(O);
+    body(s);
+    s.local_get(R)
+        .i32_const(1)
+        .i32_add()
+        .local_set(R)
+        .br(0)
+        .end()
+        .end();
+}
+
+fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u32) -> Function {
+    use local::*;
+    let mut f = Function::new([(13, ValType::I32), (4, ValType::F64), (2, ValType::F32)]);
     let mut s = f.instructions();
     let f32_sums = e.precision == Precision::F32;
-    for (g, &(start, end)) in groups.iter().enumerate() {
-        if f32_sums {
-            f32c(&mut s, e.base_score[g] as f32);
-            s.local_set(local::ACC32);
-        } else {
-            f64c(&mut s, e.base_score[g]);
-            s.local_set(local::ACC);
+    for (g, code) in groups.iter().enumerate() {
+        let slot = mem(8 * g as u32, 3);
+        // Start every row of the block from the base score.
+        for_rows(&mut s, map, first_output, |s| {
+            s.local_get(GRP);
+            if f32_sums {
+                f64c(s, f64::from(e.base_score[g] as f32));
+            } else {
+                f64c(s, e.base_score[g]);
+            }
+            s.f64_store(slot);
+        });
+        let count = match code {
+            GroupCode::Table(start, end) => {
+                for_rows(&mut s, map, first_output, |s| {
+                    s.local_get(GRP).f64_load(slot).local_set(ACC);
+                    if f32_sums {
+                        s.local_get(ACC).f32_demote_f64().local_set(ACC32);
+                    }
+                    s.i32_const(*start as i32).local_set(T);
+                    s.block(BlockType::Empty).loop_(BlockType::Empty);
+                    s.local_get(T).i32_const(*end as i32).i32_ge_u().br_if(1);
+                    traverse(s, map);
+                    if f32_sums {
+                        s.f32_demote_f64()
+                            .local_get(ACC32)
+                            .f32_add()
+                            .local_set(ACC32);
+                    } else {
+                        s.local_get(ACC).f64_add().local_set(ACC);
+                    }
+                    s.local_get(T)
+                        .i32_const(1)
+                        .i32_add()
+                        .local_set(T)
+                        .br(0)
+                        .end()
+                        .end();
+                    if f32_sums {
+                        s.local_get(ACC32).f64_promote_f32().local_set(ACC);
+                    }
+                    s.local_get(GRP).local_get(ACC).f64_store(slot);
+                });
+                end - start
+            }
+            GroupCode::Chunks(calls) => {
+                // Chunk by chunk over the block: each chunk's code stays hot for all rows.
+                for &chunk in calls {
+                    for_rows(&mut s, map, first_output, |s| {
+                        s.local_get(GRP)
+                            .local_get(ROW)
+                            .local_get(GRP)
+                            .f64_load(slot);
+                        if f32_sums {
+                            s.f32_demote_f64().call(chunk).f64_promote_f32();
+                        } else {
+                            s.call(chunk);
+                        }
+                        s.f64_store(slot);
+                    });
+                }
+                e.trees.iter().filter(|t| t.group == g).count() as u32
+            }
+        };
+        if e.average && count > 0 {
+            for_rows(&mut s, map, first_output, |s| {
+                s.local_get(GRP).local_get(GRP).f64_load(slot);
+                f64c(s, f64::from(count));
+                s.f64_div().f64_store(slot);
+            });
         }
-        s.i32_const(start as i32).local_set(local::T);
-        s.block(BlockType::Empty).loop_(BlockType::Empty);
-        s.local_get(local::T).i32_const(end as i32).i32_ge_u().br_if(1);
-        traverse(&mut s, map);
-        if f32_sums {
-            s.f32_demote_f64().local_get(local::ACC32).f32_add().local_set(local::ACC32);
-        } else {
-            s.local_get(local::ACC).f64_add().local_set(local::ACC);
-        }
-        s.local_get(local::T).i32_const(1).i32_add().local_set(local::T).br(0).end().end();
-        if f32_sums {
-            s.local_get(local::ACC32).f64_promote_f32().local_set(local::ACC);
-        }
-        if e.average && end > start {
-            s.local_get(local::ACC);
-            f64c(&mut s, f64::from(end - start));
-            s.f64_div().local_set(local::ACC);
-        }
-        s.i32_const(0).local_get(local::ACC).f64_store(mem(map.scratch + 8 * g as u32, 3));
     }
-    transform(&mut s, e, map, first_output);
+    for_rows(&mut s, map, first_output, |s| transform(s, e));
     s.end();
     f
 }
@@ -286,33 +658,80 @@ fn score_ensemble(e: &Ensemble, groups: &[(u32, u32)], map: &Map, first_output: 
 fn traverse(s: &mut InstructionSink<'_>, map: &Map) {
     use local::*;
     let n = map.nodes;
-    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.roots, 2)).local_set(NODE);
+    s.local_get(T)
+        .i32_const(2)
+        .i32_shl()
+        .i32_load(mem(map.roots, 2))
+        .local_set(NODE);
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     // addr = node * 16; info = node.info; kind = info >> 24; leaf → exit
-    s.local_get(NODE).i32_const(4).i32_shl().local_tee(ADDR).i32_load(mem(n + 8, 2)).local_tee(INFO);
-    s.i32_const(24).i32_shr_u().local_tee(KIND).i32_eqz().br_if(1);
-    s.local_get(ROW).local_get(INFO).i32_const(0x00ff_ffff).i32_and().i32_const(3).i32_shl().i32_add();
+    s.local_get(NODE)
+        .i32_const(4)
+        .i32_shl()
+        .local_tee(ADDR)
+        .i32_load(mem(n + 8, 2))
+        .local_tee(INFO);
+    s.i32_const(24)
+        .i32_shr_u()
+        .local_tee(KIND)
+        .i32_eqz()
+        .br_if(1);
+    s.local_get(ROW)
+        .local_get(INFO)
+        .i32_const(0x00ff_ffff)
+        .i32_and()
+        .i32_const(3)
+        .i32_shl()
+        .i32_add();
     s.f64_load(mem(0, 3)).local_set(X);
     s.block(BlockType::Empty); // $decided
     {
         // Numeric with NaN as missing: left = (x <= t) | (isnan(x) & kind == NAN_LEFT)
-        s.local_get(KIND).i32_const(kind::NAN_LEFT as i32).i32_le_u().if_(BlockType::Empty);
+        s.local_get(KIND)
+            .i32_const(kind::NAN_LEFT as i32)
+            .i32_le_u()
+            .if_(BlockType::Empty);
         s.local_get(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le();
-        s.local_get(X).local_get(X).f64_ne().local_get(KIND).i32_const(kind::NAN_LEFT as i32).i32_eq().i32_and();
+        s.local_get(X)
+            .local_get(X)
+            .f64_ne()
+            .local_get(KIND)
+            .i32_const(kind::NAN_LEFT as i32)
+            .i32_eq()
+            .i32_and();
         s.i32_or().local_set(LEFT).br(1).end();
         // LightGBM None / Zero missing types
-        s.local_get(KIND).i32_const(kind::ZERO_LEFT as i32).i32_le_u().if_(BlockType::Empty);
+        s.local_get(KIND)
+            .i32_const(kind::ZERO_LEFT as i32)
+            .i32_le_u()
+            .if_(BlockType::Empty);
         s.local_get(X).local_get(X).f64_ne().if_(BlockType::Empty);
         f64c(s, 0.0);
         s.local_set(X).end();
-        s.local_get(KIND).i32_const(kind::ZERO_RIGHT as i32).i32_ge_u();
+        s.local_get(KIND)
+            .i32_const(kind::ZERO_RIGHT as i32)
+            .i32_ge_u();
         s.local_get(X).f64_abs();
         f64c(s, fresco_trees::eval::ZERO_THRESHOLD);
         s.f64_le().i32_and().if_(BlockType::Empty);
-        s.local_get(KIND).i32_const(kind::ZERO_LEFT as i32).i32_eq().local_set(LEFT).br(2).end();
-        s.local_get(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le().local_set(LEFT).br(1).end();
+        s.local_get(KIND)
+            .i32_const(kind::ZERO_LEFT as i32)
+            .i32_eq()
+            .local_set(LEFT)
+            .br(2)
+            .end();
+        s.local_get(X)
+            .local_get(ADDR)
+            .f64_load(mem(n, 3))
+            .f64_le()
+            .local_set(LEFT)
+            .br(1)
+            .end();
         // LightGBM categorical: NaN, c < 0 or c >= 2^31 go right; c in set goes left.
-        s.local_get(KIND).i32_const(kind::CAT_LIGHTGBM as i32).i32_eq().if_(BlockType::Empty);
+        s.local_get(KIND)
+            .i32_const(kind::CAT_LIGHTGBM as i32)
+            .i32_eq()
+            .if_(BlockType::Empty);
         s.i32_const(0).local_set(LEFT);
         s.local_get(X);
         f64c(s, -1.0);
@@ -325,7 +744,12 @@ fn traverse(s: &mut InstructionSink<'_>, map: &Map) {
         s.br(1).end();
         // XGBoost categorical: NaN default; invalid goes left; in set goes right.
         s.local_get(X).local_get(X).f64_ne().if_(BlockType::Empty);
-        s.local_get(KIND).i32_const(kind::CAT_XGBOOST_NAN_LEFT as i32).i32_eq().local_set(LEFT).br(1).end();
+        s.local_get(KIND)
+            .i32_const(kind::CAT_XGBOOST_NAN_LEFT as i32)
+            .i32_eq()
+            .local_set(LEFT)
+            .br(1)
+            .end();
         s.i32_const(1).local_set(LEFT);
         s.local_get(X);
         f64c(s, 0.0);
@@ -338,7 +762,13 @@ fn traverse(s: &mut InstructionSink<'_>, map: &Map) {
     }
     s.end(); // $decided
     // node = left_child + 1 - left
-    s.local_get(ADDR).i32_load(mem(n + 12, 2)).i32_const(1).i32_add().local_get(LEFT).i32_sub().local_set(NODE);
+    s.local_get(ADDR)
+        .i32_load(mem(n + 12, 2))
+        .i32_const(1)
+        .i32_add()
+        .local_get(LEFT)
+        .i32_sub()
+        .local_set(NODE);
     s.br(0).end().end();
     s.local_get(ADDR).f64_load(mem(n, 3));
 }
@@ -349,30 +779,36 @@ fn in_bitset(s: &mut InstructionSink<'_>, map: &Map) {
     s.local_get(C).i32_const(5).i32_shr_u().local_tee(W);
     s.local_get(ADDR).i32_load(mem(map.nodes + 4, 2)).i32_lt_u();
     s.if_(BlockType::Result(ValType::I32));
-    s.local_get(ADDR).i32_load(mem(map.nodes, 2)).local_get(W).i32_const(2).i32_shl().i32_add().i32_load(mem(0, 2));
+    s.local_get(ADDR)
+        .i32_load(mem(map.nodes, 2))
+        .local_get(W)
+        .i32_const(2)
+        .i32_shl()
+        .i32_add()
+        .i32_load(mem(0, 2));
     s.local_get(C).i32_shr_u().i32_const(1).i32_and();
     s.else_().i32_const(0).end();
 }
 
-/// Output transform from the scratch scores to `OUT + first_output`.
-fn transform(s: &mut InstructionSink<'_>, e: &Ensemble, map: &Map, first_output: u32) {
+/// Output transform of one row: group scores at `GRP` to outputs at `O`.
+fn transform(s: &mut InstructionSink<'_>, e: &Ensemble) {
     use local::*;
     let score = |s: &mut InstructionSink<'_>, g: usize| {
-        s.i32_const(0).f64_load(mem(map.scratch + 8 * g as u32, 3));
+        s.local_get(GRP).f64_load(mem(8 * g as u32, 3));
     };
-    let out_addr = |g: usize| 8 * (first_output + g as u32);
+    let out_addr = |g: usize| 8 * g as u32;
     let groups = e.n_groups;
     match (e.transform, e.precision) {
         (Transform::Identity, _) => {
             for g in 0..groups {
-                s.local_get(OUT);
+                s.local_get(O);
                 score(s, g);
                 s.f64_store(mem(out_addr(g), 3));
             }
         }
         (Transform::SignedSquare, _) => {
             for g in 0..groups {
-                s.local_get(OUT);
+                s.local_get(O);
                 score(s, g);
                 s.local_set(X);
                 // sign(x) * x * x with sign in {-1, 0, 1}
@@ -380,13 +816,19 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble, map: &Map, first_output:
                 f64c(s, 0.0);
                 s.f64_gt().local_get(X);
                 f64c(s, 0.0);
-                s.f64_lt().i32_sub().f64_convert_i32_s().local_get(X).f64_mul().local_get(X).f64_mul();
+                s.f64_lt()
+                    .i32_sub()
+                    .f64_convert_i32_s()
+                    .local_get(X)
+                    .f64_mul()
+                    .local_get(X)
+                    .f64_mul();
                 s.f64_store(mem(out_addr(g), 3));
             }
         }
         (Transform::Sigmoid { scale }, Precision::F64) => {
             for g in 0..groups {
-                s.local_get(OUT);
+                s.local_get(O);
                 f64c(s, 1.0);
                 f64c(s, 1.0);
                 f64c(s, -scale);
@@ -397,7 +839,7 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble, map: &Map, first_output:
         }
         (Transform::Sigmoid { .. }, Precision::F32) => {
             for g in 0..groups {
-                s.local_get(OUT);
+                s.local_get(O);
                 score(s, g);
                 s.f32_demote_f64().call(func::SIGMOIDF).f64_promote_f32();
                 s.f64_store(mem(out_addr(g), 3));
@@ -405,7 +847,7 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble, map: &Map, first_output:
         }
         (Transform::Exp, precision) => {
             for g in 0..groups {
-                s.local_get(OUT);
+                s.local_get(O);
                 score(s, g);
                 if precision == Precision::F32 {
                     s.f32_demote_f64().call(func::EXPF).f64_promote_f32();
@@ -429,13 +871,21 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble, map: &Map, first_output:
             f64c(s, 0.0);
             s.local_set(SUM);
             for g in 0..groups {
-                s.local_get(OUT);
+                s.local_get(O);
                 score(s, g);
-                s.local_get(MAX).f64_sub().call(func::EXP).local_tee(X).f64_store(mem(out_addr(g), 3));
+                s.local_get(MAX)
+                    .f64_sub()
+                    .call(func::EXP)
+                    .local_tee(X)
+                    .f64_store(mem(out_addr(g), 3));
                 s.local_get(SUM).local_get(X).f64_add().local_set(SUM);
             }
             for g in 0..groups {
-                s.local_get(OUT).local_get(OUT).f64_load(mem(out_addr(g), 3)).local_get(SUM).f64_div();
+                s.local_get(O)
+                    .local_get(O)
+                    .f64_load(mem(out_addr(g), 3))
+                    .local_get(SUM)
+                    .f64_div();
                 s.f64_store(mem(out_addr(g), 3));
             }
         }
@@ -447,20 +897,35 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble, map: &Map, first_output:
                 score(s, g);
                 s.f32_demote_f64().local_get(MAX32);
                 score(s, g);
-                s.f32_demote_f64().local_get(MAX32).f32_gt().select().local_set(MAX32);
+                s.f32_demote_f64()
+                    .local_get(MAX32)
+                    .f32_gt()
+                    .select()
+                    .local_set(MAX32);
             }
             f64c(s, 0.0);
             s.local_set(SUM);
             for g in 0..groups {
-                s.local_get(OUT);
+                s.local_get(O);
                 score(s, g);
-                s.f32_demote_f64().local_get(MAX32).f32_sub().call(func::EXPF).f64_promote_f32().local_tee(X);
+                s.f32_demote_f64()
+                    .local_get(MAX32)
+                    .f32_sub()
+                    .call(func::EXPF)
+                    .f64_promote_f32()
+                    .local_tee(X);
                 s.f64_store(mem(out_addr(g), 3));
                 s.local_get(SUM).local_get(X).f64_add().local_set(SUM);
             }
             for g in 0..groups {
-                s.local_get(OUT).local_get(OUT).f64_load(mem(out_addr(g), 3)).f32_demote_f64();
-                s.local_get(SUM).f32_demote_f64().f32_div().f64_promote_f32();
+                s.local_get(O)
+                    .local_get(O)
+                    .f64_load(mem(out_addr(g), 3))
+                    .f32_demote_f64();
+                s.local_get(SUM)
+                    .f32_demote_f64()
+                    .f32_div()
+                    .f64_promote_f32();
                 s.f64_store(mem(out_addr(g), 3));
             }
         }
@@ -475,7 +940,10 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble, map: &Map, first_output:
                 score(s, g);
                 s.local_set(MAX).end();
             }
-            s.local_get(OUT).local_get(BEST).f64_convert_i32_s().f64_store(mem(out_addr(0), 3));
+            s.local_get(O)
+                .local_get(BEST)
+                .f64_convert_i32_s()
+                .f64_store(mem(out_addr(0), 3));
         }
     }
 }
@@ -485,7 +953,13 @@ fn exp() -> Function {
     // param 0 x; locals: 1 k (f64), 2 r (f64), 3 p (f64), 4 ki (i64), 5 half (i64)
     let mut f = Function::new([(3, ValType::F64), (2, ValType::I64)]);
     let mut s = f.instructions();
-    s.local_get(0).local_get(0).f64_ne().if_(BlockType::Empty).local_get(0).return_().end();
+    s.local_get(0)
+        .local_get(0)
+        .f64_ne()
+        .if_(BlockType::Empty)
+        .local_get(0)
+        .return_()
+        .end();
     s.local_get(0);
     f64c(&mut s, math::EXP_OVERFLOW);
     s.f64_gt().if_(BlockType::Empty);
@@ -516,11 +990,29 @@ fn exp() -> Function {
         f64c(&mut s, 1.0);
         s.f64_add().local_set(3);
     }
-    s.local_get(1).i64_trunc_f64_s().local_tee(4).i64_const(2).i64_div_s().local_set(5);
+    s.local_get(1)
+        .i64_trunc_f64_s()
+        .local_tee(4)
+        .i64_const(2)
+        .i64_div_s()
+        .local_set(5);
     // p * 2^half * 2^(k - half)
     s.local_get(3);
-    s.local_get(5).i64_const(1023).i64_add().i64_const(52).i64_shl().f64_reinterpret_i64().f64_mul();
-    s.local_get(4).local_get(5).i64_sub().i64_const(1023).i64_add().i64_const(52).i64_shl().f64_reinterpret_i64();
+    s.local_get(5)
+        .i64_const(1023)
+        .i64_add()
+        .i64_const(52)
+        .i64_shl()
+        .f64_reinterpret_i64()
+        .f64_mul();
+    s.local_get(4)
+        .local_get(5)
+        .i64_sub()
+        .i64_const(1023)
+        .i64_add()
+        .i64_const(52)
+        .i64_shl()
+        .f64_reinterpret_i64();
     s.f64_mul().end();
     f
 }
@@ -530,14 +1022,28 @@ fn expf(map: &Map) -> Function {
     // param 0 x (f32); locals: 1 abstop (i32), 2 ki (i64), 3 z (f64), 4 kd (f64), 5 r (f64)
     let mut f = Function::new([(1, ValType::I32), (1, ValType::I64), (3, ValType::F64)]);
     let mut s = f.instructions();
-    s.local_get(0).i32_reinterpret_f32().i32_const(20).i32_shr_u().i32_const(0x7ff).i32_and().local_tee(1);
-    s.i32_const((88.0f32.to_bits() >> 20) as i32).i32_ge_u().if_(BlockType::Empty);
+    s.local_get(0)
+        .i32_reinterpret_f32()
+        .i32_const(20)
+        .i32_shr_u()
+        .i32_const(0x7ff)
+        .i32_and()
+        .local_tee(1);
+    s.i32_const((88.0f32.to_bits() >> 20) as i32)
+        .i32_ge_u()
+        .if_(BlockType::Empty);
     {
-        s.local_get(0).i32_reinterpret_f32().i32_const(f32::NEG_INFINITY.to_bits() as i32).i32_eq();
+        s.local_get(0)
+            .i32_reinterpret_f32()
+            .i32_const(f32::NEG_INFINITY.to_bits() as i32)
+            .i32_eq();
         s.if_(BlockType::Empty);
         f32c(&mut s, 0.0);
         s.return_().end();
-        s.local_get(1).i32_const((f32::INFINITY.to_bits() >> 20) as i32).i32_ge_u().if_(BlockType::Empty);
+        s.local_get(1)
+            .i32_const((f32::INFINITY.to_bits() >> 20) as i32)
+            .i32_ge_u()
+            .if_(BlockType::Empty);
         s.local_get(0).local_get(0).f32_add().return_().end();
         s.local_get(0);
         f32c(&mut s, f32::from_bits(0x42b1_7217));
@@ -560,8 +1066,18 @@ fn expf(map: &Map) -> Function {
     s.f64_sub().local_set(4);
     s.local_get(3).local_get(4).f64_sub().local_set(5);
     // s = table[ki % 32] + (ki << 47), reinterpreted; kept on the stack for the end
-    s.local_get(2).i32_wrap_i64().i32_const(31).i32_and().i32_const(3).i32_shl().i64_load(mem(map.expf, 3));
-    s.local_get(2).i64_const(i64::from(52 - math::EXPF_TABLE_BITS)).i64_shl().i64_add().f64_reinterpret_i64();
+    s.local_get(2)
+        .i32_wrap_i64()
+        .i32_const(31)
+        .i32_and()
+        .i32_const(3)
+        .i32_shl()
+        .i64_load(mem(map.expf, 3));
+    s.local_get(2)
+        .i64_const(i64::from(52 - math::EXPF_TABLE_BITS))
+        .i64_shl()
+        .i64_add()
+        .f64_reinterpret_i64();
     // y = (P0*r + P1) * r² + (P2*r + 1)
     f64c(&mut s, math::EXPF_POLY[0]);
     s.local_get(5).f64_mul();

@@ -22,7 +22,8 @@ pub mod kind {
     pub const NAN_RIGHT: u32 = 1;
     /// Numeric, NaN takes the left branch.
     pub const NAN_LEFT: u32 = 2;
-    /// Numeric, NaN is treated as 0 (LightGBM missing type None).
+    /// Numeric, NaN is treated as 0 (LightGBM missing type None). The layout turns
+    /// these into `NAN_LEFT` or `NAN_RIGHT` by where 0 goes; the code still handles it.
     pub const NAN_AS_ZERO: u32 = 3;
     /// Numeric, NaN is 0 and ±1e-35 takes the right branch (LightGBM Zero).
     pub const ZERO_RIGHT: u32 = 4;
@@ -60,8 +61,17 @@ pub struct Placement {
 impl Tables {
     /// Builds the tables. `placement` is computed by the caller from the sizes returned
     /// by [`Tables::bitset_words`], so bitset addresses are final.
-    pub fn build(ensembles: &[&Ensemble], placement: &Placement, mut progress: impl FnMut(usize)) -> Tables {
-        let mut tables = Tables { nodes: Vec::new(), bitsets: Vec::new(), roots: Vec::new(), groups: Vec::new() };
+    pub fn build(
+        ensembles: &[&Ensemble],
+        placement: &Placement,
+        mut progress: impl FnMut(usize),
+    ) -> Tables {
+        let mut tables = Tables {
+            nodes: Vec::new(),
+            bitsets: Vec::new(),
+            roots: Vec::new(),
+            groups: Vec::new(),
+        };
         let mut done = 0usize;
         for ensemble in ensembles {
             let mut ranges = Vec::with_capacity(ensemble.n_groups);
@@ -110,7 +120,8 @@ impl Tables {
                 Node::Split(split) => {
                     let left_slot = next_free;
                     next_free += 2;
-                    self.nodes.resize(self.nodes.len() + 2 * NODE_BYTES as usize, 0);
+                    self.nodes
+                        .resize(self.nodes.len() + 2 * NODE_BYTES as usize, 0);
                     queue.push_back((split.left, left_slot));
                     queue.push_back((split.right, left_slot + 1));
                     let (first_word, k) = match &split.test {
@@ -122,7 +133,10 @@ impl Tables {
                             let k = match (s.missing, s.default_left) {
                                 (Missing::NanIsMissing, false) => kind::NAN_RIGHT,
                                 (Missing::NanIsMissing, true) => kind::NAN_LEFT,
-                                (Missing::NanToZero, _) => kind::NAN_AS_ZERO,
+                                // NaN → 0 then `0 <= t`: the same as NaN taking a fixed branch,
+                                // which keeps these nodes on the fast path.
+                                (Missing::NanToZero, _) if 0.0 <= threshold => kind::NAN_LEFT,
+                                (Missing::NanToZero, _) => kind::NAN_RIGHT,
                                 (Missing::ZeroIsMissing, false) => kind::ZERO_RIGHT,
                                 (Missing::ZeroIsMissing, true) => kind::ZERO_LEFT,
                             };
@@ -172,7 +186,11 @@ pub fn largest_below(t: f64, precision: Precision) -> f64 {
         }
         Precision::F32 => {
             let t32 = t as f32;
-            if t32 == f32::NEG_INFINITY { f64::NAN } else { f64::from(t32.next_down()) }
+            if t32 == f32::NEG_INFINITY {
+                f64::NAN
+            } else {
+                f64::from(t32.next_down())
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ leaves, 500 x 63, 2000 x 255), converts them for the peers (lleaves shared objec
 ONNX via onnxmltools, treelite/tl2cgen shared object) and writes the scoring data.
 
 Usage: python3 make_models.py OUT_DIR
-Writes: <size>.model.txt, <size>.onnx, <size>.lleaves.so, <size>.tl2cgen.so, X.f64 (100,000 x 30
+Writes: <size>.model.txt, <size>.xgb.json (XGBoost, depth 5 / 6 / 8), <size>.onnx, <size>.lleaves.so, <size>.tl2cgen.so, X.f64 (100,000 x 30
 little-endian float64, row-major, ~2% NaN), lib_lightgbm path in lightgbm_lib.txt.
 """
 import os
@@ -45,6 +45,13 @@ def main():
             booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=trees)
             booster.save_model(path)
         compile_peers(out, name, path)
+        xgb_path = os.path.join(out, f"{name}.xgb.json")
+        if not os.path.exists(xgb_path):
+            import xgboost as xgb
+            depth = {31: 5, 63: 6, 255: 8}[leaves]
+            booster = xgb.train(dict(max_depth=depth, eta=0.05, nthread=2, tree_method="hist"),
+                                xgb.DMatrix(X, y), num_boost_round=trees)
+            booster.save_model(xgb_path)
         print(f"{name}: {trees} trees x {leaves} leaves", flush=True)
 
 

@@ -1,10 +1,12 @@
 //! Side-by-side harness: fresco (WebAssembly and native) against LightGBM's C API and
 //! lleaves' compiled object, all called in-process from compiled code, one thread.
 //!
-//! `peer-bench DIR SIZE` reads `DIR/SIZE.model.txt`, `DIR/X.f64` (row-major f64, 30
-//! columns), `DIR/lightgbm_lib.txt` and `DIR/SIZE.lleaves.so` (see `make_models.py`),
+//! `peer-bench DIR SIZE [lightgbm|xgboost]` reads `DIR/SIZE.model.txt` (or, for
+//! XGBoost, `DIR/SIZE.xgb.json`), `DIR/X.f64` (row-major f64, 30 columns), and for
+//! LightGBM `DIR/lightgbm_lib.txt` and `DIR/SIZE.lleaves.so` (see `make_models.py`);
 //! checks that every contender agrees with fresco, then prints one JSON line per
-//! measurement: rows/s at batch 100,000 and median / p99 latency at batch 1.
+//! measurement: rows/s at batch 100,000 and median / p99 latency at batch 1. XGBoost's
+//! own numbers come from `run.py` (`inplace_predict`).
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
@@ -190,18 +192,22 @@ impl Contender for Lleaves {
 
 fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().collect();
-    let (dir, size) = match args.as_slice() {
-        [_, dir, size] => (PathBuf::from(dir), size.clone()),
-        _ => return Err("usage: peer-bench DIR SIZE".into()),
+    let (dir, size, format) = match args.as_slice() {
+        [_, dir, size] => (PathBuf::from(dir), size.clone(), Format::LightGbm),
+        [_, dir, size, format] => (PathBuf::from(dir), size.clone(), format.parse::<Format>()?),
+        _ => return Err("usage: peer-bench DIR SIZE [lightgbm|xgboost]".into()),
     };
-    let model_path = dir.join(format!("{size}.model.txt"));
+    let model_path = match format {
+        Format::LightGbm => dir.join(format!("{size}.model.txt")),
+        Format::XgBoost => dir.join(format!("{size}.xgb.json")),
+    };
     let bytes = std::fs::read(dir.join("X.f64"))?;
     let data: Vec<f64> =
         bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
     let n_rows = data.len() / N_FEATURES;
 
     let started = Instant::now();
-    let compiler = Compiler::new(size.clone(), "1").add_file(&model_path, Some(Format::LightGbm))?;
+    let compiler = Compiler::new(size.clone(), "1").add_file(&model_path, Some(format))?;
     let wasm = compiler.compile()?;
     let compile_s = started.elapsed().as_secs_f64();
     let engine = Engine::new()?;
@@ -210,15 +216,18 @@ fn main() -> Result<(), Fail> {
     let load_s = started.elapsed().as_secs_f64();
     let ensemble = compiler.ensembles().next().ok_or("no ensemble")?.clone();
     println!(
-        "{{\"size\":\"{size}\",\"measure\":\"build\",\"compile_s\":{compile_s:.4},\"load_s\":{load_s:.4},\"wasm_bytes\":{}}}",
+        "{{\"size\":\"{size}\",\"format\":\"{}\",\"measure\":\"build\",\"compile_s\":{compile_s:.4},\"load_s\":{load_s:.4},\"wasm_bytes\":{}}}",
+        format.name(),
         wasm.len()
     );
 
     let mut contenders: Vec<Box<dyn Contender>> =
         vec![Box::new(FrescoWasm(model)), Box::new(FrescoNative(ensemble, vec![0.0; 1]))];
-    let lib = std::fs::read_to_string(dir.join("lightgbm_lib.txt"))?;
-    contenders.push(Box::new(LightGbm::load(Path::new(lib.trim()), &model_path)?));
-    contenders.push(Box::new(Lleaves::load(&dir.join(format!("{size}.lleaves.so")))?));
+    if format == Format::LightGbm {
+        let lib = std::fs::read_to_string(dir.join("lightgbm_lib.txt"))?;
+        contenders.push(Box::new(LightGbm::load(Path::new(lib.trim()), &model_path)?));
+        contenders.push(Box::new(Lleaves::load(&dir.join(format!("{size}.lleaves.so")))?));
+    }
 
     // Agreement first: every contender against fresco-wasm on the first 2,000 rows.
     let check = &data[..2000 * N_FEATURES];
@@ -228,7 +237,7 @@ fn main() -> Result<(), Fail> {
         let mut got = vec![0.0; 2000];
         c.batch(check, &mut got);
         let err = got.iter().zip(&reference).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f64::max);
-        println!("{{\"size\":\"{size}\",\"measure\":\"agreement\",\"contender\":\"{}\",\"max_rel_err\":{err:e}}}", c.name());
+        println!("{{\"size\":\"{size}\",\"format\":\"{}\",\"measure\":\"agreement\",\"contender\":\"{}\",\"max_rel_err\":{err:e}}}", format.name(), c.name());
     }
 
     for c in contenders.iter_mut() {
@@ -258,7 +267,8 @@ fn main() -> Result<(), Fail> {
         let p50 = lat[lat.len() / 2];
         let p99 = lat[lat.len() * 99 / 100];
         println!(
-            "{{\"size\":\"{size}\",\"measure\":\"speed\",\"contender\":\"{}\",\"batch_rows_per_s\":{rows_per_s:.0},\"p50_ns\":{p50:.0},\"p99_ns\":{p99:.0},\"checksum\":{sink:.3}}}",
+            "{{\"size\":\"{size}\",\"format\":\"{}\",\"measure\":\"speed\",\"contender\":\"{}\",\"batch_rows_per_s\":{rows_per_s:.0},\"p50_ns\":{p50:.0},\"p99_ns\":{p99:.0},\"checksum\":{sink:.3}}}",
+            format.name(),
             c.name()
         );
     }

@@ -12,8 +12,8 @@ use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use fresco_compiler::{Compiler, Format};
-use fresco_runtime::{Engine, Model};
+use fresco_compiler::{Compiler, Format, Layout};
+use fresco_runtime::{Engine, Limits, Model};
 
 const N_FEATURES: usize = 30;
 const BATCH: usize = 100_000;
@@ -207,10 +207,17 @@ fn main() -> Result<(), Fail> {
     let n_rows = data.len() / N_FEATURES;
 
     let started = Instant::now();
-    let compiler = Compiler::new(size.clone(), "1").add_file(&model_path, Some(format))?;
+    let mut compiler = Compiler::new(size.clone(), "1").add_file(&model_path, Some(format))?;
+    // FRESCO_LAYOUT=branches|tables overrides the size-based choice, for layout studies.
+    match std::env::var("FRESCO_LAYOUT").as_deref() {
+        Ok("branches") => compiler = compiler.layout(Layout::Branches),
+        Ok("tables") => compiler = compiler.layout(Layout::Tables),
+        _ => {}
+    }
     let wasm = compiler.compile()?;
     let compile_s = started.elapsed().as_secs_f64();
-    let engine = Engine::new()?;
+    // A 100,000-row call on the largest model takes seconds: raise the 1 s default deadline.
+    let engine = Engine::builder().limits(Limits::default().with_deadline(std::time::Duration::from_secs(300))).build()?;
     let started = Instant::now();
     let model = Model::from_bytes(&engine, &wasm)?;
     let load_s = started.elapsed().as_secs_f64();
@@ -226,7 +233,12 @@ fn main() -> Result<(), Fail> {
     if format == Format::LightGbm {
         let lib = std::fs::read_to_string(dir.join("lightgbm_lib.txt"))?;
         contenders.push(Box::new(LightGbm::load(Path::new(lib.trim()), &model_path)?));
-        contenders.push(Box::new(Lleaves::load(&dir.join(format!("{size}.lleaves.so")))?));
+        let lleaves = dir.join(format!("{size}.lleaves.so"));
+        if lleaves.exists() {
+            contenders.push(Box::new(Lleaves::load(&lleaves)?));
+        } else {
+            eprintln!("{}: not built, lleaves left out", lleaves.display());
+        }
     }
 
     // Agreement first: every contender against fresco-wasm on the first 2,000 rows.

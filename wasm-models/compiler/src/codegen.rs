@@ -88,6 +88,8 @@ mod ty {
 struct Map {
     nodes: u32,
     roots: u32,
+    /// Height of each tree slot (u32), for the lockstep walk.
+    depths: u32,
     expf: u32,
     /// Group scores of a block of rows: `block × max_groups` f64 values.
     groups: u32,
@@ -149,13 +151,15 @@ pub fn generate(
     };
     let nodes = DATA_BASE;
     let roots = add(nodes, nodes_bytes)?;
-    let bitsets = add(roots, roots_bytes)?;
+    let depths = add(roots, roots_bytes)?;
+    let bitsets = add(depths, roots_bytes)?;
     let expf_table = add(bitsets, bitset_bytes)?;
     let scratch = add(expf_table, 32 * 8)?;
     let heap = add(scratch, scratch_bytes)?;
     let map = Map {
         nodes,
         roots,
+        depths,
         expf: expf_table,
         groups: scratch,
         max_groups: max_groups as u32,
@@ -168,7 +172,7 @@ pub fn generate(
     // Per ensemble, per group: how the group's sum is computed; plus the chunk functions.
     let mut group_code: Vec<Vec<GroupCode>> = Vec::new();
     let mut chunk_functions: Vec<(u32, Function)> = Vec::new();
-    let (node_data, root_data, bitset_data) = if tables_mode {
+    let (node_data, root_data, depth_data, bitset_data) = if tables_mode {
         let tables = Tables::build(
             ensembles,
             &Placement {
@@ -181,7 +185,7 @@ pub fn generate(
             .iter()
             .map(|g| g.iter().map(|&(a, b)| GroupCode::Table(a, b)).collect())
             .collect();
-        (tables.nodes, tables.roots, tables.bitsets)
+        (tables.nodes, tables.roots, tables.depths, tables.bitsets)
     } else {
         let mut data = branches::Data {
             bitsets: Vec::with_capacity(bitset_words),
@@ -211,7 +215,7 @@ pub fn generate(
             }
             group_code.push(groups);
         }
-        (data.pool, Vec::new(), data.bitsets)
+        (data.pool, Vec::new(), Vec::new(), data.bitsets)
     };
 
     let mut module = Module::new();
@@ -319,6 +323,7 @@ pub fn generate(
     data.active(0, &ConstExpr::i32_const(map.nodes as i32), node_data);
     if tables_mode {
         data.active(0, &ConstExpr::i32_const(map.roots as i32), le32(&root_data));
+        data.active(0, &ConstExpr::i32_const(map.depths as i32), le32(&depth_data));
     }
     data.active(0, &ConstExpr::i32_const(bitsets as i32), le32(&bitset_data));
     data.active(0, &ConstExpr::i32_const(map.expf as i32), expf_bytes);
@@ -529,6 +534,12 @@ mod local {
     // f32
     pub const ACC32: u32 = 20;
     pub const MAX32: u32 = 21;
+    // i32, lockstep walk
+    pub const ROOT: u32 = 22;
+    pub const STEPS: u32 = 23;
+    /// Node of lane k: `LANE_NODE + k`; row pointer of lane k: `LANE_ROW + k`.
+    pub const LANE_NODE: u32 = 24;
+    pub const LANE_ROW: u32 = 24 + super::LANES;
 }
 
 /// Emits `for R in 0..M { ROW, GRP, O = this row's input, group scores, outputs; body }`.
@@ -572,9 +583,18 @@ fn for_rows(
         .end();
 }
 
+/// Rows walked through one tree together by the lockstep walk.
+const LANES: u32 = 8;
+
 fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u32) -> Function {
     use local::*;
-    let mut f = Function::new([(13, ValType::I32), (4, ValType::F64), (2, ValType::F32)]);
+    let lockstep = crate::layout::lockstep_eligible(e);
+    let mut f = Function::new([
+        (13, ValType::I32),
+        (4, ValType::F64),
+        (2, ValType::F32),
+        (2 + 2 * LANES, ValType::I32),
+    ]);
     let mut s = f.instructions();
     let f32_sums = e.precision == Precision::F32;
     for (g, code) in groups.iter().enumerate() {
@@ -591,6 +611,13 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
         });
         let count = match code {
             GroupCode::Table(start, end) => {
+                // Blocks of at least LANES rows take the lockstep walk; smaller ones
+                // (batch 1) walk row by row, where lanes would only repeat work.
+                if lockstep {
+                    s.local_get(M).i32_const(LANES as i32).i32_ge_u().if_(BlockType::Empty);
+                    lockstep_walk(&mut s, map, g, *start, *end, f32_sums);
+                    s.else_();
+                }
                 for_rows(&mut s, map, first_output, |s| {
                     s.local_get(GRP).f64_load(slot).local_set(ACC);
                     if f32_sums {
@@ -620,6 +647,9 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
                     }
                     s.local_get(GRP).local_get(ACC).f64_store(slot);
                 });
+                if lockstep {
+                    s.end();
+                }
                 end - start
             }
             GroupCode::Chunks(calls) => {
@@ -652,6 +682,64 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
     for_rows(&mut s, map, first_output, |s| transform(s, e));
     s.end();
     f
+}
+
+/// Tree by tree, walks `LANES` rows of the block at once: independent walks overlap in
+/// the pipeline where one walk is a chain of dependent loads. Every lane takes exactly
+/// the tree's height in steps; a lane that reaches a leaf early stays on it (a leaf is
+/// its own child), so the inner loop has no exit test. Only for ensembles whose splits
+/// are all numeric with NaN as missing ([`crate::layout::lockstep_eligible`]).
+fn lockstep_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, start: u32, end: u32, f32_sums: bool) {
+    use local::*;
+    let n = map.nodes;
+    s.i32_const(start as i32).local_set(T);
+    s.block(BlockType::Empty).loop_(BlockType::Empty); // trees
+    s.local_get(T).i32_const(end as i32).i32_ge_u().br_if(1);
+    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.roots, 2)).local_set(ROOT);
+    s.i32_const(0).local_set(R);
+    s.block(BlockType::Empty).loop_(BlockType::Empty); // groups of LANES rows
+    s.local_get(R).local_get(M).i32_ge_u().br_if(1);
+    for k in 0..LANES {
+        s.local_get(ROOT).local_set(LANE_NODE + k);
+        // row min(R + k, M - 1): lanes past the block's end repeat its last row
+        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_const(1).i32_sub();
+        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_const(1).i32_sub().i32_lt_u().select();
+        s.i32_const(map.in_stride as i32).i32_mul().local_get(IN).i32_add().local_set(LANE_ROW + k);
+    }
+    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.depths, 2)).local_set(STEPS);
+    s.block(BlockType::Empty).loop_(BlockType::Empty); // steps
+    s.local_get(STEPS).i32_eqz().br_if(1);
+    // C = 1 while every lane already sits on a leaf: then the walk is over.
+    s.i32_const(1).local_set(C);
+    for k in 0..LANES {
+        // left = (x <= t) | (isnan(x) & kind == NAN_LEFT) | (kind == LEAF)
+        s.local_get(LANE_NODE + k).i32_const(4).i32_shl().local_tee(ADDR).i32_load(mem(n + 8, 2)).local_set(INFO);
+        s.local_get(LANE_ROW + k).local_get(INFO).i32_const(0x00ff_ffff).i32_and().i32_const(3).i32_shl().i32_add();
+        s.f64_load(mem(0, 3)).local_tee(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le();
+        s.local_get(X).local_get(X).f64_ne().local_get(INFO).i32_const(24).i32_shr_u().local_tee(KIND);
+        s.i32_const(kind::NAN_LEFT as i32).i32_eq().i32_and().i32_or();
+        s.local_get(KIND).i32_eqz().local_tee(W).i32_or().local_set(LEFT);
+        s.local_get(C).local_get(W).i32_and().local_set(C);
+        s.local_get(ADDR).i32_load(mem(n + 12, 2)).i32_const(1).i32_add().local_get(LEFT).i32_sub();
+        s.local_set(LANE_NODE + k);
+    }
+    s.local_get(C).br_if(1);
+    s.local_get(STEPS).i32_const(1).i32_sub().local_set(STEPS).br(0).end().end();
+    // Add each real lane's leaf to its row's group score.
+    for k in 0..LANES {
+        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_lt_u().if_(BlockType::Empty);
+        s.local_get(R).i32_const(k as i32).i32_add().i32_const((map.max_groups * 8) as i32).i32_mul();
+        s.i32_const(map.groups as i32).i32_add().local_tee(GRP);
+        s.local_get(LANE_NODE + k).i32_const(4).i32_shl().f64_load(mem(n, 3));
+        if f32_sums {
+            s.f32_demote_f64().local_get(GRP).f64_load(mem(8 * g as u32, 3)).f32_demote_f64().f32_add().f64_promote_f32();
+        } else {
+            s.local_get(GRP).f64_load(mem(8 * g as u32, 3)).f64_add();
+        }
+        s.f64_store(mem(8 * g as u32, 3)).end();
+    }
+    s.local_get(R).i32_const(LANES as i32).i32_add().local_set(R).br(0).end().end();
+    s.local_get(T).i32_const(1).i32_add().local_set(T).br(0).end().end();
 }
 
 /// Pushes the leaf value of tree slot `T` for the row at `ROW`.

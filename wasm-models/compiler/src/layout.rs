@@ -48,6 +48,8 @@ pub struct Tables {
     pub bitsets: Vec<u32>,
     /// Root node index of each tree slot.
     pub roots: Vec<u32>,
+    /// Height (splits on the longest path) of each tree slot.
+    pub depths: Vec<u32>,
     /// Per ensemble, per group: the tree slots `start..end`.
     pub groups: Vec<Vec<(u32, u32)>>,
 }
@@ -70,6 +72,7 @@ impl Tables {
             nodes: Vec::new(),
             bitsets: Vec::new(),
             roots: Vec::new(),
+            depths: Vec::new(),
             groups: Vec::new(),
         };
         let mut done = 0usize;
@@ -80,6 +83,7 @@ impl Tables {
                 for t in trees {
                     let root = tables.push_tree(ensemble, t, placement);
                     tables.roots.push(root);
+                    tables.depths.push(height(&ensemble.trees[t]));
                     done += 1;
                     progress(done);
                 }
@@ -116,7 +120,9 @@ impl Tables {
         self.nodes.resize(self.nodes.len() + NODE_BYTES as usize, 0);
         while let Some((ir, slot)) = queue.pop_front() {
             let record = match &tree.nodes[ir as usize] {
-                Node::Leaf(value) => encode(value.to_bits(), kind::LEAF << 24, 0),
+                // A leaf's child is itself, so a walk that takes more steps than the
+                // path is long stays put (the lockstep walk relies on it).
+                Node::Leaf(value) => encode(value.to_bits(), kind::LEAF << 24, slot),
                 Node::Split(split) => {
                     let left_slot = next_free;
                     next_free += 2;
@@ -162,6 +168,31 @@ impl Tables {
         }
         first
     }
+}
+
+/// Splits on the longest root-to-leaf path (iteratively: trees may be very deep).
+pub fn height(tree: &fresco_trees::Tree) -> u32 {
+    let mut best = 0;
+    let mut stack = vec![(0u32, 0u32)];
+    while let Some((i, d)) = stack.pop() {
+        match &tree.nodes[i as usize] {
+            Node::Leaf(_) => best = best.max(d),
+            Node::Split(s) => {
+                stack.push((s.left, d + 1));
+                stack.push((s.right, d + 1));
+            }
+        }
+    }
+    best
+}
+
+/// Whether every split is a numeric split that treats NaN as missing (after the
+/// None → NaN rewrite), the case the lockstep walk handles.
+pub fn lockstep_eligible(ensemble: &Ensemble) -> bool {
+    ensemble.trees.iter().flat_map(|t| &t.nodes).all(|n| match n {
+        Node::Leaf(_) => true,
+        Node::Split(s) => matches!(&s.test, SplitTest::Numeric(n) if n.missing != Missing::ZeroIsMissing),
+    })
 }
 
 fn encode(first: u64, info: u32, left: u32) -> [u8; 16] {

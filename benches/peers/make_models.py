@@ -3,7 +3,7 @@
 leaves, 500 x 63, 2000 x 255), converts them for the peers (lleaves shared object,
 ONNX via onnxmltools, treelite/tl2cgen shared object) and writes the scoring data.
 
-Usage: python3 make_models.py OUT_DIR [--skip-lleaves SIZE,...]
+Usage: python3 make_models.py OUT_DIR [--skip-compiled SIZE,...]
 Writes: <size>.model.txt, <size>.xgb.json (XGBoost, depth 5 / 6 / 8), <size>.onnx, <size>.lleaves.so, <size>.tl2cgen.so, X.f64 (100,000 x 30
 little-endian float64, row-major, ~2% NaN), lib_lightgbm path in lightgbm_lib.txt.
 """
@@ -29,7 +29,8 @@ def main():
     import lightgbm as lgb
 
     out = sys.argv[1]
-    skip_lleaves = sys.argv[3].split(",") if len(sys.argv) > 3 and sys.argv[2] == "--skip-lleaves" else []
+    # lleaves and tl2cgen take tens of minutes on the 2000-tree model on two cores.
+    skip_compiled = sys.argv[3].split(",") if len(sys.argv) > 3 and sys.argv[2] == "--skip-compiled" else []
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(7)
     X, y = data(rng, 60_000)
@@ -45,7 +46,7 @@ def main():
                           verbose=-1, num_threads=2, max_bin=255)
             booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=trees)
             booster.save_model(path)
-        compile_peers(out, name, path, lleaves_too=name not in skip_lleaves)
+        compile_peers(out, name, path, compiled_peers=name not in skip_compiled)
         xgb_path = os.path.join(out, f"{name}.xgb.json")
         if not os.path.exists(xgb_path):
             import xgboost as xgb
@@ -56,11 +57,11 @@ def main():
         print(f"{name}: {trees} trees x {leaves} leaves", flush=True)
 
 
-def compile_peers(out, name, path, lleaves_too=True):
+def compile_peers(out, name, path, compiled_peers=True):
     import lightgbm as lgb
 
     so = os.path.join(out, f"{name}.lleaves.so")
-    if lleaves_too and not os.path.exists(so):
+    if compiled_peers and not os.path.exists(so):
         import lleaves
         obj = os.path.join(out, f"{name}.lleaves.o")
         lleaves.Model(model_file=path).compile(cache=obj)
@@ -75,7 +76,7 @@ def compile_peers(out, name, path, lleaves_too=True):
         with open(onnx_path, "wb") as f:
             f.write(onx.SerializeToString())
     tl = os.path.join(out, f"{name}.tl2cgen.so")
-    if not os.path.exists(tl):
+    if compiled_peers and not os.path.exists(tl):
         try:
             import tl2cgen
             import treelite

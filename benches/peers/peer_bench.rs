@@ -217,7 +217,11 @@ fn main() -> Result<(), Fail> {
     let wasm = compiler.compile()?;
     let compile_s = started.elapsed().as_secs_f64();
     // A 100,000-row call on the largest model takes seconds: raise the 1 s default deadline.
-    let engine = Engine::builder().limits(Limits::default().with_deadline(std::time::Duration::from_secs(300))).build()?;
+    let canonical = std::env::var("FRESCO_NAN_CANON").map_or(true, |v| v != "0");
+    let engine = Engine::builder()
+        .limits(Limits::default().with_deadline(std::time::Duration::from_secs(300)))
+        .nan_canonicalization(canonical)
+        .build()?;
     let started = Instant::now();
     let model = Model::from_bytes(&engine, &wasm)?;
     let load_s = started.elapsed().as_secs_f64();

@@ -57,7 +57,7 @@ impl Ensemble {
     /// Scores many rows (row-major).
     pub fn predict(&self, rows: &[f64]) -> Vec<f64> {
         let (n_in, n_out) = (self.n_features(), self.n_outputs());
-        let n_rows = if n_in == 0 { 0 } else { rows.len() / n_in };
+        let n_rows = rows.len().checked_div(n_in).unwrap_or(0);
         let mut out = vec![0.0; n_rows * n_out];
         let mut scratch = vec![0.0; self.n_groups];
         for (row, o) in rows.chunks_exact(n_in.max(1)).zip(out.chunks_exact_mut(n_out.max(1))) {
@@ -119,7 +119,7 @@ pub fn categorical_goes_left(c: &CategoricalSplit, x: f64) -> bool {
             if x.is_nan() {
                 return c.default_left;
             }
-            if x < 0.0 || x >= XGB_MAX_CATEGORY {
+            if !(0.0..XGB_MAX_CATEGORY).contains(&x) {
                 return true;
             }
             !c.contains(x as u32)

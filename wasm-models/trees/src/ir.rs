@@ -256,16 +256,14 @@ impl Ensemble {
                             self.features.len()
                         )));
                     }
-                    if let SplitTest::Numeric(s) = &split.test {
-                        if s.threshold.is_nan() {
+                    if let SplitTest::Numeric(s) = &split.test
+                        && s.threshold.is_nan() {
                             return Err(err(format!("node {i} has a NaN threshold")));
                         }
-                    }
-                    if let SplitTest::Categorical(c) = &split.test {
-                        if c.categories.len() > (limits::MAX_CATEGORY as usize).div_ceil(32) {
+                    if let SplitTest::Categorical(c) = &split.test
+                        && c.categories.len() > (limits::MAX_CATEGORY as usize).div_ceil(32) {
                             return Err(err(format!("node {i} has a category bitset of {} words", c.categories.len())));
                         }
-                    }
                     stack.push(split.right);
                     stack.push(split.left);
                 }

@@ -17,9 +17,9 @@ const fn hexf(mantissa: u64, exp: i64) -> f64 {
 }
 
 /// High part of ln 2: its low bits are zero, so `k · LN2_HI` is exact for |k| < 2^11.
-pub const LN2_HI: f64 = 6.93147180369123816490e-01;
+pub const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000); // 6.93147180369123816490e-01
 /// `ln 2 - LN2_HI`.
-pub const LN2_LO: f64 = 1.90821492927058770002e-10;
+pub const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76); // 1.90821492927058770002e-10
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 /// Beyond these, `exp` overflows to +∞ or underflows to 0.
 pub const EXP_OVERFLOW: f64 = 709.782712893384;
@@ -115,7 +115,7 @@ pub fn expf_table() -> [u64; 32] {
 /// assert_eq!(fresco_trees::math::expf(x), x.exp());
 /// ```
 pub fn expf(x: f32) -> f32 {
-    expf_with(&expf_table_cached(), x)
+    expf_with(expf_table_cached(), x)
 }
 
 fn expf_table_cached() -> &'static [u64; 32] {

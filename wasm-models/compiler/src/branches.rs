@@ -36,44 +36,40 @@ pub struct Data {
 }
 
 impl Data {
-    /// Pushes the bit pattern of `v` (an i64, or an i32 for f32), loaded from the pool.
-    fn bits(&mut self, s: &mut InstructionSink<'_>, precision: Precision, v: f64) {
+    /// Appends `v` in the given precision to the pool (8-byte slots) and pushes the
+    /// address base; returns the load's memory argument.
+    fn slot(&mut self, s: &mut InstructionSink<'_>, precision: Precision, v: f64) -> MemArg {
         let offset = u64::from(self.pool_base) + self.pool.len() as u64;
-        let at = MemArg { offset, align: 3, memory_index: 0 };
         s.i32_const(0);
         match precision {
             Precision::F64 => {
                 self.pool.extend_from_slice(&v.to_le_bytes());
-                s.i64_load(at);
+                MemArg { offset, align: 3, memory_index: 0 }
             }
             Precision::F32 => {
                 self.pool.extend_from_slice(&(v as f32).to_le_bytes());
                 self.pool.extend_from_slice(&[0; 4]);
-                s.i32_load(MemArg { align: 2, ..at });
+                MemArg { offset, align: 2, memory_index: 0 }
             }
         }
     }
 
+    /// Pushes the bit pattern of `v` (an i64, or an i32 for f32), loaded from the pool.
+    fn bits(&mut self, s: &mut InstructionSink<'_>, precision: Precision, v: f64) {
+        let at = self.slot(s, precision, v);
+        match precision {
+            Precision::F64 => s.i64_load(at),
+            Precision::F32 => s.i32_load(at),
+        };
+    }
+
     /// Pushes `v` in the given precision, loaded from the pool.
     fn value(&mut self, s: &mut InstructionSink<'_>, precision: Precision, v: f64) {
-        let offset = u64::from(self.pool_base) + self.pool.len() as u64;
-        let at = MemArg {
-            offset,
-            align: 3,
-            memory_index: 0,
-        };
-        s.i32_const(0);
+        let at = self.slot(s, precision, v);
         match precision {
-            Precision::F64 => {
-                self.pool.extend_from_slice(&v.to_le_bytes());
-                s.f64_load(at);
-            }
-            Precision::F32 => {
-                self.pool.extend_from_slice(&(v as f32).to_le_bytes());
-                self.pool.extend_from_slice(&[0; 4]);
-                s.f32_load(MemArg { align: 2, ..at });
-            }
-        }
+            Precision::F64 => s.f64_load(at),
+            Precision::F32 => s.f32_load(at),
+        };
     }
 }
 

@@ -23,31 +23,20 @@ impl Ensemble {
     /// [`Ensemble::predict_row`] with a caller-provided scratch buffer of `n_groups`
     /// values, so that a loop over rows allocates nothing.
     pub fn predict_row_with(&self, row: &[f64], out: &mut [f64], scores: &mut [f64]) {
-        let rounded: Vec<f64>;
-        let row = match self.precision {
-            Precision::F64 => row,
-            Precision::F32 => {
-                rounded = row.iter().map(|&v| f64::from(v as f32)).collect();
-                &rounded
-            }
-        };
         scores.copy_from_slice(&self.base_score);
-        let mut counts = vec![0usize; if self.average { self.n_groups } else { 0 }];
         for tree in &self.trees {
-            let leaf = tree.leaf_value(row);
+            let leaf = tree.leaf_value_in(row, self.precision);
             let s = &mut scores[tree.group];
             *s = match self.precision {
                 Precision::F64 => *s + leaf,
                 Precision::F32 => f64::from(*s as f32 + leaf as f32),
             };
-            if let Some(c) = counts.get_mut(tree.group) {
-                *c += 1;
-            }
         }
         if self.average {
-            for (s, &c) in scores.iter_mut().zip(&counts) {
-                if c > 0 {
-                    *s /= c as f64;
+            for (g, s) in scores.iter_mut().enumerate() {
+                let count = self.trees.iter().filter(|t| t.group == g).count();
+                if count > 0 {
+                    *s /= count as f64;
                 }
             }
         }
@@ -68,14 +57,23 @@ impl Ensemble {
 }
 
 impl Tree {
-    /// The value of the leaf `row` reaches.
+    /// The value of the leaf `row` reaches, comparing in double precision.
     pub fn leaf_value(&self, row: &[f64]) -> f64 {
+        self.leaf_value_in(row, Precision::F64)
+    }
+
+    /// The value of the leaf `row` reaches, each value first rounded to `precision`.
+    pub fn leaf_value_in(&self, row: &[f64], precision: Precision) -> f64 {
         let mut i = 0usize;
         loop {
             match &self.nodes[i] {
                 Node::Leaf(v) => return *v,
                 Node::Split(split) => {
                     let x = row[split.feature as usize];
+                    let x = match precision {
+                        Precision::F64 => x,
+                        Precision::F32 => f64::from(x as f32),
+                    };
                     let left = match &split.test {
                         SplitTest::Numeric(s) => numeric_goes_left(s, x),
                         SplitTest::Categorical(c) => categorical_goes_left(c, x),

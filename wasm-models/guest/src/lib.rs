@@ -54,7 +54,7 @@ pub fn alloc(bytes: i32) -> i32 {
 ///
 /// # Safety
 ///
-/// `in_ptr` and `out_ptr` must be regions returned by [`alloc`] large enough for
+/// `in_ptr` and `out_ptr` must be regions returned by [`alloc()`] large enough for
 /// `n_rows * N_IN` and `n_rows * N_OUT` `f64` values. The host guarantees this.
 pub unsafe fn run<const N_IN: usize, const N_OUT: usize>(
     in_ptr: i32,

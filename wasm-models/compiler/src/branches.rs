@@ -44,12 +44,20 @@ impl Data {
         match precision {
             Precision::F64 => {
                 self.pool.extend_from_slice(&v.to_le_bytes());
-                MemArg { offset, align: 3, memory_index: 0 }
+                MemArg {
+                    offset,
+                    align: 3,
+                    memory_index: 0,
+                }
             }
             Precision::F32 => {
                 self.pool.extend_from_slice(&(v as f32).to_le_bytes());
                 self.pool.extend_from_slice(&[0; 4]);
-                MemArg { offset, align: 2, memory_index: 0 }
+                MemArg {
+                    offset,
+                    align: 2,
+                    memory_index: 0,
+                }
             }
         }
     }
@@ -195,7 +203,9 @@ fn height(tree: &Tree, i: u32, cap: u32) -> u32 {
     match &tree.nodes[i as usize] {
         Node::Leaf(_) => 0,
         Node::Split(_) if cap == 0 => 1,
-        Node::Split(split) => 1 + height(tree, split.left, cap - 1).max(height(tree, split.right, cap - 1)),
+        Node::Split(split) => {
+            1 + height(tree, split.left, cap - 1).max(height(tree, split.right, cap - 1))
+        }
     }
 }
 

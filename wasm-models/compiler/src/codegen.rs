@@ -119,7 +119,7 @@ pub fn generate(
     let bitset_words = Tables::bitset_words(ensembles);
     let tables_mode = layout == Layout::Tables;
     let n_nodes: usize = if tables_mode {
-        ensembles.iter().map(|e| slots_needed(e)).sum()
+        Tables::node_slots(ensembles)
     } else {
         0
     };
@@ -323,7 +323,11 @@ pub fn generate(
     data.active(0, &ConstExpr::i32_const(map.nodes as i32), node_data);
     if tables_mode {
         data.active(0, &ConstExpr::i32_const(map.roots as i32), le32(&root_data));
-        data.active(0, &ConstExpr::i32_const(map.depths as i32), le32(&depth_data));
+        data.active(
+            0,
+            &ConstExpr::i32_const(map.depths as i32),
+            le32(&depth_data),
+        );
     }
     data.active(0, &ConstExpr::i32_const(bitsets as i32), le32(&bitset_data));
     data.active(0, &ConstExpr::i32_const(map.expf as i32), expf_bytes);
@@ -334,20 +338,6 @@ pub fn generate(
         data: metadata.as_bytes().into(),
     });
     Ok(module.finish())
-}
-
-/// Node slots a tree occupies: one for the root plus two per split.
-fn slots_needed(e: &Ensemble) -> usize {
-    e.trees
-        .iter()
-        .map(|t| {
-            1 + 2 * t
-                .nodes
-                .iter()
-                .filter(|n| matches!(n, fresco_trees::Node::Split(_)))
-                .count()
-        })
-        .sum()
 }
 
 fn mem(offset: u32, align: u32) -> MemArg {
@@ -614,7 +604,10 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
                 // Blocks of at least LANES rows take the lockstep walk; smaller ones
                 // (batch 1) walk row by row, where lanes would only repeat work.
                 if lockstep {
-                    s.local_get(M).i32_const(LANES as i32).i32_ge_u().if_(BlockType::Empty);
+                    s.local_get(M)
+                        .i32_const(LANES as i32)
+                        .i32_ge_u()
+                        .if_(BlockType::Empty);
                     lockstep_walk(&mut s, map, g, *start, *end, f32_sums);
                     s.else_();
                 }
@@ -689,57 +682,156 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
 /// the tree's height in steps; a lane that reaches a leaf early stays on it (a leaf is
 /// its own child), so the inner loop has no exit test. Only for ensembles whose splits
 /// are all numeric with NaN as missing ([`crate::layout::lockstep_eligible`]).
-fn lockstep_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, start: u32, end: u32, f32_sums: bool) {
+fn lockstep_walk(
+    s: &mut InstructionSink<'_>,
+    map: &Map,
+    g: usize,
+    start: u32,
+    end: u32,
+    f32_sums: bool,
+) {
     use local::*;
     let n = map.nodes;
     s.i32_const(start as i32).local_set(T);
     s.block(BlockType::Empty).loop_(BlockType::Empty); // trees
     s.local_get(T).i32_const(end as i32).i32_ge_u().br_if(1);
-    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.roots, 2)).local_set(ROOT);
+    s.local_get(T)
+        .i32_const(2)
+        .i32_shl()
+        .i32_load(mem(map.roots, 2))
+        .local_set(ROOT);
     s.i32_const(0).local_set(R);
     s.block(BlockType::Empty).loop_(BlockType::Empty); // groups of LANES rows
     s.local_get(R).local_get(M).i32_ge_u().br_if(1);
     for k in 0..LANES {
         s.local_get(ROOT).local_set(LANE_NODE + k);
         // row min(R + k, M - 1): lanes past the block's end repeat its last row
-        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_const(1).i32_sub();
-        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_const(1).i32_sub().i32_lt_u().select();
-        s.i32_const(map.in_stride as i32).i32_mul().local_get(IN).i32_add().local_set(LANE_ROW + k);
+        s.local_get(R)
+            .i32_const(k as i32)
+            .i32_add()
+            .local_get(M)
+            .i32_const(1)
+            .i32_sub();
+        s.local_get(R)
+            .i32_const(k as i32)
+            .i32_add()
+            .local_get(M)
+            .i32_const(1)
+            .i32_sub()
+            .i32_lt_u()
+            .select();
+        s.i32_const(map.in_stride as i32)
+            .i32_mul()
+            .local_get(IN)
+            .i32_add()
+            .local_set(LANE_ROW + k);
     }
-    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.depths, 2)).local_set(STEPS);
+    s.local_get(T)
+        .i32_const(2)
+        .i32_shl()
+        .i32_load(mem(map.depths, 2))
+        .local_set(STEPS);
     s.block(BlockType::Empty).loop_(BlockType::Empty); // steps
     s.local_get(STEPS).i32_eqz().br_if(1);
     // C = 1 while every lane already sits on a leaf: then the walk is over.
     s.i32_const(1).local_set(C);
     for k in 0..LANES {
         // left = (x <= t) | (isnan(x) & kind == NAN_LEFT) | (kind == LEAF)
-        s.local_get(LANE_NODE + k).i32_const(4).i32_shl().local_tee(ADDR).i32_load(mem(n + 8, 2)).local_set(INFO);
-        s.local_get(LANE_ROW + k).local_get(INFO).i32_const(0x00ff_ffff).i32_and().i32_const(3).i32_shl().i32_add();
-        s.f64_load(mem(0, 3)).local_tee(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le();
-        s.local_get(X).local_get(X).f64_ne().local_get(INFO).i32_const(24).i32_shr_u().local_tee(KIND);
-        s.i32_const(kind::NAN_LEFT as i32).i32_eq().i32_and().i32_or();
-        s.local_get(KIND).i32_eqz().local_tee(W).i32_or().local_set(LEFT);
+        s.local_get(LANE_NODE + k)
+            .i32_const(4)
+            .i32_shl()
+            .local_tee(ADDR)
+            .i32_load(mem(n + 8, 2))
+            .local_set(INFO);
+        s.local_get(LANE_ROW + k)
+            .local_get(INFO)
+            .i32_const(0x00ff_ffff)
+            .i32_and()
+            .i32_const(3)
+            .i32_shl()
+            .i32_add();
+        s.f64_load(mem(0, 3))
+            .local_tee(X)
+            .local_get(ADDR)
+            .f64_load(mem(n, 3))
+            .f64_le();
+        s.local_get(X)
+            .local_get(X)
+            .f64_ne()
+            .local_get(INFO)
+            .i32_const(24)
+            .i32_shr_u()
+            .local_tee(KIND);
+        s.i32_const(kind::NAN_LEFT as i32)
+            .i32_eq()
+            .i32_and()
+            .i32_or();
+        s.local_get(KIND)
+            .i32_eqz()
+            .local_tee(W)
+            .i32_or()
+            .local_set(LEFT);
         s.local_get(C).local_get(W).i32_and().local_set(C);
-        s.local_get(ADDR).i32_load(mem(n + 12, 2)).i32_const(1).i32_add().local_get(LEFT).i32_sub();
+        s.local_get(ADDR)
+            .i32_load(mem(n + 12, 2))
+            .i32_const(1)
+            .i32_add()
+            .local_get(LEFT)
+            .i32_sub();
         s.local_set(LANE_NODE + k);
     }
     s.local_get(C).br_if(1);
-    s.local_get(STEPS).i32_const(1).i32_sub().local_set(STEPS).br(0).end().end();
+    s.local_get(STEPS)
+        .i32_const(1)
+        .i32_sub()
+        .local_set(STEPS)
+        .br(0)
+        .end()
+        .end();
     // Add each real lane's leaf to its row's group score.
     for k in 0..LANES {
-        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_lt_u().if_(BlockType::Empty);
-        s.local_get(R).i32_const(k as i32).i32_add().i32_const((map.max_groups * 8) as i32).i32_mul();
+        s.local_get(R)
+            .i32_const(k as i32)
+            .i32_add()
+            .local_get(M)
+            .i32_lt_u()
+            .if_(BlockType::Empty);
+        s.local_get(R)
+            .i32_const(k as i32)
+            .i32_add()
+            .i32_const((map.max_groups * 8) as i32)
+            .i32_mul();
         s.i32_const(map.groups as i32).i32_add().local_tee(GRP);
-        s.local_get(LANE_NODE + k).i32_const(4).i32_shl().f64_load(mem(n, 3));
+        s.local_get(LANE_NODE + k)
+            .i32_const(4)
+            .i32_shl()
+            .f64_load(mem(n, 3));
         if f32_sums {
-            s.f32_demote_f64().local_get(GRP).f64_load(mem(8 * g as u32, 3)).f32_demote_f64().f32_add().f64_promote_f32();
+            s.f32_demote_f64()
+                .local_get(GRP)
+                .f64_load(mem(8 * g as u32, 3))
+                .f32_demote_f64()
+                .f32_add()
+                .f64_promote_f32();
         } else {
             s.local_get(GRP).f64_load(mem(8 * g as u32, 3)).f64_add();
         }
         s.f64_store(mem(8 * g as u32, 3)).end();
     }
-    s.local_get(R).i32_const(LANES as i32).i32_add().local_set(R).br(0).end().end();
-    s.local_get(T).i32_const(1).i32_add().local_set(T).br(0).end().end();
+    s.local_get(R)
+        .i32_const(LANES as i32)
+        .i32_add()
+        .local_set(R)
+        .br(0)
+        .end()
+        .end();
+    s.local_get(T)
+        .i32_const(1)
+        .i32_add()
+        .local_set(T)
+        .br(0)
+        .end()
+        .end();
 }
 
 /// Pushes the leaf value of tree slot `T` for the row at `ROW`.

@@ -94,6 +94,22 @@ impl Tables {
         tables
     }
 
+    /// Node records the ensembles need: per tree, one for the root plus a pair of
+    /// children per split (children are allocated side by side).
+    pub fn node_slots(ensembles: &[&Ensemble]) -> usize {
+        ensembles
+            .iter()
+            .flat_map(|e| &e.trees)
+            .map(|t| {
+                1 + 2 * t
+                    .nodes
+                    .iter()
+                    .filter(|n| matches!(n, Node::Split(_)))
+                    .count()
+            })
+            .sum()
+    }
+
     /// Words of bitset storage the ensembles need.
     pub fn bitset_words(ensembles: &[&Ensemble]) -> usize {
         ensembles
@@ -189,10 +205,16 @@ pub fn height(tree: &fresco_trees::Tree) -> u32 {
 /// Whether every split is a numeric split that treats NaN as missing (after the
 /// None → NaN rewrite), the case the lockstep walk handles.
 pub fn lockstep_eligible(ensemble: &Ensemble) -> bool {
-    ensemble.trees.iter().flat_map(|t| &t.nodes).all(|n| match n {
-        Node::Leaf(_) => true,
-        Node::Split(s) => matches!(&s.test, SplitTest::Numeric(n) if n.missing != Missing::ZeroIsMissing),
-    })
+    ensemble
+        .trees
+        .iter()
+        .flat_map(|t| &t.nodes)
+        .all(|n| match n {
+            Node::Leaf(_) => true,
+            Node::Split(s) => {
+                matches!(&s.test, SplitTest::Numeric(n) if n.missing != Missing::ZeroIsMissing)
+            }
+        })
 }
 
 fn encode(first: u64, info: u32, left: u32) -> [u8; 16] {

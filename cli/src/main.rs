@@ -1,7 +1,9 @@
 //! `fresco`: inspect and score fresco models from the command line.
 
 mod compile;
+mod holdout;
 mod inspect;
+mod materialize;
 mod score;
 
 use std::path::PathBuf;
@@ -63,6 +65,45 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Show holdout assignments: each id's bucket and whether it is held out.
+    ///
+    /// Answers "why was this user not treated?": an id is in the holdout when its bucket
+    /// (murmur3 of `salt:id`, mod 10000) is below round(fraction × 10000).
+    Holdout {
+        /// The holdout's salt.
+        #[arg(long)]
+        salt: String,
+        /// The held-out fraction, in [0, 1].
+        #[arg(long)]
+        fraction: f64,
+        /// Entity ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Load feature rows from a Parquet file into an embedded feature store.
+    ///
+    /// The view is created from the file's columns when the store does not have it yet
+    /// (every column but the entity and event-time columns is a feature); the latest
+    /// event per entity wins.
+    Materialize {
+        /// The store file (created if absent).
+        #[arg(long)]
+        store: PathBuf,
+        /// The feature view.
+        #[arg(long)]
+        view: String,
+        /// The entity key column.
+        #[arg(long)]
+        entity: String,
+        /// The event-time column.
+        #[arg(long, default_value = "event_timestamp")]
+        timestamp: String,
+        /// Time to live for a new view, in seconds.
+        #[arg(long)]
+        ttl_secs: Option<u64>,
+        /// The Parquet file.
+        parquet: PathBuf,
+    },
 }
 
 /// Everything the command line can report.
@@ -118,6 +159,12 @@ pub enum CliError {
     /// Compiling a model failed.
     #[error(transparent)]
     Compile(#[from] fresco_compiler::CompileError),
+    /// The holdout is invalid.
+    #[error(transparent)]
+    Holdout(#[from] fresco::holdout::HoldoutError),
+    /// The feature store refused or failed.
+    #[error(transparent)]
+    Store(#[from] fresco::StoreError),
     /// Writing the output failed.
     #[error("{path}: {source}")]
     Io {
@@ -137,6 +184,10 @@ fn main() -> ExitCode {
             compile::run(&models, &output, name, &version, format)
         }
         Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
+        Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),
+        Command::Materialize { store, view, entity, timestamp, ttl_secs, parquet } => {
+            materialize::run(&store, &view, &entity, &timestamp, ttl_secs, &parquet)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

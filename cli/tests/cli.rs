@@ -140,3 +140,35 @@ fn compile_then_score_a_lightgbm_model_and_pack_quantiles() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("not a LightGBM text model or an XGBoost JSON model"), "{}", stderr(&o));
 }
+
+/// `fresco holdout` prints, for each id, the bucket and decision of the reference
+/// vectors (`shared/holdout_vectors.json`, computed with Python's `mmh3`).
+#[test]
+fn holdout_explains_assignments_like_the_reference() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/holdout_vectors.json");
+    let vectors: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = vectors["cases"].as_array().unwrap();
+    let mut salts: Vec<&str> = cases.iter().map(|c| c["salt"].as_str().unwrap()).collect();
+    salts.sort_unstable();
+    salts.dedup();
+    for salt in salts {
+        for fraction in ["0.05", "0.333"] {
+            let group: Vec<&serde_json::Value> = cases.iter().filter(|c| c["salt"] == salt).collect();
+            let mut args = vec!["holdout", "--salt", salt, "--fraction", fraction, "--"];
+            args.extend(group.iter().map(|c| c["id"].as_str().unwrap()));
+            let out = fresco(&args);
+            assert!(out.status.success(), "{}", stderr(&out));
+            let text = String::from_utf8(out.stdout).unwrap();
+            let lines: Vec<&str> = text.lines().skip(2).collect();
+            assert_eq!(lines.len(), group.len());
+            for (line, case) in lines.iter().zip(&group) {
+                let id = case["id"].as_str().unwrap();
+                let want = format!("{id}\t{}\t{}", case["bucket"], case["in_holdout"][fraction].as_bool().unwrap());
+                assert_eq!(*line, want, "salt {salt:?}");
+            }
+        }
+    }
+    let out = fresco(&["holdout", "--salt", "s", "--fraction", "1.5", "u1"]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).trim(), "fresco: holdout `--fraction`: fraction 1.5 is not in [0, 1]");
+}

@@ -1,35 +1,95 @@
 //! fresco: embeddable machine-learning serving for Rust services, edge devices and
 //! browsers.
 //!
-//! This crate is what applications link. Today it provides:
-//!
-//! - [`holdout`]: deterministic holdout assignment, identical in Rust, in WebAssembly and
-//!   in Python (`mmh3`), so that entities held out from treatment stay held out
-//!   everywhere.
-//! - [`runtime`] (feature `runtime`, on by default): in-process scoring of fresco model
-//!   modules with wasmtime.
-//!
-//! With default features off the crate has no native dependencies and builds for
-//! `wasm32-unknown-unknown`.
+//! One [`Client`] call takes an entity and request-time values, fetches the stored
+//! features, scores the model in-process, applies the holdout, logs the prediction
+//! exactly as scored, and returns the outputs with a prediction id:
 //!
 //! ```
-//! use fresco::holdout::Holdout;
+//! use fresco::{Client, EmbeddedStore, FeatureView, InputSource, MemorySink, ModelConfig,
+//!              ModelSource, Request, Timestamp, Value, ValueType};
 //!
-//! let holdout = Holdout::new("churn-2026q4", "churn-2026q4", 0.05)?;
-//! let assignment = holdout.assign("user-1");
-//! assert_eq!(assignment.bucket, fresco::holdout::bucket("churn-2026q4", "user-1"));
-//! if !assignment.in_holdout {
-//!     // free to treat this user
-//! }
-//! # Ok::<(), fresco::holdout::HoldoutError>(())
+//! // Stored features, in the embedded store (a file, or memory).
+//! let store = EmbeddedStore::in_memory()?;
+//! store.define_view(FeatureView::new("restaurants", "restaurant_id").feature("prep_min", ValueType::F64))?;
+//! store.write("restaurants", "r-17", Timestamp::now(), &[Value::F64(9.0)])?;
+//!
+//! let client = Client::builder()
+//!     .feature_store(store)
+//!     .model(
+//!         ModelConfig::new(ModelSource::wasm_bytes(fresco_test_models::linear()))
+//!             // The test model computes y = 2·a + 3·b + 1; `b` is a stored feature.
+//!             .input("b", InputSource::stored("restaurants", "prep_min")),
+//!     )
+//!     .log_to(MemorySink::new())
+//!     .build()?;
+//!
+//! let request = Request::new()
+//!     .entity("restaurant_id", "r-17")
+//!     .value("a", 2.0);
+//! let prediction = client.predict("linear", &request)?;
+//! assert_eq!(prediction.output("y"), Some(2.0 * 2.0 + 3.0 * 9.0 + 1.0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Modules, one idea each:
+//!
+//! - [`client`]: the `Client`, its builder, requests and predictions;
+//! - [`features`]: feature sources, the [`FeatureStore`] trait and the embedded store;
+//! - [`value`]: typed values and their lossless conversion to model inputs;
+//! - [`model`]: model backends (WebAssembly, compiled trees, ONNX);
+//! - [`holdout`]: deterministic holdout assignment, identical in Rust, in WebAssembly
+//!   and in Python (`mmh3`);
+//! - [`log`]: prediction records and sinks.
+//!
+//! # Cargo features
+//!
+//! - `client` (default): the [`Client`], on wasmtime ([`runtime`]).
+//! - `embedded-store` (default): [`EmbeddedStore`], on redb.
+//! - `parquet` (default): bulk loads from Parquet.
+//! - `onnx` (default): [`OnnxModel`], on tract.
+//! - `trees` (default): LightGBM / XGBoost files compiled when registered.
+//! - `tokio` (default): `predict_async`, off the async workers.
+//!
+//! With default features off the crate (holdouts, values, feature definitions, record
+//! encoding) has no native dependencies and builds for `wasm32-unknown-unknown`.
 
+pub mod features;
 pub mod holdout;
+pub mod log;
+pub mod value;
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "client")]
+mod error;
+#[cfg(feature = "client")]
+pub mod model;
 
 #[cfg(feature = "runtime")]
 pub use fresco_runtime as runtime;
 
 pub use fresco_abi as abi;
+
+pub use features::{
+    FeatureSpec, FeatureStatus, FeatureStore, FeatureValue, FeatureView, InputSource, StoreError, Timestamp,
+};
+pub use log::{LogError, MemorySink, PredictionRecord, PredictionSink};
+pub use value::{Value, ValueType};
+
+#[cfg(feature = "client")]
+pub use client::{Client, ClientBuilder, ClientStats, HoldoutDecision, ModelConfig, Prediction, Request};
+#[cfg(feature = "client")]
+pub use error::{ConfigError, Error};
+#[cfg(feature = "embedded-store")]
+pub use features::EmbeddedStore;
+#[cfg(feature = "parquet")]
+pub use features::{MaterializeOptions, MaterializeProgress, MaterializeReport};
+#[cfg(feature = "client")]
+pub use model::{ModelError, ModelSource};
+#[cfg(feature = "onnx")]
+pub use model::{OnnxError, OnnxModel};
+
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

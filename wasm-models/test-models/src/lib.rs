@@ -4,6 +4,8 @@
 //! two-input model (`y = 2·a + 3·b + 1`); [`hostile`] holds modules that break each rule
 //! of ABI v1 in one way, so that hosts can prove they stop and report every one.
 
+pub mod synthetic;
+
 /// WAT for a module with a bump allocator; `{predict}` is the body of `fresco_predict`
 /// (params `$in`, `$n`, `$out`, local `$r`), `{abi}` what `fresco_abi_version` returns,
 /// and `{extra}` more module fields.
@@ -84,7 +86,13 @@ pub fn with_metadata(wasm: Vec<u8>, json: &str) -> Vec<u8> {
 
 /// The well-behaved model: inputs `a`, `b`; output `y = 2·a + 3·b + 1`.
 pub fn linear() -> Vec<u8> {
-    with_metadata(assemble(1, LINEAR_BODY, ""), &metadata_json("linear"))
+    linear_with_metadata(&metadata_json("linear"))
+}
+
+/// The linear model's code (`y = 2·a + 3·b + 1`) under metadata of the caller's choosing
+/// (two inputs, one output), e.g. to declare missing-value policies or input types.
+pub fn linear_with_metadata(json: &str) -> Vec<u8> {
+    with_metadata(assemble(1, LINEAR_BODY, ""), json)
 }
 
 /// Modules that each break one rule. All declare inputs `a`, `b` and output `y`.

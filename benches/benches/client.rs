@@ -1,0 +1,141 @@
+//! End-to-end Client benchmarks at batch 1: an embedded-store hit, a 500-tree GBDT in
+//! WebAssembly, the holdout, and the log enqueue (encoding the record).
+//!
+//! Before the criterion groups, prints p50 / p99 / p99.9 of single predictions measured
+//! one by one (criterion reports means and medians, not tails).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use criterion::Criterion;
+use fresco::holdout::Holdout;
+use fresco::{
+    Client, EmbeddedStore, FeatureStore, FeatureView, InputSource, LogError, ModelConfig, ModelSource,
+    PredictionRecord, PredictionSink, Request, Timestamp, Value, ValueType,
+};
+use fresco_compiler::Compiler;
+use fresco_test_models::synthetic::{SplitMix64, gbdt};
+
+const FEATURES: usize = 30;
+const STORED: usize = 25;
+const ENTITIES: usize = 10_000;
+
+/// Encodes each record into a buffer, as a spool append would, and recycles the buffer.
+struct EncodingSink(Mutex<Vec<u8>>);
+
+impl PredictionSink for EncodingSink {
+    fn append(&self, records: Vec<PredictionRecord>) -> Result<(), LogError> {
+        let mut buf = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buf.len() > 64 << 20 {
+            buf.clear();
+        }
+        for record in &records {
+            let bytes = record.encode()?;
+            buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&bytes);
+        }
+        Ok(())
+    }
+}
+
+fn setup(dir: &std::path::Path) -> (Client, Vec<Request>) {
+    let mut rng = SplitMix64::new(1);
+    let store = EmbeddedStore::open(dir.join("bench.redb")).unwrap();
+    let mut view = FeatureView::new("entities", "entity_id");
+    for f in 0..STORED {
+        view = view.feature(format!("f{f}"), ValueType::F64);
+    }
+    store.define_view(view).unwrap();
+    let keys: Vec<String> = (0..ENTITIES).map(|e| format!("e{e}")).collect();
+    store
+        .write_batch(
+            "entities",
+            keys.iter()
+                .map(|k| (k.as_str(), Timestamp::now(), (0..STORED).map(|_| Value::F64(rng.next_f64())).collect())),
+        )
+        .unwrap();
+    let wasm = Compiler::new("gbdt500", "1").add_ensemble(gbdt(500, 63, FEATURES, 2)).compile().unwrap();
+    let mut config = ModelConfig::new(ModelSource::wasm_bytes(wasm)).holdout("h");
+    for f in 0..STORED {
+        config = config.input(format!("f{f}"), InputSource::stored("entities", format!("f{f}")));
+    }
+    let client = Client::builder()
+        .feature_store(store)
+        .holdout(Holdout::new("h", "bench", 0.05).unwrap(), "user_id")
+        .model(config)
+        .log_to(EncodingSink(Mutex::new(Vec::new())))
+        .build()
+        .unwrap();
+    let requests = (0..ENTITIES)
+        .map(|i| {
+            (STORED..FEATURES).fold(
+                Request::new()
+                    .entity("entity_id", format!("e{}", rng.below(ENTITIES)))
+                    .entity("user_id", format!("u{i}")),
+                |r, f| r.value(format!("f{f}"), rng.next_f64()),
+            )
+        })
+        .collect();
+    (client, requests)
+}
+
+fn percentiles(client: &Client, requests: &[Request]) {
+    for r in requests.iter().take(2000) {
+        client.predict("gbdt500", r).unwrap();
+    }
+    let mut samples: Vec<u64> = Vec::with_capacity(50_000);
+    for r in requests.iter().cycle().take(50_000) {
+        let t = Instant::now();
+        black_box(client.predict("gbdt500", black_box(r)).unwrap());
+        samples.push(t.elapsed().as_nanos() as u64);
+    }
+    samples.sort_unstable();
+    let q = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0;
+    println!(
+        "client/predict_e2e_batch1 (store hit + 500x63 GBDT + holdout + log encode), {} calls: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
+        samples.len(),
+        q(0.5),
+        q(0.99),
+        q(0.999)
+    );
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, requests) = setup(dir.path());
+    percentiles(&client, &requests);
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut i = 0;
+    c.bench_function("client/predict_e2e_batch1", |b| {
+        b.iter(|| {
+            i = (i + 1) % requests.len();
+            client.predict("gbdt500", black_box(&requests[i])).unwrap()
+        })
+    });
+
+    let store = EmbeddedStore::open(dir.path().join("read.redb")).unwrap();
+    let mut view = FeatureView::new("entities", "entity_id");
+    let names: Vec<String> = (0..STORED).map(|f| format!("f{f}")).collect();
+    for n in &names {
+        view = view.feature(n.clone(), ValueType::F64);
+    }
+    store.define_view(view).unwrap();
+    let keys: Vec<String> = (0..ENTITIES).map(|e| format!("e{e}")).collect();
+    store
+        .write_batch("entities", keys.iter().map(|k| (k.as_str(), Timestamp::now(), vec![Value::F64(1.5); STORED])))
+        .unwrap();
+    let features: Vec<&str> = names.iter().map(String::as_str).collect();
+    let now = Timestamp::now();
+    let mut j = 0;
+    c.bench_function("store/read_one_entity_25_features", |b| {
+        b.iter(|| {
+            j = (j + 7919) % keys.len();
+            store.get_features("entities", &[keys[j].as_str()], black_box(&features), now).unwrap()
+        })
+    });
+    c.final_summary();
+}

@@ -1,0 +1,385 @@
+//! The [`Client`]: one call from a request to a logged, holdout-aware prediction.
+
+mod plan;
+mod request;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use uuid::Uuid;
+
+pub use request::{HoldoutDecision, Prediction, Request};
+
+use crate::error::{ConfigError, Error};
+use crate::features::{FeatureStore, InputSource, Timestamp};
+use crate::holdout::Holdout;
+use crate::log::{PredictionRecord, PredictionSink};
+use crate::model::{Backend, ModelSource};
+use plan::ModelPlan;
+
+/// Rows scored per call into a model: keeps each call well inside the runtime's
+/// per-call deadline whatever the batch size.
+const SCORE_CHUNK_ROWS: usize = 4096;
+
+/// How one model is registered: where it comes from, where each input comes from, and
+/// which holdout applies.
+///
+/// Inputs not mapped explicitly come from the request, under the input's own name.
+///
+/// ```
+/// use fresco::{InputSource, ModelConfig, ModelSource};
+///
+/// let config = ModelConfig::new(ModelSource::wasm_file("eta.wasm"))
+///     .input("prep_min", InputSource::stored("restaurants", "prep_min"))
+///     .holdout("eta-2026q4");
+/// # let _ = config;
+/// ```
+#[derive(Debug)]
+pub struct ModelConfig {
+    source: ModelSource,
+    inputs: HashMap<String, InputSource>,
+    holdout: Option<String>,
+}
+
+impl ModelConfig {
+    /// A model from `source`, every input taken from the request.
+    pub fn new(source: ModelSource) -> Self {
+        ModelConfig { source, inputs: HashMap::new(), holdout: None }
+    }
+
+    /// Feeds model input `input` from `source`.
+    pub fn input(mut self, input: impl Into<String>, source: InputSource) -> Self {
+        self.inputs.insert(input.into(), source);
+        self
+    }
+
+    /// Applies the named holdout (configured with [`ClientBuilder::holdout`]).
+    pub fn holdout(mut self, name: impl Into<String>) -> Self {
+        self.holdout = Some(name.into());
+        self
+    }
+}
+
+/// Counters a client keeps (exported as metrics by the monitoring layer).
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Rows scored and logged.
+    pub predictions: AtomicU64,
+    /// Feature-store lookups that failed and were replaced by missing values.
+    pub degraded_fetches: AtomicU64,
+}
+
+/// Builds a [`Client`].
+///
+/// ```
+/// use fresco::{Client, MemorySink, ModelConfig, ModelSource};
+///
+/// let client = Client::builder()
+///     .model(ModelConfig::new(ModelSource::wasm_bytes(fresco_test_models::linear())))
+///     .log_to(MemorySink::new())
+///     .build()?;
+/// assert_eq!(client.models(), vec!["linear"]);
+/// # Ok::<(), fresco::Error>(())
+/// ```
+#[derive(Default)]
+pub struct ClientBuilder {
+    engine: Option<fresco_runtime::Engine>,
+    store: Option<Arc<dyn FeatureStore>>,
+    holdouts: HashMap<String, (Arc<Holdout>, Arc<str>)>,
+    models: Vec<ModelConfig>,
+    sink: Option<Arc<dyn PredictionSink>>,
+    max_batch_rows: Option<usize>,
+}
+
+impl ClientBuilder {
+    /// Default limit on rows per `predict_batch` call.
+    pub const DEFAULT_MAX_BATCH_ROWS: usize = 100_000;
+
+    /// Uses this WebAssembly engine (limits, code cache); a default one otherwise.
+    pub fn engine(mut self, engine: fresco_runtime::Engine) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// Reads stored features from `store`.
+    pub fn feature_store(self, store: impl FeatureStore) -> Self {
+        self.shared_feature_store(Arc::new(store))
+    }
+
+    /// Reads stored features from a store shared with other code.
+    pub fn shared_feature_store(mut self, store: Arc<dyn FeatureStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Adds a holdout, assigned by the request's entity key named `entity`.
+    pub fn holdout(mut self, holdout: Holdout, entity: impl AsRef<str>) -> Self {
+        self.holdouts.insert(holdout.name().to_owned(), (Arc::new(holdout), entity.as_ref().into()));
+        self
+    }
+
+    /// Registers a model.
+    pub fn model(mut self, config: ModelConfig) -> Self {
+        self.models.push(config);
+        self
+    }
+
+    /// Sends prediction records to `sink`.
+    pub fn log_to(self, sink: impl PredictionSink) -> Self {
+        self.shared_log(Arc::new(sink))
+    }
+
+    /// Sends prediction records to a sink shared with other code.
+    pub fn shared_log(mut self, sink: Arc<dyn PredictionSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Refuses batches larger than this ([`DEFAULT_MAX_BATCH_ROWS`](Self::DEFAULT_MAX_BATCH_ROWS)).
+    pub fn max_batch_rows(mut self, rows: usize) -> Self {
+        self.max_batch_rows = Some(rows);
+        self
+    }
+
+    /// Loads the models and checks every mapping against the models' metadata, the
+    /// feature store's views and the holdouts.
+    pub fn build(self) -> Result<Client, Error> {
+        let _span = tracing::info_span!("fresco.client.build", models = self.models.len()).entered();
+        let sink = self.sink.ok_or(ConfigError::NoPredictionLog)?;
+        let engine = match self.engine {
+            Some(engine) => engine,
+            None => fresco_runtime::Engine::new()
+                .map_err(|e| ConfigError::Load { source: Box::new(crate::model::ModelError::Runtime(e)) })?,
+        };
+        let mut models = HashMap::new();
+        for config in self.models {
+            let ModelConfig { source, inputs, holdout } = config;
+            let backend = Backend::load(&engine, source).map_err(|e| ConfigError::Load { source: Box::new(e) })?;
+            let plan = ModelPlan::new(backend, &inputs, holdout.as_deref(), self.store.as_ref(), &self.holdouts)?;
+            let name = plan.name.to_string();
+            tracing::info!(model = %name, version = %plan.version, backend = plan.backend.kind(), "model registered");
+            if models.insert(name.clone(), Arc::new(plan)).is_some() {
+                return Err(ConfigError::DuplicateModel { model: name }.into());
+            }
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                models,
+                store: self.store,
+                sink,
+                max_batch_rows: self.max_batch_rows.unwrap_or(Self::DEFAULT_MAX_BATCH_ROWS),
+                stats: ClientStats::default(),
+            }),
+        })
+    }
+}
+
+/// The SDK's entry point: fetches features, scores, applies holdouts, logs.
+///
+/// Built once with [`Client::builder`]; cheap to clone (an `Arc`), `Send + Sync`, meant
+/// to be shared by every request handler.
+///
+/// ```
+/// use fresco::{Client, MemorySink, ModelConfig, ModelSource, Request};
+/// use fresco::holdout::Holdout;
+///
+/// let log = std::sync::Arc::new(MemorySink::new());
+/// let client = Client::builder()
+///     .model(ModelConfig::new(ModelSource::wasm_bytes(fresco_test_models::linear())).holdout("eta-hold"))
+///     .holdout(Holdout::new("eta-hold", "eta-2026", 0.1)?, "user_id")
+///     .shared_log(log.clone())
+///     .build()?;
+///
+/// let request = Request::new()
+///     .entity("user_id", "u-1")
+///     .value("a", 3.0)
+///     .value("b", 8.0);
+/// let p = client.predict("linear", &request)?; // y = 2·a + 3·b + 1
+/// assert_eq!(p.output("y"), Some(31.0));
+/// assert_eq!(p.holdout().map(|h| h.name.as_ref()), Some("eta-hold"));
+/// assert_eq!(log.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    models: HashMap<String, Arc<ModelPlan>>,
+    store: Option<Arc<dyn FeatureStore>>,
+    sink: Arc<dyn PredictionSink>,
+    max_batch_rows: usize,
+    stats: ClientStats,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("models", &self.models()).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Starts building a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Names of the registered models, sorted.
+    pub fn models(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.inner.models.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The metadata of a registered model.
+    pub fn metadata(&self, model: &str) -> Result<&fresco_abi::ModelMetadata, Error> {
+        Ok(self.plan(model)?.backend.metadata())
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ClientStats {
+        &self.inner.stats
+    }
+
+    /// Scores one request with `model`: fetches its stored features, applies the
+    /// holdout, logs the prediction, and returns it.
+    pub fn predict(&self, model: &str, request: &Request) -> Result<Prediction, Error> {
+        let mut predictions = self.predict_batch(model, std::slice::from_ref(request))?;
+        predictions.pop().ok_or_else(|| Error::UnknownModel { model: model.into() })
+    }
+
+    /// Scores a batch with `model`: one feature-store lookup per view, one scoring pass.
+    ///
+    /// An empty batch returns an empty vector; a batch over
+    /// [`ClientBuilder::max_batch_rows`] is refused with [`Error::BatchTooLarge`]. A bad
+    /// row fails the whole batch, and the error names the row.
+    pub fn predict_batch(&self, model: &str, requests: &[Request]) -> Result<Vec<Prediction>, Error> {
+        let started = Instant::now();
+        let plan = self.plan(model)?;
+        let _span = tracing::debug_span!("fresco.predict", model, rows = requests.len()).entered();
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        if requests.len() > self.inner.max_batch_rows {
+            return Err(Error::BatchTooLarge {
+                model: model.into(),
+                rows: requests.len(),
+                max: self.inner.max_batch_rows,
+            });
+        }
+        let holdouts = self.assign_holdouts(plan, requests)?;
+        let now = Timestamp::now();
+        let assembled = plan.assemble(requests, self.inner.store.as_ref(), now, &self.inner.stats)?;
+
+        let (n_in, n_out) = (plan.n_inputs(), plan.n_outputs());
+        let mut outputs = vec![0.0; requests.len() * n_out];
+        {
+            let _span = tracing::debug_span!("fresco.score", backend = plan.backend.kind()).entered();
+            for (rows, out) in
+                assembled.rows.chunks(SCORE_CHUNK_ROWS * n_in).zip(outputs.chunks_mut(SCORE_CHUNK_ROWS * n_out))
+            {
+                plan.backend
+                    .predict_into(rows, out)
+                    .map_err(|e| Error::Model { model: model.into(), source: Box::new(e) })?;
+            }
+        }
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+
+        let mut predictions = Vec::with_capacity(requests.len());
+        let mut records = Vec::with_capacity(requests.len());
+        let mut statuses = assembled.statuses.chunks_exact(n_in);
+        for (r, request) in requests.iter().enumerate() {
+            let holdout = holdouts.as_ref().map(|h| h[r].clone());
+            let prediction = Prediction {
+                id: Uuid::now_v7(),
+                ts: now,
+                model: plan.name.clone(),
+                version: plan.version.clone(),
+                input_names: plan.input_names.clone(),
+                output_names: plan.output_names.clone(),
+                inputs: assembled.rows[r * n_in..(r + 1) * n_in].to_vec(),
+                statuses: statuses.next().map(<[_]>::to_vec).unwrap_or_default(),
+                outputs: outputs[r * n_out..(r + 1) * n_out].to_vec(),
+                holdout,
+            };
+            records.push(PredictionRecord {
+                prediction_id: prediction.id.hyphenated().to_string(),
+                ts: now,
+                model: plan.name.to_string(),
+                model_version: plan.version.to_string(),
+                entities: request.entities.clone(),
+                inputs: prediction.inputs.clone(),
+                outputs: prediction.outputs.clone(),
+                holdout: prediction.holdout.as_ref().map(|h| h.name.to_string()),
+                in_holdout: prediction.holdout.as_ref().is_some_and(|h| h.in_holdout),
+                treated: prediction.may_treat(),
+                flag_variant: None,
+                latency_us,
+            });
+            predictions.push(prediction);
+        }
+        {
+            let _span = tracing::debug_span!("fresco.log", records = records.len()).entered();
+            self.inner.sink.append(records).map_err(|source| Error::Log { model: model.into(), source })?;
+        }
+        self.inner.stats.predictions.fetch_add(predictions.len() as u64, Ordering::Relaxed);
+        Ok(predictions)
+    }
+
+    /// [`predict`](Self::predict) on tokio's blocking pool, so the async workers never
+    /// wait on a store or a model. Fails with [`Error::Async`] outside a tokio runtime.
+    #[cfg(feature = "tokio")]
+    pub async fn predict_async(&self, model: &str, request: Request) -> Result<Prediction, Error> {
+        let client = self.clone();
+        let model = model.to_owned();
+        Self::spawn_blocking(move || client.predict(&model, &request)).await
+    }
+
+    /// [`predict_batch`](Self::predict_batch) on tokio's blocking pool.
+    #[cfg(feature = "tokio")]
+    pub async fn predict_batch_async(&self, model: &str, requests: Vec<Request>) -> Result<Vec<Prediction>, Error> {
+        let client = self.clone();
+        let model = model.to_owned();
+        Self::spawn_blocking(move || client.predict_batch(&model, &requests)).await
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn spawn_blocking<T: Send + 'static>(
+        work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::Async { reason: format!("not inside a tokio runtime: {e}") })?;
+        handle
+            .spawn_blocking(work)
+            .await
+            .map_err(|e| Error::Async { reason: format!("the prediction task failed: {e}") })?
+    }
+
+    fn plan(&self, model: &str) -> Result<&ModelPlan, Error> {
+        self.inner.models.get(model).map(|p| &**p).ok_or_else(|| Error::UnknownModel { model: model.into() })
+    }
+
+    fn assign_holdouts(&self, plan: &ModelPlan, requests: &[Request]) -> Result<Option<Vec<HoldoutDecision>>, Error> {
+        let Some((holdout, entity)) = &plan.holdout else {
+            return Ok(None);
+        };
+        let name: Arc<str> = holdout.name().into();
+        requests
+            .iter()
+            .enumerate()
+            .map(|(row, request)| {
+                let id = request.entity_key(entity).ok_or_else(|| Error::MissingEntity {
+                    model: plan.name.to_string(),
+                    entity: entity.to_string(),
+                    row,
+                })?;
+                let a = holdout.assign(id);
+                Ok(HoldoutDecision { name: name.clone(), bucket: a.bucket, in_holdout: a.in_holdout })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}

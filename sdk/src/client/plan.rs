@@ -1,0 +1,242 @@
+//! A registered model's plan: where each input comes from, resolved once at build time,
+//! and the assembly of feature vectors for a batch of requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use fresco_abi::{InputSpec, MissingPolicy};
+
+use super::{ClientStats, Request};
+use crate::Value;
+use crate::error::{ConfigError, Error};
+use crate::features::{FeatureStatus, FeatureStore, FeatureValue, InputSource, Timestamp};
+use crate::holdout::Holdout;
+use crate::model::Backend;
+
+/// Stored features of one view that a model reads, fetched in one batched call.
+struct ViewFetch {
+    view: Arc<str>,
+    entity: Arc<str>,
+    features: Vec<Arc<str>>,
+    /// Model input fed by each feature.
+    inputs: Vec<usize>,
+}
+
+pub(crate) struct ModelPlan {
+    pub(crate) backend: Backend,
+    pub(crate) name: Arc<str>,
+    pub(crate) version: Arc<str>,
+    pub(crate) input_names: Arc<[String]>,
+    pub(crate) output_names: Arc<[String]>,
+    specs: Vec<InputSpec>,
+    request_inputs: HashMap<Arc<str>, usize>,
+    fetches: Vec<ViewFetch>,
+    pub(crate) holdout: Option<(Arc<Holdout>, Arc<str>)>,
+}
+
+/// Feature vectors for a batch, row-major, with each input's status.
+pub(crate) struct Assembled {
+    pub(crate) rows: Vec<f64>,
+    pub(crate) statuses: Vec<FeatureStatus>,
+}
+
+impl ModelPlan {
+    pub(crate) fn new(
+        backend: Backend,
+        mappings: &HashMap<String, InputSource>,
+        holdout: Option<&str>,
+        store: Option<&Arc<dyn FeatureStore>>,
+        holdouts: &HashMap<String, (Arc<Holdout>, Arc<str>)>,
+    ) -> Result<Self, ConfigError> {
+        let meta = backend.metadata().clone();
+        let model = meta.name.clone();
+        for input in mappings.keys() {
+            if meta.input_index(input).is_none() {
+                return Err(ConfigError::UnknownInput { model: model.clone(), input: input.clone() });
+            }
+        }
+        let mut request_inputs = HashMap::new();
+        let mut fetches: Vec<ViewFetch> = Vec::new();
+        for (i, spec) in meta.inputs.iter().enumerate() {
+            let source = mappings.get(&spec.name).cloned().unwrap_or_else(|| InputSource::request(&spec.name));
+            match source {
+                InputSource::Request { name } => {
+                    request_inputs.insert(name, i);
+                }
+                InputSource::Stored { view, feature } => {
+                    let store = store.ok_or_else(|| ConfigError::NoFeatureStore {
+                        model: model.clone(),
+                        input: spec.name.clone(),
+                        view: view.to_string(),
+                    })?;
+                    let feature_err = |e| ConfigError::Feature {
+                        model: model.clone(),
+                        input: spec.name.clone(),
+                        source: Box::new(e),
+                    };
+                    let def = store.view(&view).map_err(feature_err)?;
+                    if def.position(&feature).is_none() {
+                        return Err(feature_err(crate::StoreError::UnknownFeature {
+                            view: view.to_string(),
+                            feature: feature.to_string(),
+                        }));
+                    }
+                    let fetch = match fetches.iter_mut().position(|f| f.view == view) {
+                        Some(ix) => &mut fetches[ix],
+                        None => {
+                            fetches.push(ViewFetch {
+                                view: view.clone(),
+                                entity: def.entity.as_str().into(),
+                                features: Vec::new(),
+                                inputs: Vec::new(),
+                            });
+                            let last = fetches.len() - 1;
+                            &mut fetches[last]
+                        }
+                    };
+                    fetch.features.push(feature);
+                    fetch.inputs.push(i);
+                }
+            }
+        }
+        let holdout = match holdout {
+            None => None,
+            Some(name) => Some(
+                holdouts
+                    .get(name)
+                    .cloned()
+                    .ok_or_else(|| ConfigError::UnknownHoldout { model: model.clone(), holdout: name.to_owned() })?,
+            ),
+        };
+        Ok(ModelPlan {
+            name: meta.name.as_str().into(),
+            version: meta.version.as_str().into(),
+            input_names: meta.inputs.iter().map(|i| i.name.clone()).collect(),
+            output_names: meta.outputs.clone().into(),
+            specs: meta.inputs.clone(),
+            request_inputs,
+            fetches,
+            holdout,
+            backend,
+        })
+    }
+
+    pub(crate) fn n_inputs(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub(crate) fn n_outputs(&self) -> usize {
+        self.output_names.len()
+    }
+
+    /// Builds the feature vectors of `requests`: stored features in one batched lookup
+    /// per view, request values checked against their declared types, then each input's
+    /// missing-value policy.
+    pub(crate) fn assemble(
+        &self,
+        requests: &[Request],
+        store: Option<&Arc<dyn FeatureStore>>,
+        now: Timestamp,
+        stats: &ClientStats,
+    ) -> Result<Assembled, Error> {
+        let n_in = self.n_inputs();
+        let mut rows = vec![f64::NAN; requests.len() * n_in];
+        let mut statuses = vec![FeatureStatus::Missing; requests.len() * n_in];
+
+        for (r, request) in requests.iter().enumerate() {
+            for (name, value) in &request.values {
+                let i = *self.request_inputs.get(name.as_str()).ok_or_else(|| Error::UnknownRequestValue {
+                    model: self.name.to_string(),
+                    name: name.clone(),
+                    row: r,
+                })?;
+                self.put(&mut rows, &mut statuses, r, i, value, FeatureStatus::Present)?;
+            }
+        }
+
+        for fetch in &self.fetches {
+            let mut keys = Vec::with_capacity(requests.len());
+            for (r, request) in requests.iter().enumerate() {
+                keys.push(request.entity_key(&fetch.entity).ok_or_else(|| Error::MissingEntity {
+                    model: self.name.to_string(),
+                    entity: fetch.entity.to_string(),
+                    row: r,
+                })?);
+            }
+            let _span = tracing::debug_span!("fresco.fetch", view = %fetch.view, rows = keys.len()).entered();
+            let features: Vec<&str> = fetch.features.iter().map(|f| &**f).collect();
+            let fetched = store
+                .ok_or_else(|| "no feature store".to_owned())
+                .and_then(|s| s.get_features(&fetch.view, &keys, &features, now).map_err(|e| e.to_string()))
+                .and_then(|rows| {
+                    let shaped = rows.len() == keys.len() && rows.iter().all(|r| r.len() == features.len());
+                    if shaped { Ok(rows) } else { Err("the store answered with the wrong number of values".into()) }
+                });
+            match fetched {
+                Ok(values) => {
+                    for (r, row) in values.into_iter().enumerate() {
+                        for (FeatureValue { value, status, .. }, &i) in row.into_iter().zip(&fetch.inputs) {
+                            self.put(&mut rows, &mut statuses, r, i, &value, status)?;
+                        }
+                    }
+                }
+                Err(reason) => {
+                    // DESIGN §7: a failing store degrades to the model's declared
+                    // defaults, counted and logged, never an error or a hang.
+                    stats.degraded_fetches.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(model = %self.name, view = %fetch.view, %reason, "feature store unavailable; scoring with missing values");
+                    for r in 0..requests.len() {
+                        for &i in &fetch.inputs {
+                            statuses[r * n_in + i] = FeatureStatus::Unavailable;
+                        }
+                    }
+                }
+            }
+        }
+
+        for (r, row) in rows.chunks_exact_mut(n_in).enumerate() {
+            for ((value, spec), status) in row.iter_mut().zip(&self.specs).zip(&mut statuses[r * n_in..]) {
+                if value.is_nan() {
+                    if *status == FeatureStatus::Present {
+                        *status = FeatureStatus::Missing;
+                    }
+                    match spec.missing {
+                        MissingPolicy::Nan => {}
+                        MissingPolicy::Default(default) => *value = default,
+                        MissingPolicy::Error => {
+                            return Err(Error::MissingFeature {
+                                model: self.name.to_string(),
+                                feature: spec.name.clone(),
+                                row: r,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Assembled { rows, statuses })
+    }
+
+    fn put(
+        &self,
+        rows: &mut [f64],
+        statuses: &mut [FeatureStatus],
+        r: usize,
+        i: usize,
+        value: &Value,
+        status: FeatureStatus,
+    ) -> Result<(), Error> {
+        let spec = &self.specs[i];
+        let x = value.to_model_input(spec.ty).map_err(|source| Error::InvalidValue {
+            model: self.name.to_string(),
+            feature: spec.name.clone(),
+            row: r,
+            source,
+        })?;
+        let slot = r * self.specs.len() + i;
+        rows[slot] = x;
+        statuses[slot] = if x.is_nan() && status == FeatureStatus::Present { FeatureStatus::Missing } else { status };
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! The client's error type.
+
+use crate::features::StoreError;
+use crate::log::LogError;
+use crate::model::ModelError;
+use crate::value::ConversionError;
+
+/// Why a [`Client`](crate::Client) call failed. Every variant names the model and, where
+/// one is concerned, the feature and the row of the batch.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No model of that name is registered.
+    #[error("no model named `{model}` is registered")]
+    UnknownModel {
+        /// The name asked for.
+        model: String,
+    },
+    /// The request carries a value the model does not take from requests (a typo, or a
+    /// feature that comes from the store).
+    #[error("model `{model}`: the request value `{name}` (row {row}) is not a request input of this model")]
+    UnknownRequestValue {
+        /// The model.
+        model: String,
+        /// The value's name.
+        name: String,
+        /// Row in the batch.
+        row: usize,
+    },
+    /// The request lacks an entity key the model needs (for a feature view or a holdout).
+    #[error("model `{model}`: the request (row {row}) has no entity key `{entity}`")]
+    MissingEntity {
+        /// The model.
+        model: String,
+        /// The entity key's name.
+        entity: String,
+        /// Row in the batch.
+        row: usize,
+    },
+    /// A value has the wrong type for the model input it feeds.
+    #[error("model `{model}`, feature `{feature}` (row {row}): {source}")]
+    InvalidValue {
+        /// The model.
+        model: String,
+        /// The model input.
+        feature: String,
+        /// Row in the batch.
+        row: usize,
+        /// What was wrong.
+        #[source]
+        source: ConversionError,
+    },
+    /// A feature is missing and the model's policy for it is to refuse.
+    #[error("model `{model}`, feature `{feature}` (row {row}): missing, and the model requires it")]
+    MissingFeature {
+        /// The model.
+        model: String,
+        /// The model input.
+        feature: String,
+        /// Row in the batch.
+        row: usize,
+    },
+    /// The batch is larger than the client accepts in one call.
+    #[error("model `{model}`: a batch of {rows} rows is larger than the limit of {max}; split it")]
+    BatchTooLarge {
+        /// The model.
+        model: String,
+        /// Rows offered.
+        rows: usize,
+        /// The limit ([`ClientBuilder::max_batch_rows`](crate::ClientBuilder::max_batch_rows)).
+        max: usize,
+    },
+    /// The model failed to score.
+    #[error("model `{model}`: {source}")]
+    Model {
+        /// The model.
+        model: String,
+        /// The backend's error (boxed: it is large and rare).
+        #[source]
+        source: Box<ModelError>,
+    },
+    /// The prediction could not be logged, so it was not returned.
+    #[error("model `{model}`: prediction not logged: {source}")]
+    Log {
+        /// The model.
+        model: String,
+        /// The sink's error.
+        #[source]
+        source: LogError,
+    },
+    /// The client's configuration is inconsistent (raised by
+    /// [`ClientBuilder::build`](crate::ClientBuilder::build)).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An async call could not run (no tokio runtime, or the task failed).
+    #[error("async prediction failed: {reason}")]
+    Async {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why [`ClientBuilder::build`](crate::ClientBuilder::build) refused a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No prediction log was configured.
+    #[error("no prediction log configured: call ClientBuilder::log_to")]
+    NoPredictionLog,
+    /// A model failed to load.
+    #[error("loading a model: {source}")]
+    Load {
+        /// The backend's error (boxed: it is large and rare).
+        #[source]
+        source: Box<ModelError>,
+    },
+    /// Two models have the same name.
+    #[error("two models are named `{model}`")]
+    DuplicateModel {
+        /// The name.
+        model: String,
+    },
+    /// A mapping names an input the model does not declare.
+    #[error("model `{model}` has no input `{input}`")]
+    UnknownInput {
+        /// The model.
+        model: String,
+        /// The input named in the mapping.
+        input: String,
+    },
+    /// A stored feature is mapped but no feature store is configured.
+    #[error("model `{model}`, input `{input}` reads feature view `{view}`, but no feature store is configured")]
+    NoFeatureStore {
+        /// The model.
+        model: String,
+        /// The input.
+        input: String,
+        /// The view.
+        view: String,
+    },
+    /// A stored feature does not exist in the store.
+    #[error("model `{model}`, input `{input}`: {source}")]
+    Feature {
+        /// The model.
+        model: String,
+        /// The input.
+        input: String,
+        /// The store's answer (boxed: it is large and rare).
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// A model names a holdout that is not configured.
+    #[error("model `{model}` uses holdout `{holdout}`, which is not configured")]
+    UnknownHoldout {
+        /// The model.
+        model: String,
+        /// The holdout.
+        holdout: String,
+    },
+}

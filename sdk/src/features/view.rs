@@ -1,0 +1,94 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ValueType;
+
+/// A feature view: typed features of one entity, stored together, with a time to live.
+///
+/// ```
+/// use std::time::Duration;
+/// use fresco::{FeatureView, ValueType};
+///
+/// let view = FeatureView::new("restaurant_stats", "restaurant_id")
+///     .feature("avg_prep_min", ValueType::F64)
+///     .feature("cuisine", ValueType::Str)
+///     .ttl(Duration::from_secs(24 * 3600));
+/// assert_eq!(view.position("cuisine"), Some(1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureView {
+    /// The view's name, unique within a store.
+    pub name: String,
+    /// The name of the entity key the view is keyed by (a request carries it).
+    pub entity: String,
+    /// The features, in storage order.
+    pub features: Vec<FeatureSpec>,
+    /// Rows older than this (by event time) read as [`Expired`](crate::FeatureStatus::Expired).
+    pub ttl: Option<Duration>,
+}
+
+/// One feature of a view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureSpec {
+    /// The feature's name, unique within its view.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub ty: ValueType,
+}
+
+impl FeatureView {
+    /// A view with no features yet and no time to live.
+    pub fn new(name: impl Into<String>, entity: impl Into<String>) -> Self {
+        FeatureView { name: name.into(), entity: entity.into(), features: Vec::new(), ttl: None }
+    }
+
+    /// Adds a feature.
+    pub fn feature(mut self, name: impl Into<String>, ty: ValueType) -> Self {
+        self.features.push(FeatureSpec { name: name.into(), ty });
+        self
+    }
+
+    /// Sets the time to live.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Position of the named feature.
+    pub fn position(&self, feature: &str) -> Option<usize> {
+        self.features.iter().position(|f| f.name == feature)
+    }
+
+    /// Checks that names are non-empty and feature names unique.
+    ///
+    /// ```
+    /// use fresco::{FeatureView, ValueType};
+    ///
+    /// let twice = FeatureView::new("v", "id").feature("x", ValueType::F64).feature("x", ValueType::I64);
+    /// assert_eq!(twice.validate().unwrap_err().to_string(), "feature view `v`: feature `x` is declared twice");
+    /// ```
+    pub fn validate(&self) -> Result<(), super::StoreError> {
+        self.problem().map_or(Ok(()), |reason| Err(super::StoreError::InvalidView { view: self.name.clone(), reason }))
+    }
+
+    fn problem(&self) -> Option<String> {
+        if self.name.is_empty() {
+            return Some("the view name is empty".into());
+        }
+        if self.entity.is_empty() {
+            return Some("the entity key name is empty".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &self.features {
+            if f.name.is_empty() {
+                return Some("a feature name is empty".into());
+            }
+            if !seen.insert(f.name.as_str()) {
+                return Some(format!("feature `{}` is declared twice", f.name));
+            }
+        }
+        None
+    }
+}

@@ -13,7 +13,7 @@ use std::time::Instant;
 use criterion::Criterion;
 use fresco::holdout::Holdout;
 use fresco::{
-    Client, EmbeddedStore, FeatureStore, FeatureView, InputSource, LogError, ModelConfig, ModelSource,
+    Client, EmbeddedStore, FeatureStore, FeatureView, InputSource, LogError, LogSchema, ModelConfig, ModelSource,
     PredictionRecord, PredictionSink, Request, Timestamp, Value, ValueType,
 };
 use fresco_compiler::Compiler;
@@ -27,7 +27,7 @@ const ENTITIES: usize = 10_000;
 struct EncodingSink(Mutex<Vec<u8>>);
 
 impl PredictionSink for EncodingSink {
-    fn append(&self, records: Vec<PredictionRecord>) -> Result<(), LogError> {
+    fn append(&self, _schema: &std::sync::Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
         let mut buf = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if buf.len() > 64 << 20 {
             buf.clear();

@@ -149,6 +149,12 @@ pub enum ConfigError {
         #[source]
         source: Box<StoreError>,
     },
+    /// A model's prediction log columns clash, or its name is not path-safe.
+    #[error(transparent)]
+    LogSchema {
+        /// What clashes.
+        source: LogError,
+    },
     /// A model names a holdout that is not configured.
     #[error("model `{model}` uses holdout `{holdout}`, which is not configured")]
     UnknownHoldout {

@@ -74,7 +74,9 @@ pub use fresco_abi as abi;
 pub use features::{
     FeatureSpec, FeatureStatus, FeatureStore, FeatureValue, FeatureView, InputSource, StoreError, Timestamp,
 };
-pub use log::{LogError, MemorySink, PredictionRecord, PredictionSink};
+pub use log::{LogError, LogSchema, MemorySink, OutcomeRecord, PredictionRecord, PredictionSink};
+#[cfg(feature = "parquet")]
+pub use log::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
 pub use value::{Value, ValueType};
 
 #[cfg(feature = "client")]

@@ -11,6 +11,7 @@ use fresco::{
 };
 use proptest::prelude::*;
 
+#[allow(dead_code)]
 mod common;
 use common::arb_value;
 

@@ -15,7 +15,7 @@ pub use request::{HoldoutDecision, Prediction, Request};
 use crate::error::{ConfigError, Error};
 use crate::features::{FeatureStore, InputSource, Timestamp};
 use crate::holdout::Holdout;
-use crate::log::{PredictionRecord, PredictionSink};
+use crate::log::{OutcomeRecord, PredictionRecord, PredictionSink};
 use crate::model::{Backend, ModelSource};
 use plan::ModelPlan;
 
@@ -323,10 +323,38 @@ impl Client {
         }
         {
             let _span = tracing::debug_span!("fresco.log", records = records.len()).entered();
-            self.inner.sink.append(records).map_err(|source| Error::Log { model: model.into(), source })?;
+            self.inner
+                .sink
+                .append(&plan.log_schema, records)
+                .map_err(|source| Error::Log { model: model.into(), source })?;
         }
         self.inner.stats.predictions.fetch_add(predictions.len() as u64, Ordering::Relaxed);
         Ok(predictions)
+    }
+
+    /// Logs the outcome (label) observed for a prediction of `model`, for training sets
+    /// that join predictions with outcomes. Outcomes are partitioned by model, like
+    /// predictions, hence the model name.
+    ///
+    /// ```
+    /// # use fresco::{Client, MemorySink, ModelConfig, ModelSource, Request, Timestamp};
+    /// # let log = std::sync::Arc::new(MemorySink::new());
+    /// # let client = Client::builder()
+    /// #     .model(ModelConfig::new(ModelSource::wasm_bytes(fresco_test_models::linear())))
+    /// #     .shared_log(log.clone()).build()?;
+    /// let p = client.predict("linear", &Request::new().value("a", 1.0).value("b", 1.0))?;
+    /// // ... later, when the truth is known:
+    /// client.log_outcome("linear", &p.id().to_string(), 1.0, Timestamp::now())?;
+    /// assert_eq!(log.outcomes().len(), 1);
+    /// # Ok::<(), fresco::Error>(())
+    /// ```
+    pub fn log_outcome(&self, model: &str, prediction_id: &str, label: f64, ts: Timestamp) -> Result<(), Error> {
+        self.plan(model)?;
+        let record = OutcomeRecord { prediction_id: prediction_id.to_owned(), ts, label };
+        self.inner
+            .sink
+            .append_outcomes(model, vec![record])
+            .map_err(|source| Error::Log { model: model.into(), source })
     }
 
     /// [`predict`](Self::predict) on tokio's blocking pool, so the async workers never

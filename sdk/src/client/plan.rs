@@ -12,6 +12,7 @@ use crate::Value;
 use crate::error::{ConfigError, Error};
 use crate::features::{FeatureStatus, FeatureStore, FeatureValue, InputSource, Timestamp};
 use crate::holdout::Holdout;
+use crate::log::LogSchema;
 use crate::model::Backend;
 
 /// Stored features of one view that a model reads, fetched in one batched call.
@@ -33,6 +34,8 @@ pub(crate) struct ModelPlan {
     request_inputs: HashMap<Arc<str>, usize>,
     fetches: Vec<ViewFetch>,
     pub(crate) holdout: Option<(Arc<Holdout>, Arc<str>)>,
+    /// Columns of this model's prediction log rows.
+    pub(crate) log_schema: Arc<LogSchema>,
 }
 
 /// Feature vectors for a batch, row-major, with each input's status.
@@ -109,7 +112,23 @@ impl ModelPlan {
                     .ok_or_else(|| ConfigError::UnknownHoldout { model: model.clone(), holdout: name.to_owned() })?,
             ),
         };
+        let mut entities: Vec<String> = Vec::new();
+        let used = fetches.iter().map(|f| &f.entity).chain(holdout.as_ref().map(|(_, e)| e));
+        for entity in used {
+            if !entities.iter().any(|e| **e == **entity) {
+                entities.push(entity.to_string());
+            }
+        }
+        let log_schema = LogSchema {
+            model: meta.name.clone(),
+            version: meta.version.clone(),
+            entities,
+            inputs: meta.inputs.iter().map(|i| (i.name.clone(), i.ty)).collect(),
+            outputs: meta.outputs.clone(),
+        };
+        log_schema.validate().map_err(|source| ConfigError::LogSchema { source })?;
         Ok(ModelPlan {
+            log_schema: Arc::new(log_schema),
             name: meta.name.as_str().into(),
             version: meta.version.as_str().into(),
             input_names: meta.inputs.iter().map(|i| i.name.clone()).collect(),

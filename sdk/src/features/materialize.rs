@@ -106,7 +106,7 @@ impl EmbeddedStore {
         let entity_column = options.entity_column.clone().unwrap_or_else(|| def.entity.clone());
 
         let file = File::open(path).map_err(|e| source(e.to_string()))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| source(e.to_string()))?;
+        let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)).map_err(source)?;
         let rows_total = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let schema = builder.parquet_schema();
         let mut wanted: Vec<&str> = vec![entity_column.as_str(), options.timestamp_column.as_str()];
@@ -119,15 +119,11 @@ impl EmbeddedStore {
             leaves.push(leaf);
         }
         let mask = ProjectionMask::leaves(schema, leaves);
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(options.batch_rows.max(1))
-            .build()
-            .map_err(|e| source(e.to_string()))?;
+        let batch_rows = options.batch_rows.max(1);
+        let mut reader = guarded(|| builder.with_projection(mask).with_batch_size(batch_rows).build()).map_err(source)?;
 
         let mut report = MaterializeReport { rows_read: 0, rows_stored: 0, elapsed: Duration::ZERO };
-        for batch in reader {
-            let batch = batch.map_err(|e| source(e.to_string()))?;
+        while let Some(batch) = guarded(|| reader.next().transpose()).map_err(source)? {
             let column =
                 |name: &str| batch.column_by_name(name).cloned().ok_or_else(|| source(format!("no column `{name}`")));
             let keys = entity_keys(&column(&entity_column)?, &entity_column).map_err(source)?;
@@ -149,6 +145,23 @@ impl EmbeddedStore {
         self.sync()?;
         report.elapsed = started.elapsed();
         Ok(report)
+    }
+}
+
+/// Runs a Parquet reader call, turning its errors and its panics into a message. The
+/// reader asserts on some malformed metadata (negative offsets, for one) instead of
+/// returning an error; a bad file must not bring the caller down.
+pub(crate) fn guarded<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown failure".into());
+            Err(format!("malformed Parquet file: {what}"))
+        }
     }
 }
 
@@ -240,7 +253,7 @@ impl EmbeddedStore {
         let path = path.as_ref();
         let source = |reason: String| StoreError::Source { path: path.display().to_string(), reason };
         let file = File::open(path).map_err(|e| source(e.to_string()))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| source(e.to_string()))?;
+        let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)).map_err(source)?;
         let schema = builder.schema();
         for needed in [entity_column, timestamp_column] {
             if schema.field_with_name(needed).is_err() {

@@ -1,16 +1,127 @@
 //! The prediction log: one record per scored row, exactly as scored.
 //!
-//! [`PredictionRecord`] is the row of DESIGN §6; it encodes to a compact, documented
-//! binary form (postcard) for spools and queues, and builds for every target, the
-//! browser included. A [`PredictionSink`] receives records from the
-//! [`Client`](crate::Client) before `predict` returns; [`MemorySink`] keeps them in
-//! memory.
+//! [`PredictionRecord`] is the row of DESIGN §6 and [`LogSchema`] its columns; both
+//! encode to a compact, documented binary form (postcard) for spools and queues, and
+//! build for every target, the browser included. A [`PredictionSink`] receives records
+//! from the [`Client`](crate::Client) before `predict` returns: [`MemorySink`] keeps them
+//! in memory, [`PredictionLog`] (feature `parquet`) makes them durable in a spool and
+//! publishes them as Parquet.
 
-use std::sync::Mutex;
+#[cfg(feature = "parquet")]
+mod date;
+#[cfg(feature = "parquet")]
+mod spool;
+#[cfg(feature = "parquet")]
+mod table;
+#[cfg(feature = "parquet")]
+mod writer;
 
+use std::sync::{Arc, Mutex};
+
+use fresco_abi::InputType;
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+
+#[cfg(feature = "parquet")]
+pub use writer::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
+
+/// Columns every prediction file has, besides entities, inputs and outputs. (`model`
+/// and `date` come from the hive path, `model=<name>/date=<YYYY-MM-DD>`.)
+pub const PREDICTION_COLUMNS: [&str; 8] =
+    ["prediction_id", "ts", "model_version", "holdout", "in_holdout", "treated", "flag_variant", "latency_us"];
+
+/// The columns of one model version's prediction rows: entity keys, typed inputs,
+/// outputs. One schema per file.
+///
+/// ```
+/// use fresco::LogSchema;
+/// use fresco::abi::InputType;
+///
+/// let schema = LogSchema {
+///     model: "eta".into(),
+///     version: "3".into(),
+///     entities: vec!["restaurant_id".into()],
+///     inputs: vec![("distance_km".into(), InputType::F64), ("orders_30m".into(), InputType::I64)],
+///     outputs: vec!["q10".into(), "q50".into(), "q90".into()],
+/// };
+/// schema.validate()?;
+/// assert_ne!(schema.fingerprint(), 0);
+/// # Ok::<(), fresco::LogError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSchema {
+    /// Model name.
+    pub model: String,
+    /// Model version.
+    pub version: String,
+    /// Entity key columns (strings).
+    pub entities: Vec<String>,
+    /// Input columns, typed as the model declares them.
+    pub inputs: Vec<(String, InputType)>,
+    /// Output columns (f64).
+    pub outputs: Vec<String>,
+}
+
+impl LogSchema {
+    /// A stable 64-bit fingerprint (FNV-1a over the encoded schema): equal schemas, equal
+    /// fingerprints, on every platform and run.
+    pub fn fingerprint(&self) -> u64 {
+        let bytes = postcard::to_allocvec(self).unwrap_or_default();
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    }
+
+    /// Checks that every column name is non-empty and unique across the fixed columns,
+    /// entities, inputs and outputs.
+    pub fn validate(&self) -> Result<(), LogError> {
+        check_model_name(&self.model)?;
+        let mut seen: std::collections::HashSet<&str> = PREDICTION_COLUMNS.iter().copied().collect();
+        seen.insert("model");
+        seen.insert("date");
+        let names = self
+            .entities
+            .iter()
+            .map(String::as_str)
+            .chain(self.inputs.iter().map(|(n, _)| n.as_str()))
+            .chain(self.outputs.iter().map(String::as_str));
+        for name in names {
+            if name.is_empty() || !seen.insert(name) {
+                return Err(LogError::Schema {
+                    model: self.model.clone(),
+                    reason: format!("column `{name}` is empty or clashes with another column of the log"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Model names become directory names (`model=<name>`): keep them path-safe.
+pub(crate) fn check_model_name(model: &str) -> Result<(), LogError> {
+    let ok = !model.is_empty()
+        && model != "."
+        && model != ".."
+        && model.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(LogError::Schema {
+            model: model.into(),
+            reason: "model names in the log are limited to ASCII letters, digits, `-`, `_` and `.`".into(),
+        })
+    }
+}
+
+/// One logged outcome: the label observed for a prediction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeRecord {
+    /// The prediction it belongs to.
+    pub prediction_id: String,
+    /// When the outcome was observed.
+    pub ts: Timestamp,
+    /// The label.
+    pub label: f64,
+}
 
 /// One logged prediction (one row of a batch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,20 +204,53 @@ pub enum LogError {
         /// What the encoder said.
         reason: String,
     },
-    /// Writing failed.
-    #[error("prediction log I/O: {source}")]
+    /// Writing failed (a full disk, a read-only directory, ...).
+    #[error("prediction log: {path}: {source}")]
     Io {
+        /// The file or directory concerned.
+        path: String,
         /// The underlying error.
-        #[from]
+        #[source]
         source: std::io::Error,
     },
+    /// A schema's columns clash.
+    #[error("prediction log schema of model `{model}`: {reason}")]
+    Schema {
+        /// The model.
+        model: String,
+        /// What clashes.
+        reason: String,
+    },
+    /// Building or reading a Parquet file failed.
+    #[error("prediction log: {path}: {reason}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// What the Parquet library said.
+        reason: String,
+    },
+    /// The log's writer has stopped (after an earlier error, or the log was closed).
+    #[error("the prediction log is closed: {reason}")]
+    Closed {
+        /// Why.
+        reason: String,
+    },
+    /// The sink does not keep this kind of record.
+    #[error("this sink does not log outcomes")]
+    Unsupported,
 }
 
 /// Where the client sends prediction records. Called before `predict` returns: an error
 /// fails the prediction, so a returned prediction is a logged one.
 pub trait PredictionSink: Send + Sync + 'static {
-    /// Takes the records of one `predict` call.
-    fn append(&self, records: Vec<PredictionRecord>) -> Result<(), LogError>;
+    /// Takes the records of one `predict` call, all of one schema.
+    fn append(&self, schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError>;
+
+    /// Takes outcomes of `model`'s predictions.
+    fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
+        let _ = (model, records);
+        Err(LogError::Unsupported)
+    }
 }
 
 /// A sink that keeps records in memory, up to a capacity (then it refuses).
@@ -120,14 +264,17 @@ pub trait PredictionSink: Send + Sync + 'static {
 /// #     ts: fresco::Timestamp::from_secs(0), model: "m".into(), model_version: "1".into(),
 /// #     entities: vec![], inputs: vec![], outputs: vec![], holdout: None, in_holdout: false,
 /// #     treated: true, flag_variant: None, latency_us: 0 };
-/// sink.append(vec![record("a"), record("b")])?;
-/// assert!(sink.append(vec![record("c")]).is_err());
+/// # let schema = std::sync::Arc::new(fresco::LogSchema { model: "m".into(), version: "1".into(),
+/// #     entities: vec![], inputs: vec![], outputs: vec![] });
+/// sink.append(&schema, vec![record("a"), record("b")])?;
+/// assert!(sink.append(&schema, vec![record("c")]).is_err());
 /// assert_eq!(sink.take().len(), 2);
 /// # Ok::<(), fresco::LogError>(())
 /// ```
 #[derive(Debug)]
 pub struct MemorySink {
     records: Mutex<Vec<PredictionRecord>>,
+    outcomes: Mutex<Vec<(String, OutcomeRecord)>>,
     capacity: usize,
 }
 
@@ -148,7 +295,7 @@ impl MemorySink {
 
     /// A sink holding at most `capacity` records.
     pub fn with_capacity(capacity: usize) -> Self {
-        MemorySink { records: Mutex::new(Vec::new()), capacity }
+        MemorySink { records: Mutex::new(Vec::new()), outcomes: Mutex::new(Vec::new()), capacity }
     }
 
     /// A copy of the records so far.
@@ -159,6 +306,11 @@ impl MemorySink {
     /// Takes the records so far, leaving the sink empty.
     pub fn take(&self) -> Vec<PredictionRecord> {
         std::mem::take(&mut *self.lock())
+    }
+
+    /// Outcomes so far, with their model.
+    pub fn outcomes(&self) -> Vec<(String, OutcomeRecord)> {
+        self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Records held.
@@ -179,7 +331,7 @@ impl MemorySink {
 }
 
 impl PredictionSink for MemorySink {
-    fn append(&self, records: Vec<PredictionRecord>) -> Result<(), LogError> {
+    fn append(&self, _schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
         let mut held = self.lock();
         if held.len() + records.len() > self.capacity {
             return Err(LogError::Full { capacity: self.capacity });
@@ -187,10 +339,23 @@ impl PredictionSink for MemorySink {
         held.extend(records);
         Ok(())
     }
+
+    fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
+        let mut held = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.len() + records.len() > self.capacity {
+            return Err(LogError::Full { capacity: self.capacity });
+        }
+        held.extend(records.into_iter().map(|r| (model.to_owned(), r)));
+        Ok(())
+    }
 }
 
-impl<S: PredictionSink + ?Sized> PredictionSink for std::sync::Arc<S> {
-    fn append(&self, records: Vec<PredictionRecord>) -> Result<(), LogError> {
-        (**self).append(records)
+impl<S: PredictionSink + ?Sized> PredictionSink for Arc<S> {
+    fn append(&self, schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
+        (**self).append(schema, records)
+    }
+
+    fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
+        (**self).append_outcomes(model, records)
     }
 }

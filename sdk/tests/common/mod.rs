@@ -13,3 +13,5 @@ pub fn arb_value() -> impl Strategy<Value = Value> {
         "\\PC{0,12}".prop_map(Value::Str),
     ]
 }
+
+pub mod logs;

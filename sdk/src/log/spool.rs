@@ -1,0 +1,411 @@
+//! The spool: append-only segment files of checksummed, length-prefixed frames.
+//!
+//! `predict` appends its records here before returning. A frame is
+//! `[payload length: u32 LE][CRC-32 of payload: u32 LE][payload: postcard]`; a torn or
+//! corrupt tail (a crash mid-write) ends a segment's replay, and nothing after it was
+//! ever acknowledged. Appends are group-committed: concurrent callers share one
+//! `fdatasync`, so its cost is divided among them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord};
+
+/// What one frame holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Frame {
+    /// A schema, written once per segment before the first records that use it.
+    Schema(LogSchema),
+    /// Prediction records of the schema with this fingerprint.
+    Predictions { schema: u64, records: Vec<PredictionRecord> },
+    /// Outcomes of a model's predictions.
+    Outcomes { model: String, records: Vec<OutcomeRecord> },
+}
+
+/// When an append counts as durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpoolDurability {
+    /// After `fdatasync` (group-committed): survives a power loss.
+    #[default]
+    Fsync,
+    /// After `write(2)`: survives a crash of the process, not of the machine.
+    Buffered,
+}
+
+const HEADER: usize = 8;
+/// Frames larger than this are refused when read back (a corrupt length).
+const MAX_FRAME: usize = 1 << 30;
+
+pub(crate) struct Spool {
+    dir: PathBuf,
+    durability: SpoolDurability,
+    max_bytes: u64,
+    segment: Mutex<Segment>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    /// Sealed segments: id → records appended to it.
+    sealed: Mutex<BTreeMap<u64, u64>>,
+}
+
+struct Segment {
+    id: u64,
+    file: File,
+    path: PathBuf,
+    bytes: u64,
+    opened: Instant,
+    records: u64,
+    schemas: HashSet<u64>,
+    /// Appends so far, across segments (for group commit).
+    seq: u64,
+    /// Set when a failed write could not be undone: the segment may hold a torn frame.
+    broken: Option<String>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    synced_seq: u64,
+    syncing: bool,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io { path: path.display().to_string(), source }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Segment files in `dir`, oldest first.
+pub(crate) fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        let id = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("seg-"))
+            .and_then(|n| n.strip_suffix(".spool"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(id) = id {
+            found.push((id, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Every intact frame of a segment, in order; stops at a torn or corrupt tail.
+pub(crate) fn read_segment(path: &Path) -> Result<Vec<Frame>, LogError> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while bytes.len() - at >= HEADER {
+        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len).filter(|_| len <= MAX_FRAME) else { break };
+        if crc32fast::hash(payload) != crc {
+            break;
+        }
+        let Ok(frame) = postcard::from_bytes::<Frame>(payload) else { break };
+        frames.push(frame);
+        at += HEADER + len;
+    }
+    Ok(frames)
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("seg-{id:016}.spool"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+impl Spool {
+    /// Opens a new segment numbered `first_id` in `dir`.
+    pub(crate) fn create(
+        dir: &Path,
+        first_id: u64,
+        durability: SpoolDurability,
+        max_bytes: u64,
+    ) -> Result<Self, LogError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let (file, path) = Self::new_file(dir, first_id)?;
+        Ok(Spool {
+            dir: dir.to_owned(),
+            durability,
+            max_bytes,
+            segment: Mutex::new(Segment {
+                id: first_id,
+                file,
+                path,
+                bytes: 0,
+                opened: Instant::now(),
+                records: 0,
+                schemas: HashSet::new(),
+                seq: 0,
+                broken: None,
+            }),
+            sync: Mutex::new(SyncState::default()),
+            synced: Condvar::new(),
+            sealed: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn new_file(dir: &Path, id: u64) -> Result<(File, PathBuf), LogError> {
+        let path = segment_path(dir, id);
+        let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io(&path))?;
+        sync_dir(dir)?;
+        Ok((file, path))
+    }
+
+    /// Appends prediction records of `schema`; returns the segment they went to.
+    pub(crate) fn append_predictions(
+        &self,
+        schema: &LogSchema,
+        fingerprint: u64,
+        records: &[PredictionRecord],
+    ) -> Result<u64, LogError> {
+        let frame = encode(&FrameRef::Predictions { schema: fingerprint, records })?;
+        self.append(Some((schema, fingerprint)), &frame, records.len() as u64)
+    }
+
+    /// Appends outcome records; returns the segment they went to.
+    pub(crate) fn append_outcomes(&self, model: &str, records: &[OutcomeRecord]) -> Result<u64, LogError> {
+        let frame = encode(&FrameRef::Outcomes { model, records })?;
+        self.append(None, &frame, records.len() as u64)
+    }
+
+    fn append(&self, schema: Option<(&LogSchema, u64)>, frame: &[u8], records: u64) -> Result<u64, LogError> {
+        let (segment, seq) = {
+            let mut seg = lock(&self.segment);
+            if let Some(reason) = &seg.broken {
+                return Err(LogError::Closed { reason: reason.clone() });
+            }
+            if seg.bytes >= self.max_bytes {
+                self.rotate_locked(&mut seg)?;
+            }
+            let mut buf = Vec::with_capacity(frame.len() + 64);
+            if let Some((schema, fingerprint)) = schema
+                && !seg.schemas.contains(&fingerprint)
+            {
+                buf.extend_from_slice(&encode(&FrameRef::Schema(schema))?);
+            }
+            buf.extend_from_slice(frame);
+            if let Err(e) = seg.file.write_all(&buf) {
+                // Undo a partial write so the segment never holds a torn frame followed
+                // by good ones; if that fails too, refuse further appends.
+                let len = seg.bytes;
+                if let Err(undo) = seg.file.set_len(len).and_then(|()| {
+                    use std::io::Seek;
+                    seg.file.seek(std::io::SeekFrom::Start(len)).map(|_| ())
+                }) {
+                    seg.broken = Some(format!("{}: a failed write could not be undone: {undo}", seg.path.display()));
+                }
+                return Err(io(&seg.path.clone())(e));
+            }
+            if let Some((_, fingerprint)) = schema {
+                seg.schemas.insert(fingerprint);
+            }
+            seg.bytes += buf.len() as u64;
+            seg.records += records;
+            seg.seq += 1;
+            (seg.id, seg.seq)
+        };
+        if self.durability == SpoolDurability::Fsync {
+            self.sync_to(seq)?;
+        }
+        Ok(segment)
+    }
+
+    /// Group commit: waits until append `seq` is on disk; one caller syncs for all.
+    fn sync_to(&self, seq: u64) -> Result<(), LogError> {
+        let mut state = lock(&self.sync);
+        loop {
+            if state.synced_seq >= seq {
+                return Ok(());
+            }
+            if !state.syncing {
+                state.syncing = true;
+                drop(state);
+                let result = {
+                    let seg = lock(&self.segment);
+                    let target = seg.seq;
+                    let file = seg.file.try_clone().map_err(io(&seg.path));
+                    let path = seg.path.clone();
+                    drop(seg);
+                    file.and_then(|f| f.sync_data().map_err(io(&path))).map(|()| target)
+                };
+                state = lock(&self.sync);
+                state.syncing = false;
+                self.synced.notify_all();
+                match result {
+                    Ok(target) => state.synced_seq = state.synced_seq.max(target),
+                    Err(e) => return Err(e),
+                }
+            } else {
+                state = self.synced.wait(state).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+    }
+
+    /// Seals the current segment (if it holds anything) and starts the next one.
+    pub(crate) fn rotate(&self) -> Result<(), LogError> {
+        let mut seg = lock(&self.segment);
+        if seg.bytes > 0 { self.rotate_locked(&mut seg) } else { Ok(()) }
+    }
+
+    /// Seals the current segment if it is older than `age` and not empty.
+    pub(crate) fn rotate_if_older(&self, age: Duration) -> Result<(), LogError> {
+        let mut seg = lock(&self.segment);
+        if seg.bytes > 0 && seg.opened.elapsed() >= age { self.rotate_locked(&mut seg) } else { Ok(()) }
+    }
+
+    fn rotate_locked(&self, seg: &mut Segment) -> Result<(), LogError> {
+        // Everything acknowledged in the old segment is on disk before it is sealed, so
+        // the group-commit sequence stays meaningful across files.
+        seg.file.sync_data().map_err(io(&seg.path))?;
+        let (file, path) = Self::new_file(&self.dir, seg.id + 1)?;
+        lock(&self.sealed).insert(seg.id, seg.records);
+        {
+            let mut state = lock(&self.sync);
+            state.synced_seq = state.synced_seq.max(seg.seq);
+        }
+        seg.id += 1;
+        seg.file = file;
+        seg.path = path;
+        seg.bytes = 0;
+        seg.records = 0;
+        seg.opened = Instant::now();
+        seg.schemas.clear();
+        Ok(())
+    }
+
+    /// The current (unsealed) segment's id.
+    pub(crate) fn current(&self) -> u64 {
+        lock(&self.segment).id
+    }
+
+    /// Sealed segments and their record counts.
+    pub(crate) fn sealed(&self) -> Vec<(u64, u64)> {
+        lock(&self.sealed).iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// Deletes a sealed segment whose records are published.
+    pub(crate) fn remove(&self, id: u64) -> Result<(), LogError> {
+        let path = segment_path(&self.dir, id);
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        lock(&self.sealed).remove(&id);
+        Ok(())
+    }
+}
+
+/// Borrowing twin of [`Frame`] (same encoding), so appends serialize without cloning.
+#[derive(Serialize)]
+enum FrameRef<'a> {
+    Schema(&'a LogSchema),
+    Predictions { schema: u64, records: &'a [PredictionRecord] },
+    Outcomes { model: &'a str, records: &'a [OutcomeRecord] },
+}
+
+fn encode(frame: &FrameRef<'_>) -> Result<Vec<u8>, LogError> {
+    let mut buf = vec![0u8; HEADER];
+    buf = postcard::to_extend(frame, buf).map_err(|e| LogError::Encoding { reason: e.to_string() })?;
+    let payload_len = buf.len() - HEADER;
+    let len = u32::try_from(payload_len)
+        .ok()
+        .filter(|&l| l as usize <= MAX_FRAME)
+        .ok_or_else(|| LogError::Encoding { reason: format!("a frame of {payload_len} bytes is too large") })?;
+    let crc = crc32fast::hash(&buf[HEADER..]);
+    buf[..4].copy_from_slice(&len.to_le_bytes());
+    buf[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+
+    fn record(id: &str) -> PredictionRecord {
+        PredictionRecord {
+            prediction_id: id.into(),
+            ts: Timestamp::from_secs(1),
+            model: "m".into(),
+            model_version: "1".into(),
+            entities: vec![],
+            inputs: vec![1.0],
+            outputs: vec![2.0],
+            holdout: None,
+            in_holdout: false,
+            treated: true,
+            flag_variant: None,
+            latency_us: 3,
+        }
+    }
+
+    fn schema() -> LogSchema {
+        LogSchema {
+            model: "m".into(),
+            version: "1".into(),
+            entities: vec![],
+            inputs: vec![("x".into(), fresco_abi::InputType::F64)],
+            outputs: vec!["y".into()],
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_and_a_torn_tail_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(dir.path(), 7, SpoolDurability::Fsync, 1 << 20).unwrap();
+        let s = schema();
+        for i in 0..3 {
+            spool.append_predictions(&s, s.fingerprint(), &[record(&format!("p{i}"))]).unwrap();
+        }
+        let path = segment_path(dir.path(), 7);
+        let frames = read_segment(&path).unwrap();
+        assert_eq!(frames.len(), 4, "one schema frame, then three record frames");
+        assert!(matches!(frames[0], Frame::Schema(_)));
+
+        // Cut the file anywhere: replay keeps every whole frame before the cut.
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in 0..bytes.len() {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let n = read_segment(&path).unwrap().len();
+            assert!(n <= 4);
+        }
+        // Flip a byte inside the last frame: it is dropped, the others stay.
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 2;
+        flipped[last] ^= 0xFF;
+        std::fs::write(&path, &flipped).unwrap();
+        assert_eq!(read_segment(&path).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn rotation_seals_segments_with_their_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(dir.path(), 0, SpoolDurability::Buffered, 200).unwrap();
+        let s = schema();
+        let mut ids = Vec::new();
+        for i in 0..10 {
+            ids.push(spool.append_predictions(&s, s.fingerprint(), &[record(&format!("p{i}"))]).unwrap());
+        }
+        let sealed = spool.sealed();
+        assert!(!sealed.is_empty());
+        let total: u64 =
+            sealed.iter().map(|(_, n)| n).sum::<u64>() + ids.iter().filter(|&&i| i == spool.current()).count() as u64;
+        assert_eq!(total, 10);
+        // Each sealed segment starts with its own schema frame.
+        for (id, _) in sealed {
+            let frames = read_segment(&segment_path(dir.path(), id)).unwrap();
+            assert!(matches!(frames[0], Frame::Schema(_)));
+        }
+    }
+}

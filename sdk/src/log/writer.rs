@@ -1,0 +1,527 @@
+//! [`PredictionLog`]: the durable prediction and outcome log.
+//!
+//! `append` writes the records to the spool (durable when it returns), then hands them
+//! over a bounded queue to a background writer. The writer collects each spool segment's
+//! records per partition and, once the segment is sealed (by size or age) and all its
+//! records have arrived, publishes one Parquet file per partition and schema, then
+//! deletes the segment. File names are derived from the segment number and schema, so a
+//! restart that replays a segment skips the files already published: every acknowledged
+//! record ends up in exactly one file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+
+pub use super::spool::SpoolDurability;
+use super::spool::{self, Frame, Spool};
+use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, PredictionSink, check_model_name, date, table};
+
+/// What `append` does when the queue to the background writer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverflowPolicy {
+    /// Wait for room (the records are already in the spool either way).
+    #[default]
+    Block,
+    /// Drop the records from the Parquet output and count them in
+    /// [`LogStats::dropped`]. (A record dropped this way may still be recovered from the
+    /// spool if the process crashes before the segment is published.)
+    Drop,
+}
+
+/// How a [`PredictionLog`] writes.
+///
+/// ```
+/// use std::time::Duration;
+/// use fresco::{LogConfig, OverflowPolicy, SpoolDurability};
+///
+/// let config = LogConfig::new("logs")
+///     .max_file_bytes(16 << 20)
+///     .max_file_age(Duration::from_secs(30))
+///     .durability(SpoolDurability::Fsync)
+///     .overflow(OverflowPolicy::Block);
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    root: PathBuf,
+    queue_batches: usize,
+    overflow: OverflowPolicy,
+    max_file_bytes: u64,
+    max_file_age: Duration,
+    durability: SpoolDurability,
+}
+
+impl LogConfig {
+    /// Logs under `root` (`predictions/`, `outcomes/`, and the spool in `_spool/`,
+    /// which Parquet readers skip).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LogConfig {
+            root: root.into(),
+            queue_batches: 4096,
+            overflow: OverflowPolicy::Block,
+            max_file_bytes: 64 << 20,
+            max_file_age: Duration::from_secs(60),
+            durability: SpoolDurability::Fsync,
+        }
+    }
+
+    /// Batches (one per `predict` call) the queue to the writer holds (default 4096).
+    pub fn queue_batches(mut self, batches: usize) -> Self {
+        self.queue_batches = batches.max(1);
+        self
+    }
+
+    /// What to do when the queue is full (default: block).
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// Spool bytes after which a segment is sealed and its files published (default 64 MiB).
+    pub fn max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes.max(1);
+        self
+    }
+
+    /// Age after which a non-empty segment is sealed and published (default 60 s).
+    pub fn max_file_age(mut self, age: Duration) -> Self {
+        self.max_file_age = age;
+        self
+    }
+
+    /// When an append counts as durable (default: fsync, group-committed).
+    pub fn durability(mut self, durability: SpoolDurability) -> Self {
+        self.durability = durability;
+        self
+    }
+}
+
+/// Counters of a [`PredictionLog`].
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// Prediction records appended.
+    pub predictions: AtomicU64,
+    /// Outcome records appended.
+    pub outcomes: AtomicU64,
+    /// Records dropped because the queue was full ([`OverflowPolicy::Drop`]).
+    pub dropped: AtomicU64,
+    /// Parquet files published.
+    pub files_published: AtomicU64,
+    /// Records replayed from the spool at start-up.
+    pub replayed: AtomicU64,
+    /// Failed attempts to publish (retried; see [`PredictionLog::flush`]).
+    pub publish_errors: AtomicU64,
+}
+
+enum Item {
+    Predictions {
+        segment: u64,
+        schema: Arc<LogSchema>,
+        records: Vec<PredictionRecord>,
+    },
+    Outcomes {
+        segment: u64,
+        model: String,
+        records: Vec<OutcomeRecord>,
+    },
+    /// Answer once every segment before `through` is published.
+    Flush {
+        through: u64,
+        reply: Sender<Result<(), String>>,
+    },
+}
+
+/// The durable, Parquet-publishing prediction and outcome log (DESIGN §6).
+///
+/// ```
+/// use std::sync::Arc;
+/// use fresco::{LogConfig, LogSchema, PredictionLog, PredictionRecord, PredictionSink, Timestamp};
+/// use fresco::abi::InputType;
+///
+/// let dir = tempfile::tempdir()?;
+/// let log = PredictionLog::open(LogConfig::new(dir.path()))?;
+/// let schema = Arc::new(LogSchema {
+///     model: "eta".into(), version: "1".into(), entities: vec![],
+///     inputs: vec![("distance_km".into(), InputType::F64)], outputs: vec!["eta_min".into()],
+/// });
+/// let record = PredictionRecord {
+///     prediction_id: "p-1".into(), ts: Timestamp::from_secs(1_764_201_600),
+///     model: "eta".into(), model_version: "1".into(), entities: vec![],
+///     inputs: vec![3.2], outputs: vec![14.5], holdout: None, in_holdout: false,
+///     treated: true, flag_variant: None, latency_us: 20,
+/// };
+/// log.append(&schema, vec![record])?;
+/// log.flush()?; // seal and publish now
+/// assert!(dir.path().join("predictions/model=eta/date=2025-11-27").is_dir());
+/// # Ok::<(), fresco::LogError>(())
+/// ```
+pub struct PredictionLog {
+    spool: Arc<Spool>,
+    tx: Option<Sender<Item>>,
+    overflow: OverflowPolicy,
+    stats: Arc<LogStats>,
+    dropped: Arc<Mutex<HashMap<u64, u64>>>,
+    worker: Option<JoinHandle<()>>,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for PredictionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PredictionLog").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |source| LogError::Io { path: path.display().to_string(), source }
+}
+
+impl PredictionLog {
+    /// Opens the log under the config's root: replays whatever the spool holds from an
+    /// earlier run (publishing it, skipping files already published), then starts the
+    /// background writer.
+    pub fn open(config: LogConfig) -> Result<Self, LogError> {
+        let _span = tracing::info_span!("fresco.log.open", root = %config.root.display()).entered();
+        let spool_dir = config.root.join("_spool");
+        std::fs::create_dir_all(&spool_dir).map_err(io(&spool_dir))?;
+        remove_temporary_files(&config.root)?;
+        let stats = Arc::new(LogStats::default());
+        let mut next = 0;
+        for (id, path) in spool::segments(&spool_dir)? {
+            let frames = spool::read_segment(&path)?;
+            let mut buffers = SegmentBuffers::default();
+            let mut schemas = HashMap::new();
+            for frame in frames {
+                match frame {
+                    Frame::Schema(schema) => {
+                        schemas.insert(schema.fingerprint(), Arc::new(schema));
+                    }
+                    Frame::Predictions { schema, records } => {
+                        let schema = schemas.get(&schema).cloned().ok_or_else(|| LogError::Encoding {
+                            reason: format!("{}: records of an undeclared schema", path.display()),
+                        })?;
+                        stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                        buffers.add_predictions(schema, records);
+                    }
+                    Frame::Outcomes { model, records } => {
+                        stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                        buffers.add_outcomes(model, records);
+                    }
+                }
+            }
+            let published = buffers.publish(&config.root, id)?;
+            stats.files_published.fetch_add(published, Ordering::Relaxed);
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            next = id + 1;
+            tracing::info!(segment = id, "spool segment replayed");
+        }
+        let spool = Arc::new(Spool::create(&spool_dir, next, config.durability, config.max_file_bytes)?);
+        let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
+        let dropped = Arc::new(Mutex::new(HashMap::new()));
+        let worker = {
+            let writer = Writer {
+                root: config.root.clone(),
+                spool: spool.clone(),
+                stats: stats.clone(),
+                dropped: dropped.clone(),
+                max_age: config.max_file_age,
+                segments: BTreeMap::new(),
+                waiting: Vec::new(),
+            };
+            std::thread::Builder::new()
+                .name("fresco-log-writer".into())
+                .spawn(move || writer.run(rx))
+                .map_err(io(&config.root))?
+        };
+        Ok(PredictionLog {
+            spool,
+            tx: Some(tx),
+            overflow: config.overflow,
+            stats,
+            dropped,
+            worker: Some(worker),
+            root: config.root,
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &LogStats {
+        &self.stats
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Seals the current spool segment and waits until every record appended so far is
+    /// published as Parquet.
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.spool.rotate()?;
+        // Everything before the now-current segment must be published.
+        let through = self.spool.current();
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        self.send(Item::Flush { through, reply })?;
+        answer.recv().map_err(|_| closed("the writer stopped"))?.map_err(|reason| LogError::Closed { reason })
+    }
+
+    /// Flushes, then stops the background writer.
+    pub fn close(mut self) -> Result<(), LogError> {
+        let result = self.flush();
+        self.shutdown();
+        result
+    }
+
+    fn shutdown(&mut self) {
+        self.tx.take();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+
+    fn send(&self, item: Item) -> Result<(), LogError> {
+        let tx = self.tx.as_ref().ok_or_else(|| closed("the log was closed"))?;
+        tx.send(item).map_err(|_| closed("the writer stopped"))
+    }
+
+    fn enqueue(&self, segment: u64, n: u64, item: Item) -> Result<(), LogError> {
+        match self.overflow {
+            OverflowPolicy::Block => self.send(item),
+            OverflowPolicy::Drop => {
+                let tx = self.tx.as_ref().ok_or_else(|| closed("the log was closed"))?;
+                match tx.try_send(item) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(_)) => {
+                        *self.dropped.lock().unwrap_or_else(PoisonError::into_inner).entry(segment).or_default() += n;
+                        self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                        Ok(())
+                    }
+                    Err(TrySendError::Disconnected(_)) => Err(closed("the writer stopped")),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PredictionLog {
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            if let Err(e) = self.flush() {
+                tracing::error!(error = %e, "prediction log: final flush failed; records stay in the spool");
+            }
+            self.shutdown();
+        }
+    }
+}
+
+fn closed(reason: &str) -> LogError {
+    LogError::Closed { reason: reason.into() }
+}
+
+impl PredictionSink for PredictionLog {
+    fn append(&self, schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let n = records.len() as u64;
+        let segment = self.spool.append_predictions(schema, schema.fingerprint(), &records)?;
+        self.stats.predictions.fetch_add(n, Ordering::Relaxed);
+        self.enqueue(segment, n, Item::Predictions { segment, schema: schema.clone(), records })
+    }
+
+    fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        check_model_name(model)?;
+        let n = records.len() as u64;
+        let segment = self.spool.append_outcomes(model, &records)?;
+        self.stats.outcomes.fetch_add(n, Ordering::Relaxed);
+        self.enqueue(segment, n, Item::Outcomes { segment, model: model.to_owned(), records })
+    }
+}
+
+fn remove_temporary_files(root: &Path) -> Result<(), LogError> {
+    for table in ["predictions", "outcomes"] {
+        let mut stack = vec![root.join(table)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries {
+                let path = entry.map_err(io(&dir))?.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
+                {
+                    std::fs::remove_file(&path).map_err(io(&path))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A prediction partition within a segment: model, UTC date, schema fingerprint.
+type PartitionKey = (String, String, u64);
+
+/// One segment's records, by partition.
+#[derive(Default)]
+struct SegmentBuffers {
+    received: u64,
+    predictions: HashMap<PartitionKey, (Arc<LogSchema>, Vec<PredictionRecord>)>,
+    outcomes: HashMap<(String, String), Vec<OutcomeRecord>>,
+}
+
+impl SegmentBuffers {
+    fn add_predictions(&mut self, schema: Arc<LogSchema>, records: Vec<PredictionRecord>) {
+        self.received += records.len() as u64;
+        let fingerprint = schema.fingerprint();
+        for record in records {
+            let key = (schema.model.clone(), date::utc_date(record.ts), fingerprint);
+            self.predictions.entry(key).or_insert_with(|| (schema.clone(), Vec::new())).1.push(record);
+        }
+    }
+
+    fn add_outcomes(&mut self, model: String, records: Vec<OutcomeRecord>) {
+        self.received += records.len() as u64;
+        for record in records {
+            self.outcomes.entry((model.clone(), date::utc_date(record.ts))).or_default().push(record);
+        }
+    }
+
+    /// Publishes one file per partition; skips files that already exist (a replay).
+    fn publish(&self, root: &Path, segment: u64) -> Result<u64, LogError> {
+        let mut published = 0;
+        for ((model, date, fingerprint), (schema, records)) in &self.predictions {
+            let path = root
+                .join("predictions")
+                .join(format!("model={model}"))
+                .join(format!("date={date}"))
+                .join(format!("seg{segment:016}-{fingerprint:016x}.parquet"));
+            if !path.exists() {
+                table::publish(
+                    &path,
+                    table::prediction_schema(schema),
+                    table::chunks(records).map(|c| table::prediction_batch(schema, c)),
+                )?;
+                published += 1;
+            }
+        }
+        for ((model, date), records) in &self.outcomes {
+            let path = root
+                .join("outcomes")
+                .join(format!("model={model}"))
+                .join(format!("date={date}"))
+                .join(format!("seg{segment:016}.parquet"));
+            if !path.exists() {
+                table::publish(&path, table::outcome_schema(), table::chunks(records).map(table::outcome_batch))?;
+                published += 1;
+            }
+        }
+        Ok(published)
+    }
+}
+
+struct Writer {
+    root: PathBuf,
+    spool: Arc<Spool>,
+    stats: Arc<LogStats>,
+    dropped: Arc<Mutex<HashMap<u64, u64>>>,
+    max_age: Duration,
+    segments: BTreeMap<u64, SegmentBuffers>,
+    waiting: Vec<(u64, Sender<Result<(), String>>)>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Item>) {
+        let tick = (self.max_age / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+        let mut last_error: Option<String> = None;
+        let mut retry_at = Instant::now();
+        loop {
+            let disconnected = match rx.recv_timeout(tick) {
+                Ok(item) => {
+                    self.take(item);
+                    // Drain what is already queued before doing file work.
+                    while let Ok(item) = rx.try_recv() {
+                        self.take(item);
+                    }
+                    false
+                }
+                Err(RecvTimeoutError::Timeout) => false,
+                Err(RecvTimeoutError::Disconnected) => true,
+            };
+            if let Err(e) = self.spool.rotate_if_older(self.max_age) {
+                last_error = Some(e.to_string());
+            }
+            if Instant::now() >= retry_at {
+                match self.publish_ready() {
+                    Ok(()) => last_error = None,
+                    Err(e) => {
+                        self.stats.publish_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "prediction log: publishing failed; will retry");
+                        last_error = Some(e.to_string());
+                        retry_at = Instant::now() + Duration::from_millis(200);
+                    }
+                }
+            }
+            self.answer_flushes(last_error.as_deref());
+            if disconnected {
+                return;
+            }
+        }
+    }
+
+    fn take(&mut self, item: Item) {
+        match item {
+            Item::Predictions { segment, schema, records } => {
+                self.segments.entry(segment).or_default().add_predictions(schema, records);
+            }
+            Item::Outcomes { segment, model, records } => {
+                self.segments.entry(segment).or_default().add_outcomes(model, records);
+            }
+            Item::Flush { through, reply } => self.waiting.push((through, reply)),
+        }
+    }
+
+    /// Publishes every sealed segment whose records have all arrived, oldest first.
+    fn publish_ready(&mut self) -> Result<(), LogError> {
+        for (id, appended) in self.spool.sealed() {
+            let dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner).get(&id).copied().unwrap_or(0);
+            let received = self.segments.get(&id).map_or(0, |s| s.received);
+            if received + dropped < appended {
+                // Still in the queue; segments are published in order.
+                return Ok(());
+            }
+            let _span = tracing::debug_span!("fresco.log.publish", segment = id, records = received).entered();
+            if let Some(buffers) = self.segments.get(&id) {
+                let published = buffers.publish(&self.root, id)?;
+                self.stats.files_published.fetch_add(published, Ordering::Relaxed);
+            }
+            self.spool.remove(id)?;
+            self.segments.remove(&id);
+            self.dropped.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        }
+        Ok(())
+    }
+
+    fn answer_flushes(&mut self, error: Option<&str>) {
+        let oldest_unpublished = self.spool.sealed().first().map_or(self.spool.current(), |(id, _)| *id);
+        self.waiting.retain(|(through, reply)| {
+            if let Some(e) = error {
+                let _ = reply.send(Err(e.to_owned()));
+                false
+            } else if *through <= oldest_unpublished {
+                let _ = reply.send(Ok(()));
+                false
+            } else {
+                true
+            }
+        });
+    }
+}

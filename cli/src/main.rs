@@ -1,6 +1,7 @@
 //! `fresco`: inspect and score fresco models from the command line.
 
 mod compile;
+mod dataset;
 mod holdout;
 mod inspect;
 mod materialize;
@@ -79,6 +80,39 @@ enum Command {
         /// Entity ids.
         #[arg(required = true)]
         ids: Vec<String>,
+    },
+    /// Build a training set: logged predictions joined with their outcomes.
+    ///
+    /// For each prediction of MODEL made in [--from, --to), the latest outcome within the
+    /// label window after it; predictions without one are left out. --policy chooses the
+    /// rows: holdout-only (never treated: clean labels), untreated, or
+    /// all-with-treatment (every row, with its `treated` column). Prints the row count of
+    /// every policy.
+    Dataset {
+        /// The prediction log's root directory.
+        #[arg(long)]
+        logs: PathBuf,
+        /// The model.
+        #[arg(long)]
+        model: String,
+        /// Keep predictions made at or after this time (YYYY-MM-DD, RFC 3339 UTC, or epoch seconds).
+        #[arg(long)]
+        from: Option<fresco::Timestamp>,
+        /// Keep predictions made before this time.
+        #[arg(long)]
+        to: Option<fresco::Timestamp>,
+        /// Days after a prediction during which an outcome counts.
+        #[arg(long, default_value_t = 30)]
+        label_window_days: u64,
+        /// holdout-only, untreated or all-with-treatment.
+        #[arg(long)]
+        policy: fresco::dataset::TreatmentPolicy,
+        /// Outcomes held in memory per pass (bounds memory on logs larger than RAM).
+        #[arg(long, default_value_t = 5_000_000)]
+        max_outcomes_in_memory: usize,
+        /// The training set to write (Parquet).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Load feature rows from a Parquet file into an embedded feature store.
     ///
@@ -162,6 +196,9 @@ pub enum CliError {
     /// The holdout is invalid.
     #[error(transparent)]
     Holdout(#[from] fresco::holdout::HoldoutError),
+    /// Building a training set failed.
+    #[error(transparent)]
+    Dataset(#[from] fresco::dataset::DatasetError),
     /// The feature store refused or failed.
     #[error(transparent)]
     Store(#[from] fresco::StoreError),
@@ -185,6 +222,9 @@ fn main() -> ExitCode {
         }
         Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),
+        Command::Dataset { logs, model, from, to, label_window_days, policy, max_outcomes_in_memory, out } => {
+            dataset::run(&logs, &model, from, to, label_window_days, policy, max_outcomes_in_memory, &out)
+        }
         Command::Materialize { store, view, entity, timestamp, ttl_secs, parquet } => {
             materialize::run(&store, &view, &entity, &timestamp, ttl_secs, &parquet)
         }

@@ -40,7 +40,8 @@
 //! - [`model`]: model backends (WebAssembly, compiled trees, ONNX);
 //! - [`holdout`]: deterministic holdout assignment, identical in Rust, in WebAssembly
 //!   and in Python (`mmh3`);
-//! - [`log`]: prediction records and sinks.
+//! - [`log`]: prediction records and sinks; the durable Parquet log;
+//! - [`dataset`]: training sets from the logs, holdout-aware.
 //!
 //! # Cargo features
 //!
@@ -61,6 +62,8 @@ pub mod value;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "parquet")]
+pub mod dataset;
 #[cfg(feature = "client")]
 mod error;
 #[cfg(feature = "client")]

@@ -60,7 +60,7 @@ fn client_predictions_and_outcomes_land_in_hive_partitioned_parquet() {
 
     let files = parquet_files(&root.join("predictions"));
     assert_eq!(files.len(), 1);
-    let date = fresco_date(Timestamp::now());
+    let date = Timestamp::now().utc_date();
     let dir_name = files[0].parent().unwrap();
     assert!(dir_name.ends_with(format!("model=churn/date={date}")), "{}", dir_name.display());
     let batches = read(&files[0]);
@@ -109,12 +109,6 @@ fn client_predictions_and_outcomes_land_in_hive_partitioned_parquet() {
     assert_eq!(strings(&read(&outcomes[0]), "prediction_id").len(), 10);
     // The spool holds nothing once everything is published.
     assert_eq!(std::fs::read_dir(root.join("_spool")).unwrap().count(), 1, "only the open, empty segment");
-}
-
-fn fresco_date(ts: Timestamp) -> String {
-    let secs = ts.as_micros() / 1_000_000;
-    let out = std::process::Command::new("date").args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%d"]).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 #[test]

@@ -120,7 +120,8 @@ impl EmbeddedStore {
         }
         let mask = ProjectionMask::leaves(schema, leaves);
         let batch_rows = options.batch_rows.max(1);
-        let mut reader = guarded(|| builder.with_projection(mask).with_batch_size(batch_rows).build()).map_err(source)?;
+        let mut reader =
+            guarded(|| builder.with_projection(mask).with_batch_size(batch_rows).build()).map_err(source)?;
 
         let mut report = MaterializeReport { rows_read: 0, rows_stored: 0, elapsed: Duration::ZERO };
         while let Some(batch) = guarded(|| reader.next().transpose()).map_err(source)? {

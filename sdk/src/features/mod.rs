@@ -26,6 +26,8 @@ pub use view::{FeatureSpec, FeatureView};
 #[cfg(feature = "embedded-store")]
 pub use embedded::EmbeddedStore;
 #[cfg(feature = "parquet")]
+pub(crate) use materialize::guarded;
+#[cfg(feature = "parquet")]
 pub use materialize::{MaterializeOptions, MaterializeProgress, MaterializeReport};
 
 use serde::{Deserialize, Serialize};
@@ -75,9 +77,56 @@ impl Timestamp {
         }
     }
 
+    /// The UTC calendar date, `YYYY-MM-DD` (the log's `date=` partition).
+    ///
+    /// ```
+    /// assert_eq!(fresco::Timestamp::from_secs(1_764_201_600).utc_date(), "2025-11-27");
+    /// ```
+    pub fn utc_date(self) -> String {
+        crate::log::date::day_to_date(crate::log::date::utc_day(self))
+    }
+
     /// `self - earlier`, in microseconds (saturating).
     pub const fn micros_since(self, earlier: Timestamp) -> i64 {
         self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = String;
+
+    /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.ffffff][Z]` (UTC), or whole seconds
+    /// since the epoch.
+    ///
+    /// ```
+    /// use fresco::Timestamp;
+    ///
+    /// assert_eq!("2025-11-27".parse::<Timestamp>()?, Timestamp::from_secs(1_764_201_600));
+    /// assert_eq!("2025-11-27T00:00:01Z".parse::<Timestamp>()?, Timestamp::from_secs(1_764_201_601));
+    /// assert_eq!("1764201600".parse::<Timestamp>()?, Timestamp::from_secs(1_764_201_600));
+    /// assert!("yesterday".parse::<Timestamp>().is_err());
+    /// # Ok::<(), String>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not a date (YYYY-MM-DD), a UTC time (YYYY-MM-DDTHH:MM:SSZ) or epoch seconds");
+        if let Ok(secs) = s.parse::<i64>() {
+            return Ok(Timestamp::from_secs(secs));
+        }
+        let (date, time) = s.split_once('T').unwrap_or((s, "00:00:00"));
+        let day = crate::log::date::date_to_day(date).ok_or_else(bad)?;
+        let time = time.strip_suffix('Z').unwrap_or(time);
+        let (hms, fraction) = time.split_once('.').unwrap_or((time, ""));
+        let mut parts = hms.split(':').map(|p| p.parse::<i64>().ok());
+        let (Some(Some(h)), Some(Some(m)), Some(Some(sec)), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        if h > 23 || m > 59 || sec > 60 || fraction.len() > 6 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let micros = format!("{fraction:0<6}").parse::<i64>().map_err(|_| bad())?;
+        Ok(Timestamp::from_micros(((day * 86_400 + h * 3600 + m * 60 + sec) * 1_000_000) + micros))
     }
 }
 

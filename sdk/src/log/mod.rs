@@ -7,8 +7,7 @@
 //! in memory, [`PredictionLog`] (feature `parquet`) makes them durable in a spool and
 //! publishes them as Parquet.
 
-#[cfg(feature = "parquet")]
-mod date;
+pub(crate) mod date;
 #[cfg(feature = "parquet")]
 mod spool;
 #[cfg(feature = "parquet")]

@@ -155,10 +155,18 @@ pub(crate) fn publish(
     let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
     let result = (|| {
         let file = File::create(&tmp).map_err(io(&tmp))?;
-        let props = WriterProperties::builder()
+        // Dictionaries pay off only for the repetitive string columns; on unique ids and
+        // on floats they cost time and then fall back to plain encoding anyway.
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build();
+            .set_dictionary_enabled(false);
+        for field in schema.fields() {
+            if field.data_type() == &DataType::Utf8 && field.name() != "prediction_id" {
+                props = props.set_column_dictionary_enabled(field.name().as_str().into(), true);
+            }
+        }
+        let props = props.build();
         let parquet_err = |e: parquet::errors::ParquetError| match e {
             // Keep I/O failures (a full disk) typed as I/O.
             parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {

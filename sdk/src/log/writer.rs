@@ -158,7 +158,7 @@ enum Item {
 /// log.append(&schema, vec![record])?;
 /// log.flush()?; // seal and publish now
 /// assert!(dir.path().join("predictions/model=eta/date=2025-11-27").is_dir());
-/// # Ok::<(), fresco::LogError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PredictionLog {
     spool: Arc<Spool>,
@@ -367,15 +367,16 @@ fn remove_temporary_files(root: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
-/// A prediction partition within a segment: model, UTC date, schema fingerprint.
-type PartitionKey = (String, String, u64);
+/// A prediction partition within a segment: schema fingerprint (which fixes the model)
+/// and UTC day number.
+type PartitionKey = (u64, i64);
 
 /// One segment's records, by partition.
 #[derive(Default)]
 struct SegmentBuffers {
     received: u64,
     predictions: HashMap<PartitionKey, (Arc<LogSchema>, Vec<PredictionRecord>)>,
-    outcomes: HashMap<(String, String), Vec<OutcomeRecord>>,
+    outcomes: HashMap<(String, i64), Vec<OutcomeRecord>>,
 }
 
 impl SegmentBuffers {
@@ -383,7 +384,7 @@ impl SegmentBuffers {
         self.received += records.len() as u64;
         let fingerprint = schema.fingerprint();
         for record in records {
-            let key = (schema.model.clone(), date::utc_date(record.ts), fingerprint);
+            let key = (fingerprint, date::utc_day(record.ts));
             self.predictions.entry(key).or_insert_with(|| (schema.clone(), Vec::new())).1.push(record);
         }
     }
@@ -391,14 +392,15 @@ impl SegmentBuffers {
     fn add_outcomes(&mut self, model: String, records: Vec<OutcomeRecord>) {
         self.received += records.len() as u64;
         for record in records {
-            self.outcomes.entry((model.clone(), date::utc_date(record.ts))).or_default().push(record);
+            self.outcomes.entry((model.clone(), date::utc_day(record.ts))).or_default().push(record);
         }
     }
 
     /// Publishes one file per partition; skips files that already exist (a replay).
     fn publish(&self, root: &Path, segment: u64) -> Result<u64, LogError> {
         let mut published = 0;
-        for ((model, date, fingerprint), (schema, records)) in &self.predictions {
+        for ((fingerprint, day), (schema, records)) in &self.predictions {
+            let (model, date) = (&schema.model, date::day_to_date(*day));
             let path = root
                 .join("predictions")
                 .join(format!("model={model}"))
@@ -413,7 +415,8 @@ impl SegmentBuffers {
                 published += 1;
             }
         }
-        for ((model, date), records) in &self.outcomes {
+        for ((model, day), records) in &self.outcomes {
+            let date = date::day_to_date(*day);
             let path = root
                 .join("outcomes")
                 .join(format!("model={model}"))

@@ -1,0 +1,85 @@
+//! Prediction-log throughput: rows logged per second, 30 features, spool on, until the
+//! last row is published as Parquet (`flush`). Run it pinned to one core to measure
+//! what one core sustains:
+//!
+//! ```sh
+//! taskset -c 0 cargo bench -p fresco-benches --bench log
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fresco::abi::InputType;
+use fresco::{LogConfig, LogSchema, PredictionLog, PredictionRecord, PredictionSink, SpoolDurability, Timestamp};
+
+const ROWS: usize = 400_000;
+const FEATURES: usize = 30;
+
+fn record(i: usize) -> PredictionRecord {
+    PredictionRecord {
+        prediction_id: format!("0193a5c2-{:04x}-7000-8000-{:012x}", i % 65536, i),
+        ts: Timestamp::from_micros(1_764_201_600_000_000 + i as i64),
+        model: "eta".into(),
+        model_version: "3".into(),
+        entities: vec![("restaurant_id".into(), format!("r-{}", i % 5000))],
+        inputs: (0..FEATURES).map(|f| (i * 31 + f) as f64 * 0.25).collect(),
+        outputs: vec![4.0, 6.0, 8.0],
+        holdout: Some("eta-holdout".into()),
+        in_holdout: i.is_multiple_of(20),
+        treated: !i.is_multiple_of(20),
+        flag_variant: None,
+        latency_us: 21,
+    }
+}
+
+fn main() {
+    let schema = Arc::new(LogSchema {
+        model: "eta".into(),
+        version: "3".into(),
+        entities: vec!["restaurant_id".into()],
+        inputs: (0..FEATURES).map(|f| (format!("f{f}"), InputType::F64)).collect(),
+        outputs: vec!["q10".into(), "q50".into(), "q90".into()],
+    });
+    println!("prediction log, {ROWS} rows of {FEATURES} features, spool on, append through publish:");
+    for durability in [SpoolDurability::Fsync, SpoolDurability::Buffered] {
+        for batch in [1usize, 64, 1024] {
+            if batch == 1 && durability == SpoolDurability::Fsync {
+                // One fsync per row from one thread measures the disk, not fresco.
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let log = PredictionLog::open(LogConfig::new(dir.path()).durability(durability)).unwrap();
+            let batches: Vec<Vec<PredictionRecord>> =
+                (0..ROWS).collect::<Vec<_>>().chunks(batch).map(|c| c.iter().map(|&i| record(i)).collect()).collect();
+            let started = Instant::now();
+            for b in batches {
+                log.append(&schema, b).unwrap();
+            }
+            let appended = started.elapsed();
+            log.flush().unwrap();
+            let total = started.elapsed();
+            let bytes: u64 = walk(dir.path()).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
+            println!(
+                "  {durability:?}, {batch:>4} rows per append: {:>9.0} rows/s appended, {:>9.0} rows/s published ({:.1} MB of Parquet)",
+                ROWS as f64 / appended.as_secs_f64(),
+                ROWS as f64 / total.as_secs_f64(),
+                bytes as f64 / 1e6
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|e| e == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}

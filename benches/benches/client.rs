@@ -13,8 +13,9 @@ use std::time::Instant;
 use criterion::Criterion;
 use fresco::holdout::Holdout;
 use fresco::{
-    Client, EmbeddedStore, FeatureStore, FeatureView, InputSource, LogError, LogSchema, ModelConfig, ModelSource,
-    PredictionRecord, PredictionSink, Request, Timestamp, Value, ValueType,
+    Client, EmbeddedStore, FeatureStore, FeatureView, InputSource, LogConfig, LogError, LogSchema, ModelConfig,
+    ModelSource, PredictionLog, PredictionRecord, PredictionSink, Request, SpoolDurability, Timestamp, Value,
+    ValueType,
 };
 use fresco_compiler::Compiler;
 use fresco_test_models::synthetic::{SplitMix64, gbdt};
@@ -41,7 +42,7 @@ impl PredictionSink for EncodingSink {
     }
 }
 
-fn setup(dir: &std::path::Path) -> (Client, Vec<Request>) {
+fn setup(dir: &std::path::Path, sink: impl PredictionSink) -> (Client, Vec<Request>) {
     let mut rng = SplitMix64::new(1);
     let store = EmbeddedStore::open(dir.join("bench.redb")).unwrap();
     let mut view = FeatureView::new("entities", "entity_id");
@@ -66,7 +67,7 @@ fn setup(dir: &std::path::Path) -> (Client, Vec<Request>) {
         .feature_store(store)
         .holdout(Holdout::new("h", "bench", 0.05).unwrap(), "user_id")
         .model(config)
-        .log_to(EncodingSink(Mutex::new(Vec::new())))
+        .log_to(sink)
         .build()
         .unwrap();
     let requests = (0..ENTITIES)
@@ -82,7 +83,7 @@ fn setup(dir: &std::path::Path) -> (Client, Vec<Request>) {
     (client, requests)
 }
 
-fn percentiles(client: &Client, requests: &[Request]) {
+fn percentiles(client: &Client, requests: &[Request], log: &str) {
     for r in requests.iter().take(2000) {
         client.predict("gbdt500", r).unwrap();
     }
@@ -95,7 +96,7 @@ fn percentiles(client: &Client, requests: &[Request]) {
     samples.sort_unstable();
     let q = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0;
     println!(
-        "client/predict_e2e_batch1 (store hit + 500x63 GBDT + holdout + log encode), {} calls: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
+        "client/predict_e2e_batch1 (store hit + 500x63 GBDT + holdout + {log}), {} calls: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
         samples.len(),
         q(0.5),
         q(0.99),
@@ -105,8 +106,16 @@ fn percentiles(client: &Client, requests: &[Request]) {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let (client, requests) = setup(dir.path());
-    percentiles(&client, &requests);
+    let (client, requests) = setup(dir.path(), EncodingSink(Mutex::new(Vec::new())));
+    percentiles(&client, &requests, "record encoded into a buffer");
+    {
+        // The production sink: spool append (write(2), no fsync per call) and queue.
+        let logs = dir.path().join("logs");
+        let log = PredictionLog::open(LogConfig::new(&logs).durability(SpoolDurability::Buffered)).unwrap();
+        std::fs::create_dir_all(dir.path().join("second")).unwrap();
+        let (client, requests) = setup(&dir.path().join("second"), log);
+        percentiles(&client, &requests, "PredictionLog, buffered spool");
+    }
 
     let mut c = Criterion::default().configure_from_args();
     let mut i = 0;

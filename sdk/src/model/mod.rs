@@ -35,9 +35,10 @@ pub enum ModelSource {
     WasmBytes(Vec<u8>),
     /// A module already loaded by the runtime (sharing its engine).
     Loaded(fresco_runtime::Model),
-    /// LightGBM / XGBoost models, compiled to WebAssembly at registration.
+    /// LightGBM / XGBoost models, compiled to WebAssembly at registration (boxed: a
+    /// configured compiler is large).
     #[cfg(feature = "trees")]
-    Trees(fresco_compiler::Compiler),
+    Trees(Box<fresco_compiler::Compiler>),
     /// An ONNX model.
     #[cfg(feature = "onnx")]
     Onnx(OnnxModel),
@@ -73,13 +74,24 @@ impl ModelSource {
     ///
     /// For packing several boosters into one module, pass a configured
     /// [`fresco_compiler::Compiler`] as [`ModelSource::Trees`] instead.
+    ///
+    /// ```
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wasm-models/oracle/fixtures/lgb_regression.model.txt");
+    /// let source = fresco::ModelSource::trees_file(path, "reg", "1")?;
+    /// let client = fresco::Client::builder()
+    ///     .model(fresco::ModelConfig::new(source))
+    ///     .log_to(fresco::MemorySink::new())
+    ///     .build()?;
+    /// assert_eq!(client.models(), vec!["reg"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[cfg(feature = "trees")]
     pub fn trees_file(
         path: impl AsRef<std::path::Path>,
         name: impl Into<String>,
         version: impl Into<String>,
     ) -> Result<Self, fresco_compiler::CompileError> {
-        Ok(ModelSource::Trees(fresco_compiler::Compiler::new(name, version).add_file(path, None)?))
+        Ok(ModelSource::Trees(Box::new(fresco_compiler::Compiler::new(name, version).add_file(path, None)?)))
     }
 }
 

@@ -358,8 +358,7 @@ fn union_schema(files: &[PathBuf]) -> Result<Schema, DatasetError> {
 }
 
 fn bucket(id: &str, passes: usize) -> usize {
-    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (h % passes as u64) as usize
+    (crate::log::fnv1a(id.as_bytes()) % passes as u64) as usize
 }
 
 type Outcomes = HashMap<String, Vec<(i64, f64)>>;

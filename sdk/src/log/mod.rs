@@ -66,8 +66,7 @@ impl LogSchema {
     /// A stable 64-bit fingerprint (FNV-1a over the encoded schema): equal schemas, equal
     /// fingerprints, on every platform and run.
     pub fn fingerprint(&self) -> u64 {
-        let bytes = postcard::to_allocvec(self).unwrap_or_default();
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+        fnv1a(&postcard::to_allocvec(self).unwrap_or_default())
     }
 
     /// Checks that every column name is non-empty and unique across the fixed columns,
@@ -93,6 +92,11 @@ impl LogSchema {
         }
         Ok(())
     }
+}
+
+/// 64-bit FNV-1a: stable across platforms and runs (file names, hash partitions).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Model names become directory names (`model=<name>`): keep them path-safe.

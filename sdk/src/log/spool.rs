@@ -73,11 +73,12 @@ struct SyncState {
     syncing: bool,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io { path: path.display().to_string(), source }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`; a panic elsewhere never leaves these maps half-updated, so poisoning is ignored.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -11,14 +11,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 pub use super::spool::SpoolDurability;
-use super::spool::{self, Frame, Spool};
+use super::spool::{self, Frame, Spool, io};
 use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, PredictionSink, check_model_name, date, table};
 
 /// What `append` does when the queue to the background writer is full.
@@ -176,10 +176,6 @@ impl std::fmt::Debug for PredictionLog {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
-    move |source| LogError::Io { path: path.display().to_string(), source }
-}
-
 impl PredictionLog {
     /// Opens the log under the config's root: replays whatever the spool holds from an
     /// earlier run (publishing it, skipping files already published), then starts the
@@ -296,7 +292,7 @@ impl PredictionLog {
                 match tx.try_send(item) {
                     Ok(()) => Ok(()),
                     Err(TrySendError::Full(_)) => {
-                        *self.dropped.lock().unwrap_or_else(PoisonError::into_inner).entry(segment).or_default() += n;
+                        *spool::lock(&self.dropped).entry(segment).or_default() += n;
                         self.stats.dropped.fetch_add(n, Ordering::Relaxed);
                         Ok(())
                     }
@@ -495,7 +491,7 @@ impl Writer {
     /// Publishes every sealed segment whose records have all arrived, oldest first.
     fn publish_ready(&mut self) -> Result<(), LogError> {
         for (id, appended) in self.spool.sealed() {
-            let dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner).get(&id).copied().unwrap_or(0);
+            let dropped = spool::lock(&self.dropped).get(&id).copied().unwrap_or(0);
             let received = self.segments.get(&id).map_or(0, |s| s.received);
             if received + dropped < appended {
                 // Still in the queue; segments are published in order.
@@ -508,7 +504,7 @@ impl Writer {
             }
             self.spool.remove(id)?;
             self.segments.remove(&id);
-            self.dropped.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+            spool::lock(&self.dropped).remove(&id);
         }
         Ok(())
     }

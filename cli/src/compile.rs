@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use fresco_abi::IntervalSpec;
 use fresco_compiler::{Compiler, Format};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -17,6 +18,7 @@ pub fn run(
     name: Option<String>,
     version: &str,
     format: Option<Format>,
+    interval: Option<&Path>,
 ) -> Result<(), CliError> {
     let started = Instant::now();
     let name = name.unwrap_or_else(|| {
@@ -25,6 +27,9 @@ pub fn run(
     let mut compiler = Compiler::new(name, version);
     for model in models {
         compiler = compiler.add_file(model, format)?;
+    }
+    if let Some(path) = interval {
+        compiler = compiler.interval(read_interval(path)?);
     }
     let trees: usize = compiler.ensembles().map(|e| e.trees.len()).sum();
     let bar = if trees >= PROGRESS_MIN_TREES {
@@ -58,6 +63,11 @@ pub fn run(
         started.elapsed()
     );
     Ok(())
+}
+
+fn read_interval(path: &Path) -> Result<IntervalSpec, CliError> {
+    let text = std::fs::read(path).map_err(|source| CliError::Io { path: path.display().to_string(), source })?;
+    serde_json::from_slice(&text).map_err(|source| CliError::Json { path: path.display().to_string(), source })
 }
 
 /// Writes to a temporary file beside `path`, then renames it into place.

@@ -50,6 +50,11 @@ enum Command {
         /// Input format; detected from each file when omitted.
         #[arg(long)]
         format: Option<fresco_compiler::Format>,
+        /// A calibrated interval over the outputs, as JSON: `{"coverage": 0.8,
+        /// "lower": "q10", "mid": "q50", "upper": "q90", "lower_offset": 0.4,
+        /// "upper_offset": 0.4}` (conformal offsets widen the quantile bounds).
+        #[arg(long, value_name = "JSON_FILE")]
+        interval: Option<PathBuf>,
     },
     /// Score the rows of a CSV file.
     ///
@@ -202,6 +207,15 @@ pub enum CliError {
     /// The feature store refused or failed.
     #[error(transparent)]
     Store(#[from] fresco::StoreError),
+    /// A JSON document could not be read.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file concerned.
+        path: String,
+        /// What the parser said.
+        #[source]
+        source: serde_json::Error,
+    },
     /// Writing the output failed.
     #[error("{path}: {source}")]
     Io {
@@ -217,8 +231,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Compile { models, output, name, version, format } => {
-            compile::run(&models, &output, name, &version, format)
+        Command::Compile { models, output, name, version, format, interval } => {
+            compile::run(&models, &output, name, &version, format, interval.as_deref())
         }
         Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),

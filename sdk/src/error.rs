@@ -120,6 +120,15 @@ pub enum ConfigError {
         /// The name.
         model: String,
     },
+    /// The model's interval spec does not fit its outputs.
+    #[error("model `{model}`: {source}")]
+    Interval {
+        /// The model.
+        model: String,
+        /// What is wrong.
+        #[source]
+        source: crate::interval::IntervalError,
+    },
     /// A mapping names an input the model does not declare.
     #[error("model `{model}` has no input `{input}`")]
     UnknownInput {

@@ -57,6 +57,7 @@
 
 pub mod features;
 pub mod holdout;
+pub mod interval;
 pub mod log;
 pub mod value;
 
@@ -80,6 +81,7 @@ pub use features::{
 pub use log::{LogError, LogSchema, MemorySink, OutcomeRecord, PredictionRecord, PredictionSink};
 #[cfg(feature = "parquet")]
 pub use log::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
+pub use interval::Interval;
 pub use value::{Value, ValueType};
 
 #[cfg(feature = "client")]

@@ -304,6 +304,7 @@ impl Client {
                 statuses: statuses.next().map(<[_]>::to_vec).unwrap_or_default(),
                 outputs: outputs[r * n_out..(r + 1) * n_out].to_vec(),
                 holdout,
+                interval: plan.interval.clone(),
             };
             records.push(PredictionRecord {
                 prediction_id: prediction.id.hyphenated().to_string(),

@@ -12,6 +12,7 @@ use crate::Value;
 use crate::error::{ConfigError, Error};
 use crate::features::{FeatureStatus, FeatureStore, FeatureValue, InputSource, Timestamp};
 use crate::holdout::Holdout;
+use crate::interval::IntervalRule;
 use crate::log::LogSchema;
 use crate::model::Backend;
 
@@ -30,6 +31,8 @@ pub(crate) struct ModelPlan {
     pub(crate) version: Arc<str>,
     pub(crate) input_names: Arc<[String]>,
     pub(crate) output_names: Arc<[String]>,
+    /// The model's calibrated interval, when its metadata declares one.
+    pub(crate) interval: Option<Arc<IntervalRule>>,
     specs: Vec<InputSpec>,
     request_inputs: HashMap<Arc<str>, usize>,
     fetches: Vec<ViewFetch>,
@@ -127,7 +130,15 @@ impl ModelPlan {
             outputs: meta.outputs.clone(),
         };
         log_schema.validate().map_err(|source| ConfigError::LogSchema { source })?;
+        let interval = match &meta.interval {
+            Some(spec) => Some(Arc::new(
+                IntervalRule::new(spec, &meta.outputs)
+                    .map_err(|source| ConfigError::Interval { model: model.clone(), source })?,
+            )),
+            None => None,
+        };
         Ok(ModelPlan {
+            interval,
             log_schema: Arc::new(log_schema),
             name: meta.name.as_str().into(),
             version: meta.version.as_str().into(),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::interval::{Interval, IntervalError, IntervalRule};
 use crate::{FeatureStatus, Timestamp, Value};
 
 /// One row to score: entity keys (for stored features and holdouts) and request-time
@@ -95,6 +96,7 @@ pub struct Prediction {
     pub(crate) statuses: Vec<FeatureStatus>,
     pub(crate) outputs: Vec<f64>,
     pub(crate) holdout: Option<HoldoutDecision>,
+    pub(crate) interval: Option<Arc<IntervalRule>>,
 }
 
 impl Prediction {
@@ -121,6 +123,22 @@ impl Prediction {
     /// The output of that name.
     pub fn output(&self, name: &str) -> Option<f64> {
         self.output_names.iter().position(|n| n == name).map(|i| self.outputs[i])
+    }
+
+    /// The calibrated interval, for a model whose metadata declares one (quantile
+    /// models packed with conformal offsets); `None` otherwise.
+    ///
+    /// An error means the outputs do not form an interval (a bound is NaN or infinite).
+    ///
+    /// ```
+    /// # fn demo(p: fresco::Prediction) -> Result<(), fresco::interval::IntervalError> {
+    /// if let Some(eta) = p.interval().transpose()? {
+    ///     println!("arrives in {}", eta.display("min")); // "arrives in 4–8 min"
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn interval(&self) -> Option<Result<Interval, IntervalError>> {
+        self.interval.as_ref().map(|rule| rule.apply(&self.outputs))
     }
 
     /// All outputs, by name, in the model's order.

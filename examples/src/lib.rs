@@ -1,0 +1,7 @@
+//! Runnable fresco programs; see the `[[example]]` entries in this crate's Cargo.toml.
+//!
+//! The library part holds what several examples (and their tests) share: the
+//! synthetic delivery world behind the ETA examples, and a small static file server
+//! for the browser example.
+
+pub mod eta;

@@ -1,0 +1,266 @@
+//! Calibrated prediction intervals: "4–8 min" from a model's quantile outputs.
+//!
+//! A model packed from quantile boosters (say q10, q50 and q90) declares in its metadata
+//! an [`IntervalSpec`]: which outputs bound the interval and the conformal offsets
+//! computed on a calibration split (conformalized quantile regression, Romano et al.
+//! 2019). [`IntervalRule`] resolves that spec against the model's outputs once;
+//! [`IntervalRule::apply`] turns one row of outputs into an [`Interval`]:
+//!
+//! ```text
+//! low  = min(lower - lower_offset, upper + upper_offset)
+//! high = max(lower - lower_offset, upper + upper_offset)
+//! mid  = the mid output clamped into [low, high], or (low + high) / 2 without one
+//! ```
+//!
+//! Taking the min and max repairs crossed quantiles (a lower quantile above the upper
+//! one, which independently trained boosters can produce on rare inputs) instead of
+//! returning an empty interval. The same arithmetic is written out in the browser
+//! example (`examples/eta-web/eta.js`), and a test checks both agree bit for bit.
+//!
+//! ```
+//! use fresco::abi::IntervalSpec;
+//! use fresco::interval::IntervalRule;
+//!
+//! let spec = IntervalSpec {
+//!     coverage: 0.8,
+//!     lower: "q10".into(),
+//!     mid: Some("q50".into()),
+//!     upper: "q90".into(),
+//!     lower_offset: 0.4,
+//!     upper_offset: 0.4,
+//! };
+//! let outputs = ["q10".to_string(), "q50".to_string(), "q90".to_string()];
+//! let rule = IntervalRule::new(&spec, &outputs)?;
+//! let interval = rule.apply(&[4.9, 6.1, 7.2])?;
+//! assert_eq!(interval.display("min").to_string(), "4–8 min");
+//! assert!(interval.contains(6.0));
+//! assert_eq!(interval.coverage, 0.8);
+//! # Ok::<(), fresco::interval::IntervalError>(())
+//! ```
+
+use core::fmt;
+
+pub use fresco_abi::IntervalSpec;
+
+/// Why an interval could not be formed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntervalError {
+    /// The spec names an output the model does not have.
+    #[error("the interval names output `{output}`, which the model does not have")]
+    UnknownOutput {
+        /// The name in the spec.
+        output: String,
+    },
+    /// The spec itself is unusable.
+    #[error("invalid interval: {reason}")]
+    InvalidSpec {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A row of outputs is shorter than the model's outputs.
+    #[error("{got} outputs given, the interval reads output #{needed}")]
+    TooFewOutputs {
+        /// Outputs in the row.
+        got: usize,
+        /// The index the interval needs.
+        needed: usize,
+    },
+    /// A bound or the midpoint is NaN or infinite.
+    #[error("the interval's `{output}` is not finite ({value})")]
+    NotFinite {
+        /// Which bound: `low`, `mid` or `high`.
+        output: &'static str,
+        /// Its value.
+        value: f64,
+    },
+}
+
+/// A calibrated prediction interval.
+///
+/// Built by [`IntervalRule::apply`] (or [`Prediction::interval`](crate::Prediction::interval)
+/// from a `Client`); `low ≤ mid ≤ high` always holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    /// Lower bound.
+    pub low: f64,
+    /// Point estimate (the model's median output when it has one).
+    pub mid: f64,
+    /// Upper bound.
+    pub high: f64,
+    /// Nominal coverage: the fraction of outcomes the interval is calibrated to contain.
+    pub coverage: f64,
+}
+
+impl Interval {
+    /// `high - low`.
+    pub fn width(&self) -> f64 {
+        self.high - self.low
+    }
+
+    /// Whether `y` lies in `[low, high]`.
+    pub fn contains(&self, y: f64) -> bool {
+        self.low <= y && y <= self.high
+    }
+
+    /// The interval in whole units, widened outward so that it still contains
+    /// `[low, high]`: `floor(max(low, 0))` and `ceil(max(high, 0))`.
+    ///
+    /// Negative values are clamped at zero because the quantities shown this way
+    /// (minutes, items, euros) are not negative.
+    ///
+    /// ```
+    /// # use fresco::interval::Interval;
+    /// let i = Interval { low: 3.6, mid: 5.2, high: 7.01, coverage: 0.8 };
+    /// assert_eq!(i.rounded(), (3.0, 8.0));
+    /// ```
+    pub fn rounded(&self) -> (f64, f64) {
+        (self.low.max(0.0).floor(), self.high.max(0.0).ceil())
+    }
+
+    /// Renders the [`rounded`](Self::rounded) interval with a unit: `"4–8 min"`, or
+    /// `"5 min"` when both ends round to the same value.
+    ///
+    /// ```
+    /// # use fresco::interval::Interval;
+    /// let i = Interval { low: 4.2, mid: 6.0, high: 7.9, coverage: 0.8 };
+    /// assert_eq!(format!("{}", i.display("min")), "4–8 min");
+    /// ```
+    pub fn display<'a>(&self, unit: &'a str) -> RangeDisplay<'a> {
+        let (low, high) = self.rounded();
+        RangeDisplay { low, high, unit }
+    }
+}
+
+/// A rounded interval with its unit, for display; see [`Interval::display`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangeDisplay<'a> {
+    low: f64,
+    high: f64,
+    unit: &'a str,
+}
+
+impl fmt::Display for RangeDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.low == self.high {
+            write!(f, "{} {}", self.low, self.unit)
+        } else {
+            write!(f, "{}\u{2013}{} {}", self.low, self.high, self.unit)
+        }
+    }
+}
+
+/// An [`IntervalSpec`] resolved against a model's output names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalRule {
+    lower: usize,
+    mid: Option<usize>,
+    upper: usize,
+    lower_offset: f64,
+    upper_offset: f64,
+    coverage: f64,
+}
+
+impl IntervalRule {
+    /// Resolves `spec` against the model's `outputs` (in the model's order).
+    pub fn new(spec: &IntervalSpec, outputs: &[String]) -> Result<Self, IntervalError> {
+        let find = |name: &str| {
+            outputs.iter().position(|o| o == name).ok_or_else(|| IntervalError::UnknownOutput { output: name.into() })
+        };
+        if !(spec.coverage > 0.0 && spec.coverage < 1.0) {
+            return Err(IntervalError::InvalidSpec { reason: format!("coverage {} is not in (0, 1)", spec.coverage) });
+        }
+        if !spec.lower_offset.is_finite() || !spec.upper_offset.is_finite() {
+            return Err(IntervalError::InvalidSpec { reason: "offsets must be finite".into() });
+        }
+        Ok(IntervalRule {
+            lower: find(&spec.lower)?,
+            mid: spec.mid.as_deref().map(find).transpose()?,
+            upper: find(&spec.upper)?,
+            lower_offset: spec.lower_offset,
+            upper_offset: spec.upper_offset,
+            coverage: spec.coverage,
+        })
+    }
+
+    /// The interval for one row of model outputs.
+    pub fn apply(&self, outputs: &[f64]) -> Result<Interval, IntervalError> {
+        let get =
+            |i: usize| outputs.get(i).copied().ok_or(IntervalError::TooFewOutputs { got: outputs.len(), needed: i });
+        let a = get(self.lower)? - self.lower_offset;
+        let b = get(self.upper)? + self.upper_offset;
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        for (output, value) in [("low", low), ("high", high)] {
+            if !value.is_finite() {
+                return Err(IntervalError::NotFinite { output, value });
+            }
+        }
+        let mid = match self.mid {
+            Some(i) => get(i)?,
+            None => low + (high - low) / 2.0,
+        };
+        if !mid.is_finite() {
+            return Err(IntervalError::NotFinite { output: "mid", value: mid });
+        }
+        Ok(Interval { low, mid: mid.clamp(low, high), high, coverage: self.coverage })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(mid: Option<&str>) -> IntervalSpec {
+        IntervalSpec {
+            coverage: 0.8,
+            lower: "q10".into(),
+            mid: mid.map(Into::into),
+            upper: "q90".into(),
+            lower_offset: 0.5,
+            upper_offset: 1.0,
+        }
+    }
+
+    fn names() -> Vec<String> {
+        ["q10", "q50", "q90"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn applies_offsets_and_keeps_mid_inside() {
+        let rule = IntervalRule::new(&spec(Some("q50")), &names()).unwrap();
+        let i = rule.apply(&[4.0, 5.0, 7.0]).unwrap();
+        assert_eq!((i.low, i.mid, i.high), (3.5, 5.0, 8.0));
+        // A median outside the calibrated bounds is clamped into them.
+        let i = rule.apply(&[4.0, 9.5, 7.0]).unwrap();
+        assert_eq!(i.mid, 8.0);
+    }
+
+    #[test]
+    fn crossed_quantiles_are_reordered() {
+        let rule = IntervalRule::new(&spec(None), &names()).unwrap();
+        let i = rule.apply(&[10.0, 0.0, 2.0]).unwrap();
+        assert_eq!((i.low, i.high), (3.0, 9.5));
+        assert_eq!(i.mid, 6.25);
+    }
+
+    #[test]
+    fn bad_specs_and_rows_are_typed_errors() {
+        let mut s = spec(Some("p50"));
+        assert_eq!(IntervalRule::new(&s, &names()), Err(IntervalError::UnknownOutput { output: "p50".into() }));
+        s.mid = None;
+        s.coverage = 1.0;
+        assert!(matches!(IntervalRule::new(&s, &names()), Err(IntervalError::InvalidSpec { .. })));
+        let rule = IntervalRule::new(&spec(None), &names()).unwrap();
+        assert!(matches!(rule.apply(&[1.0]), Err(IntervalError::TooFewOutputs { got: 1, needed: 2 })));
+        assert!(matches!(rule.apply(&[f64::NAN, 0.0, 1.0]), Err(IntervalError::NotFinite { .. })));
+    }
+
+    #[test]
+    fn renders_whole_units_outward() {
+        let i = |low, high| Interval { low, mid: low, high, coverage: 0.8 };
+        assert_eq!(i(4.2, 7.9).display("min").to_string(), "4–8 min");
+        assert_eq!(i(5.0, 5.0).display("min").to_string(), "5 min");
+        assert_eq!(i(-1.5, 0.2).display("min").to_string(), "0–1 min");
+        assert_eq!(i(12.0, 12.5).display("km").to_string(), "12–13 km");
+    }
+}

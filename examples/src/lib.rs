@@ -5,3 +5,4 @@
 //! for the browser example.
 
 pub mod eta;
+pub mod serve;

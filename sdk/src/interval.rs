@@ -115,7 +115,8 @@ impl Interval {
     /// assert_eq!(i.rounded(), (3.0, 8.0));
     /// ```
     pub fn rounded(&self) -> (f64, f64) {
-        (self.low.max(0.0).floor(), self.high.max(0.0).ceil())
+        // `+ 0.0` turns a negative zero into zero, which would otherwise print as "-0".
+        (self.low.max(0.0).floor() + 0.0, self.high.max(0.0).ceil() + 0.0)
     }
 
     /// Renders the [`rounded`](Self::rounded) interval with a unit: `"4–8 min"`, or
@@ -262,5 +263,6 @@ mod tests {
         assert_eq!(i(5.0, 5.0).display("min").to_string(), "5 min");
         assert_eq!(i(-1.5, 0.2).display("min").to_string(), "0–1 min");
         assert_eq!(i(12.0, 12.5).display("km").to_string(), "12–13 km");
+        assert_eq!(i(-0.0, -0.0).display("min").to_string(), "0 min");
     }
 }

@@ -129,6 +129,16 @@ pub enum ConfigError {
         #[source]
         source: crate::interval::IntervalError,
     },
+    /// A windowed feature is mapped but the client has no aggregate store that defines it.
+    #[error("model `{model}`, input `{input}` reads windowed feature `{feature}`, which no aggregate store given to the client defines")]
+    UnknownWindowedFeature {
+        /// The model.
+        model: String,
+        /// The input.
+        input: String,
+        /// The windowed feature.
+        feature: String,
+    },
     /// A mapping names an input the model does not declare.
     #[error("model `{model}` has no input `{input}`")]
     UnknownInput {

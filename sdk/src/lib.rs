@@ -55,6 +55,8 @@
 //! With default features off the crate (holdouts, values, feature definitions, record
 //! encoding) has no native dependencies and builds for `wasm32-unknown-unknown`.
 
+#[cfg(feature = "client")]
+pub mod aggregates;
 pub mod features;
 pub mod holdout;
 pub mod interval;

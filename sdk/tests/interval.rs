@@ -1,6 +1,8 @@
 //! Calibrated intervals through the Client: quantile boosters packed with conformal
 //! offsets give `Prediction::interval`, equal to applying the offsets by hand.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use fresco::abi::IntervalSpec;
 use fresco::{Client, MemorySink, ModelConfig, ModelSource, Request};
 

@@ -6,12 +6,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
 use fresco::{
     EmbeddedStore, FeatureStatus, FeatureStore, FeatureView, MaterializeOptions, StoreError, Timestamp, Value,
     ValueType,
 };
-use parquet::arrow::ArrowWriter;
+
+#[allow(dead_code)]
+mod common;
+use common::write_parquet;
 
 fn view() -> FeatureView {
     FeatureView::new("users", "user_id")
@@ -120,13 +123,6 @@ fn readers_and_a_writer_run_concurrently() {
             });
         }
     });
-}
-
-fn write_parquet(path: &std::path::Path, columns: Vec<(&str, ArrayRef)>) {
-    let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
 }
 
 #[test]

@@ -12,12 +12,13 @@ use uuid::Uuid;
 
 pub use request::{HoldoutDecision, Prediction, Request};
 
+use crate::aggregates::AggregateStore;
 use crate::error::{ConfigError, Error};
 use crate::features::{FeatureStore, InputSource, Timestamp};
 use crate::holdout::Holdout;
 use crate::log::{OutcomeRecord, PredictionRecord, PredictionSink};
 use crate::model::{Backend, ModelSource};
-use plan::ModelPlan;
+use plan::{ModelPlan, Stores};
 
 /// Rows scored per call into a model: keeps each call well inside the runtime's
 /// per-call deadline whatever the batch size.
@@ -87,6 +88,7 @@ pub struct ClientStats {
 pub struct ClientBuilder {
     engine: Option<fresco_runtime::Engine>,
     store: Option<Arc<dyn FeatureStore>>,
+    aggregates: Option<Arc<AggregateStore>>,
     holdouts: HashMap<String, (Arc<Holdout>, Arc<str>)>,
     models: Vec<ModelConfig>,
     sink: Option<Arc<dyn PredictionSink>>,
@@ -106,6 +108,13 @@ impl ClientBuilder {
     /// Reads stored features from `store`.
     pub fn feature_store(self, store: impl FeatureStore) -> Self {
         self.shared_feature_store(Arc::new(store))
+    }
+
+    /// Reads windowed features ([`InputSource::windowed`]) from `aggregates`, which the
+    /// application keeps feeding with [`AggregateStore::record_event`].
+    pub fn aggregates(mut self, aggregates: Arc<AggregateStore>) -> Self {
+        self.aggregates = Some(aggregates);
+        self
     }
 
     /// Reads stored features from a store shared with other code.
@@ -157,7 +166,13 @@ impl ClientBuilder {
         for config in self.models {
             let ModelConfig { source, inputs, holdout } = config;
             let backend = Backend::load(&engine, source).map_err(|e| ConfigError::Load { source: Box::new(e) })?;
-            let plan = ModelPlan::new(backend, &inputs, holdout.as_deref(), self.store.as_ref(), &self.holdouts)?;
+            let plan = ModelPlan::new(
+                backend,
+                &inputs,
+                holdout.as_deref(),
+                Stores { features: self.store.as_ref(), aggregates: self.aggregates.as_ref() },
+                &self.holdouts,
+            )?;
             let name = plan.name.to_string();
             tracing::info!(model = %name, version = %plan.version, backend = plan.backend.kind(), "model registered");
             if models.insert(name.clone(), Arc::new(plan)).is_some() {
@@ -167,7 +182,6 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 models,
-                store: self.store,
                 sink,
                 max_batch_rows: self.max_batch_rows.unwrap_or(Self::DEFAULT_MAX_BATCH_ROWS),
                 stats: ClientStats::default(),
@@ -209,7 +223,6 @@ pub struct Client {
 
 struct Inner {
     models: HashMap<String, Arc<ModelPlan>>,
-    store: Option<Arc<dyn FeatureStore>>,
     sink: Arc<dyn PredictionSink>,
     max_batch_rows: usize,
     stats: ClientStats,
@@ -272,7 +285,7 @@ impl Client {
         }
         let holdouts = self.assign_holdouts(plan, requests)?;
         let now = Timestamp::now();
-        let assembled = plan.assemble(requests, self.inner.store.as_ref(), now, &self.inner.stats)?;
+        let assembled = plan.assemble(requests, now, &self.inner.stats)?;
 
         let (n_in, n_out) = (plan.n_inputs(), plan.n_outputs());
         let mut outputs = vec![0.0; requests.len() * n_out];

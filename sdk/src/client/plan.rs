@@ -9,8 +9,9 @@ use fresco_abi::{InputSpec, MissingPolicy};
 
 use super::{ClientStats, Request};
 use crate::Value;
+use crate::aggregates::AggregateStore;
 use crate::error::{ConfigError, Error};
-use crate::features::{FeatureStatus, FeatureStore, FeatureValue, InputSource, Timestamp};
+use crate::features::{FeatureStatus, FeatureStore, FeatureValue, FeatureView, InputSource, Timestamp};
 use crate::holdout::Holdout;
 use crate::interval::IntervalRule;
 use crate::log::LogSchema;
@@ -18,11 +19,19 @@ use crate::model::Backend;
 
 /// Stored features of one view that a model reads, fetched in one batched call.
 struct ViewFetch {
+    /// The store that holds the view.
+    store: Arc<dyn FeatureStore>,
     view: Arc<str>,
     entity: Arc<str>,
     features: Vec<Arc<str>>,
     /// Model input fed by each feature.
     inputs: Vec<usize>,
+}
+
+/// Where a model's features can come from.
+pub(crate) struct Stores<'a> {
+    pub(crate) features: Option<&'a Arc<dyn FeatureStore>>,
+    pub(crate) aggregates: Option<&'a Arc<AggregateStore>>,
 }
 
 pub(crate) struct ModelPlan {
@@ -47,12 +56,38 @@ pub(crate) struct Assembled {
     pub(crate) statuses: Vec<FeatureStatus>,
 }
 
+/// Adds `feature` of `view` (in `store`) for input `input` to the view's fetch.
+fn add_fetch(
+    fetches: &mut Vec<ViewFetch>,
+    store: Arc<dyn FeatureStore>,
+    view: &FeatureView,
+    feature: Arc<str>,
+    input: usize,
+) {
+    let fetch = match fetches.iter().position(|f| *f.view == *view.name && Arc::ptr_eq(&f.store, &store)) {
+        Some(ix) => &mut fetches[ix],
+        None => {
+            fetches.push(ViewFetch {
+                store,
+                view: view.name.as_str().into(),
+                entity: view.entity.as_str().into(),
+                features: Vec::new(),
+                inputs: Vec::new(),
+            });
+            let last = fetches.len() - 1;
+            &mut fetches[last]
+        }
+    };
+    fetch.features.push(feature);
+    fetch.inputs.push(input);
+}
+
 impl ModelPlan {
     pub(crate) fn new(
         backend: Backend,
         mappings: &HashMap<String, InputSource>,
         holdout: Option<&str>,
-        store: Option<&Arc<dyn FeatureStore>>,
+        stores: Stores<'_>,
         holdouts: &HashMap<String, (Arc<Holdout>, Arc<str>)>,
     ) -> Result<Self, ConfigError> {
         let meta = backend.metadata().clone();
@@ -71,7 +106,7 @@ impl ModelPlan {
                     request_inputs.insert(name, i);
                 }
                 InputSource::Stored { view, feature } => {
-                    let store = store.ok_or_else(|| ConfigError::NoFeatureStore {
+                    let store = stores.features.ok_or_else(|| ConfigError::NoFeatureStore {
                         model: model.clone(),
                         input: spec.name.clone(),
                         view: view.to_string(),
@@ -88,21 +123,20 @@ impl ModelPlan {
                             feature: feature.to_string(),
                         }));
                     }
-                    let fetch = match fetches.iter_mut().position(|f| f.view == view) {
-                        Some(ix) => &mut fetches[ix],
-                        None => {
-                            fetches.push(ViewFetch {
-                                view: view.clone(),
-                                entity: def.entity.as_str().into(),
-                                features: Vec::new(),
-                                inputs: Vec::new(),
-                            });
-                            let last = fetches.len() - 1;
-                            &mut fetches[last]
-                        }
+                    add_fetch(&mut fetches, store.clone(), &def, feature, i);
+                }
+                InputSource::Windowed { feature } => {
+                    let unknown = || ConfigError::UnknownWindowedFeature {
+                        model: model.clone(),
+                        input: spec.name.clone(),
+                        feature: feature.to_string(),
                     };
-                    fetch.features.push(feature);
-                    fetch.inputs.push(i);
+                    let aggregates = stores.aggregates.ok_or_else(unknown)?;
+                    let defs = aggregates.definitions();
+                    let def = defs.features().iter().find(|f| *f.name == *feature).ok_or_else(unknown)?;
+                    let view = aggregates.view(&def.stream).map_err(|_| unknown())?;
+                    let store: Arc<dyn FeatureStore> = aggregates.clone();
+                    add_fetch(&mut fetches, store, &view, feature, i);
                 }
             }
         }
@@ -166,7 +200,6 @@ impl ModelPlan {
     pub(crate) fn assemble(
         &self,
         requests: &[Request],
-        store: Option<&Arc<dyn FeatureStore>>,
         now: Timestamp,
         stats: &ClientStats,
     ) -> Result<Assembled, Error> {
@@ -196,13 +229,13 @@ impl ModelPlan {
             }
             let _span = tracing::debug_span!("fresco.fetch", view = %fetch.view, rows = keys.len()).entered();
             let features: Vec<&str> = fetch.features.iter().map(|f| &**f).collect();
-            let fetched = store
-                .ok_or_else(|| "no feature store".to_owned())
-                .and_then(|s| s.get_features(&fetch.view, &keys, &features, now).map_err(|e| e.to_string()))
-                .and_then(|rows| {
-                    let shaped = rows.len() == keys.len() && rows.iter().all(|r| r.len() == features.len());
-                    if shaped { Ok(rows) } else { Err("the store answered with the wrong number of values".into()) }
-                });
+            let fetched =
+                fetch.store.get_features(&fetch.view, &keys, &features, now).map_err(|e| e.to_string()).and_then(
+                    |rows| {
+                        let shaped = rows.len() == keys.len() && rows.iter().all(|r| r.len() == features.len());
+                        if shaped { Ok(rows) } else { Err("the store answered with the wrong number of values".into()) }
+                    },
+                );
             match fetched {
                 Ok(values) => {
                     for (r, row) in values.into_iter().enumerate() {

@@ -16,6 +16,7 @@ use super::{FeatureStore, FeatureValue, FeatureView, StoreError, Timestamp};
 use crate::Value;
 
 const VIEWS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("fresco.views");
+const BLOBS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("fresco.blobs");
 
 /// A persistent feature store inside the process, backed by one redb file.
 ///
@@ -142,6 +143,38 @@ impl EmbeddedStore {
         let mut names: Vec<String> = self.views.read().map(|v| v.keys().cloned().collect()).unwrap_or_default();
         names.sort();
         names
+    }
+
+    /// Stores `bytes` under `name` (durable when it returns), replacing what was there:
+    /// for state that is not a feature row, such as an
+    /// [`AggregateStore`](crate::aggregates::AggregateStore) snapshot.
+    ///
+    /// ```
+    /// # let store = fresco::EmbeddedStore::in_memory()?;
+    /// store.put_blob("aggregates", b"state")?;
+    /// assert_eq!(store.get_blob("aggregates")?.as_deref(), Some(&b"state"[..]));
+    /// assert_eq!(store.get_blob("other")?, None);
+    /// # Ok::<(), fresco::StoreError>(())
+    /// ```
+    pub fn put_blob(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let txn = redb_try!("write", self.db.begin_write());
+        {
+            let mut table = redb_try!("write", txn.open_table(BLOBS));
+            redb_try!("write", table.insert(name, bytes));
+        }
+        redb_try!("write", txn.commit());
+        Ok(())
+    }
+
+    /// The bytes stored under `name` by [`put_blob`](Self::put_blob), if any.
+    pub fn get_blob(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = redb_try!("read", self.db.begin_read());
+        let table = match txn.open_table(BLOBS) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(backend("read")(e.into())),
+        };
+        Ok(redb_try!("read", table.get(name)).map(|v| v.value().to_vec()))
     }
 
     /// Writes one row (a point write, durable when it returns). A row whose event time is

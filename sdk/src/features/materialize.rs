@@ -166,12 +166,12 @@ pub(crate) fn guarded<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>)
     }
 }
 
-fn cast(array: &ArrayRef, to: &DataType, name: &str) -> Result<ArrayRef, String> {
+pub(crate) fn cast(array: &ArrayRef, to: &DataType, name: &str) -> Result<ArrayRef, String> {
     arrow_cast::cast(array, to)
         .map_err(|e| format!("column `{name}` ({}) cannot be read as {to}: {e}", array.data_type()))
 }
 
-fn entity_keys(array: &ArrayRef, name: &str) -> Result<Vec<Option<String>>, String> {
+pub(crate) fn entity_keys(array: &ArrayRef, name: &str) -> Result<Vec<Option<String>>, String> {
     match array.data_type() {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..) => {}
         t if t.is_integer() => {}
@@ -183,7 +183,7 @@ fn entity_keys(array: &ArrayRef, name: &str) -> Result<Vec<Option<String>>, Stri
     Ok(strings.as_string::<i32>().iter().map(|s| s.map(str::to_owned)).collect())
 }
 
-fn timestamps(array: &ArrayRef, name: &str) -> Result<Vec<Timestamp>, String> {
+pub(crate) fn timestamps(array: &ArrayRef, name: &str) -> Result<Vec<Timestamp>, String> {
     let micros = match array.data_type() {
         DataType::Timestamp(..) | DataType::Int64 => {
             cast(array, &DataType::Timestamp(TimeUnit::Microsecond, None), name)?

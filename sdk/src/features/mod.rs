@@ -17,7 +17,7 @@ mod view;
 #[cfg(feature = "embedded-store")]
 mod embedded;
 #[cfg(feature = "parquet")]
-mod materialize;
+pub(crate) mod materialize;
 
 pub use source::InputSource;
 pub use store::{FeatureStore, StoreError};

@@ -20,6 +20,12 @@ pub enum InputSource {
         /// The feature within the view.
         feature: Arc<str>,
     },
+    /// A windowed aggregate of an event stream ([`crate::aggregates`]), read at request
+    /// time by the stream's entity key.
+    Windowed {
+        /// The windowed feature's name.
+        feature: Arc<str>,
+    },
     /// A value the request carries under this name.
     Request {
         /// The request value's name.
@@ -33,6 +39,13 @@ impl InputSource {
         InputSource::Stored { view: view.as_ref().into(), feature: feature.as_ref().into() }
     }
 
+    /// A windowed aggregate, e.g. `InputSource::windowed("orders_30m")`; the client
+    /// needs an [`AggregateStore`](crate::aggregates::AggregateStore)
+    /// (`ClientBuilder::aggregates`).
+    pub fn windowed(feature: impl AsRef<str>) -> Self {
+        InputSource::Windowed { feature: feature.as_ref().into() }
+    }
+
     /// A request-time value.
     pub fn request(name: impl AsRef<str>) -> Self {
         InputSource::Request { name: name.as_ref().into() }
@@ -44,6 +57,7 @@ impl std::fmt::Display for InputSource {
         match self {
             InputSource::Stored { view, feature } => write!(f, "{view}:{feature}"),
             InputSource::Request { name } => write!(f, "request:{name}"),
+            InputSource::Windowed { feature } => write!(f, "windowed:{feature}"),
         }
     }
 }

@@ -1,6 +1,8 @@
-//! Shared property-test strategies.
+//! Shared test helpers and property-test strategies.
 
+use arrow_array::{ArrayRef, RecordBatch};
 use fresco::Value;
+use parquet::arrow::ArrowWriter;
 use proptest::prelude::*;
 
 /// Any value, strings included.
@@ -15,3 +17,11 @@ pub fn arb_value() -> impl Strategy<Value = Value> {
 }
 
 pub mod logs;
+
+/// Writes one batch of named columns to a Parquet file.
+pub fn write_parquet(path: &std::path::Path, columns: Vec<(&str, ArrayRef)>) {
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}

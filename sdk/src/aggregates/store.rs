@@ -1,0 +1,379 @@
+//! The online side: events recorded as they arrive, aggregates read at request time.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use super::definition::{Aggregation, Definitions, WindowedFeature};
+use super::tile::Ring;
+use super::{AggregateError, Recorded};
+use crate::features::{FeatureSpec, FeatureStore, FeatureValue, FeatureView, StoreError, Timestamp};
+use crate::value::{Value, ValueType};
+
+/// Lock shards per stream: writers of different keys rarely wait for each other.
+const SHARDS: usize = 64;
+/// Every this many events a shard drops the keys whose windows have all expired.
+const SWEEP_EVERY: u64 = 1 << 16;
+
+/// A feature resolved against its stream.
+#[derive(Debug)]
+struct FeatureSlot {
+    name: String,
+    aggregation: Aggregation,
+    /// Index of its window length in [`StreamState::tiles`].
+    ring: usize,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct KeyState {
+    /// One ring per distinct window length of the stream.
+    rings: Vec<Ring>,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    keys: HashMap<String, KeyState>,
+    since_sweep: u64,
+}
+
+#[derive(Debug)]
+struct StreamState {
+    name: String,
+    view: Arc<FeatureView>,
+    tolerance: i64,
+    /// Tile length (µs) of each distinct window length.
+    tiles: Vec<i64>,
+    /// Whether a ring keeps distinct-count registers.
+    distinct: Vec<bool>,
+    features: Vec<FeatureSlot>,
+    /// Latest accepted event time: the late-event rule's reference.
+    latest: AtomicI64,
+    shards: Box<[Mutex<Shard>]>,
+    accepted: AtomicU64,
+    late: AtomicU64,
+    future: AtomicU64,
+}
+
+/// Counters of a stream's events, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamStats {
+    /// Events that count.
+    pub accepted: u64,
+    /// Events dropped for arriving beyond the late tolerance.
+    pub late: u64,
+    /// Events dropped for being dated after their arrival.
+    pub future: u64,
+    /// Keys currently holding state.
+    pub keys: usize,
+}
+
+/// Windowed aggregates kept in memory: `record_event` as events arrive, read them as
+/// features (it is a [`FeatureStore`], one view per stream).
+///
+/// A window of length `W` is 60 tiles of `W / 60`: a read at time `t` covers the tile
+/// holding `t` and the 59 before it, so between `59/60 · W` and `W` of history, always
+/// the same tiles for the same `t`, online and offline. Memory per key and window is at
+/// most 60 tiles (a few KiB), and keys whose windows have emptied are dropped.
+///
+/// Reads see the events recorded before them. An event dated after its arrival
+/// (a clock ahead of this one) is dropped and counted, so a read at `t` never sees an
+/// event later than `t`.
+///
+/// ```
+/// use std::time::Duration;
+/// use fresco::Timestamp;
+/// use fresco::aggregates::{AggregateStore, Aggregation, Definitions, StreamSpec, WindowedFeature};
+///
+/// let defs = Definitions::new()
+///     .stream(StreamSpec::new("orders", "restaurant_id"))
+///     .feature(WindowedFeature::new("orders_30m", "orders", Aggregation::Count, Duration::from_secs(1800)))
+///     .feature(WindowedFeature::new("basket_max_30m", "orders", Aggregation::Max, Duration::from_secs(1800)));
+/// let store = AggregateStore::new(defs)?;
+///
+/// let t0 = Timestamp::from_micros(1_700_000_000_000_000);
+/// let minutes = |m: i64| Timestamp::from_micros(t0.as_micros() + m * 60_000_000);
+/// store.record_event_at(minutes(0), "orders", "r-17", minutes(0), 23.5)?;
+/// store.record_event_at(minutes(5), "orders", "r-17", minutes(5), 41.0)?;
+/// assert_eq!(store.read("orders_30m", "r-17", minutes(10))?, Some(2.0));
+/// assert_eq!(store.read("basket_max_30m", "r-17", minutes(10))?, Some(41.0));
+/// assert_eq!(store.read("orders_30m", "r-17", minutes(60))?, Some(0.0));
+/// # Ok::<(), fresco::aggregates::AggregateError>(())
+/// ```
+#[derive(Debug)]
+pub struct AggregateStore {
+    definitions: Definitions,
+    streams: Vec<StreamState>,
+    /// Feature name → (stream, feature slot).
+    features: HashMap<String, (usize, usize)>,
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A panic while holding a shard cannot leave a tile half-written in a way that
+    // matters more than losing the shard, so poisoning is ignored.
+    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn shard_of(key: &str) -> usize {
+    (crate::log::fnv1a(key.as_bytes()) % SHARDS as u64) as usize
+}
+
+impl AggregateStore {
+    /// An empty store for `definitions` (validated).
+    pub fn new(definitions: Definitions) -> Result<Self, AggregateError> {
+        definitions.validate()?;
+        let mut streams = Vec::new();
+        let mut features = HashMap::new();
+        for spec in &definitions.streams {
+            let mine: Vec<&WindowedFeature> = definitions.features.iter().filter(|f| f.stream == spec.name).collect();
+            let mut tiles: Vec<i64> = Vec::new();
+            let mut distinct: Vec<bool> = Vec::new();
+            let mut slots = Vec::new();
+            for f in &mine {
+                let tile = f.tile_micros();
+                let ring = tiles.iter().position(|&t| t == tile).unwrap_or_else(|| {
+                    tiles.push(tile);
+                    distinct.push(false);
+                    tiles.len() - 1
+                });
+                distinct[ring] |= f.aggregation == Aggregation::ApproxDistinct;
+                features.insert(f.name.clone(), (streams.len(), slots.len()));
+                slots.push(FeatureSlot { name: f.name.clone(), aggregation: f.aggregation, ring });
+            }
+            let mut view = FeatureView::new(&spec.name, &spec.entity);
+            view.features = mine.iter().map(|f| FeatureSpec { name: f.name.clone(), ty: ValueType::F64 }).collect();
+            streams.push(StreamState {
+                name: spec.name.clone(),
+                view: Arc::new(view),
+                tolerance: i64::try_from(spec.late_tolerance.as_micros()).unwrap_or(i64::MAX),
+                tiles,
+                distinct,
+                features: slots,
+                latest: AtomicI64::new(i64::MIN),
+                shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+                accepted: AtomicU64::new(0),
+                late: AtomicU64::new(0),
+                future: AtomicU64::new(0),
+            });
+        }
+        Ok(AggregateStore { definitions, streams, features })
+    }
+
+    /// The definitions it was built from.
+    pub fn definitions(&self) -> &Definitions {
+        &self.definitions
+    }
+
+    fn stream(&self, name: &str) -> Result<&StreamState, AggregateError> {
+        self.streams
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| AggregateError::UnknownStream { stream: name.to_owned() })
+    }
+
+    /// Records an event arriving now (the wall clock): `value` is what sums, means,
+    /// minima and maxima are taken of (use 1.0 for a stream that is only counted).
+    pub fn record_event(&self, stream: &str, key: &str, ts: Timestamp, value: f64) -> Result<Recorded, AggregateError> {
+        self.record_event_at(Timestamp::now(), stream, key, ts, value)
+    }
+
+    /// Records an event that arrived at `arrival` (for replays and tests; the offline
+    /// path replays an event log through this).
+    pub fn record_event_at(
+        &self,
+        arrival: Timestamp,
+        stream: &str,
+        key: &str,
+        ts: Timestamp,
+        value: f64,
+    ) -> Result<Recorded, AggregateError> {
+        let s = self.stream(stream)?;
+        if !value.is_finite() {
+            return Err(AggregateError::InvalidValue { stream: stream.to_owned(), key: key.to_owned(), value });
+        }
+        let ts = ts.as_micros();
+        if ts > arrival.as_micros() {
+            s.future.fetch_add(1, Ordering::Relaxed);
+            return Ok(Recorded::Future);
+        }
+        let latest = s.latest.load(Ordering::Relaxed);
+        if ts < latest.saturating_sub(s.tolerance) {
+            s.late.fetch_add(1, Ordering::Relaxed);
+            return Ok(Recorded::Late);
+        }
+        s.latest.fetch_max(ts, Ordering::Relaxed);
+        let mut shard = lock(&s.shards[shard_of(key)]);
+        let state = match shard.keys.get_mut(key) {
+            Some(state) => state,
+            None => shard
+                .keys
+                .entry(key.to_owned())
+                .or_insert_with(|| KeyState { rings: vec![Ring::default(); s.tiles.len()] }),
+        };
+        for ((ring, &tile), &distinct) in state.rings.iter_mut().zip(&s.tiles).zip(&s.distinct) {
+            ring.add(tile, ts, value, distinct);
+        }
+        shard.since_sweep += 1;
+        if shard.since_sweep >= SWEEP_EVERY {
+            shard.since_sweep = 0;
+            let now = s.latest.load(Ordering::Relaxed);
+            shard.keys.retain(|_, k| !k.rings.iter().zip(&s.tiles).all(|(r, &tile)| r.expired(tile, now)));
+        }
+        drop(shard);
+        s.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(Recorded::Accepted)
+    }
+
+    /// The value of `feature` for `key` at time `now`; `None` where the aggregation has
+    /// no value for an empty window (mean, min, max, last).
+    pub fn read(&self, feature: &str, key: &str, now: Timestamp) -> Result<Option<f64>, AggregateError> {
+        let &(stream, slot) =
+            self.features.get(feature).ok_or_else(|| AggregateError::UnknownFeature { feature: feature.to_owned() })?;
+        let s = &self.streams[stream];
+        let f = &s.features[slot];
+        Ok(read_slot(s, f, key, now))
+    }
+
+    /// Counters of a stream.
+    pub fn stats(&self, stream: &str) -> Result<StreamStats, AggregateError> {
+        let s = self.stream(stream)?;
+        Ok(StreamStats {
+            accepted: s.accepted.load(Ordering::Relaxed),
+            late: s.late.load(Ordering::Relaxed),
+            future: s.future.load(Ordering::Relaxed),
+            keys: s.shards.iter().map(|m| lock(m).keys.len()).sum(),
+        })
+    }
+
+    /// The whole state as bytes (each shard consistent; writers wait one shard at a
+    /// time). See [`restore`](Self::restore).
+    pub fn snapshot(&self) -> Result<Vec<u8>, AggregateError> {
+        let streams = self
+            .streams
+            .iter()
+            .map(|s| SnapshotStream {
+                name: s.name.clone(),
+                latest: s.latest.load(Ordering::Relaxed),
+                counters: [
+                    s.accepted.load(Ordering::Relaxed),
+                    s.late.load(Ordering::Relaxed),
+                    s.future.load(Ordering::Relaxed),
+                ],
+                keys: s
+                    .shards
+                    .iter()
+                    .flat_map(|m| {
+                        let shard = lock(m);
+                        shard
+                            .keys
+                            .iter()
+                            .map(|(k, v)| (k.clone(), KeyState { rings: v.rings.clone() }))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+            })
+            .collect();
+        let snapshot = Snapshot { version: SNAPSHOT_VERSION, fingerprint: self.fingerprint(), streams };
+        postcard::to_allocvec(&snapshot).map_err(|e| AggregateError::Snapshot { reason: e.to_string() })
+    }
+
+    /// A store for `definitions` holding the state of a [`snapshot`](Self::snapshot).
+    /// The definitions must be the ones the snapshot was taken with.
+    pub fn restore(definitions: Definitions, bytes: &[u8]) -> Result<Self, AggregateError> {
+        let store = AggregateStore::new(definitions)?;
+        let snapshot: Snapshot =
+            postcard::from_bytes(bytes).map_err(|e| AggregateError::Snapshot { reason: format!("unreadable: {e}") })?;
+        if snapshot.version != SNAPSHOT_VERSION {
+            return Err(AggregateError::Snapshot { reason: format!("format version {}", snapshot.version) });
+        }
+        if snapshot.fingerprint != store.fingerprint() {
+            return Err(AggregateError::Snapshot { reason: "taken with other stream or feature definitions".into() });
+        }
+        for saved in snapshot.streams {
+            let s = store.stream(&saved.name)?;
+            s.latest.store(saved.latest, Ordering::Relaxed);
+            s.accepted.store(saved.counters[0], Ordering::Relaxed);
+            s.late.store(saved.counters[1], Ordering::Relaxed);
+            s.future.store(saved.counters[2], Ordering::Relaxed);
+            for (key, state) in saved.keys {
+                if state.rings.len() != s.tiles.len() {
+                    return Err(AggregateError::Snapshot { reason: format!("key `{key}` has the wrong rings") });
+                }
+                lock(&s.shards[shard_of(&key)]).keys.insert(key, state);
+            }
+        }
+        Ok(store)
+    }
+
+    /// A stream, as a feature view.
+    fn stream_view(&self, view: &str) -> Result<&StreamState, StoreError> {
+        self.streams.iter().find(|s| s.name == view).ok_or_else(|| StoreError::UnknownView { view: view.to_owned() })
+    }
+
+    fn fingerprint(&self) -> u64 {
+        crate::log::fnv1a(format!("{:?}", self.definitions).as_bytes())
+    }
+}
+
+fn read_slot(s: &StreamState, f: &FeatureSlot, key: &str, now: Timestamp) -> Option<f64> {
+    let shard = lock(&s.shards[shard_of(key)]);
+    match shard.keys.get(key) {
+        Some(state) => state.rings[f.ring].read(s.tiles[f.ring], now.as_micros(), f.aggregation),
+        None => Ring::default().read(s.tiles[f.ring], now.as_micros(), f.aggregation),
+    }
+}
+
+const SNAPSHOT_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    fingerprint: u64,
+    streams: Vec<SnapshotStream>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotStream {
+    name: String,
+    latest: i64,
+    counters: [u64; 3],
+    keys: Vec<(String, KeyState)>,
+}
+
+impl FeatureStore for AggregateStore {
+    fn view(&self, view: &str) -> Result<Arc<FeatureView>, StoreError> {
+        Ok(self.stream_view(view)?.view.clone())
+    }
+
+    fn get_features(
+        &self,
+        view: &str,
+        entity_keys: &[&str],
+        features: &[&str],
+        now: Timestamp,
+    ) -> Result<Vec<Vec<FeatureValue>>, StoreError> {
+        let s = self.stream_view(view)?;
+        let slots = features
+            .iter()
+            .map(|name| {
+                s.features
+                    .iter()
+                    .find(|f| f.name == *name)
+                    .ok_or_else(|| StoreError::UnknownFeature { view: view.to_owned(), feature: (*name).to_owned() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(entity_keys
+            .iter()
+            .map(|key| {
+                slots
+                    .iter()
+                    .map(|f| match read_slot(s, f, key, now) {
+                        Some(x) => FeatureValue::present(Value::F64(x), now),
+                        None => FeatureValue::missing(),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,182 @@
+//! Tiles: the summary of one key's events in one time slice, and the sliding window
+//! as a short run of tiles.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::definition::{Aggregation, TILES_PER_WINDOW};
+
+/// HyperLogLog registers per tile (precision 8).
+const HLL_REGISTERS: usize = 256;
+
+/// Everything the aggregations need about the events of one tile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Tile {
+    /// `event_ts.div_euclid(tile length)`.
+    index: i64,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    last_ts: i64,
+    last: f64,
+    /// Registers for approximate distinct counts, when a feature asks for them.
+    hll: Option<Vec<u8>>,
+}
+
+impl Tile {
+    fn empty(index: i64, distinct: bool) -> Self {
+        Tile {
+            index,
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            last_ts: i64::MIN,
+            last: f64::NAN,
+            hll: distinct.then(|| vec![0; HLL_REGISTERS]),
+        }
+    }
+
+    fn add(&mut self, ts: i64, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        // Ties go to the event recorded last.
+        if ts >= self.last_ts {
+            self.last_ts = ts;
+            self.last = value;
+        }
+        if let Some(registers) = &mut self.hll {
+            // -0.0 and 0.0 are one value.
+            let h = mix64((value + 0.0).to_bits());
+            let register = (h >> 56) as usize;
+            let rank = ((h << 8) | 0x80).leading_zeros() as u8 + 1;
+            registers[register] = registers[register].max(rank);
+        }
+    }
+}
+
+/// SplitMix64's finalizer: a fast, well-mixed 64-bit hash of the value's bits.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One key's tiles for one window length, oldest first; at most [`TILES_PER_WINDOW`]
+/// tiles behind the newest are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub(crate) struct Ring {
+    tiles: VecDeque<Tile>,
+}
+
+impl Ring {
+    /// Adds an event at `ts` (µs) to the tile of length `tile` it falls in.
+    pub(crate) fn add(&mut self, tile: i64, ts: i64, value: f64, distinct: bool) {
+        let index = ts.div_euclid(tile);
+        let newest = self.tiles.back().map_or(i64::MIN, |t| t.index);
+        if index <= newest.saturating_sub(TILES_PER_WINDOW) {
+            // Older than any window a later read can cover (reads come after the
+            // events they see, so never before the newest one).
+            return;
+        }
+        let at = match self.tiles.iter().rposition(|t| t.index <= index) {
+            Some(i) if self.tiles[i].index == index => i,
+            Some(i) => {
+                self.tiles.insert(i + 1, Tile::empty(index, distinct));
+                i + 1
+            }
+            None => {
+                self.tiles.push_front(Tile::empty(index, distinct));
+                0
+            }
+        };
+        self.tiles[at].add(ts, value);
+        let newest = self.tiles.back().map_or(index, |t| t.index);
+        while self.tiles.front().is_some_and(|t| t.index <= newest - TILES_PER_WINDOW) {
+            self.tiles.pop_front();
+        }
+    }
+
+    /// Whether nothing newer than tile `index` is kept (the key can be forgotten).
+    pub(crate) fn expired(&self, tile: i64, now: i64) -> bool {
+        self.tiles.back().is_none_or(|t| t.index <= now.div_euclid(tile) - TILES_PER_WINDOW)
+    }
+
+    /// The aggregation over the window that ends at `now` (µs): the tiles from
+    /// `tile(now) − 59` to `tile(now)`, oldest first. `None` when the window is empty
+    /// and the aggregation has no value for an empty window.
+    pub(crate) fn read(&self, tile: i64, now: i64, aggregation: Aggregation) -> Option<f64> {
+        let last = now.div_euclid(tile);
+        let first = last - TILES_PER_WINDOW + 1;
+        let start = self.tiles.iter().position(|t| t.index >= first).unwrap_or(self.tiles.len());
+        let end = self.tiles.iter().rposition(|t| t.index <= last).map_or(0, |i| i + 1);
+        let mut window = self.tiles.range(start..end.max(start));
+        let count: u64 = window.clone().map(|t| t.count).sum();
+        match aggregation {
+            Aggregation::Count => Some(count as f64),
+            Aggregation::Sum => Some(window.fold(0.0, |acc, t| acc + t.sum)),
+            _ if count == 0 => None,
+            Aggregation::Mean => Some(window.fold(0.0, |acc, t| acc + t.sum) / count as f64),
+            Aggregation::Min => Some(window.fold(f64::INFINITY, |acc, t| acc.min(t.min))),
+            Aggregation::Max => Some(window.fold(f64::NEG_INFINITY, |acc, t| acc.max(t.max))),
+            Aggregation::Last => window.rfind(|t| t.count > 0).map(|t| t.last),
+            Aggregation::ApproxDistinct => {
+                let mut registers = [0u8; HLL_REGISTERS];
+                for t in window {
+                    if let Some(hll) = &t.hll {
+                        for (r, h) in registers.iter_mut().zip(hll) {
+                            *r = (*r).max(*h);
+                        }
+                    }
+                }
+                Some(hll_estimate(&registers))
+            }
+        }
+    }
+}
+
+/// The HyperLogLog estimate with linear counting for small cardinalities (Flajolet et
+/// al. 2007; the small-range correction of the original paper).
+fn hll_estimate(registers: &[u8; HLL_REGISTERS]) -> f64 {
+    let m = HLL_REGISTERS as f64;
+    let alpha = 0.7213 / (1.0 + 1.079 / m);
+    let sum: f64 = registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+    let raw = alpha * m * m / sum;
+    let zeros = registers.iter().filter(|&&r| r == 0).count();
+    if raw <= 2.5 * m && zeros > 0 { (m * (m / zeros as f64).ln()).round() } else { raw.round() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_covers_sixty_tiles_and_evicts_older_ones() {
+        let mut ring = Ring::default();
+        for t in 0..200 {
+            ring.add(10, t * 10, 1.0, false);
+        }
+        assert!(ring.tiles.len() <= TILES_PER_WINDOW as usize);
+        assert_eq!(ring.read(10, 1995, Aggregation::Count), Some(60.0));
+        assert_eq!(ring.read(10, 2500, Aggregation::Count), Some(9.0));
+        assert_eq!(ring.read(10, 5000, Aggregation::Count), Some(0.0));
+        assert_eq!(ring.read(10, 5000, Aggregation::Max), None);
+    }
+
+    #[test]
+    fn approx_distinct_is_within_its_error_bound() {
+        for n in [1u64, 10, 100, 1_000, 20_000] {
+            let mut ring = Ring::default();
+            for i in 0..n * 3 {
+                ring.add(1_000, (i % 50) as i64, (i % n) as f64, true);
+            }
+            let estimate = ring.read(1_000, 0, Aggregation::ApproxDistinct).unwrap();
+            let error = (estimate - n as f64).abs() / n as f64;
+            assert!(error < 0.2, "n = {n}: estimate {estimate}");
+        }
+    }
+}

@@ -36,7 +36,11 @@ fn summary(meta: &ModelMetadata, sha256: &[u8; 32]) -> String {
             MissingPolicy::Default(v) => format!("missing → {v}"),
             MissingPolicy::Error => "required".to_owned(),
         };
-        out.push_str(&format!("  {i:>3}  {:<24} {:<12} {missing}\n", input.name, format!("{:?}", input.ty).to_lowercase()));
+        out.push_str(&format!(
+            "  {i:>3}  {:<24} {:<12} {missing}\n",
+            input.name,
+            format!("{:?}", input.ty).to_lowercase()
+        ));
     }
     out.push_str(&format!("outputs  {}\n", meta.outputs.join(", ")));
     if let Some(interval) = &meta.interval {

@@ -1,5 +1,6 @@
 //! `fresco`: inspect and score fresco models from the command line.
 
+mod backfill;
 mod compile;
 mod dataset;
 mod holdout;
@@ -119,6 +120,27 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Compute windowed features point-in-time for every row of a Parquet table.
+    ///
+    /// Each row (its `ts` and entity columns) gets, per feature of the definitions file,
+    /// the value an online aggregate store read at that time would have returned: the
+    /// event logs are replayed in arrival order (`arrival` column, else `ts`), events
+    /// beyond a stream's late tolerance dropped the same way.
+    Backfill {
+        /// The stream and feature definitions (TOML: `[[stream]]`, `[[feature]]`).
+        #[arg(long)]
+        definitions: PathBuf,
+        /// A stream's event log: STREAM=PATH (Parquet: entity column, `ts`, optional
+        /// `value` and `arrival`). Repeat for several streams.
+        #[arg(long = "events", value_parser = backfill::parse_event_log, required = true)]
+        events: Vec<fresco::aggregates::EventLog>,
+        /// The table (Parquet with `ts` and the streams' entity columns).
+        #[arg(long)]
+        table: PathBuf,
+        /// Where to write the table with the feature columns added.
+        #[arg(long, short)]
+        out: PathBuf,
+    },
     /// Load feature rows from a Parquet file into an embedded feature store.
     ///
     /// The view is created from the file's columns when the store does not have it yet
@@ -204,6 +226,9 @@ pub enum CliError {
     /// Building a training set failed.
     #[error(transparent)]
     Dataset(#[from] fresco::dataset::DatasetError),
+    /// Windowed aggregates: bad definitions, event logs or tables.
+    #[error(transparent)]
+    Aggregates(#[from] fresco::aggregates::AggregateError),
     /// The feature store refused or failed.
     #[error(transparent)]
     Store(#[from] fresco::StoreError),
@@ -239,6 +264,7 @@ fn main() -> ExitCode {
         Command::Dataset { logs, model, from, to, label_window_days, policy, max_outcomes_in_memory, out } => {
             dataset::run(&logs, &model, from, to, label_window_days, policy, max_outcomes_in_memory, &out)
         }
+        Command::Backfill { definitions, events, table, out } => backfill::run(&definitions, &events, &table, &out),
         Command::Materialize { store, view, entity, timestamp, ttl_secs, parquet } => {
             materialize::run(&store, &view, &entity, &timestamp, ttl_secs, &parquet)
         }

@@ -24,9 +24,9 @@ pub fn run(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<(),
 
     let out_name = output.map_or_else(|| "<stdout>".to_owned(), |p| p.display().to_string());
     let sink: Box<dyn Write> = match output {
-        Some(path) => Box::new(
-            std::fs::File::create(path).map_err(|source| CliError::Io { path: out_name.clone(), source })?,
-        ),
+        Some(path) => {
+            Box::new(std::fs::File::create(path).map_err(|source| CliError::Io { path: out_name.clone(), source })?)
+        }
         None => Box::new(std::io::stdout().lock()),
     };
     let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(sink));
@@ -50,10 +50,11 @@ pub fn run(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<(),
                     value: text.to_owned(),
                 })?);
             }
-            model
-                .metadata()
-                .apply_missing_policy(&mut rows[start..])
-                .map_err(|source| CliError::Missing { path: in_name.clone(), line, source })?;
+            model.metadata().apply_missing_policy(&mut rows[start..]).map_err(|source| CliError::Missing {
+                path: in_name.clone(),
+                line,
+                source,
+            })?;
         }
         if rows.len() >= CHUNK_ROWS * width || (!more && !rows.is_empty()) {
             let scores = model.predict(&rows)?;

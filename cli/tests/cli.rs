@@ -45,18 +45,20 @@ fn score_matches_columns_by_name_and_round_trips_floats() {
     let csv = "id,b,a\n1,2,1\n2,,0.1\n3,NaN,1e-300\n4,0.30000000000000004,-7.5\n";
     let input = write(dir.path(), "rows.csv", csv.as_bytes());
     let output = dir.path().join("scores.csv");
-    let out = fresco(&["score", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    let out = fresco(&[
+        "score",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&output).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("y"));
     let values: Vec<f64> = lines.map(|l| l.parse().unwrap()).collect();
-    let expected = [
-        2.0 * 1.0 + 3.0 * 2.0 + 1.0,
-        f64::NAN,
-        f64::NAN,
-        2.0 * -7.5 + 3.0 * 0.30000000000000004 + 1.0,
-    ];
+    let expected = [2.0 * 1.0 + 3.0 * 2.0 + 1.0, f64::NAN, f64::NAN, 2.0 * -7.5 + 3.0 * 0.30000000000000004 + 1.0];
     for (got, want) in values.iter().zip(expected) {
         assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{got} vs {want}");
     }
@@ -121,7 +123,18 @@ fn compile_then_score_a_lightgbm_model_and_pack_quantiles() {
     let fixtures = fresco_test_models::oracle::dir();
     let out = dir.path().join("eta.wasm");
     let q = |n: &str| fixtures.join(format!("lgb_quantile_{n}.model.txt")).to_str().unwrap().to_owned();
-    let o = fresco(&["compile", &q("10"), &q("50"), &q("90"), "-o", out.to_str().unwrap(), "--name", "eta", "--version", "7"]);
+    let o = fresco(&[
+        "compile",
+        &q("10"),
+        &q("50"),
+        &q("90"),
+        "-o",
+        out.to_str().unwrap(),
+        "--name",
+        "eta",
+        "--version",
+        "7",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("compiled eta"), "{}", stderr(&o));
     let o = fresco(&["inspect", out.to_str().unwrap()]);
@@ -171,4 +184,77 @@ fn holdout_explains_assignments_like_the_reference() {
     let out = fresco(&["holdout", "--salt", "s", "--fraction", "1.5", "u1"]);
     assert!(!out.status.success());
     assert_eq!(stderr(&out).trim(), "fresco: holdout `--fraction`: fraction 1.5 is not in [0, 1]");
+}
+
+fn write_parquet(path: &Path, columns: Vec<(&str, arrow_array::ArrayRef)>) {
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn backfill_adds_point_in_time_windowed_features() {
+    use std::sync::Arc;
+
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Float64Type;
+    use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
+
+    let dir = tempfile::tempdir().unwrap();
+    let minute = 60_000_000i64;
+    let t0 = 1_767_225_600_000_000i64;
+    let ts = |v: Vec<i64>| Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) as ArrayRef;
+    // Orders at r-1 at minutes 0, 1, 2 and 40; one at r-2 at minute 3, arriving 10 min late.
+    let events = dir.path().join("orders.parquet");
+    write_parquet(
+        &events,
+        vec![
+            ("restaurant_id", Arc::new(StringArray::from(vec!["r-1", "r-1", "r-1", "r-1", "r-2"])) as ArrayRef),
+            ("ts", ts(vec![t0, t0 + minute, t0 + 2 * minute, t0 + 40 * minute, t0 + 3 * minute])),
+            ("value", Arc::new(Float64Array::from(vec![10.0, 20.0, 30.0, 5.0, 7.0]))),
+            ("arrival", ts(vec![t0, t0 + minute, t0 + 2 * minute, t0 + 40 * minute, t0 + 45 * minute])),
+        ],
+    );
+    let table = dir.path().join("rows.parquet");
+    write_parquet(
+        &table,
+        vec![
+            ("restaurant_id", Arc::new(StringArray::from(vec!["r-1", "r-1", "r-1", "r-2"])) as ArrayRef),
+            ("ts", ts(vec![t0 + 3 * minute, t0 + minute / 2, t0 + 41 * minute, t0 + 50 * minute])),
+        ],
+    );
+    let out = dir.path().join("out.parquet");
+    let definitions = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/aggregates/orders.toml");
+    let events_arg = format!("orders={}", events.display());
+    let args = ["backfill", "--definitions", definitions, "--events", &events_arg, "--table"];
+    let run = fresco(&[&args[..], &[table.to_str().unwrap(), "-o", out.to_str().unwrap()]].concat());
+    assert!(run.status.success(), "{}", stderr(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("4 rows × 5 features") && stdout.contains("5 events (1 late"), "{stdout}");
+
+    let batch =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&out).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+    let col = |name: &str| batch.column_by_name(name).unwrap().as_primitive::<Float64Type>().clone();
+    // Row 0 (r-1 at minute 3) sees 3 orders in 5 and 30 minutes; row 1 (minute 0.5)
+    // only the first; row 2 (minute 41) the minute-40 one in 5 minutes, all four in the
+    // hour; r-2's order arrived beyond the tolerance and is dropped.
+    assert_eq!(col("orders_5m").values().to_vec(), vec![3.0, 1.0, 1.0, 0.0]);
+    assert_eq!(col("orders_30m").values().to_vec(), vec![3.0, 1.0, 1.0, 0.0]);
+    assert_eq!(col("basket_mean_1h").value(0), 20.0);
+    assert_eq!(col("basket_max_1h").value(2), 30.0);
+    assert_eq!(col("last_basket_1d").value(2), 5.0);
+    assert!(col("basket_mean_1h").is_null(3));
+
+    let bad = fresco(&[&args[..], &["missing.parquet", "-o", out.to_str().unwrap()]].concat());
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("missing.parquet"), "{}", stderr(&bad));
 }

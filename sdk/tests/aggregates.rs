@@ -458,3 +458,15 @@ fn backfill_refuses_bad_inputs_with_the_file_named() {
     assert!(matches!(err, AggregateError::UnknownStream { .. }), "{err}");
     assert!(!out.exists());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// Definitions files and durations from anywhere: an answer, never a panic.
+    #[test]
+    fn definition_parsing_never_panics(text in "\\PC{0,200}", toml_like in "(\\[\\[(stream|feature)\\]\\]\n|[a-z_]{1,12} = (\"[0-9a-z ]{0,8}\"|[0-9]{1,25})\n){0,12}") {
+        let _ = Definitions::from_toml(&text);
+        let _ = Definitions::from_toml(&toml_like);
+        let _ = fresco::aggregates::parse_duration(&text);
+    }
+}

@@ -21,8 +21,10 @@ pub(crate) struct Tile {
     max: f64,
     last_ts: i64,
     last: f64,
-    /// Registers for approximate distinct counts, when a feature asks for them.
-    hll: Option<Vec<u8>>,
+    /// Registers for approximate distinct counts, when a feature asks for them (boxed:
+    /// a tile stays one cache line).
+    #[serde(with = "registers")]
+    hll: Option<Box<[u8; HLL_REGISTERS]>>,
 }
 
 impl Tile {
@@ -35,7 +37,7 @@ impl Tile {
             max: f64::NEG_INFINITY,
             last_ts: i64::MIN,
             last: f64::NAN,
-            hll: distinct.then(|| vec![0; HLL_REGISTERS]),
+            hll: distinct.then(|| Box::new([0; HLL_REGISTERS])),
         }
     }
 
@@ -56,6 +58,25 @@ impl Tile {
             let rank = ((h << 8) | 0x80).leading_zeros() as u8 + 1;
             registers[register] = registers[register].max(rank);
         }
+    }
+}
+
+/// Serde for the boxed register array (serde has no impl for arrays this long).
+mod registers {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::HLL_REGISTERS;
+
+    pub(super) fn serialize<S: Serializer>(hll: &Option<Box<[u8; HLL_REGISTERS]>>, s: S) -> Result<S::Ok, S::Error> {
+        hll.as_deref().map(|r| &r[..]).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<[u8; HLL_REGISTERS]>>, D::Error> {
+        let Some(bytes) = Option::<Vec<u8>>::deserialize(d)? else { return Ok(None) };
+        let registers: [u8; HLL_REGISTERS] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| serde::de::Error::invalid_length(b.len(), &"256 HyperLogLog registers"))?;
+        Ok(Some(Box::new(registers)))
     }
 }
 
@@ -112,25 +133,24 @@ impl Ring {
     pub(crate) fn read(&self, tile: i64, now: i64, aggregation: Aggregation) -> Option<f64> {
         let last = now.div_euclid(tile);
         let first = last - TILES_PER_WINDOW + 1;
-        let start = self.tiles.iter().position(|t| t.index >= first).unwrap_or(self.tiles.len());
-        let end = self.tiles.iter().rposition(|t| t.index <= last).map_or(0, |i| i + 1);
-        let mut window = self.tiles.range(start..end.max(start));
-        let count: u64 = window.clone().map(|t| t.count).sum();
+        // Newest first, one pass: tiles after `now` (a read older than the newest
+        // event) are skipped, and the walk stops at the window's start.
+        let window = self.tiles.iter().rev().skip_while(|t| t.index > last).take_while(|t| t.index >= first);
         match aggregation {
-            Aggregation::Count => Some(count as f64),
+            Aggregation::Count => Some(window.map(|t| t.count).sum::<u64>() as f64),
             Aggregation::Sum => Some(window.fold(0.0, |acc, t| acc + t.sum)),
-            _ if count == 0 => None,
-            Aggregation::Mean => Some(window.fold(0.0, |acc, t| acc + t.sum) / count as f64),
-            Aggregation::Min => Some(window.fold(f64::INFINITY, |acc, t| acc.min(t.min))),
-            Aggregation::Max => Some(window.fold(f64::NEG_INFINITY, |acc, t| acc.max(t.max))),
-            Aggregation::Last => window.rfind(|t| t.count > 0).map(|t| t.last),
+            Aggregation::Mean => {
+                let (count, sum) = window.fold((0u64, 0.0), |(n, s), t| (n + t.count, s + t.sum));
+                (count > 0).then(|| sum / count as f64)
+            }
+            Aggregation::Min => window.filter(|t| t.count > 0).map(|t| t.min).reduce(f64::min),
+            Aggregation::Max => window.filter(|t| t.count > 0).map(|t| t.max).reduce(f64::max),
+            Aggregation::Last => window.clone().find(|t| t.count > 0).map(|t| t.last),
             Aggregation::ApproxDistinct => {
                 let mut registers = [0u8; HLL_REGISTERS];
-                for t in window {
-                    if let Some(hll) = &t.hll {
-                        for (r, h) in registers.iter_mut().zip(hll) {
-                            *r = (*r).max(*h);
-                        }
+                for hll in window.filter_map(|t| t.hll.as_deref()) {
+                    for (r, h) in registers.iter_mut().zip(hll) {
+                        *r = (*r).max(*h);
                     }
                 }
                 Some(hll_estimate(&registers))
@@ -144,7 +164,8 @@ impl Ring {
 fn hll_estimate(registers: &[u8; HLL_REGISTERS]) -> f64 {
     let m = HLL_REGISTERS as f64;
     let alpha = 0.7213 / (1.0 + 1.079 / m);
-    let sum: f64 = registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+    // 2^-r, built from its exponent bits (r ≤ 57, so it is a normal number).
+    let sum: f64 = registers.iter().map(|&r| f64::from_bits((1023 - u64::from(r)) << 52)).sum();
     let raw = alpha * m * m / sum;
     let zeros = registers.iter().filter(|&&r| r == 0).count();
     if raw <= 2.5 * m && zeros > 0 { (m * (m / zeros as f64).ln()).round() } else { raw.round() }

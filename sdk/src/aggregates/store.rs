@@ -317,10 +317,14 @@ impl AggregateStore {
 }
 
 fn read_slot(s: &StreamState, f: &FeatureSlot, key: &str, now: Timestamp) -> Option<f64> {
-    let shard = lock(&s.shards[shard_of(key)]);
-    match shard.keys.get(key) {
-        Some(state) => state.rings[f.ring].read(s.tiles[f.ring], now.as_micros(), f.aggregation),
-        None => Ring::default().read(s.tiles[f.ring], now.as_micros(), f.aggregation),
+    let mut shard = lock(&s.shards[shard_of(key)]);
+    let tile = s.tiles[f.ring];
+    match shard.keys.get_mut(key) {
+        Some(state) if f.aggregation == Aggregation::ApproxDistinct => {
+            Some(state.rings[f.ring].read_distinct(tile, now.as_micros()))
+        }
+        Some(state) => state.rings[f.ring].read(tile, now.as_micros(), f.aggregation),
+        None => Ring::default().read(tile, now.as_micros(), f.aggregation),
     }
 }
 

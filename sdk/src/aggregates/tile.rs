@@ -52,10 +52,7 @@ impl Tile {
             self.last = value;
         }
         if let Some(registers) = &mut self.hll {
-            // -0.0 and 0.0 are one value.
-            let h = mix64((value + 0.0).to_bits());
-            let register = (h >> 56) as usize;
-            let rank = ((h << 8) | 0x80).leading_zeros() as u8 + 1;
+            let (register, rank) = hll_slot(value);
             registers[register] = registers[register].max(rank);
         }
     }
@@ -80,6 +77,13 @@ mod registers {
     }
 }
 
+/// The HyperLogLog register a value lands in, and its rank there.
+fn hll_slot(value: f64) -> (usize, u8) {
+    // -0.0 and 0.0 are one value.
+    let h = mix64((value + 0.0).to_bits());
+    ((h >> 56) as usize, ((h << 8) | 0x80).leading_zeros() as u8 + 1)
+}
+
 /// SplitMix64's finalizer: a fast, well-mixed 64-bit hash of the value's bits.
 fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -89,9 +93,15 @@ fn mix64(mut z: u64) -> u64 {
 
 /// One key's tiles for one window length, oldest first; at most [`TILES_PER_WINDOW`]
 /// tiles behind the newest are kept.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub(crate) struct Ring {
     tiles: VecDeque<Tile>,
+    /// The distinct-count registers merged over the window that ends at tile `.0`:
+    /// a cache, so that repeated reads of a key do not merge 60 sketches each time.
+    /// Events landing in that window update it; anything else that could change the
+    /// merge (the window moving, a tile evicted) drops it. Not part of snapshots.
+    #[serde(skip)]
+    merged: Option<(i64, Box<[u8; HLL_REGISTERS]>)>,
 }
 
 impl Ring {
@@ -117,8 +127,18 @@ impl Ring {
         };
         self.tiles[at].add(ts, value);
         let newest = self.tiles.back().map_or(index, |t| t.index);
+        let mut evicted = false;
         while self.tiles.front().is_some_and(|t| t.index <= newest - TILES_PER_WINDOW) {
             self.tiles.pop_front();
+            evicted = true;
+        }
+        if let Some((last, registers)) = &mut self.merged {
+            if evicted || newest > *last {
+                self.merged = None;
+            } else if distinct && index > *last - TILES_PER_WINDOW {
+                let (register, rank) = hll_slot(value);
+                registers[register] = registers[register].max(rank);
+            }
         }
     }
 
@@ -148,13 +168,39 @@ impl Ring {
             Aggregation::Last => window.clone().find(|t| t.count > 0).map(|t| t.last),
             Aggregation::ApproxDistinct => {
                 let mut registers = [0u8; HLL_REGISTERS];
-                for hll in window.filter_map(|t| t.hll.as_deref()) {
-                    for (r, h) in registers.iter_mut().zip(hll) {
-                        *r = (*r).max(*h);
-                    }
-                }
+                merge(&mut registers, window);
                 Some(hll_estimate(&registers))
             }
+        }
+    }
+}
+
+impl Ring {
+    /// [`read`](Self::read) of an approximate distinct count, through the cache of
+    /// merged registers.
+    pub(crate) fn read_distinct(&mut self, tile: i64, now: i64) -> f64 {
+        let last = now.div_euclid(tile);
+        if let Some((cached, registers)) = &self.merged
+            && *cached == last
+        {
+            // Debug builds (the tests) check the cache against a fresh merge.
+            debug_assert_eq!(Some(hll_estimate(registers)), self.read(tile, now, Aggregation::ApproxDistinct));
+            return hll_estimate(registers);
+        }
+        let first = last - TILES_PER_WINDOW + 1;
+        let mut registers = Box::new([0u8; HLL_REGISTERS]);
+        merge(&mut registers, self.tiles.iter().rev().skip_while(|t| t.index > last).take_while(|t| t.index >= first));
+        let estimate = hll_estimate(&registers);
+        self.merged = Some((last, registers));
+        estimate
+    }
+}
+
+/// Register-wise maximum of the tiles' sketches into `registers`.
+fn merge<'a>(registers: &mut [u8; HLL_REGISTERS], tiles: impl Iterator<Item = &'a Tile>) {
+    for hll in tiles.filter_map(|t| t.hll.as_deref()) {
+        for (r, h) in registers.iter_mut().zip(hll) {
+            *r = (*r).max(*h);
         }
     }
 }
@@ -196,6 +242,10 @@ mod tests {
                 ring.add(1_000, (i % 50) as i64, (i % n) as f64, true);
             }
             let estimate = ring.read(1_000, 0, Aggregation::ApproxDistinct).unwrap();
+            assert_eq!(ring.read_distinct(1_000, 0), estimate);
+            ring.add(1_000, 10, -1.0, true);
+            let fresh = ring.clone().read(1_000, 0, Aggregation::ApproxDistinct).unwrap();
+            assert_eq!(ring.read_distinct(1_000, 0), fresh, "the cache follows new events");
             let error = (estimate - n as f64).abs() / n as f64;
             assert!(error < 0.2, "n = {n}: estimate {estimate}");
         }

@@ -311,8 +311,17 @@ impl AggregateStore {
         self.streams.iter().find(|s| s.name == view).ok_or_else(|| StoreError::UnknownView { view: view.to_owned() })
     }
 
+    /// What a snapshot depends on: every stream and feature, written out field by
+    /// field (not through `Debug`, whose format may change between versions).
     fn fingerprint(&self) -> u64 {
-        crate::log::fnv1a(format!("{:?}", self.definitions).as_bytes())
+        let mut text = String::new();
+        for s in &self.definitions.streams {
+            text += &format!("stream {} {} {}\n", s.name, s.entity, s.late_tolerance.as_micros());
+        }
+        for f in &self.definitions.features {
+            text += &format!("feature {} {} {} {}\n", f.name, f.stream, f.aggregation.name(), f.window.as_micros());
+        }
+        crate::log::fnv1a(text.as_bytes())
     }
 }
 

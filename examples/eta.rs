@@ -16,7 +16,7 @@
 //! Everything lives under OUT_DIR (default: `fresco-eta` in the system's temporary
 //! directory, emptied at the start).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ use fresco::{
     Client, EmbeddedStore, FeatureView, InputSource, LogConfig, ModelConfig, ModelSource, Prediction, PredictionLog,
     Request, SpoolDurability, Timestamp, Value, ValueType,
 };
-use fresco_examples::eta::{Order, RESTAURANT_FEATURES, Tick, World, WorldConfig};
+use fresco_examples::eta::{Order, RESTAURANT_FEATURES, Tick, World, WorldConfig, model_path};
 
 /// The demo world's seed (the model was trained on another world, seed 7).
 const SEED: u64 = 2026;
@@ -36,10 +36,6 @@ const DAYS: u64 = 7;
 const LATENCY_CALLS: usize = 2_000;
 const WEATHER: [&str; 3] = ["clear", "rain", "storm"];
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-
-fn model_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-models/eta/model/eta.wasm")
-}
 
 fn out_dir() -> Result<PathBuf, Box<dyn std::error::Error>> {
     if let Some(dir) = std::env::args().nth(1) {

@@ -38,6 +38,12 @@ pub const INPUTS: [&str; 7] =
 /// Inputs that come from the restaurant (a feature store, keyed by `restaurant_id`).
 pub const RESTAURANT_FEATURES: [&str; 2] = ["prep_time_min", "orders_last_30min"];
 
+/// The shipped ETA model (`wasm-models/eta/model/eta.wasm`), trained on this world
+/// by `wasm-models/eta/train.py`.
+pub fn model_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-models/eta/model/eta.wasm")
+}
+
 /// Minutes per tick.
 pub const TICK_MINUTES: u32 = 30;
 

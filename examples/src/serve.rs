@@ -132,8 +132,7 @@ fn content_type(path: &Path) -> &'static str {
 
 /// The ETA page (`examples/eta-web`) with the shipped model at `/eta.wasm`.
 pub fn eta_site() -> std::io::Result<StaticSite> {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     Ok(StaticSite::new()
-        .dir(crate_dir.join("eta-web"))?
-        .file("/eta.wasm", crate_dir.join("../wasm-models/eta/model/eta.wasm")))
+        .dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("eta-web"))?
+        .file("/eta.wasm", crate::eta::model_path()))
 }

@@ -1,16 +1,13 @@
 //! The shipped ETA model: it loads, declares its 80 % interval, and covers about 80 %
 //! of deliveries in a world it was not trained on (another seed of the generator).
 
-use std::path::Path;
-
 use fresco::interval::IntervalRule;
 use fresco::runtime::{Engine, Model};
-use fresco_examples::eta::{INPUTS, World, WorldConfig};
+use fresco_examples::eta::{INPUTS, World, WorldConfig, model_path};
 
 #[test]
 fn shipped_model_is_calibrated_on_a_fresh_world() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-models/eta/model/eta.wasm");
-    let model = Model::from_file(&Engine::new().unwrap(), path).unwrap();
+    let model = Model::from_file(&Engine::new().unwrap(), model_path()).unwrap();
     let meta = model.metadata();
     assert_eq!(meta.inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), INPUTS);
     assert_eq!(meta.outputs, ["q10", "q50", "q90"]);

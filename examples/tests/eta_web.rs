@@ -13,14 +13,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fresco::interval::IntervalRule;
 use fresco::runtime::{Engine, Model};
-use fresco_examples::eta::{INPUTS, World, WorldConfig};
+use fresco_examples::eta::{INPUTS, World, WorldConfig, model_path};
 use fresco_examples::serve::eta_site;
 use fresco_test_models::synthetic::SplitMix64;
 use serde_json::{Value, json};
@@ -151,10 +151,6 @@ impl Tab {
             self.call("Input.insertText", json!({ "text": text }));
         }
     }
-}
-
-fn model_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm-models/eta/model/eta.wasm")
 }
 
 /// What the Rust host shows for one row.

@@ -168,12 +168,7 @@ impl IntervalRule {
         let find = |name: &str| {
             outputs.iter().position(|o| o == name).ok_or_else(|| IntervalError::UnknownOutput { output: name.into() })
         };
-        if !(spec.coverage > 0.0 && spec.coverage < 1.0) {
-            return Err(IntervalError::InvalidSpec { reason: format!("coverage {} is not in (0, 1)", spec.coverage) });
-        }
-        if !spec.lower_offset.is_finite() || !spec.upper_offset.is_finite() {
-            return Err(IntervalError::InvalidSpec { reason: "offsets must be finite".into() });
-        }
+        spec.check_values().map_err(|reason| IntervalError::InvalidSpec { reason })?;
         Ok(IntervalRule {
             lower: find(&spec.lower)?,
             mid: spec.mid.as_deref().map(find).transpose()?,

@@ -193,6 +193,31 @@ pub struct IntervalSpec {
     pub upper_offset: f64,
 }
 
+impl IntervalSpec {
+    /// Checks the numbers: coverage in `(0, 1)`, finite offsets. (Whether the named
+    /// outputs exist depends on the model; [`ModelMetadata::validate`] checks that too.)
+    ///
+    /// ```
+    /// use fresco_abi::IntervalSpec;
+    /// let mut spec = IntervalSpec {
+    ///     coverage: 0.8, lower: "q10".into(), mid: None, upper: "q90".into(),
+    ///     lower_offset: 0.5, upper_offset: 0.5,
+    /// };
+    /// assert!(spec.check_values().is_ok());
+    /// spec.coverage = 1.0;
+    /// assert!(spec.check_values().is_err());
+    /// ```
+    pub fn check_values(&self) -> Result<(), String> {
+        if !(self.coverage > 0.0 && self.coverage < 1.0) {
+            return Err(alloc::format!("coverage {} is not in (0, 1)", self.coverage));
+        }
+        if !self.lower_offset.is_finite() || !self.upper_offset.is_finite() {
+            return Err("offsets must be finite".into());
+        }
+        Ok(())
+    }
+}
+
 /// Why a metadata document was refused.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -349,12 +374,7 @@ impl ModelMetadata {
     }
 
     fn validate_interval(&self, interval: &IntervalSpec) -> Result<(), MetadataError> {
-        if !(interval.coverage > 0.0 && interval.coverage < 1.0) {
-            return Err(invalid(
-                "interval",
-                alloc::format!("coverage {} is not in (0, 1)", interval.coverage),
-            ));
-        }
+        interval.check_values().map_err(|reason| invalid("interval", reason))?;
         let named = [Some(&interval.lower), interval.mid.as_ref(), Some(&interval.upper)];
         for name in named.into_iter().flatten() {
             if self.output_index(name).is_none() {
@@ -363,9 +383,6 @@ impl ModelMetadata {
                     alloc::format!("names output `{name}`, which the model does not declare"),
                 ));
             }
-        }
-        if !interval.lower_offset.is_finite() || !interval.upper_offset.is_finite() {
-            return Err(invalid("interval", "offsets must be finite".into()));
         }
         Ok(())
     }

@@ -75,9 +75,8 @@ fn file_err(path: &Path) -> impl Fn(String) -> AggregateError + '_ {
 
 fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, AggregateError> {
     let file = File::open(path).map_err(|e| file_err(path)(e.to_string()))?;
-    let reader = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)?.build()).map_err(file_err(path))?;
+    let mut reader = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)?.build()).map_err(file_err(path))?;
     let mut batches = Vec::new();
-    let mut reader = reader;
     while let Some(batch) = guarded(|| reader.next().transpose()).map_err(file_err(path))? {
         batches.push(batch);
     }

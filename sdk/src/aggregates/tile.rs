@@ -147,15 +147,19 @@ impl Ring {
         self.tiles.back().is_none_or(|t| t.index <= now.div_euclid(tile) - TILES_PER_WINDOW)
     }
 
-    /// The aggregation over the window that ends at `now` (µs): the tiles from
-    /// `tile(now) − 59` to `tile(now)`, oldest first. `None` when the window is empty
-    /// and the aggregation has no value for an empty window.
-    pub(crate) fn read(&self, tile: i64, now: i64, aggregation: Aggregation) -> Option<f64> {
-        let last = now.div_euclid(tile);
+    /// The tiles of the window ending with tile `last`, newest first, in one pass:
+    /// tiles after `last` (a read older than the newest event) are skipped, and the
+    /// walk stops at the window's start.
+    fn window(&self, last: i64) -> impl Iterator<Item = &Tile> + Clone {
         let first = last - TILES_PER_WINDOW + 1;
-        // Newest first, one pass: tiles after `now` (a read older than the newest
-        // event) are skipped, and the walk stops at the window's start.
-        let window = self.tiles.iter().rev().skip_while(|t| t.index > last).take_while(|t| t.index >= first);
+        self.tiles.iter().rev().skip_while(move |t| t.index > last).take_while(move |t| t.index >= first)
+    }
+
+    /// The aggregation over the window that ends at `now` (µs): the tiles from
+    /// `tile(now) − 59` to `tile(now)`. `None` when the window is empty and the
+    /// aggregation has no value for an empty window.
+    pub(crate) fn read(&self, tile: i64, now: i64, aggregation: Aggregation) -> Option<f64> {
+        let window = self.window(now.div_euclid(tile));
         match aggregation {
             Aggregation::Count => Some(window.map(|t| t.count).sum::<u64>() as f64),
             Aggregation::Sum => Some(window.fold(0.0, |acc, t| acc + t.sum)),
@@ -187,9 +191,8 @@ impl Ring {
             debug_assert_eq!(Some(hll_estimate(registers)), self.read(tile, now, Aggregation::ApproxDistinct));
             return hll_estimate(registers);
         }
-        let first = last - TILES_PER_WINDOW + 1;
         let mut registers = Box::new([0u8; HLL_REGISTERS]);
-        merge(&mut registers, self.tiles.iter().rev().skip_while(|t| t.index > last).take_while(|t| t.index >= first));
+        merge(&mut registers, self.window(last));
         let estimate = hll_estimate(&registers);
         self.merged = Some((last, registers));
         estimate

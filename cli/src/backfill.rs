@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use fresco::aggregates::{Definitions, EventLog, backfill};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::CliError;
+use crate::{CliError, ROWS_BAR, progress_bar};
 
 /// Parses `STREAM=PATH`.
 pub fn parse_event_log(text: &str) -> Result<EventLog, String> {
@@ -20,11 +19,7 @@ pub fn parse_event_log(text: &str) -> Result<EventLog, String> {
 pub fn run(definitions: &Path, events: &[EventLog], table: &Path, out: &Path) -> Result<(), CliError> {
     let started = Instant::now();
     let defs = Definitions::from_toml_file(definitions)?;
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} rows ({per_sec}, {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(0, ROWS_BAR);
     let report = backfill(&defs, events, table, out, |done, total| {
         bar.set_length(total);
         bar.set_position(done);

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use fresco_abi::IntervalSpec;
 use fresco_compiler::{Compiler, Format};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-use crate::CliError;
+use crate::{CliError, progress_bar};
 
 /// Models with fewer trees compile too fast for a progress bar to help.
 const PROGRESS_MIN_TREES: usize = 500;
@@ -33,11 +33,7 @@ pub fn run(
     }
     let trees: usize = compiler.ensembles().map(|e| e.trees.len()).sum();
     let bar = if trees >= PROGRESS_MIN_TREES {
-        let bar = ProgressBar::new(trees as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} laying out trees {bar:40} {pos}/{len} ({elapsed})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        let bar = progress_bar(trees as u64, "{spinner} laying out trees {bar:40} {pos}/{len} ({elapsed})");
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
     } else {

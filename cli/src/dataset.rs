@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use fresco::Timestamp;
 use fresco::dataset::{DatasetSpec, TreatmentPolicy, build_training_set};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::CliError;
+use crate::{CliError, progress_bar};
 
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -29,11 +28,7 @@ pub fn run(
     if let Some(to) = to {
         spec = spec.to(to);
     }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} files ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(0, "{spinner} {bar:40} {pos}/{len} files ({eta})");
     let report = build_training_set(&spec, out, |p| {
         bar.set_length(p.files_total);
         bar.set_position(p.files_done);

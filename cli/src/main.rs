@@ -279,6 +279,18 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes on one line.
+/// A progress bar of `len` steps drawn with `template` (indicatif's syntax).
+fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template).unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// The bar of commands that go through rows of a file.
+const ROWS_BAR: &str = "{spinner} {bar:40} {pos}/{len} rows ({per_sec}, {eta})";
+
 fn one_line(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

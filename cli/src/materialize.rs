@@ -4,9 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use fresco::{EmbeddedStore, FeatureStore, MaterializeOptions, StoreError};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::CliError;
+use crate::{CliError, ROWS_BAR, progress_bar};
 
 pub fn run(
     store_path: &Path,
@@ -30,11 +29,7 @@ pub fn run(
         }
         Err(e) => return Err(e.into()),
     }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} rows ({per_sec}, {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(0, ROWS_BAR);
     let options = MaterializeOptions::default().entity_column(entity).timestamp_column(timestamp);
     let report = store.materialize_parquet(view, parquet, &options, |p| {
         bar.set_length(p.rows_total);

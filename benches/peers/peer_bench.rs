@@ -202,8 +202,7 @@ fn main() -> Result<(), Fail> {
         Format::XgBoost => dir.join(format!("{size}.xgb.json")),
     };
     let bytes = std::fs::read(dir.join("X.f64"))?;
-    let data: Vec<f64> =
-        bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+    let data: Vec<f64> = bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
     let n_rows = data.len() / N_FEATURES;
 
     let started = Instant::now();
@@ -218,10 +217,14 @@ fn main() -> Result<(), Fail> {
     let compile_s = started.elapsed().as_secs_f64();
     // A 100,000-row call on the largest model takes seconds: raise the 1 s default deadline.
     let canonical = std::env::var("FRESCO_NAN_CANON").map_or(true, |v| v != "0");
-    let engine = Engine::builder()
+    let mut engine = Engine::builder()
         .limits(Limits::default().with_deadline(std::time::Duration::from_secs(300)))
-        .nan_canonicalization(canonical)
-        .build()?;
+        .nan_canonicalization(canonical);
+    // FRESCO_CODE_CACHE=DIR keeps the compiled machine code (e.g. to read it with objdump).
+    if let Ok(dir) = std::env::var("FRESCO_CODE_CACHE") {
+        engine = engine.code_cache(dir);
+    }
+    let engine = engine.build()?;
     let started = Instant::now();
     let model = Model::from_bytes(&engine, &wasm)?;
     let load_s = started.elapsed().as_secs_f64();
@@ -253,7 +256,11 @@ fn main() -> Result<(), Fail> {
         let mut got = vec![0.0; 2000];
         c.batch(check, &mut got);
         let err = got.iter().zip(&reference).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f64::max);
-        println!("{{\"size\":\"{size}\",\"format\":\"{}\",\"measure\":\"agreement\",\"contender\":\"{}\",\"max_rel_err\":{err:e}}}", format.name(), c.name());
+        println!(
+            "{{\"size\":\"{size}\",\"format\":\"{}\",\"measure\":\"agreement\",\"contender\":\"{}\",\"max_rel_err\":{err:e}}}",
+            format.name(),
+            c.name()
+        );
     }
 
     for c in contenders.iter_mut() {

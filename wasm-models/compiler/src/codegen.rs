@@ -17,13 +17,13 @@
 
 use fresco_trees::{Ensemble, Precision, Transform, math};
 use wasm_encoder::{
-    BlockType, CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function,
-    FunctionSection, GlobalSection, GlobalType, InstructionSink, MemArg, MemorySection, MemoryType,
-    Module, TypeSection, ValType,
+    BlockType, CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
+    GlobalSection, GlobalType, InstructionSink, MemArg, MemorySection, MemoryType, Module, TypeSection, ValType,
 };
 
 use crate::branches;
 use crate::layout::{NODE_BYTES, Placement, Tables, kind};
+use crate::ranks::Ranks;
 
 /// How trees become code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +41,7 @@ pub const BRANCHES_MAX_NODES: usize = 300_000;
 impl Layout {
     /// The layout chosen by model size.
     pub fn for_size(total_nodes: usize) -> Layout {
-        if total_nodes <= BRANCHES_MAX_NODES {
-            Layout::Branches
-        } else {
-            Layout::Tables
-        }
+        if total_nodes <= BRANCHES_MAX_NODES { Layout::Branches } else { Layout::Tables }
     }
 }
 
@@ -80,8 +76,7 @@ mod ty {
     pub const F64_F64: u32 = 3;
     pub const F32_F32: u32 = 4;
     pub const ENSEMBLE: u32 = 5; // (in: i32, rows: i32, out: i32) -> ()
-    pub const CHUNK_F64: u32 = 6; // (row: i32, acc: f64) -> f64
-    pub const CHUNK_F32: u32 = 7; // (row: i32, acc: f32) -> f32
+    pub const CHUNK: u32 = 6; // (row: i32, rows: i32, score: i32, ranks: i32) -> ()
 }
 
 /// Addresses of the regions in the memory map, and the row-block geometry.
@@ -100,6 +95,9 @@ struct Map {
     /// Bytes per input row and per output row.
     in_stride: u32,
     out_stride: u32,
+    /// Threshold ranks of a block of rows (branch layout): `block × rank_stride` bytes.
+    ranks: u32,
+    rank_stride: u32,
     heap: u32,
 }
 
@@ -118,23 +116,15 @@ pub fn generate(
     let n_inputs = ensembles.first().map_or(0, |e| e.n_features());
     let bitset_words = Tables::bitset_words(ensembles);
     let tables_mode = layout == Layout::Tables;
-    let n_nodes: usize = if tables_mode {
-        Tables::node_slots(ensembles)
-    } else {
-        0
-    };
+    let n_nodes: usize = if tables_mode { Tables::node_slots(ensembles) } else { 0 };
     // The branch layout keeps its constant pool where the node tables would be.
-    let pool_bytes: usize = if tables_mode {
-        0
-    } else {
-        ensembles.iter().map(|e| branches::pool_bytes(e)).sum()
-    };
-    let n_trees: usize = if tables_mode {
-        ensembles.iter().map(|e| e.trees.len()).sum()
-    } else {
-        0
-    };
+    let pool_bytes: usize = if tables_mode { 0 } else { ensembles.iter().map(|e| branches::pool_bytes(e)).sum() };
+    let n_trees: usize = if tables_mode { ensembles.iter().map(|e| e.trees.len()).sum() } else { 0 };
     let max_groups = ensembles.iter().map(|e| e.n_groups).max().unwrap_or(1);
+    // The branch layout compares ranks of inputs among thresholds (see `ranks`).
+    let mut ranks: Vec<Ranks> =
+        if tables_mode { Vec::new() } else { ensembles.iter().map(|e| Ranks::build(e, 0)).collect() };
+    let rank_table_bytes: usize = ranks.iter().map(|r| r.data.len()).sum();
 
     let size = |n: usize, each: usize| n.checked_mul(each).and_then(|b| u32::try_from(b).ok());
     let too_large = || "the model's tables do not fit in a 4 GiB memory".to_string();
@@ -144,18 +134,24 @@ pub fn generate(
     let block = (BLOCK_GROUP_SLOTS / max_groups).clamp(1, MAX_BLOCK);
     let scratch_bytes = size(max_groups * block, 8).ok_or_else(too_large)?;
     let n_outputs: usize = ensembles.iter().map(|e| e.n_outputs()).sum();
-    let add = |a: u32, b: u32| {
-        a.checked_add(b)
-            .map(|v| v.next_multiple_of(8))
-            .ok_or_else(too_large)
-    };
+    let add = |a: u32, b: u32| a.checked_add(b).map(|v| v.next_multiple_of(8)).ok_or_else(too_large);
     let nodes = DATA_BASE;
     let roots = add(nodes, nodes_bytes)?;
     let depths = add(roots, roots_bytes)?;
     let bitsets = add(depths, roots_bytes)?;
     let expf_table = add(bitsets, bitset_bytes)?;
     let scratch = add(expf_table, 32 * 8)?;
-    let heap = add(scratch, scratch_bytes)?;
+    let rank_tables = add(scratch, scratch_bytes)?;
+    let rank_stride = (4 * n_inputs) as u32;
+    let rank_scratch = add(rank_tables, size(rank_table_bytes, 1).ok_or_else(too_large)?)?;
+    let rank_scratch_bytes =
+        if ranks.is_empty() { 0 } else { size(block, rank_stride as usize).ok_or_else(too_large)? };
+    let heap = add(rank_scratch, rank_scratch_bytes)?;
+    let mut rank_data = Vec::with_capacity(rank_table_bytes);
+    for r in &mut ranks {
+        r.base = rank_tables + rank_data.len() as u32;
+        rank_data.extend_from_slice(&r.data);
+    }
     let map = Map {
         nodes,
         roots,
@@ -166,6 +162,8 @@ pub fn generate(
         block: block as u32,
         in_stride: (n_inputs * 8) as u32,
         out_stride: (n_outputs * 8) as u32,
+        ranks: rank_scratch,
+        rank_stride,
         heap,
     };
 
@@ -173,18 +171,8 @@ pub fn generate(
     let mut group_code: Vec<Vec<GroupCode>> = Vec::new();
     let mut chunk_functions: Vec<(u32, Function)> = Vec::new();
     let (node_data, root_data, depth_data, bitset_data) = if tables_mode {
-        let tables = Tables::build(
-            ensembles,
-            &Placement {
-                bitsets_base: bitsets,
-            },
-            progress,
-        );
-        group_code = tables
-            .groups
-            .iter()
-            .map(|g| g.iter().map(|&(a, b)| GroupCode::Table(a, b)).collect())
-            .collect();
+        let tables = Tables::build(ensembles, &Placement { bitsets_base: bitsets }, progress);
+        group_code = tables.groups.iter().map(|g| g.iter().map(|&(a, b)| GroupCode::Table(a, b)).collect()).collect();
         (tables.nodes, tables.roots, tables.depths, tables.bitsets)
     } else {
         let mut data = branches::Data {
@@ -194,18 +182,15 @@ pub fn generate(
             pool_base: map.nodes,
         };
         let mut next = func::FIRST_ENSEMBLE + ensembles.len() as u32;
+        let strides = branches::Strides { input: map.in_stride, score: map.max_groups * 8, ranks: map.rank_stride };
         let mut done = 0usize;
-        for e in ensembles {
+        for (i, e) in ensembles.iter().enumerate() {
             let mut groups = Vec::with_capacity(e.n_groups);
             for group in branches::chunks(e) {
                 let mut calls = Vec::with_capacity(group.len());
                 for chunk in &group {
-                    let ty = if e.precision == Precision::F32 {
-                        ty::CHUNK_F32
-                    } else {
-                        ty::CHUNK_F64
-                    };
-                    chunk_functions.push((ty, branches::chunk_function(e, chunk, &mut data)));
+                    chunk_functions
+                        .push((ty::CHUNK, branches::chunk_function(e, chunk, &strides, &ranks[i], &mut data)));
                     calls.push(next);
                     next += 1;
                     done += chunk.trees.len();
@@ -222,31 +207,15 @@ pub fn generate(
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
-    types
-        .ty()
-        .function([ValType::I32, ValType::I32, ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::I32, ValType::I32, ValType::I32], [ValType::I32]);
     types.ty().function([ValType::F64], [ValType::F64]);
     types.ty().function([ValType::F32], [ValType::F32]);
-    types
-        .ty()
-        .function([ValType::I32, ValType::I32, ValType::I32], []);
-    types
-        .ty()
-        .function([ValType::I32, ValType::F64], [ValType::F64]);
-    types
-        .ty()
-        .function([ValType::I32, ValType::F32], [ValType::F32]);
+    types.ty().function([ValType::I32, ValType::I32, ValType::I32], []);
+    types.ty().function([ValType::I32, ValType::I32, ValType::I32, ValType::I32], []);
     module.section(&types);
 
     let mut functions = FunctionSection::new();
-    for t in [
-        ty::VOID_I32,
-        ty::I32_I32,
-        ty::PREDICT,
-        ty::F64_F64,
-        ty::F32_F32,
-        ty::F32_F32,
-    ] {
+    for t in [ty::VOID_I32, ty::I32_I32, ty::PREDICT, ty::F64_F64, ty::F32_F32, ty::F32_F32] {
         functions.function(t);
     }
     for _ in ensembles {
@@ -259,22 +228,12 @@ pub fn generate(
 
     let pages = (u64::from(map.heap) + PAGE).div_ceil(PAGE);
     let mut memories = MemorySection::new();
-    memories.memory(MemoryType {
-        minimum: pages,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    });
+    memories.memory(MemoryType { minimum: pages, maximum: None, memory64: false, shared: false, page_size_log2: None });
     module.section(&memories);
 
     let mut globals = GlobalSection::new();
     globals.global(
-        GlobalType {
-            val_type: ValType::I32,
-            mutable: true,
-            shared: false,
-        },
+        GlobalType { val_type: ValType::I32, mutable: true, shared: false },
         &ConstExpr::i32_const(map.heap as i32),
     );
     module.section(&globals);
@@ -295,12 +254,7 @@ pub fn generate(
     code.function(&sigmoidf());
     let mut first_output = 0u32;
     for (i, ensemble) in ensembles.iter().enumerate() {
-        code.function(&score_ensemble(
-            ensemble,
-            &group_code[i],
-            &map,
-            first_output,
-        ));
+        code.function(&score_ensemble(ensemble, &group_code[i], ranks.get(i), &map, first_output));
         first_output += ensemble.n_outputs() as u32;
     }
     for (_, f) in &chunk_functions {
@@ -309,43 +263,27 @@ pub fn generate(
     module.section(&code);
 
     let mut data = DataSection::new();
-    let le32 = |words: &[u32]| {
-        words
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect::<Vec<u8>>()
-    };
-    let expf_bytes: Vec<u8> = math::expf_table()
-        .iter()
-        .flat_map(|w| w.to_le_bytes())
-        .collect();
+    let le32 = |words: &[u32]| words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
+    let expf_bytes: Vec<u8> = math::expf_table().iter().flat_map(|w| w.to_le_bytes()).collect();
     // Node tables, or the branch layout's constant pool.
     data.active(0, &ConstExpr::i32_const(map.nodes as i32), node_data);
     if tables_mode {
         data.active(0, &ConstExpr::i32_const(map.roots as i32), le32(&root_data));
-        data.active(
-            0,
-            &ConstExpr::i32_const(map.depths as i32),
-            le32(&depth_data),
-        );
+        data.active(0, &ConstExpr::i32_const(map.depths as i32), le32(&depth_data));
     }
     data.active(0, &ConstExpr::i32_const(bitsets as i32), le32(&bitset_data));
     data.active(0, &ConstExpr::i32_const(map.expf as i32), expf_bytes);
+    if !rank_data.is_empty() {
+        data.active(0, &ConstExpr::i32_const(rank_tables as i32), rank_data);
+    }
     module.section(&data);
 
-    module.section(&wasm_encoder::CustomSection {
-        name: "fresco.model".into(),
-        data: metadata.as_bytes().into(),
-    });
+    module.section(&wasm_encoder::CustomSection { name: "fresco.model".into(), data: metadata.as_bytes().into() });
     Ok(module.finish())
 }
 
 fn mem(offset: u32, align: u32) -> MemArg {
-    MemArg {
-        offset: u64::from(offset),
-        align,
-        memory_index: 0,
-    }
+    MemArg { offset: u64::from(offset), align, memory_index: 0 }
 }
 
 fn f64c(s: &mut InstructionSink<'_>, v: f64) {
@@ -367,48 +305,16 @@ fn alloc() -> Function {
     // params: 0 bytes; locals: 1 start
     let mut f = Function::new([(1, ValType::I32)]);
     let mut s = f.instructions();
-    s.local_get(0)
-        .i32_const(0)
-        .i32_lt_s()
-        .if_(BlockType::Empty)
-        .i32_const(0)
-        .return_()
-        .end();
+    s.local_get(0).i32_const(0).i32_lt_s().if_(BlockType::Empty).i32_const(0).return_().end();
     s.global_get(0).local_set(1);
     // heap += (bytes + 7) & !7, checking for overflow of the 32-bit address space
-    s.global_get(0)
-        .local_get(0)
-        .i32_const(7)
-        .i32_add()
-        .i32_const(-8)
-        .i32_and()
-        .i32_add();
+    s.global_get(0).local_get(0).i32_const(7).i32_add().i32_const(-8).i32_and().i32_add();
     s.global_set(0);
-    s.global_get(0)
-        .local_get(1)
-        .i32_lt_u()
-        .if_(BlockType::Empty)
-        .i32_const(0)
-        .return_()
-        .end();
+    s.global_get(0).local_get(1).i32_lt_u().if_(BlockType::Empty).i32_const(0).return_().end();
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     // memory.size * 64 KiB >= heap ? done
-    s.memory_size(0)
-        .i64_extend_i32_u()
-        .i64_const(16)
-        .i64_shl()
-        .global_get(0)
-        .i64_extend_i32_u()
-        .i64_ge_u()
-        .br_if(1);
-    s.i32_const(1)
-        .memory_grow(0)
-        .i32_const(-1)
-        .i32_eq()
-        .if_(BlockType::Empty)
-        .i32_const(0)
-        .return_()
-        .end();
+    s.memory_size(0).i64_extend_i32_u().i64_const(16).i64_shl().global_get(0).i64_extend_i32_u().i64_ge_u().br_if(1);
+    s.i32_const(1).memory_grow(0).i32_const(-1).i32_eq().if_(BlockType::Empty).i32_const(0).return_().end();
     s.br(0).end().end();
     s.local_get(1).end();
     f
@@ -420,34 +326,14 @@ fn predict(ensembles: &[&Ensemble], n_inputs: usize, map: &Map) -> Function {
     let mut f = Function::new([(5, ValType::I32)]);
     let mut s = f.instructions();
     s.local_get(1).i32_const(0).i32_lt_s().if_(BlockType::Empty);
-    s.i32_const(fresco_abi::status::INVALID_ARGUMENT)
-        .return_()
-        .end();
+    s.i32_const(fresco_abi::status::INVALID_ARGUMENT).return_().end();
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     s.local_get(3).local_get(1).i32_ge_s().br_if(1);
     // m = min(block, n - start)
-    s.i32_const(map.block as i32)
-        .local_get(1)
-        .local_get(3)
-        .i32_sub()
-        .local_tee(4)
-        .local_get(4);
-    s.i32_const(map.block as i32)
-        .i32_gt_s()
-        .select()
-        .local_set(4);
-    s.local_get(0)
-        .local_get(3)
-        .i32_const(map.in_stride as i32)
-        .i32_mul()
-        .i32_add()
-        .local_set(5);
-    s.local_get(2)
-        .local_get(3)
-        .i32_const(map.out_stride as i32)
-        .i32_mul()
-        .i32_add()
-        .local_set(6);
+    s.i32_const(map.block as i32).local_get(1).local_get(3).i32_sub().local_tee(4).local_get(4);
+    s.i32_const(map.block as i32).i32_gt_s().select().local_set(4);
+    s.local_get(0).local_get(3).i32_const(map.in_stride as i32).i32_mul().i32_add().local_set(5);
+    s.local_get(2).local_get(3).i32_const(map.out_stride as i32).i32_mul().i32_add().local_set(6);
     // f64 ensembles first, then round the block's inputs to f32 in place for the f32 ones.
     let mut rounded = false;
     let mut order: Vec<usize> = (0..ensembles.len()).collect();
@@ -457,40 +343,15 @@ fn predict(ensembles: &[&Ensemble], n_inputs: usize, map: &Map) -> Function {
             rounded = true;
             s.i32_const(0).local_set(7);
             s.block(BlockType::Empty).loop_(BlockType::Empty);
-            s.local_get(7)
-                .local_get(4)
-                .i32_const(n_inputs as i32)
-                .i32_mul()
-                .i32_ge_u()
-                .br_if(1);
+            s.local_get(7).local_get(4).i32_const(n_inputs as i32).i32_mul().i32_ge_u().br_if(1);
             s.local_get(5).local_get(7).i32_const(3).i32_shl().i32_add();
-            s.local_get(5)
-                .local_get(7)
-                .i32_const(3)
-                .i32_shl()
-                .i32_add()
-                .f64_load(mem(0, 3));
+            s.local_get(5).local_get(7).i32_const(3).i32_shl().i32_add().f64_load(mem(0, 3));
             s.f32_demote_f64().f64_promote_f32().f64_store(mem(0, 3));
-            s.local_get(7)
-                .i32_const(1)
-                .i32_add()
-                .local_set(7)
-                .br(0)
-                .end()
-                .end();
+            s.local_get(7).i32_const(1).i32_add().local_set(7).br(0).end().end();
         }
-        s.local_get(5)
-            .local_get(4)
-            .local_get(6)
-            .call(func::FIRST_ENSEMBLE + i as u32);
+        s.local_get(5).local_get(4).local_get(6).call(func::FIRST_ENSEMBLE + i as u32);
     }
-    s.local_get(3)
-        .i32_const(map.block as i32)
-        .i32_add()
-        .local_set(3)
-        .br(0)
-        .end()
-        .end();
+    s.local_get(3).i32_const(map.block as i32).i32_add().local_set(3).br(0).end().end();
     s.i32_const(fresco_abi::status::OK).end();
     f
 }
@@ -530,53 +391,34 @@ mod local {
     /// Node of lane k: `LANE_NODE + k`; row pointer of lane k: `LANE_ROW + k`.
     pub const LANE_NODE: u32 = 24;
     pub const LANE_ROW: u32 = 24 + super::LANES;
+    /// Rank search: i64 keys, then i32 positions (`crate::ranks::LANES` each).
+    pub const RANK_KEY: u32 = 24 + 2 * super::LANES;
+    pub const RANK_POS: u32 = RANK_KEY + crate::ranks::LANES;
 }
 
 /// Emits `for R in 0..M { ROW, GRP, O = this row's input, group scores, outputs; body }`.
-fn for_rows(
-    s: &mut InstructionSink<'_>,
-    map: &Map,
-    first_output: u32,
-    body: impl FnOnce(&mut InstructionSink<'_>),
-) {
+fn for_rows(s: &mut InstructionSink<'_>, map: &Map, first_output: u32, body: impl FnOnce(&mut InstructionSink<'_>)) {
     use local::*;
     s.i32_const(0).local_set(R);
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     s.local_get(R).local_get(M).i32_ge_u().br_if(1);
-    s.local_get(IN)
-        .local_get(R)
-        .i32_const(map.in_stride as i32)
-        .i32_mul()
-        .i32_add()
-        .local_set(ROW);
+    s.local_get(IN).local_get(R).i32_const(map.in_stride as i32).i32_mul().i32_add().local_set(ROW);
     s.local_get(R)
         .i32_const((map.max_groups * 8) as i32)
         .i32_mul()
         .i32_const(map.groups as i32)
         .i32_add()
         .local_set(GRP);
-    s.local_get(OUT)
-        .local_get(R)
-        .i32_const(map.out_stride as i32)
-        .i32_mul()
-        .i32_add();
-    s.i32_const((first_output * 8) as i32)
-        .i32_add()
-        .local_set(O);
+    s.local_get(OUT).local_get(R).i32_const(map.out_stride as i32).i32_mul().i32_add();
+    s.i32_const((first_output * 8) as i32).i32_add().local_set(O);
     body(s);
-    s.local_get(R)
-        .i32_const(1)
-        .i32_add()
-        .local_set(R)
-        .br(0)
-        .end()
-        .end();
+    s.local_get(R).i32_const(1).i32_add().local_set(R).br(0).end().end();
 }
 
 /// Rows walked through one tree together by the lockstep walk.
 const LANES: u32 = 8;
 
-fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u32) -> Function {
+fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map: &Map, first_output: u32) -> Function {
     use local::*;
     let lockstep = crate::layout::lockstep_eligible(e);
     let mut f = Function::new([
@@ -584,9 +426,22 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
         (4, ValType::F64),
         (2, ValType::F32),
         (2 + 2 * LANES, ValType::I32),
+        (crate::ranks::LANES, ValType::I64),
+        (crate::ranks::LANES, ValType::I32),
     ]);
     let mut s = f.instructions();
     let f32_sums = e.precision == Precision::F32;
+    if let Some(ranks) = ranks.filter(|r| r.any()) {
+        for_rows(&mut s, map, first_output, |s| {
+            s.local_get(R)
+                .i32_const(map.rank_stride as i32)
+                .i32_mul()
+                .i32_const(map.ranks as i32)
+                .i32_add()
+                .local_set(ADDR);
+            ranks.emit_row(s, ROW, ADDR, X, RANK_KEY, RANK_POS);
+        });
+    }
     for (g, code) in groups.iter().enumerate() {
         let slot = mem(8 * g as u32, 3);
         // Start every row of the block from the base score.
@@ -604,10 +459,7 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
                 // Blocks of at least LANES rows take the lockstep walk; smaller ones
                 // (batch 1) walk row by row, where lanes would only repeat work.
                 if lockstep {
-                    s.local_get(M)
-                        .i32_const(LANES as i32)
-                        .i32_ge_u()
-                        .if_(BlockType::Empty);
+                    s.local_get(M).i32_const(LANES as i32).i32_ge_u().if_(BlockType::Empty);
                     lockstep_walk(&mut s, map, g, *start, *end, f32_sums);
                     s.else_();
                 }
@@ -621,20 +473,11 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
                     s.local_get(T).i32_const(*end as i32).i32_ge_u().br_if(1);
                     traverse(s, map);
                     if f32_sums {
-                        s.f32_demote_f64()
-                            .local_get(ACC32)
-                            .f32_add()
-                            .local_set(ACC32);
+                        s.f32_demote_f64().local_get(ACC32).f32_add().local_set(ACC32);
                     } else {
                         s.local_get(ACC).f64_add().local_set(ACC);
                     }
-                    s.local_get(T)
-                        .i32_const(1)
-                        .i32_add()
-                        .local_set(T)
-                        .br(0)
-                        .end()
-                        .end();
+                    s.local_get(T).i32_const(1).i32_add().local_set(T).br(0).end().end();
                     if f32_sums {
                         s.local_get(ACC32).f64_promote_f32().local_set(ACC);
                     }
@@ -648,18 +491,11 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
             GroupCode::Chunks(calls) => {
                 // Chunk by chunk over the block: each chunk's code stays hot for all rows.
                 for &chunk in calls {
-                    for_rows(&mut s, map, first_output, |s| {
-                        s.local_get(GRP)
-                            .local_get(ROW)
-                            .local_get(GRP)
-                            .f64_load(slot);
-                        if f32_sums {
-                            s.f32_demote_f64().call(chunk).f64_promote_f32();
-                        } else {
-                            s.call(chunk);
-                        }
-                        s.f64_store(slot);
-                    });
+                    s.local_get(IN)
+                        .local_get(M)
+                        .i32_const((map.groups + 8 * g as u32) as i32)
+                        .i32_const(map.ranks as i32)
+                        .call(chunk);
                 }
                 e.trees.iter().filter(|t| t.group == g).count() as u32
             }
@@ -682,130 +518,48 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], map: &Map, first_output: u
 /// the tree's height in steps; a lane that reaches a leaf early stays on it (a leaf is
 /// its own child), so the inner loop has no exit test. Only for ensembles whose splits
 /// are all numeric with NaN as missing ([`crate::layout::lockstep_eligible`]).
-fn lockstep_walk(
-    s: &mut InstructionSink<'_>,
-    map: &Map,
-    g: usize,
-    start: u32,
-    end: u32,
-    f32_sums: bool,
-) {
+fn lockstep_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, start: u32, end: u32, f32_sums: bool) {
     use local::*;
     let n = map.nodes;
     s.i32_const(start as i32).local_set(T);
     s.block(BlockType::Empty).loop_(BlockType::Empty); // trees
     s.local_get(T).i32_const(end as i32).i32_ge_u().br_if(1);
-    s.local_get(T)
-        .i32_const(2)
-        .i32_shl()
-        .i32_load(mem(map.roots, 2))
-        .local_set(ROOT);
+    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.roots, 2)).local_set(ROOT);
     s.i32_const(0).local_set(R);
     s.block(BlockType::Empty).loop_(BlockType::Empty); // groups of LANES rows
     s.local_get(R).local_get(M).i32_ge_u().br_if(1);
     for k in 0..LANES {
         s.local_get(ROOT).local_set(LANE_NODE + k);
         // row min(R + k, M - 1): lanes past the block's end repeat its last row
-        s.local_get(R)
-            .i32_const(k as i32)
-            .i32_add()
-            .local_get(M)
-            .i32_const(1)
-            .i32_sub();
-        s.local_get(R)
-            .i32_const(k as i32)
-            .i32_add()
-            .local_get(M)
-            .i32_const(1)
-            .i32_sub()
-            .i32_lt_u()
-            .select();
-        s.i32_const(map.in_stride as i32)
-            .i32_mul()
-            .local_get(IN)
-            .i32_add()
-            .local_set(LANE_ROW + k);
+        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_const(1).i32_sub();
+        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_const(1).i32_sub().i32_lt_u().select();
+        s.i32_const(map.in_stride as i32).i32_mul().local_get(IN).i32_add().local_set(LANE_ROW + k);
     }
-    s.local_get(T)
-        .i32_const(2)
-        .i32_shl()
-        .i32_load(mem(map.depths, 2))
-        .local_set(STEPS);
+    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.depths, 2)).local_set(STEPS);
     s.block(BlockType::Empty).loop_(BlockType::Empty); // steps
     s.local_get(STEPS).i32_eqz().br_if(1);
     // C = 1 while every lane already sits on a leaf: then the walk is over.
     s.i32_const(1).local_set(C);
     for k in 0..LANES {
         // left = (x <= t) | (isnan(x) & kind == NAN_LEFT) | (kind == LEAF)
-        s.local_get(LANE_NODE + k)
-            .i32_const(4)
-            .i32_shl()
-            .local_tee(ADDR)
-            .i32_load(mem(n + 8, 2))
-            .local_set(INFO);
-        s.local_get(LANE_ROW + k)
-            .local_get(INFO)
-            .i32_const(0x00ff_ffff)
-            .i32_and()
-            .i32_const(3)
-            .i32_shl()
-            .i32_add();
-        s.f64_load(mem(0, 3))
-            .local_tee(X)
-            .local_get(ADDR)
-            .f64_load(mem(n, 3))
-            .f64_le();
-        s.local_get(X)
-            .local_get(X)
-            .f64_ne()
-            .local_get(INFO)
-            .i32_const(24)
-            .i32_shr_u()
-            .local_tee(KIND);
-        s.i32_const(kind::NAN_LEFT as i32)
-            .i32_eq()
-            .i32_and()
-            .i32_or();
-        s.local_get(KIND)
-            .i32_eqz()
-            .local_tee(W)
-            .i32_or()
-            .local_set(LEFT);
+        s.local_get(LANE_NODE + k).i32_const(4).i32_shl().local_tee(ADDR).i32_load(mem(n + 8, 2)).local_set(INFO);
+        s.local_get(LANE_ROW + k).local_get(INFO).i32_const(0x00ff_ffff).i32_and().i32_const(3).i32_shl().i32_add();
+        s.f64_load(mem(0, 3)).local_tee(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le();
+        s.local_get(X).local_get(X).f64_ne().local_get(INFO).i32_const(24).i32_shr_u().local_tee(KIND);
+        s.i32_const(kind::NAN_LEFT as i32).i32_eq().i32_and().i32_or();
+        s.local_get(KIND).i32_eqz().local_tee(W).i32_or().local_set(LEFT);
         s.local_get(C).local_get(W).i32_and().local_set(C);
-        s.local_get(ADDR)
-            .i32_load(mem(n + 12, 2))
-            .i32_const(1)
-            .i32_add()
-            .local_get(LEFT)
-            .i32_sub();
+        s.local_get(ADDR).i32_load(mem(n + 12, 2)).i32_const(1).i32_add().local_get(LEFT).i32_sub();
         s.local_set(LANE_NODE + k);
     }
     s.local_get(C).br_if(1);
-    s.local_get(STEPS)
-        .i32_const(1)
-        .i32_sub()
-        .local_set(STEPS)
-        .br(0)
-        .end()
-        .end();
+    s.local_get(STEPS).i32_const(1).i32_sub().local_set(STEPS).br(0).end().end();
     // Add each real lane's leaf to its row's group score.
     for k in 0..LANES {
-        s.local_get(R)
-            .i32_const(k as i32)
-            .i32_add()
-            .local_get(M)
-            .i32_lt_u()
-            .if_(BlockType::Empty);
-        s.local_get(R)
-            .i32_const(k as i32)
-            .i32_add()
-            .i32_const((map.max_groups * 8) as i32)
-            .i32_mul();
+        s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_lt_u().if_(BlockType::Empty);
+        s.local_get(R).i32_const(k as i32).i32_add().i32_const((map.max_groups * 8) as i32).i32_mul();
         s.i32_const(map.groups as i32).i32_add().local_tee(GRP);
-        s.local_get(LANE_NODE + k)
-            .i32_const(4)
-            .i32_shl()
-            .f64_load(mem(n, 3));
+        s.local_get(LANE_NODE + k).i32_const(4).i32_shl().f64_load(mem(n, 3));
         if f32_sums {
             s.f32_demote_f64()
                 .local_get(GRP)
@@ -818,100 +572,41 @@ fn lockstep_walk(
         }
         s.f64_store(mem(8 * g as u32, 3)).end();
     }
-    s.local_get(R)
-        .i32_const(LANES as i32)
-        .i32_add()
-        .local_set(R)
-        .br(0)
-        .end()
-        .end();
-    s.local_get(T)
-        .i32_const(1)
-        .i32_add()
-        .local_set(T)
-        .br(0)
-        .end()
-        .end();
+    s.local_get(R).i32_const(LANES as i32).i32_add().local_set(R).br(0).end().end();
+    s.local_get(T).i32_const(1).i32_add().local_set(T).br(0).end().end();
 }
 
 /// Pushes the leaf value of tree slot `T` for the row at `ROW`.
 fn traverse(s: &mut InstructionSink<'_>, map: &Map) {
     use local::*;
     let n = map.nodes;
-    s.local_get(T)
-        .i32_const(2)
-        .i32_shl()
-        .i32_load(mem(map.roots, 2))
-        .local_set(NODE);
+    s.local_get(T).i32_const(2).i32_shl().i32_load(mem(map.roots, 2)).local_set(NODE);
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     // addr = node * 16; info = node.info; kind = info >> 24; leaf → exit
-    s.local_get(NODE)
-        .i32_const(4)
-        .i32_shl()
-        .local_tee(ADDR)
-        .i32_load(mem(n + 8, 2))
-        .local_tee(INFO);
-    s.i32_const(24)
-        .i32_shr_u()
-        .local_tee(KIND)
-        .i32_eqz()
-        .br_if(1);
-    s.local_get(ROW)
-        .local_get(INFO)
-        .i32_const(0x00ff_ffff)
-        .i32_and()
-        .i32_const(3)
-        .i32_shl()
-        .i32_add();
+    s.local_get(NODE).i32_const(4).i32_shl().local_tee(ADDR).i32_load(mem(n + 8, 2)).local_tee(INFO);
+    s.i32_const(24).i32_shr_u().local_tee(KIND).i32_eqz().br_if(1);
+    s.local_get(ROW).local_get(INFO).i32_const(0x00ff_ffff).i32_and().i32_const(3).i32_shl().i32_add();
     s.f64_load(mem(0, 3)).local_set(X);
     s.block(BlockType::Empty); // $decided
     {
         // Numeric with NaN as missing: left = (x <= t) | (isnan(x) & kind == NAN_LEFT)
-        s.local_get(KIND)
-            .i32_const(kind::NAN_LEFT as i32)
-            .i32_le_u()
-            .if_(BlockType::Empty);
+        s.local_get(KIND).i32_const(kind::NAN_LEFT as i32).i32_le_u().if_(BlockType::Empty);
         s.local_get(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le();
-        s.local_get(X)
-            .local_get(X)
-            .f64_ne()
-            .local_get(KIND)
-            .i32_const(kind::NAN_LEFT as i32)
-            .i32_eq()
-            .i32_and();
+        s.local_get(X).local_get(X).f64_ne().local_get(KIND).i32_const(kind::NAN_LEFT as i32).i32_eq().i32_and();
         s.i32_or().local_set(LEFT).br(1).end();
         // LightGBM None / Zero missing types
-        s.local_get(KIND)
-            .i32_const(kind::ZERO_LEFT as i32)
-            .i32_le_u()
-            .if_(BlockType::Empty);
+        s.local_get(KIND).i32_const(kind::ZERO_LEFT as i32).i32_le_u().if_(BlockType::Empty);
         s.local_get(X).local_get(X).f64_ne().if_(BlockType::Empty);
         f64c(s, 0.0);
         s.local_set(X).end();
-        s.local_get(KIND)
-            .i32_const(kind::ZERO_RIGHT as i32)
-            .i32_ge_u();
+        s.local_get(KIND).i32_const(kind::ZERO_RIGHT as i32).i32_ge_u();
         s.local_get(X).f64_abs();
         f64c(s, fresco_trees::eval::ZERO_THRESHOLD);
         s.f64_le().i32_and().if_(BlockType::Empty);
-        s.local_get(KIND)
-            .i32_const(kind::ZERO_LEFT as i32)
-            .i32_eq()
-            .local_set(LEFT)
-            .br(2)
-            .end();
-        s.local_get(X)
-            .local_get(ADDR)
-            .f64_load(mem(n, 3))
-            .f64_le()
-            .local_set(LEFT)
-            .br(1)
-            .end();
+        s.local_get(KIND).i32_const(kind::ZERO_LEFT as i32).i32_eq().local_set(LEFT).br(2).end();
+        s.local_get(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le().local_set(LEFT).br(1).end();
         // LightGBM categorical: NaN, c < 0 or c >= 2^31 go right; c in set goes left.
-        s.local_get(KIND)
-            .i32_const(kind::CAT_LIGHTGBM as i32)
-            .i32_eq()
-            .if_(BlockType::Empty);
+        s.local_get(KIND).i32_const(kind::CAT_LIGHTGBM as i32).i32_eq().if_(BlockType::Empty);
         s.i32_const(0).local_set(LEFT);
         s.local_get(X);
         f64c(s, -1.0);
@@ -924,12 +619,7 @@ fn traverse(s: &mut InstructionSink<'_>, map: &Map) {
         s.br(1).end();
         // XGBoost categorical: NaN default; invalid goes left; in set goes right.
         s.local_get(X).local_get(X).f64_ne().if_(BlockType::Empty);
-        s.local_get(KIND)
-            .i32_const(kind::CAT_XGBOOST_NAN_LEFT as i32)
-            .i32_eq()
-            .local_set(LEFT)
-            .br(1)
-            .end();
+        s.local_get(KIND).i32_const(kind::CAT_XGBOOST_NAN_LEFT as i32).i32_eq().local_set(LEFT).br(1).end();
         s.i32_const(1).local_set(LEFT);
         s.local_get(X);
         f64c(s, 0.0);
@@ -942,13 +632,7 @@ fn traverse(s: &mut InstructionSink<'_>, map: &Map) {
     }
     s.end(); // $decided
     // node = left_child + 1 - left
-    s.local_get(ADDR)
-        .i32_load(mem(n + 12, 2))
-        .i32_const(1)
-        .i32_add()
-        .local_get(LEFT)
-        .i32_sub()
-        .local_set(NODE);
+    s.local_get(ADDR).i32_load(mem(n + 12, 2)).i32_const(1).i32_add().local_get(LEFT).i32_sub().local_set(NODE);
     s.br(0).end().end();
     s.local_get(ADDR).f64_load(mem(n, 3));
 }
@@ -959,13 +643,7 @@ fn in_bitset(s: &mut InstructionSink<'_>, map: &Map) {
     s.local_get(C).i32_const(5).i32_shr_u().local_tee(W);
     s.local_get(ADDR).i32_load(mem(map.nodes + 4, 2)).i32_lt_u();
     s.if_(BlockType::Result(ValType::I32));
-    s.local_get(ADDR)
-        .i32_load(mem(map.nodes, 2))
-        .local_get(W)
-        .i32_const(2)
-        .i32_shl()
-        .i32_add()
-        .i32_load(mem(0, 2));
+    s.local_get(ADDR).i32_load(mem(map.nodes, 2)).local_get(W).i32_const(2).i32_shl().i32_add().i32_load(mem(0, 2));
     s.local_get(C).i32_shr_u().i32_const(1).i32_and();
     s.else_().i32_const(0).end();
 }
@@ -996,13 +674,7 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble) {
                 f64c(s, 0.0);
                 s.f64_gt().local_get(X);
                 f64c(s, 0.0);
-                s.f64_lt()
-                    .i32_sub()
-                    .f64_convert_i32_s()
-                    .local_get(X)
-                    .f64_mul()
-                    .local_get(X)
-                    .f64_mul();
+                s.f64_lt().i32_sub().f64_convert_i32_s().local_get(X).f64_mul().local_get(X).f64_mul();
                 s.f64_store(mem(out_addr(g), 3));
             }
         }
@@ -1053,19 +725,11 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble) {
             for g in 0..groups {
                 s.local_get(O);
                 score(s, g);
-                s.local_get(MAX)
-                    .f64_sub()
-                    .call(func::EXP)
-                    .local_tee(X)
-                    .f64_store(mem(out_addr(g), 3));
+                s.local_get(MAX).f64_sub().call(func::EXP).local_tee(X).f64_store(mem(out_addr(g), 3));
                 s.local_get(SUM).local_get(X).f64_add().local_set(SUM);
             }
             for g in 0..groups {
-                s.local_get(O)
-                    .local_get(O)
-                    .f64_load(mem(out_addr(g), 3))
-                    .local_get(SUM)
-                    .f64_div();
+                s.local_get(O).local_get(O).f64_load(mem(out_addr(g), 3)).local_get(SUM).f64_div();
                 s.f64_store(mem(out_addr(g), 3));
             }
         }
@@ -1077,35 +741,20 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble) {
                 score(s, g);
                 s.f32_demote_f64().local_get(MAX32);
                 score(s, g);
-                s.f32_demote_f64()
-                    .local_get(MAX32)
-                    .f32_gt()
-                    .select()
-                    .local_set(MAX32);
+                s.f32_demote_f64().local_get(MAX32).f32_gt().select().local_set(MAX32);
             }
             f64c(s, 0.0);
             s.local_set(SUM);
             for g in 0..groups {
                 s.local_get(O);
                 score(s, g);
-                s.f32_demote_f64()
-                    .local_get(MAX32)
-                    .f32_sub()
-                    .call(func::EXPF)
-                    .f64_promote_f32()
-                    .local_tee(X);
+                s.f32_demote_f64().local_get(MAX32).f32_sub().call(func::EXPF).f64_promote_f32().local_tee(X);
                 s.f64_store(mem(out_addr(g), 3));
                 s.local_get(SUM).local_get(X).f64_add().local_set(SUM);
             }
             for g in 0..groups {
-                s.local_get(O)
-                    .local_get(O)
-                    .f64_load(mem(out_addr(g), 3))
-                    .f32_demote_f64();
-                s.local_get(SUM)
-                    .f32_demote_f64()
-                    .f32_div()
-                    .f64_promote_f32();
+                s.local_get(O).local_get(O).f64_load(mem(out_addr(g), 3)).f32_demote_f64();
+                s.local_get(SUM).f32_demote_f64().f32_div().f64_promote_f32();
                 s.f64_store(mem(out_addr(g), 3));
             }
         }
@@ -1120,10 +769,7 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble) {
                 score(s, g);
                 s.local_set(MAX).end();
             }
-            s.local_get(O)
-                .local_get(BEST)
-                .f64_convert_i32_s()
-                .f64_store(mem(out_addr(0), 3));
+            s.local_get(O).local_get(BEST).f64_convert_i32_s().f64_store(mem(out_addr(0), 3));
         }
     }
 }
@@ -1133,13 +779,7 @@ fn exp() -> Function {
     // param 0 x; locals: 1 k (f64), 2 r (f64), 3 p (f64), 4 ki (i64), 5 half (i64)
     let mut f = Function::new([(3, ValType::F64), (2, ValType::I64)]);
     let mut s = f.instructions();
-    s.local_get(0)
-        .local_get(0)
-        .f64_ne()
-        .if_(BlockType::Empty)
-        .local_get(0)
-        .return_()
-        .end();
+    s.local_get(0).local_get(0).f64_ne().if_(BlockType::Empty).local_get(0).return_().end();
     s.local_get(0);
     f64c(&mut s, math::EXP_OVERFLOW);
     s.f64_gt().if_(BlockType::Empty);
@@ -1170,29 +810,11 @@ fn exp() -> Function {
         f64c(&mut s, 1.0);
         s.f64_add().local_set(3);
     }
-    s.local_get(1)
-        .i64_trunc_f64_s()
-        .local_tee(4)
-        .i64_const(2)
-        .i64_div_s()
-        .local_set(5);
+    s.local_get(1).i64_trunc_f64_s().local_tee(4).i64_const(2).i64_div_s().local_set(5);
     // p * 2^half * 2^(k - half)
     s.local_get(3);
-    s.local_get(5)
-        .i64_const(1023)
-        .i64_add()
-        .i64_const(52)
-        .i64_shl()
-        .f64_reinterpret_i64()
-        .f64_mul();
-    s.local_get(4)
-        .local_get(5)
-        .i64_sub()
-        .i64_const(1023)
-        .i64_add()
-        .i64_const(52)
-        .i64_shl()
-        .f64_reinterpret_i64();
+    s.local_get(5).i64_const(1023).i64_add().i64_const(52).i64_shl().f64_reinterpret_i64().f64_mul();
+    s.local_get(4).local_get(5).i64_sub().i64_const(1023).i64_add().i64_const(52).i64_shl().f64_reinterpret_i64();
     s.f64_mul().end();
     f
 }
@@ -1202,28 +824,14 @@ fn expf(map: &Map) -> Function {
     // param 0 x (f32); locals: 1 abstop (i32), 2 ki (i64), 3 z (f64), 4 kd (f64), 5 r (f64)
     let mut f = Function::new([(1, ValType::I32), (1, ValType::I64), (3, ValType::F64)]);
     let mut s = f.instructions();
-    s.local_get(0)
-        .i32_reinterpret_f32()
-        .i32_const(20)
-        .i32_shr_u()
-        .i32_const(0x7ff)
-        .i32_and()
-        .local_tee(1);
-    s.i32_const((88.0f32.to_bits() >> 20) as i32)
-        .i32_ge_u()
-        .if_(BlockType::Empty);
+    s.local_get(0).i32_reinterpret_f32().i32_const(20).i32_shr_u().i32_const(0x7ff).i32_and().local_tee(1);
+    s.i32_const((88.0f32.to_bits() >> 20) as i32).i32_ge_u().if_(BlockType::Empty);
     {
-        s.local_get(0)
-            .i32_reinterpret_f32()
-            .i32_const(f32::NEG_INFINITY.to_bits() as i32)
-            .i32_eq();
+        s.local_get(0).i32_reinterpret_f32().i32_const(f32::NEG_INFINITY.to_bits() as i32).i32_eq();
         s.if_(BlockType::Empty);
         f32c(&mut s, 0.0);
         s.return_().end();
-        s.local_get(1)
-            .i32_const((f32::INFINITY.to_bits() >> 20) as i32)
-            .i32_ge_u()
-            .if_(BlockType::Empty);
+        s.local_get(1).i32_const((f32::INFINITY.to_bits() >> 20) as i32).i32_ge_u().if_(BlockType::Empty);
         s.local_get(0).local_get(0).f32_add().return_().end();
         s.local_get(0);
         f32c(&mut s, f32::from_bits(0x42b1_7217));
@@ -1246,18 +854,8 @@ fn expf(map: &Map) -> Function {
     s.f64_sub().local_set(4);
     s.local_get(3).local_get(4).f64_sub().local_set(5);
     // s = table[ki % 32] + (ki << 47), reinterpreted; kept on the stack for the end
-    s.local_get(2)
-        .i32_wrap_i64()
-        .i32_const(31)
-        .i32_and()
-        .i32_const(3)
-        .i32_shl()
-        .i64_load(mem(map.expf, 3));
-    s.local_get(2)
-        .i64_const(i64::from(52 - math::EXPF_TABLE_BITS))
-        .i64_shl()
-        .i64_add()
-        .f64_reinterpret_i64();
+    s.local_get(2).i32_wrap_i64().i32_const(31).i32_and().i32_const(3).i32_shl().i64_load(mem(map.expf, 3));
+    s.local_get(2).i64_const(i64::from(52 - math::EXPF_TABLE_BITS)).i64_shl().i64_add().f64_reinterpret_i64();
     // y = (P0*r + P1) * r² + (P2*r + 1)
     f64c(&mut s, math::EXPF_POLY[0]);
     s.local_get(5).f64_mul();

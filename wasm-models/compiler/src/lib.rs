@@ -30,6 +30,7 @@
 mod branches;
 mod codegen;
 pub mod layout;
+mod ranks;
 
 pub use codegen::{BRANCHES_MAX_NODES, Layout};
 

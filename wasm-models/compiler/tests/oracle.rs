@@ -1,11 +1,18 @@
 //! Compiled modules against LightGBM's and XGBoost's own predictions, and bit for bit
-//! against the native evaluator.
+//! against the native evaluator (also on ensembles built to hit every edge of the
+//! comparisons: signed zeros, infinities, subnormals, NaN, values on the thresholds).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fresco_compiler::{CompileError, Compiler, Format, Layout};
 use fresco_runtime::{Engine, Model};
 use fresco_test_models::oracle;
+use fresco_test_models::synthetic::SplitMix64;
+use fresco_trees::{
+    Comparison, Ensemble, Feature, FeatureKind, Missing, Node, NumericSplit, Precision, Split, SplitTest, Transform,
+    Tree,
+};
+use proptest::prelude::*;
 
 #[test]
 fn compiled_modules_reproduce_the_libraries() {
@@ -13,20 +20,13 @@ fn compiled_modules_reproduce_the_libraries() {
     let cases = oracle::cases();
     let mut failures = Vec::new();
     for case in &cases {
-        let format = if case.library == "lightgbm" {
-            Format::LightGbm
-        } else {
-            Format::XgBoost
-        };
+        let format = if case.library == "lightgbm" { Format::LightGbm } else { Format::XgBoost };
         let compiled = Compiler::new(&case.name, "1").add_source(&case.model_text(), format);
         if case.expect_error.is_some() {
             assert!(
                 matches!(
                     compiled,
-                    Err(CompileError::Parse {
-                        source: fresco_trees::ParseError::Unsupported { .. },
-                        ..
-                    })
+                    Err(CompileError::Parse { source: fresco_trees::ParseError::Unsupported { .. }, .. })
                 ),
                 "{}: expected an unsupported-feature error",
                 case.name
@@ -37,36 +37,135 @@ fn compiled_modules_reproduce_the_libraries() {
         let inputs = case.input_rows();
         let native = compiler.ensembles().next().unwrap().predict(&inputs);
         for layout in [Layout::Branches, Layout::Tables] {
-            let wasm = compiler
-                .clone()
-                .layout(layout)
-                .compile()
-                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
-            let model =
-                Model::from_bytes(&engine, &wasm).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-            let got = model
-                .predict(&inputs)
-                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let wasm = compiler.clone().layout(layout).compile().unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let model = Model::from_bytes(&engine, &wasm).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let got = model.predict(&inputs).unwrap_or_else(|e| panic!("{}: {e}", case.name));
             let err = oracle::max_relative_error(&got, &case.expected_rows());
-            let bitwise = got
-                .iter()
-                .zip(&native)
-                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+            let bitwise =
+                got.iter().zip(&native).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
             println!(
                 "{:<28} {layout:?} {:>7} bytes  max rel err {err:.1e}  native bitwise {bitwise}",
                 case.name,
                 wasm.len()
             );
             if err > 1e-9 || !bitwise {
-                failures.push(format!("{} ({layout:?}): max relative error {err:e}, bitwise equal to native: {bitwise}", case.name));
+                failures.push(format!(
+                    "{} ({layout:?}): max relative error {err:e}, bitwise equal to native: {bitwise}",
+                    case.name
+                ));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases differ:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// Thresholds and inputs where comparisons can go wrong.
+const EDGES: [f64; 17] = [
+    f64::NEG_INFINITY,
+    -1e300,
+    -1.5,
+    -1.0,
+    -1e-35,
+    -5e-324,
+    -0.0,
+    0.0,
+    5e-324,
+    1e-35,
+    0.1,
+    0.5,
+    1.0,
+    1.5,
+    3.0e38,
+    1e300,
+    f64::INFINITY,
+];
+
+/// Many trees over three features whose thresholds come from [`EDGES`]: hundreds of
+/// splits per feature on a few distinct thresholds, so the branch layout compares
+/// threshold ranks for the numeric splits, and the float path serves the rest.
+fn edge_ensemble(seed: u64, precision: Precision) -> Ensemble {
+    let mut rng = SplitMix64::new(seed);
+    let round = |v: f64| if precision == Precision::F32 { f64::from(v as f32) } else { v };
+    let trees = (0..48)
+        .map(|_| {
+            let mut nodes = vec![Node::Leaf(0.0)];
+            let mut open = vec![0usize];
+            while open.len() < 12 {
+                let at = open.swap_remove(rng.below(open.len()));
+                let left = nodes.len();
+                for _ in 0..2 {
+                    nodes.push(Node::Leaf(round((rng.next_f64() - 0.5) * 0.2)));
+                }
+                let threshold = if rng.below(8) == 0 {
+                    round(rng.next_f64() * 4.0 - 2.0)
+                } else {
+                    round(EDGES[rng.below(EDGES.len())])
+                };
+                let missing = [Missing::NanIsMissing, Missing::NanToZero, Missing::ZeroIsMissing][rng.below(3)];
+                let comparison = if rng.below(2) == 0 { Comparison::LessOrEqual } else { Comparison::Less };
+                nodes[at] = Node::Split(Split {
+                    feature: rng.below(3) as u32,
+                    left: left as u32,
+                    right: left as u32 + 1,
+                    test: SplitTest::Numeric(NumericSplit {
+                        threshold,
+                        comparison,
+                        missing,
+                        default_left: rng.below(2) == 0,
+                    }),
+                });
+                open.extend([left, left + 1]);
+            }
+            Tree { group: 0, nodes }
+        })
+        .collect();
+    Ensemble {
+        features: (0..3).map(|i| Feature { name: format!("f{i}"), kind: FeatureKind::Numerical }).collect(),
+        trees,
+        n_groups: 1,
+        base_score: vec![0.0],
+        average: false,
+        transform: Transform::Identity,
+        precision,
+        outputs: vec!["score".into()],
+        source_format: "synthetic",
+    }
+}
+
+/// Inputs on, just beside and between the edges, and NaN.
+fn edge_inputs(seed: u64, rows: usize) -> Vec<f64> {
+    let mut rng = SplitMix64::new(seed ^ 0x5EED);
+    (0..rows * 3)
+        .map(|_| {
+            let e = EDGES[rng.below(EDGES.len())];
+            match rng.below(6) {
+                0 => e.next_up(),
+                1 => e.next_down(),
+                2 => f64::from(e as f32),
+                3 => f64::NAN,
+                4 => rng.next_f64() * 4.0 - 2.0,
+                _ => e,
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn edge_comparisons_match_the_native_evaluator(seed in any::<u64>(), f32_model in any::<bool>()) {
+        let precision = if f32_model { Precision::F32 } else { Precision::F64 };
+        let ensemble = edge_ensemble(seed, precision);
+        let inputs = edge_inputs(seed, 300);
+        let native = ensemble.predict(&inputs);
+        let engine = Engine::new().unwrap();
+        for layout in [Layout::Branches, Layout::Tables] {
+            let wasm = Compiler::new("edges", "1").add_ensemble(ensemble.clone()).layout(layout).compile().unwrap();
+            let got = Model::from_bytes(&engine, &wasm).unwrap().predict(&inputs).unwrap();
+            for (row, (a, b)) in got.iter().zip(&native).enumerate() {
+                prop_assert_eq!(a.to_bits(), b.to_bits(), "{:?} row {} {:?}", layout, row, &inputs[row * 3..row * 3 + 3]);
+            }
+        }
+    }
 }

@@ -1,0 +1,177 @@
+//! Threshold ranks: each numeric input of a row replaced, once per row, by its rank among
+//! the ensemble's split thresholds on that feature.
+//!
+//! With `T` the sorted distinct thresholds of feature `f` and `r(x) = #{i : T[i] < x}`,
+//! `x <= T[j]` holds exactly when `r(x) <= j`. A split then compares a small integer
+//! with an immediate: no threshold load, no float compare, and the rank of a hot feature
+//! stays in a register across trees. LightGBM and XGBoost bin their inputs while
+//! training, so a feature has at most a few hundred distinct thresholds and the rank
+//! takes a handful of branch-free search steps.
+//!
+//! NaN ranks as `i32::MIN`: a signed `<=` sends it left, an unsigned one right, so one
+//! rank serves splits of either default direction.
+
+use std::collections::HashMap;
+
+use fresco_trees::{Ensemble, Missing, Node, SplitTest};
+use wasm_encoder::{InstructionSink, MemArg};
+
+use crate::branches::numeric_plan;
+
+/// The rank of NaN.
+pub const NAN_RANK: i32 = i32::MIN;
+
+/// One feature's search table.
+struct Table {
+    /// Byte offset of the table within [`Ranks::data`].
+    offset: u32,
+    /// Search steps: the table holds `2^steps - 1` thresholds, padded with +∞.
+    steps: u32,
+}
+
+/// Rank tables of one ensemble and the rank index of every ranked split threshold.
+pub struct Ranks {
+    /// Per feature: its table, or `None` when no split ranks it.
+    tables: Vec<Option<Table>>,
+    /// `(feature, threshold bits)` → index of the threshold in its feature's table.
+    index: HashMap<(u32, u64), i32>,
+    /// The tables' bytes (f64 little-endian), to be placed at `base`.
+    pub data: Vec<u8>,
+    /// Byte address of `data` in linear memory.
+    pub base: u32,
+}
+
+/// Whether a split is compared by rank: numeric, NaN missing (or NaN as zero), and a
+/// threshold that is a number.
+pub fn ranked(e: &Ensemble, split: &fresco_trees::Split) -> Option<f64> {
+    match &split.test {
+        SplitTest::Numeric(n) if n.missing != Missing::ZeroIsMissing => {
+            let (t, _) = numeric_plan(e, n);
+            // -0.0 and 0.0 compare equal: one entry for both.
+            (!t.is_nan()).then_some(if t == 0.0 { 0.0 } else { t })
+        }
+        _ => None,
+    }
+}
+
+impl Ranks {
+    /// Collects the ensemble's ranked thresholds; the tables will live at `base`.
+    pub fn build(e: &Ensemble, base: u32) -> Ranks {
+        let mut per_feature: Vec<Vec<f64>> = vec![Vec::new(); e.n_features()];
+        for tree in &e.trees {
+            for node in &tree.nodes {
+                if let Node::Split(split) = node
+                    && let Some(t) = ranked(e, split)
+                    && let Some(list) = per_feature.get_mut(split.feature as usize)
+                {
+                    list.push(t);
+                }
+            }
+        }
+        let mut tables = Vec::with_capacity(per_feature.len());
+        let mut index = HashMap::new();
+        let mut data = Vec::new();
+        for (f, mut list) in per_feature.into_iter().enumerate() {
+            let splits = list.len();
+            list.sort_by(f64::total_cmp);
+            list.dedup();
+            let steps = u32::BITS - (list.len() as u32).leading_zeros();
+            // Ranking costs a search per row; it pays where many splits read the rank.
+            if list.is_empty() || splits < SPLITS_PER_STEP * steps as usize {
+                tables.push(None);
+                continue;
+            }
+            let offset = data.len() as u32;
+            for (j, t) in list.iter().enumerate() {
+                index.insert((f as u32, t.to_bits()), j as i32);
+                data.extend_from_slice(&key(*t).to_le_bytes());
+            }
+            for _ in list.len()..(1usize << steps) - 1 {
+                data.extend_from_slice(&key(f64::INFINITY).to_le_bytes());
+            }
+            tables.push(Some(Table { offset, steps }));
+        }
+        Ranks { tables, index, data, base }
+    }
+
+    /// Whether `feature` is ranked.
+    pub fn is_ranked(&self, feature: usize) -> bool {
+        matches!(self.tables.get(feature), Some(Some(_)))
+    }
+
+    /// Whether any feature is ranked.
+    pub fn any(&self) -> bool {
+        self.tables.iter().any(Option::is_some)
+    }
+
+    /// The index of threshold `t` (as [`ranked`] returns it) of `feature`.
+    pub fn index(&self, feature: u32, t: f64) -> Option<i32> {
+        self.index.get(&(feature, t.to_bits())).copied()
+    }
+
+    /// Emits, for one row, the rank of every ranked feature: reads the row's input at
+    /// local `row` and stores i32 ranks at local `out` (4 bytes per feature). `x` is an
+    /// f64 scratch local; `keys` and `positions` are the first of [`LANES`] i64 and
+    /// [`LANES`] i32 scratch locals.
+    ///
+    /// The search runs on order-preserving integer keys of the doubles (an integer
+    /// compare is shorter than a float one on the dependent chain), and `LANES`
+    /// features at a time, step by step, so their chains of dependent loads overlap.
+    pub fn emit_row(&self, s: &mut InstructionSink<'_>, row: u32, out: u32, x: u32, keys: u32, positions: u32) {
+        let ranked: Vec<(usize, &Table)> =
+            self.tables.iter().enumerate().filter_map(|(f, t)| t.as_ref().map(|t| (f, t))).collect();
+        for group in ranked.chunks(LANES as usize) {
+            for (lane, (f, _)) in group.iter().enumerate() {
+                let lane = lane as u32;
+                // key = bits ^ ((bits >> 63) >>> 1): signed order of keys = order of values
+                s.local_get(row).i64_load(mem(8 * *f as u32, 3)).local_tee(keys + lane);
+                s.local_get(keys + lane).i64_const(63).i64_shr_s().i64_const(1).i64_shr_u().i64_xor();
+                s.local_set(keys + lane);
+                s.i32_const(0).local_set(positions + lane);
+            }
+            let most = group.iter().map(|(_, t)| t.steps).max().unwrap_or(0);
+            for step in (0..most).rev() {
+                for (lane, (_, table)) in group.iter().enumerate() {
+                    if step >= table.steps {
+                        continue;
+                    }
+                    let lane = lane as u32;
+                    let half = 1u32 << step;
+                    // position += (T[position + half - 1] < key) * half, in bytes
+                    s.local_get(positions + lane);
+                    s.i64_load(mem(self.base + table.offset + 8 * (half - 1), 3));
+                    s.local_get(keys + lane).i64_lt_s();
+                    s.i32_const(step as i32 + 3).i32_shl();
+                    s.local_get(positions + lane).i32_add().local_set(positions + lane);
+                }
+            }
+            for (lane, (f, _)) in group.iter().enumerate() {
+                let lane = lane as u32;
+                // NaN compares false everywhere (rank 0): give it its own rank.
+                s.local_get(out);
+                s.i32_const(NAN_RANK);
+                s.local_get(positions + lane).i32_const(3).i32_shr_u();
+                s.local_get(row).f64_load(mem(8 * *f as u32, 3)).local_tee(x).local_get(x).f64_ne();
+                s.select();
+                s.i32_store(mem(4 * *f as u32, 2));
+            }
+        }
+    }
+}
+
+/// A feature is ranked when it has at least this many splits per search step.
+pub const SPLITS_PER_STEP: usize = 16;
+
+/// Features searched together by [`Ranks::emit_row`].
+pub const LANES: u32 = 6;
+
+/// The signed-integer key of `v` whose order is the order of the values (-0.0 sorts
+/// just below 0.0; callers normalize thresholds to 0.0).
+fn key(v: f64) -> i64 {
+    let bits = v.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
+fn mem(offset: u32, align: u32) -> MemArg {
+    MemArg { offset: u64::from(offset), align, memory_index: 0 }
+}

@@ -263,7 +263,12 @@ fn main() -> Result<(), Fail> {
         );
     }
 
+    // FRESCO_CONTENDERS=NAME,NAME times only those (all are still checked for agreement).
+    let only = std::env::var("FRESCO_CONTENDERS").ok();
     for c in contenders.iter_mut() {
+        if only.as_deref().is_some_and(|names| !names.split(',').any(|n| n == c.name())) {
+            continue;
+        }
         let batch = &data[..BATCH.min(n_rows) * N_FEATURES];
         let mut out = vec![0.0; batch.len() / N_FEATURES];
         c.batch(batch, &mut out); // warm-up

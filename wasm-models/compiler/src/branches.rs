@@ -13,7 +13,7 @@ use fresco_trees::{CategoricalFlavor, Comparison, Ensemble, Missing, Node, Preci
 use wasm_encoder::{BlockType, Function, InstructionSink, MemArg, ValType};
 
 use crate::layout::largest_below;
-use crate::ranks::{Ranks, ranked};
+use crate::ranks::{RANK_BYTES, Ranks, ranked};
 
 /// Most nodes in one chunk function (see `benches/README.md` for the measurements).
 pub const NODES_PER_CHUNK: usize = 2048;
@@ -172,7 +172,7 @@ pub fn chunk_function(
     s.local_get(ROWS).i32_eqz().br_if(1);
     for (feature, local) in cx.rank_locals.iter().enumerate() {
         if let Some(l) = local {
-            s.local_get(RANKS).i32_load(mem(4 * feature as u32, 2)).local_set(*l);
+            s.local_get(RANKS).i32_load(mem(RANK_BYTES * feature as u32, 2)).local_set(*l);
         }
     }
     s.local_get(SCORE).local_get(SCORE).f64_load(mem(0, 3));
@@ -326,7 +326,7 @@ fn condition(s: &mut InstructionSink<'_>, cx: &Context<'_>, split: &fresco_trees
         let (_, default_left) = numeric_plan(e, n);
         match cx.rank_locals.get(split.feature as usize) {
             Some(Some(l)) => s.local_get(*l),
-            _ => s.local_get(RANKS).i32_load(mem(4 * split.feature, 2)),
+            _ => s.local_get(RANKS).i32_load(mem(RANK_BYTES * split.feature, 2)),
         };
         s.i32_const(j);
         if default_left {

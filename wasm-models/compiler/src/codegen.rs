@@ -4,11 +4,15 @@
 //!
 //! ```text
 //! 0 .. 1024          unused (keeps small offsets invalid)
-//! NODES ..           node records, 16 bytes each
+//! NODES ..           node records, 16 bytes each (or the branch layout's constant pool)
 //! ROOTS ..           root node index per tree slot (u32)
+//! DEPTHS ..          height per tree slot (u32)
 //! BITSETS ..         category bitset words (u32)
 //! EXPF ..            glibc expf table (32 × u64), when an f32 transform needs it
-//! SCRATCH ..         group scores of the ensemble being scored (f64 each)
+//! SCRATCH ..         group scores of the block of rows being scored (f64 each)
+//! RANK TABLES ..     per ranked feature, its sorted thresholds as integer keys
+//! RANKS ..           threshold ranks of the block's rows (two i32 per feature)
+//! LEAF VALUES ..     leaf values by node slot, for node tables walked by rank
 //! HEAP ..            fresco_alloc's bump allocator
 //! ```
 //!
@@ -23,7 +27,7 @@ use wasm_encoder::{
 
 use crate::branches;
 use crate::layout::{NODE_BYTES, Placement, Tables, kind};
-use crate::ranks::Ranks;
+use crate::ranks::{Ranks, Selection};
 
 /// How trees become code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +102,8 @@ struct Map {
     /// Threshold ranks of a block of rows (branch layout): `block × rank_stride` bytes.
     ranks: u32,
     rank_stride: u32,
+    /// Leaf values by node slot, for node tables walked by rank (see `layout`).
+    leaf_values: u32,
     heap: u32,
 }
 
@@ -122,8 +128,17 @@ pub fn generate(
     let n_trees: usize = if tables_mode { ensembles.iter().map(|e| e.trees.len()).sum() } else { 0 };
     let max_groups = ensembles.iter().map(|e| e.n_groups).max().unwrap_or(1);
     // The branch layout compares ranks of inputs among thresholds (see `ranks`).
-    let mut ranks: Vec<Ranks> =
-        if tables_mode { Vec::new() } else { ensembles.iter().map(|e| Ranks::build(e, 0)).collect() };
+    // The node tables do so only where every split can, ranking every feature.
+    let mut ranks: Vec<Ranks> = ensembles
+        .iter()
+        .map(|e| {
+            if !tables_mode {
+                return Ranks::build(e, 0, Selection::Profitable);
+            }
+            let all = Ranks::build(e, 0, Selection::All);
+            if all.complete(e) { all } else { Ranks::build(e, 0, Selection::None) }
+        })
+        .collect();
     let rank_table_bytes: usize = ranks.iter().map(|r| r.data.len()).sum();
 
     let size = |n: usize, each: usize| n.checked_mul(each).and_then(|b| u32::try_from(b).ok());
@@ -142,11 +157,14 @@ pub fn generate(
     let expf_table = add(bitsets, bitset_bytes)?;
     let scratch = add(expf_table, 32 * 8)?;
     let rank_tables = add(scratch, scratch_bytes)?;
-    let rank_stride = (4 * n_inputs) as u32;
+    let rank_stride = crate::ranks::RANK_BYTES * n_inputs as u32;
     let rank_scratch = add(rank_tables, size(rank_table_bytes, 1).ok_or_else(too_large)?)?;
     let rank_scratch_bytes =
-        if ranks.is_empty() { 0 } else { size(block, rank_stride as usize).ok_or_else(too_large)? };
-    let heap = add(rank_scratch, rank_scratch_bytes)?;
+        if ranks.iter().any(Ranks::any) { size(block, rank_stride as usize).ok_or_else(too_large)? } else { 0 };
+    let walk_by_rank = tables_mode && ranks.iter().any(Ranks::any);
+    let leaf_values_bytes = if walk_by_rank { size(n_nodes, 8).ok_or_else(too_large)? } else { 0 };
+    let leaf_values = add(rank_scratch, rank_scratch_bytes)?;
+    let heap = add(leaf_values, leaf_values_bytes)?;
     let mut rank_data = Vec::with_capacity(rank_table_bytes);
     for r in &mut ranks {
         r.base = rank_tables + rank_data.len() as u32;
@@ -164,15 +182,19 @@ pub fn generate(
         out_stride: (n_outputs * 8) as u32,
         ranks: rank_scratch,
         rank_stride,
+        leaf_values,
         heap,
     };
 
     // Per ensemble, per group: how the group's sum is computed; plus the chunk functions.
     let mut group_code: Vec<Vec<GroupCode>> = Vec::new();
     let mut chunk_functions: Vec<(u32, Function)> = Vec::new();
+    let mut leaf_value_data = Vec::new();
     let (node_data, root_data, depth_data, bitset_data) = if tables_mode {
-        let tables = Tables::build(ensembles, &Placement { bitsets_base: bitsets }, progress);
+        let tables =
+            Tables::build(ensembles, &Placement { bitsets_base: bitsets, nodes_base: nodes }, &ranks, progress)?;
         group_code = tables.groups.iter().map(|g| g.iter().map(|&(a, b)| GroupCode::Table(a, b)).collect()).collect();
+        leaf_value_data = tables.leaf_values;
         (tables.nodes, tables.roots, tables.depths, tables.bitsets)
     } else {
         let mut data = branches::Data {
@@ -273,6 +295,9 @@ pub fn generate(
     }
     data.active(0, &ConstExpr::i32_const(bitsets as i32), le32(&bitset_data));
     data.active(0, &ConstExpr::i32_const(map.expf as i32), expf_bytes);
+    if !leaf_value_data.is_empty() {
+        data.active(0, &ConstExpr::i32_const(map.leaf_values as i32), leaf_value_data);
+    }
     if !rank_data.is_empty() {
         data.active(0, &ConstExpr::i32_const(rank_tables as i32), rank_data);
     }
@@ -394,6 +419,8 @@ mod local {
     /// Rank search: i64 keys, then i32 positions (`crate::ranks::LANES` each).
     pub const RANK_KEY: u32 = 24 + 2 * super::LANES;
     pub const RANK_POS: u32 = RANK_KEY + crate::ranks::LANES;
+    /// This row's threshold ranks (node tables walked by rank).
+    pub const RANK_ROW: u32 = RANK_POS + crate::ranks::LANES;
 }
 
 /// Emits `for R in 0..M { ROW, GRP, O = this row's input, group scores, outputs; body }`.
@@ -421,24 +448,22 @@ const LANES: u32 = 8;
 fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map: &Map, first_output: u32) -> Function {
     use local::*;
     let lockstep = crate::layout::lockstep_eligible(e);
+    // Node tables hold rank comparisons when the ranks cover every split.
+    let by_rank = ranks.is_some_and(Ranks::any);
     let mut f = Function::new([
         (13, ValType::I32),
         (4, ValType::F64),
         (2, ValType::F32),
         (2 + 2 * LANES, ValType::I32),
         (crate::ranks::LANES, ValType::I64),
-        (crate::ranks::LANES, ValType::I32),
+        (crate::ranks::LANES + 1, ValType::I32),
     ]);
     let mut s = f.instructions();
     let f32_sums = e.precision == Precision::F32;
     if let Some(ranks) = ranks.filter(|r| r.any()) {
         for_rows(&mut s, map, first_output, |s| {
-            s.local_get(R)
-                .i32_const(map.rank_stride as i32)
-                .i32_mul()
-                .i32_const(map.ranks as i32)
-                .i32_add()
-                .local_set(ADDR);
+            s.local_get(R);
+            rank_row(s, map, ADDR);
             ranks.emit_row(s, ROW, ADDR, X, RANK_KEY, RANK_POS);
         });
     }
@@ -458,33 +483,10 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map
             GroupCode::Table(start, end) => {
                 // Blocks of at least LANES rows take the lockstep walk; smaller ones
                 // (batch 1) walk row by row, where lanes would only repeat work.
-                if lockstep {
-                    s.local_get(M).i32_const(LANES as i32).i32_ge_u().if_(BlockType::Empty);
-                    lockstep_walk(&mut s, map, g, *start, *end, f32_sums);
-                    s.else_();
-                }
-                for_rows(&mut s, map, first_output, |s| {
-                    s.local_get(GRP).f64_load(slot).local_set(ACC);
-                    if f32_sums {
-                        s.local_get(ACC).f32_demote_f64().local_set(ACC32);
-                    }
-                    s.i32_const(*start as i32).local_set(T);
-                    s.block(BlockType::Empty).loop_(BlockType::Empty);
-                    s.local_get(T).i32_const(*end as i32).i32_ge_u().br_if(1);
-                    traverse(s, map);
-                    if f32_sums {
-                        s.f32_demote_f64().local_get(ACC32).f32_add().local_set(ACC32);
-                    } else {
-                        s.local_get(ACC).f64_add().local_set(ACC);
-                    }
-                    s.local_get(T).i32_const(1).i32_add().local_set(T).br(0).end().end();
-                    if f32_sums {
-                        s.local_get(ACC32).f64_promote_f32().local_set(ACC);
-                    }
-                    s.local_get(GRP).local_get(ACC).f64_store(slot);
-                });
-                if lockstep {
-                    s.end();
+                if by_rank {
+                    rank_walk(&mut s, map, g, (*start, *end), f32_sums);
+                } else {
+                    table_walk(&mut s, map, g, (*start, *end), f32_sums, lockstep, first_output);
                 }
                 end - start
             }
@@ -513,12 +515,170 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map
     f
 }
 
+/// Walks node tables of rank records (see [`Tables::build`]) in [`LANES`] lanes: a block
+/// of at least that many rows goes through one tree at a time, `LANES` rows at once (the
+/// tree's records stay in cache for the whole block); smaller blocks (batch 1) go row by
+/// row through `LANES` trees at once, so that the walks' cache misses overlap. Leaf
+/// values are added in tree order, as the native evaluator adds them.
+fn rank_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start, end): (u32, u32), f32_sums: bool) {
+    use local::*;
+    let score_stride = (map.max_groups * 8) as i32;
+    let root_address = |s: &mut InstructionSink<'_>| {
+        s.i32_const(2).i32_shl().i32_load(mem(map.roots, 2));
+        s.i32_const(NODE_BYTES as i32).i32_mul().i32_const(map.nodes as i32).i32_add();
+    };
+    // min(a + k, b - 1) with a, b locals: lanes past the end repeat the last one.
+    let clamped = |s: &mut InstructionSink<'_>, a: u32, k: u32, b: u32| {
+        s.local_get(a).i32_const(k as i32).i32_add().local_get(b).i32_const(1).i32_sub();
+        s.local_get(a).i32_const(k as i32).i32_add().local_get(b).i32_const(1).i32_sub().i32_lt_u().select();
+    };
+    s.local_get(M).i32_const(LANES as i32).i32_ge_u().if_(BlockType::Empty);
+    {
+        // Rows in lanes, tree by tree.
+        s.i32_const(start as i32).local_set(T);
+        s.block(BlockType::Empty).loop_(BlockType::Empty);
+        s.local_get(T).i32_const(end as i32).i32_ge_u().br_if(1);
+        s.local_get(T);
+        root_address(s);
+        s.local_set(ROOT);
+        s.i32_const(0).local_set(R);
+        s.block(BlockType::Empty).loop_(BlockType::Empty);
+        s.local_get(R).local_get(M).i32_ge_u().br_if(1);
+        for k in 0..LANES {
+            s.local_get(ROOT).local_set(LANE_NODE + k);
+            clamped(s, R, k, M);
+            rank_row(s, map, LANE_ROW + k);
+        }
+        lanes_to_leaves(s);
+        for k in 0..LANES {
+            s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_lt_u().if_(BlockType::Empty);
+            s.local_get(R).i32_const(k as i32).i32_add().i32_const(score_stride).i32_mul();
+            s.i32_const(map.groups as i32).i32_add().local_set(GRP);
+            add_leaf(s, map, g, LANE_NODE + k, f32_sums);
+            s.end();
+        }
+        s.local_get(R).i32_const(LANES as i32).i32_add().local_set(R).br(0).end().end();
+        s.local_get(T).i32_const(1).i32_add().local_set(T).br(0).end().end();
+    }
+    s.else_();
+    {
+        // Trees in lanes, row by row.
+        s.i32_const(end as i32).local_set(STEPS);
+        s.i32_const(0).local_set(R);
+        s.block(BlockType::Empty).loop_(BlockType::Empty);
+        s.local_get(R).local_get(M).i32_ge_u().br_if(1);
+        s.local_get(R);
+        rank_row(s, map, RANK_ROW);
+        s.local_get(R).i32_const(score_stride).i32_mul().i32_const(map.groups as i32).i32_add().local_set(GRP);
+        s.i32_const(start as i32).local_set(T);
+        s.block(BlockType::Empty).loop_(BlockType::Empty);
+        s.local_get(T).i32_const(end as i32).i32_ge_u().br_if(1);
+        for k in 0..LANES {
+            clamped(s, T, k, STEPS);
+            root_address(s);
+            s.local_set(LANE_NODE + k);
+            s.local_get(RANK_ROW).local_set(LANE_ROW + k);
+        }
+        lanes_to_leaves(s);
+        for k in 0..LANES {
+            s.local_get(T).i32_const(k as i32).i32_add().i32_const(end as i32).i32_lt_u().if_(BlockType::Empty);
+            add_leaf(s, map, g, LANE_NODE + k, f32_sums);
+            s.end();
+        }
+        s.local_get(T).i32_const(LANES as i32).i32_add().local_set(T).br(0).end().end();
+        s.local_get(R).i32_const(1).i32_add().local_set(R).br(0).end().end();
+    }
+    s.end();
+}
+
+/// Sets local `to` to the address of the threshold ranks of the block row on the stack.
+fn rank_row(s: &mut InstructionSink<'_>, map: &Map, to: u32) {
+    s.i32_const(map.rank_stride as i32).i32_mul().i32_const(map.ranks as i32).i32_add().local_set(to);
+}
+
+/// Steps every lane (record address at `LANE_NODE + k`, ranks at `LANE_ROW + k`) until
+/// none moves: a split goes left when its rank word is at most its limit; a leaf's
+/// successor is itself.
+fn lanes_to_leaves(s: &mut InstructionSink<'_>) {
+    use local::*;
+    s.block(BlockType::Empty).loop_(BlockType::Empty);
+    s.i32_const(1).local_set(C);
+    for k in 0..LANES {
+        // next = left child + 16 * (rank > limit)
+        s.local_get(LANE_NODE + k).local_tee(ADDR).i32_load(mem(8, 2));
+        s.local_get(LANE_ROW + k).local_get(ADDR).i32_load(mem(4, 2)).i32_add().i32_load(mem(0, 2));
+        s.local_get(ADDR).i32_load(mem(0, 2)).i32_gt_u().i32_const(4).i32_shl().i32_add();
+        s.local_tee(LANE_NODE + k).local_get(ADDR).i32_eq().local_get(C).i32_and().local_set(C);
+    }
+    s.local_get(C).i32_eqz().br_if(0).end().end();
+}
+
+/// Adds the leaf value at the record address in local `lane` to group `g`'s score of
+/// the row whose scores are at `GRP`.
+fn add_leaf(s: &mut InstructionSink<'_>, map: &Map, g: usize, lane: u32, f32_sums: bool) {
+    use local::*;
+    let slot = mem(8 * g as u32, 3);
+    s.local_get(GRP);
+    // value = leaf_values[(address - nodes) / 16], 8 bytes each
+    s.local_get(lane).i32_const(map.nodes as i32).i32_sub().i32_const(1).i32_shr_u();
+    s.f64_load(mem(map.leaf_values, 3));
+    if f32_sums {
+        s.f32_demote_f64().local_get(GRP).f64_load(slot).f32_demote_f64().f32_add().f64_promote_f32();
+    } else {
+        s.local_get(GRP).f64_load(slot).f64_add();
+    }
+    s.f64_store(slot);
+}
+
+/// Walks node tables with thresholds: in lockstep over the block's rows where
+/// `lockstep` allows and the block has [`LANES`] rows, else row by row.
+fn table_walk(
+    s: &mut InstructionSink<'_>,
+    map: &Map,
+    g: usize,
+    (start, end): (u32, u32),
+    f32_sums: bool,
+    lockstep: bool,
+    first_output: u32,
+) {
+    use local::*;
+    let slot = mem(8 * g as u32, 3);
+    if lockstep {
+        s.local_get(M).i32_const(LANES as i32).i32_ge_u().if_(BlockType::Empty);
+        lockstep_walk(s, map, g, (start, end), f32_sums);
+        s.else_();
+    }
+    for_rows(s, map, first_output, |s| {
+        s.local_get(GRP).f64_load(slot).local_set(ACC);
+        if f32_sums {
+            s.local_get(ACC).f32_demote_f64().local_set(ACC32);
+        }
+        s.i32_const(start as i32).local_set(T);
+        s.block(BlockType::Empty).loop_(BlockType::Empty);
+        s.local_get(T).i32_const(end as i32).i32_ge_u().br_if(1);
+        traverse(s, map);
+        if f32_sums {
+            s.f32_demote_f64().local_get(ACC32).f32_add().local_set(ACC32);
+        } else {
+            s.local_get(ACC).f64_add().local_set(ACC);
+        }
+        s.local_get(T).i32_const(1).i32_add().local_set(T).br(0).end().end();
+        if f32_sums {
+            s.local_get(ACC32).f64_promote_f32().local_set(ACC);
+        }
+        s.local_get(GRP).local_get(ACC).f64_store(slot);
+    });
+    if lockstep {
+        s.end();
+    }
+}
+
 /// Tree by tree, walks `LANES` rows of the block at once: independent walks overlap in
 /// the pipeline where one walk is a chain of dependent loads. Every lane takes exactly
 /// the tree's height in steps; a lane that reaches a leaf early stays on it (a leaf is
 /// its own child), so the inner loop has no exit test. Only for ensembles whose splits
 /// are all numeric with NaN as missing ([`crate::layout::lockstep_eligible`]).
-fn lockstep_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, start: u32, end: u32, f32_sums: bool) {
+fn lockstep_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start, end): (u32, u32), f32_sums: bool) {
     use local::*;
     let n = map.nodes;
     s.i32_const(start as i32).local_set(T);
@@ -541,13 +701,14 @@ fn lockstep_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, start: u32, e
     // C = 1 while every lane already sits on a leaf: then the walk is over.
     s.i32_const(1).local_set(C);
     for k in 0..LANES {
-        // left = (x <= t) | (isnan(x) & kind == NAN_LEFT) | (kind == LEAF)
         s.local_get(LANE_NODE + k).i32_const(4).i32_shl().local_tee(ADDR).i32_load(mem(n + 8, 2)).local_set(INFO);
+        // left = (x <= t) | (isnan(x) & kind == NAN_LEFT)
         s.local_get(LANE_ROW + k).local_get(INFO).i32_const(0x00ff_ffff).i32_and().i32_const(3).i32_shl().i32_add();
         s.f64_load(mem(0, 3)).local_tee(X).local_get(ADDR).f64_load(mem(n, 3)).f64_le();
-        s.local_get(X).local_get(X).f64_ne().local_get(INFO).i32_const(24).i32_shr_u().local_tee(KIND);
+        s.local_get(X).local_get(X).f64_ne().local_get(INFO).i32_const(24).i32_shr_u();
         s.i32_const(kind::NAN_LEFT as i32).i32_eq().i32_and().i32_or();
-        s.local_get(KIND).i32_eqz().local_tee(W).i32_or().local_set(LEFT);
+        // A leaf is its own left child.
+        s.local_get(INFO).i32_const(24).i32_shr_u().i32_eqz().local_tee(W).i32_or().local_set(LEFT);
         s.local_get(C).local_get(W).i32_and().local_set(C);
         s.local_get(ADDR).i32_load(mem(n + 12, 2)).i32_const(1).i32_add().local_get(LEFT).i32_sub();
         s.local_set(LANE_NODE + k);

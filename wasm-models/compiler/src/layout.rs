@@ -12,6 +12,7 @@
 //! are reordered so that each output group's trees are contiguous, keeping their
 //! relative order (which fixes the order of the floating-point sums).
 
+use crate::ranks::Ranks;
 use fresco_trees::{CategoricalFlavor, Comparison, Ensemble, Missing, Node, Precision, SplitTest};
 
 /// Node kinds, the high byte of a node's second word.
@@ -52,36 +53,61 @@ pub struct Tables {
     pub depths: Vec<u32>,
     /// Per ensemble, per group: the tree slots `start..end`.
     pub groups: Vec<Vec<(u32, u32)>>,
+    /// Leaf values by node slot (f64), for ensembles walked by rank; empty if none is.
+    pub leaf_values: Vec<u8>,
 }
 
 /// Address where the category bitsets will live; node records name absolute addresses.
 pub struct Placement {
     /// Byte address of the first bitset word.
     pub bitsets_base: u32,
+    /// Byte address of the first node record.
+    pub nodes_base: u32,
 }
 
 impl Tables {
     /// Builds the tables. `placement` is computed by the caller from the sizes returned
     /// by [`Tables::bitset_words`], so bitset addresses are final.
+    ///
+    /// Where `ranks[i]` ranks ensemble `i`, which must then cover every split (see
+    /// [`Ranks::complete`]), its trees get rank records instead:
+    ///
+    /// | bytes | leaf | split |
+    /// |---|---|---|
+    /// | 0..4 | `u32::MAX` | limit: left when the rank word is at most this (unsigned) |
+    /// | 4..8 | 0 | byte offset of the rank word in the row's ranks |
+    /// | 8..12 | its own address | address of the left child; the right one follows |
+    ///
+    /// so that one unsigned compare decides every step and a leaf stays put; leaf values
+    /// go to [`Tables::leaf_values`].
     pub fn build(
         ensembles: &[&Ensemble],
         placement: &Placement,
+        ranks: &[Ranks],
         mut progress: impl FnMut(usize),
-    ) -> Tables {
+    ) -> Result<Tables, String> {
         let mut tables = Tables {
             nodes: Vec::new(),
             bitsets: Vec::new(),
             roots: Vec::new(),
             depths: Vec::new(),
             groups: Vec::new(),
+            leaf_values: Vec::new(),
         };
+        if ranks.iter().any(Ranks::any) {
+            tables.leaf_values = vec![0; 8 * Tables::node_slots(ensembles)];
+        }
         let mut done = 0usize;
-        for ensemble in ensembles {
+        for (i, ensemble) in ensembles.iter().enumerate() {
+            let ranks = ranks.get(i).filter(|r| r.any());
             let mut ranges = Vec::with_capacity(ensemble.n_groups);
             for trees in ensemble.trees_by_group() {
                 let start = tables.roots.len() as u32;
                 for t in trees {
-                    let root = tables.push_tree(ensemble, t, placement);
+                    let root = match ranks {
+                        Some(ranks) => tables.push_ranked_tree(ensemble, t, placement, ranks)?,
+                        None => tables.push_tree(ensemble, t, placement),
+                    };
                     tables.roots.push(root);
                     tables.depths.push(height(&ensemble.trees[t]));
                     done += 1;
@@ -91,7 +117,7 @@ impl Tables {
             }
             tables.groups.push(ranges);
         }
-        tables
+        Ok(tables)
     }
 
     /// Node records the ensembles need: per tree, one for the root plus a pair of
@@ -100,13 +126,7 @@ impl Tables {
         ensembles
             .iter()
             .flat_map(|e| &e.trees)
-            .map(|t| {
-                1 + 2 * t
-                    .nodes
-                    .iter()
-                    .filter(|n| matches!(n, Node::Split(_)))
-                    .count()
-            })
+            .map(|t| 1 + 2 * t.nodes.iter().filter(|n| matches!(n, Node::Split(_))).count())
             .sum()
     }
 
@@ -142,8 +162,7 @@ impl Tables {
                 Node::Split(split) => {
                     let left_slot = next_free;
                     next_free += 2;
-                    self.nodes
-                        .resize(self.nodes.len() + 2 * NODE_BYTES as usize, 0);
+                    self.nodes.resize(self.nodes.len() + 2 * NODE_BYTES as usize, 0);
                     queue.push_back((split.left, left_slot));
                     queue.push_back((split.right, left_slot + 1));
                     let (first_word, k) = match &split.test {
@@ -186,6 +205,48 @@ impl Tables {
     }
 }
 
+impl Tables {
+    /// Appends one tree as rank records (see [`Tables::build`]); returns its root's
+    /// node index.
+    fn push_ranked_tree(
+        &mut self,
+        ensemble: &Ensemble,
+        t: usize,
+        placement: &Placement,
+        ranks: &Ranks,
+    ) -> Result<u32, String> {
+        let tree = &ensemble.trees[t];
+        let first = (self.nodes.len() / NODE_BYTES as usize) as u32;
+        let address = |slot: u32| placement.nodes_base + slot * NODE_BYTES;
+        let mut queue = std::collections::VecDeque::from([(0u32, first)]);
+        let mut next_free = first + 1;
+        self.nodes.resize(self.nodes.len() + NODE_BYTES as usize, 0);
+        while let Some((ir, slot)) = queue.pop_front() {
+            let record = match &tree.nodes[ir as usize] {
+                Node::Leaf(value) => {
+                    let at = 8 * slot as usize;
+                    self.leaf_values[at..at + 8].copy_from_slice(&value.to_le_bytes());
+                    encode(u64::from(u32::MAX), address(slot), 0)
+                }
+                Node::Split(split) => {
+                    let (limit, word) = ranks
+                        .unsigned_test(ensemble, split)
+                        .ok_or_else(|| format!("tree {t}: a split without a rank comparison"))?;
+                    let left_slot = next_free;
+                    next_free += 2;
+                    self.nodes.resize(self.nodes.len() + 2 * NODE_BYTES as usize, 0);
+                    queue.push_back((split.left, left_slot));
+                    queue.push_back((split.right, left_slot + 1));
+                    encode(u64::from(limit) | (u64::from(word) << 32), address(left_slot), 0)
+                }
+            };
+            let at = slot as usize * NODE_BYTES as usize;
+            self.nodes[at..at + NODE_BYTES as usize].copy_from_slice(&record);
+        }
+        Ok(first)
+    }
+}
+
 /// Splits on the longest root-to-leaf path (iteratively: trees may be very deep).
 pub fn height(tree: &fresco_trees::Tree) -> u32 {
     let mut best = 0;
@@ -205,16 +266,12 @@ pub fn height(tree: &fresco_trees::Tree) -> u32 {
 /// Whether every split is a numeric split that treats NaN as missing (after the
 /// None → NaN rewrite), the case the lockstep walk handles.
 pub fn lockstep_eligible(ensemble: &Ensemble) -> bool {
-    ensemble
-        .trees
-        .iter()
-        .flat_map(|t| &t.nodes)
-        .all(|n| match n {
-            Node::Leaf(_) => true,
-            Node::Split(s) => {
-                matches!(&s.test, SplitTest::Numeric(n) if n.missing != Missing::ZeroIsMissing)
-            }
-        })
+    ensemble.trees.iter().flat_map(|t| &t.nodes).all(|n| match n {
+        Node::Leaf(_) => true,
+        Node::Split(s) => {
+            matches!(&s.test, SplitTest::Numeric(n) if n.missing != Missing::ZeroIsMissing)
+        }
+    })
 }
 
 fn encode(first: u64, info: u32, left: u32) -> [u8; 16] {
@@ -239,11 +296,7 @@ pub fn largest_below(t: f64, precision: Precision) -> f64 {
         }
         Precision::F32 => {
             let t32 = t as f32;
-            if t32 == f32::NEG_INFINITY {
-                f64::NAN
-            } else {
-                f64::from(t32.next_down())
-            }
+            if t32 == f32::NEG_INFINITY { f64::NAN } else { f64::from(t32.next_down()) }
         }
     }
 }

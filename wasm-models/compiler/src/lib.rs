@@ -37,8 +37,7 @@ pub use codegen::{BRANCHES_MAX_NODES, Layout};
 use std::path::Path;
 
 use fresco_abi::{
-    InputSpec, InputType, IntervalSpec, MissingPolicy, ModelKind, ModelMetadata, SourceInfo,
-    TrainingStats,
+    InputSpec, InputType, IntervalSpec, MissingPolicy, ModelKind, ModelMetadata, SourceInfo, TrainingStats,
 };
 use fresco_trees::{Ensemble, FeatureKind, ParseError};
 use sha2::{Digest, Sha256};
@@ -91,9 +90,7 @@ impl std::str::FromStr for Format {
         match s.to_ascii_lowercase().as_str() {
             "lightgbm" | "lgb" | "lgbm" => Ok(Format::LightGbm),
             "xgboost" | "xgb" => Ok(Format::XgBoost),
-            other => Err(format!(
-                "unknown model format `{other}` (expected lightgbm or xgboost)"
-            )),
+            other => Err(format!("unknown model format `{other}` (expected lightgbm or xgboost)")),
         }
     }
 }
@@ -112,9 +109,7 @@ pub enum CompileError {
         source: std::io::Error,
     },
     /// A model's format could not be recognised.
-    #[error(
-        "{origin}: not a LightGBM text model or an XGBoost JSON model; pass the format explicitly"
-    )]
+    #[error("{origin}: not a LightGBM text model or an XGBoost JSON model; pass the format explicitly")]
     UnknownFormat {
         /// The file or `<source>`.
         origin: String,
@@ -190,17 +185,10 @@ impl Compiler {
     }
 
     /// Adds a model file; `format` is detected when `None`.
-    pub fn add_file(
-        mut self,
-        path: impl AsRef<Path>,
-        format: Option<Format>,
-    ) -> Result<Self, CompileError> {
+    pub fn add_file(mut self, path: impl AsRef<Path>, format: Option<Format>) -> Result<Self, CompileError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| CompileError::Io {
-            path: origin.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| CompileError::Io { path: origin.clone(), source })?;
         self.push(&text, format, origin)?;
         Ok(self)
     }
@@ -213,11 +201,7 @@ impl Compiler {
 
     /// Adds an already parsed ensemble.
     pub fn add_ensemble(mut self, ensemble: Ensemble) -> Self {
-        self.parts.push(Part {
-            ensemble,
-            origin: "<ensemble>".into(),
-            sha256: [0; 32],
-        });
+        self.parts.push(Part { ensemble, origin: "<ensemble>".into(), sha256: [0; 32] });
         self
     }
 
@@ -229,11 +213,7 @@ impl Compiler {
             return Err(CompileError::Packing {
                 index,
                 origin: part.origin.clone(),
-                reason: format!(
-                    "{} names for {} outputs",
-                    names.len(),
-                    part.ensemble.outputs.len()
-                ),
+                reason: format!("{} names for {} outputs", names.len(), part.ensemble.outputs.len()),
             });
         }
         part.ensemble.outputs = names;
@@ -258,32 +238,18 @@ impl Compiler {
         self
     }
 
-    fn push(
-        &mut self,
-        text: &str,
-        format: Option<Format>,
-        origin: String,
-    ) -> Result<(), CompileError> {
+    fn push(&mut self, text: &str, format: Option<Format>, origin: String) -> Result<(), CompileError> {
         let format = match format.or_else(|| Format::detect(text)) {
             Some(f) => f,
             None => return Err(CompileError::UnknownFormat { origin }),
         };
-        let _span =
-            tracing::info_span!("fresco.compile.parse", origin = %origin, format = format.name())
-                .entered();
+        let _span = tracing::info_span!("fresco.compile.parse", origin = %origin, format = format.name()).entered();
         let ensemble = match format {
             Format::LightGbm => fresco_trees::lightgbm::parse(text),
             Format::XgBoost => fresco_trees::xgboost::parse(text),
         }
-        .map_err(|source| CompileError::Parse {
-            origin: origin.clone(),
-            source,
-        })?;
-        self.parts.push(Part {
-            ensemble,
-            origin,
-            sha256: Sha256::digest(text.as_bytes()).into(),
-        });
+        .map_err(|source| CompileError::Parse { origin: origin.clone(), source })?;
+        self.parts.push(Part { ensemble, origin, sha256: Sha256::digest(text.as_bytes()).into() });
         Ok(())
     }
 
@@ -297,11 +263,7 @@ impl Compiler {
                 return Err(CompileError::Packing {
                     index,
                     origin: part.origin.clone(),
-                    reason: format!(
-                        "its {} inputs differ from the first model's {}",
-                        b.len(),
-                        a.len()
-                    ),
+                    reason: format!("its {} inputs differ from the first model's {}", b.len(), a.len()),
                 });
             }
             for name in &part.ensemble.outputs {
@@ -309,9 +271,7 @@ impl Compiler {
                     return Err(CompileError::Packing {
                         index,
                         origin: part.origin.clone(),
-                        reason: format!(
-                            "output `{name}` is already produced by an earlier model; rename it"
-                        ),
+                        reason: format!("output `{name}` is already produced by an earlier model; rename it"),
                     });
                 }
                 outputs.push(name.clone());
@@ -323,24 +283,12 @@ impl Compiler {
             .iter()
             .map(|f| InputSpec {
                 name: f.name.clone(),
-                ty: if f.kind == FeatureKind::Categorical {
-                    InputType::Categorical
-                } else {
-                    InputType::F64
-                },
+                ty: if f.kind == FeatureKind::Categorical { InputType::Categorical } else { InputType::F64 },
                 missing: MissingPolicy::Nan,
             })
             .collect();
-        let formats: Vec<&str> = self
-            .parts
-            .iter()
-            .map(|p| p.ensemble.source_format)
-            .collect();
-        let format = if formats.iter().all(|f| *f == formats[0]) {
-            formats[0].to_owned()
-        } else {
-            formats.join("+")
-        };
+        let formats: Vec<&str> = self.parts.iter().map(|p| p.ensemble.source_format).collect();
+        let format = if formats.iter().all(|f| *f == formats[0]) { formats[0].to_owned() } else { formats.join("+") };
         let sha256 = if self.parts.len() == 1 {
             hex::encode(first.sha256)
         } else {
@@ -358,10 +306,7 @@ impl Compiler {
             kind: ModelKind::Gbdt,
             inputs,
             outputs,
-            source: SourceInfo {
-                format,
-                sha256: Some(sha256),
-            },
+            source: SourceInfo { format, sha256: Some(sha256) },
             training_stats: self.training_stats.clone(),
             interval: self.interval.clone(),
         };
@@ -375,10 +320,7 @@ impl Compiler {
     }
 
     /// Generates the module, reporting progress as trees are laid out.
-    pub fn compile_with_progress(
-        &self,
-        mut progress: impl FnMut(Progress),
-    ) -> Result<Vec<u8>, CompileError> {
+    pub fn compile_with_progress(&self, mut progress: impl FnMut(Progress)) -> Result<Vec<u8>, CompileError> {
         let meta = self.metadata()?;
         let _span = tracing::info_span!("fresco.compile.generate", model = %self.name).entered();
         let ensembles: Vec<&Ensemble> = self.parts.iter().map(|p| &p.ensemble).collect();
@@ -386,10 +328,7 @@ impl Compiler {
         let nodes = ensembles.iter().map(|e| e.n_nodes()).sum();
         let layout = self.layout.unwrap_or(Layout::for_size(nodes));
         codegen::generate(&ensembles, &meta.to_json(), layout, |trees_done| {
-            progress(Progress {
-                trees_done,
-                trees_total,
-            })
+            progress(Progress { trees_done, trees_total })
         })
         .map_err(CompileError::TooLarge)
     }

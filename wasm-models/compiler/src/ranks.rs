@@ -21,12 +21,30 @@ use crate::branches::numeric_plan;
 /// The rank of NaN.
 pub const NAN_RANK: i32 = i32::MIN;
 
+/// Bytes of ranks per feature: the rank, then the rank plus [`NAN_LEFT_BIAS`].
+pub const RANK_BYTES: u32 = 8;
+
+/// Added to the rank in its second word: NaN's rank becomes 0, the smallest unsigned
+/// value, and the others stay in order above it.
+pub const NAN_LEFT_BIAS: u32 = 1 << 31;
+
 /// One feature's search table.
 struct Table {
     /// Byte offset of the table within [`Ranks::data`].
     offset: u32,
     /// Search steps: the table holds `2^steps - 1` thresholds, padded with +∞.
     steps: u32,
+}
+
+/// Which features get a rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Those with enough splits to repay the search ([`SPLITS_PER_STEP`]).
+    Profitable,
+    /// Every feature with a rankable split.
+    All,
+    /// None.
+    None,
 }
 
 /// Rank tables of one ensemble and the rank index of every ranked split threshold.
@@ -55,8 +73,9 @@ pub fn ranked(e: &Ensemble, split: &fresco_trees::Split) -> Option<f64> {
 }
 
 impl Ranks {
-    /// Collects the ensemble's ranked thresholds; the tables will live at `base`.
-    pub fn build(e: &Ensemble, base: u32) -> Ranks {
+    /// Collects the ensemble's thresholds of the features `selection` ranks; the tables
+    /// will live at `base`.
+    pub fn build(e: &Ensemble, base: u32, selection: Selection) -> Ranks {
         let mut per_feature: Vec<Vec<f64>> = vec![Vec::new(); e.n_features()];
         for tree in &e.trees {
             for node in &tree.nodes {
@@ -77,7 +96,13 @@ impl Ranks {
             list.dedup();
             let steps = u32::BITS - (list.len() as u32).leading_zeros();
             // Ranking costs a search per row; it pays where many splits read the rank.
-            if list.is_empty() || splits < SPLITS_PER_STEP * steps as usize {
+            let profitable = splits >= SPLITS_PER_STEP * steps as usize;
+            let wanted = match selection {
+                Selection::Profitable => profitable,
+                Selection::All => true,
+                Selection::None => false,
+            };
+            if list.is_empty() || !wanted {
                 tables.push(None);
                 continue;
             }
@@ -99,6 +124,26 @@ impl Ranks {
         matches!(self.tables.get(feature), Some(Some(_)))
     }
 
+    /// Whether every split of `e` compares by rank (all numeric, NaN missing or NaN as
+    /// zero, thresholds that are numbers, features ranked).
+    pub fn complete(&self, e: &Ensemble) -> bool {
+        e.trees.iter().flat_map(|t| &t.nodes).all(|n| match n {
+            Node::Leaf(_) => true,
+            Node::Split(split) => ranked(e, split).is_some_and(|t| self.index(split.feature, t).is_some()),
+        })
+    }
+
+    /// The comparison of a split that [`Ranks::complete`] covers, as `(limit, word)`:
+    /// the split goes left when the rank word at byte `word` of the row's ranks is at
+    /// most `limit`, unsigned (see [`Ranks::emit_row`] for the two words per feature).
+    pub fn unsigned_test(&self, e: &Ensemble, split: &fresco_trees::Split) -> Option<(u32, u32)> {
+        let SplitTest::Numeric(n) = &split.test else { return None };
+        let j = self.index(split.feature, ranked(e, split)?)? as u32;
+        let (_, default_left) = numeric_plan(e, n);
+        let word = RANK_BYTES * split.feature;
+        Some(if default_left { (j + NAN_LEFT_BIAS, word + 4) } else { (j, word) })
+    }
+
     /// Whether any feature is ranked.
     pub fn any(&self) -> bool {
         self.tables.iter().any(Option::is_some)
@@ -110,7 +155,10 @@ impl Ranks {
     }
 
     /// Emits, for one row, the rank of every ranked feature: reads the row's input at
-    /// local `row` and stores i32 ranks at local `out` (4 bytes per feature). `x` is an
+    /// local `row` and stores two words per feature at local `out` ([`RANK_BYTES`] per
+    /// feature): the rank as the signed compares of the branch layout read it (NaN is
+    /// [`NAN_RANK`]), and the rank plus [`NAN_LEFT_BIAS`] (NaN is 0), so that the node
+    /// tables send NaN either way with one unsigned compare. `x` is an
     /// f64 scratch local; `keys` and `positions` are the first of [`LANES`] i64 and
     /// [`LANES`] i32 scratch locals.
     ///
@@ -147,13 +195,16 @@ impl Ranks {
             }
             for (lane, (f, _)) in group.iter().enumerate() {
                 let lane = lane as u32;
+                let at = RANK_BYTES * *f as u32;
                 // NaN compares false everywhere (rank 0): give it its own rank.
                 s.local_get(out);
                 s.i32_const(NAN_RANK);
                 s.local_get(positions + lane).i32_const(3).i32_shr_u();
                 s.local_get(row).f64_load(mem(8 * *f as u32, 3)).local_tee(x).local_get(x).f64_ne();
-                s.select();
-                s.i32_store(mem(4 * *f as u32, 2));
+                s.select().local_tee(positions + lane);
+                s.i32_store(mem(at, 2));
+                s.local_get(out).local_get(positions + lane).i32_const(NAN_LEFT_BIAS as i32).i32_add();
+                s.i32_store(mem(at + 4, 2));
             }
         }
     }

@@ -82,8 +82,10 @@ const EDGES: [f64; 17] = [
 
 /// Many trees over three features whose thresholds come from [`EDGES`]: hundreds of
 /// splits per feature on a few distinct thresholds, so the branch layout compares
-/// threshold ranks for the numeric splits, and the float path serves the rest.
-fn edge_ensemble(seed: u64, precision: Precision) -> Ensemble {
+/// threshold ranks for the numeric splits, and the float path serves the rest. With
+/// `rankable`, every split can be compared by rank (no zero-as-missing splits, no
+/// `x < -inf`), so the node tables hold rank comparisons too.
+fn edge_ensemble(seed: u64, precision: Precision, rankable: bool) -> Ensemble {
     let mut rng = SplitMix64::new(seed);
     let round = |v: f64| if precision == Precision::F32 { f64::from(v as f32) } else { v };
     let trees = (0..48)
@@ -101,8 +103,13 @@ fn edge_ensemble(seed: u64, precision: Precision) -> Ensemble {
                 } else {
                     round(EDGES[rng.below(EDGES.len())])
                 };
-                let missing = [Missing::NanIsMissing, Missing::NanToZero, Missing::ZeroIsMissing][rng.below(3)];
-                let comparison = if rng.below(2) == 0 { Comparison::LessOrEqual } else { Comparison::Less };
+                let kinds = if rankable { 2 } else { 3 };
+                let missing = [Missing::NanIsMissing, Missing::NanToZero, Missing::ZeroIsMissing][rng.below(kinds)];
+                let comparison = if rng.below(2) == 0 || (rankable && threshold == f64::NEG_INFINITY) {
+                    Comparison::LessOrEqual
+                } else {
+                    Comparison::Less
+                };
                 nodes[at] = Node::Split(Split {
                     feature: rng.below(3) as u32,
                     left: left as u32,
@@ -154,10 +161,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn edge_comparisons_match_the_native_evaluator(seed in any::<u64>(), f32_model in any::<bool>()) {
+    fn edge_comparisons_match_the_native_evaluator(
+        seed in any::<u64>(),
+        f32_model in any::<bool>(),
+        rankable in any::<bool>(),
+        rows in prop_oneof![Just(1usize), Just(7), Just(300)],
+    ) {
         let precision = if f32_model { Precision::F32 } else { Precision::F64 };
-        let ensemble = edge_ensemble(seed, precision);
-        let inputs = edge_inputs(seed, 300);
+        let ensemble = edge_ensemble(seed, precision, rankable);
+        let inputs = edge_inputs(seed, rows);
         let native = ensemble.predict(&inputs);
         let engine = Engine::new().unwrap();
         for layout in [Layout::Branches, Layout::Tables] {

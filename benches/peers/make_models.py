@@ -5,7 +5,8 @@ ONNX via onnxmltools, treelite/tl2cgen shared object) and writes the scoring dat
 
 Usage: python3 make_models.py OUT_DIR [--skip-compiled SIZE,...]
 Writes: <size>.model.txt, <size>.xgb.json (XGBoost, depth 5 / 6 / 8), <size>.onnx, <size>.lleaves.so, <size>.tl2cgen.so, X.f64 (100,000 x 30
-little-endian float64, row-major, ~2% NaN), lib_lightgbm path in lightgbm_lib.txt.
+little-endian float64, row-major, ~2% NaN), lib_lightgbm path in lightgbm_lib.txt, the
+wheel's libonnxruntime path in onnxruntime_lib.txt.
 """
 import os
 import subprocess
@@ -39,6 +40,12 @@ def main():
     lib = os.path.join(os.path.dirname(lgb.__file__), "lib", "lib_lightgbm.so")
     with open(os.path.join(out, "lightgbm_lib.txt"), "w") as f:
         f.write(lib)
+    import glob
+    import onnxruntime
+    ort_lib = sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), "capi", "libonnxruntime.so*")))
+    if ort_lib:
+        with open(os.path.join(out, "onnxruntime_lib.txt"), "w") as f:
+            f.write(ort_lib[0])
     for name, trees, leaves in SIZES:
         path = os.path.join(out, f"{name}.model.txt")
         if not os.path.exists(path):

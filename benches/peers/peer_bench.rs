@@ -1,9 +1,11 @@
-//! Side-by-side harness: fresco (WebAssembly and native) against LightGBM's C API and
-//! lleaves' compiled object, all called in-process from compiled code, one thread.
+//! Side-by-side harness: fresco (WebAssembly and native) against LightGBM's C API,
+//! lleaves' compiled object and onnxruntime's C API, all called in-process from compiled
+//! code, one thread.
 //!
 //! `peer-bench DIR SIZE [lightgbm|xgboost]` reads `DIR/SIZE.model.txt` (or, for
 //! XGBoost, `DIR/SIZE.xgb.json`), `DIR/X.f64` (row-major f64, 30 columns), and for
-//! LightGBM `DIR/lightgbm_lib.txt` and `DIR/SIZE.lleaves.so` (see `make_models.py`);
+//! LightGBM `DIR/lightgbm_lib.txt`, `DIR/SIZE.lleaves.so`, `DIR/onnxruntime_lib.txt` and
+//! `DIR/SIZE.onnx` (see `make_models.py`);
 //! checks that every contender agrees with fresco, then prints one JSON line per
 //! measurement: rows/s at batch 100,000 and median / p99 latency at batch 1. XGBoost's
 //! own numbers come from `run.py` (`inplace_predict`).
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use fresco_compiler::{Compiler, Format, Layout};
+
+mod onnxruntime;
 use fresco_runtime::{Engine, Limits, Model};
 
 const N_FEATURES: usize = 30;
@@ -249,6 +253,14 @@ fn main() -> Result<(), Fail> {
             contenders.push(Box::new(Lleaves::load(&lleaves)?));
         } else {
             eprintln!("{}: not built, lleaves left out", lleaves.display());
+        }
+        // The onnxmltools conversion, scored in float32 (so it agrees to about 1e-5).
+        let onnx = dir.join(format!("{size}.onnx"));
+        match std::fs::read_to_string(dir.join("onnxruntime_lib.txt")) {
+            Ok(lib) if onnx.exists() => {
+                contenders.push(Box::new(onnxruntime::OnnxRuntime::load(Path::new(lib.trim()), &onnx)?))
+            }
+            _ => eprintln!("{}: no ONNX model or onnxruntime library, onnxruntime left out", onnx.display()),
         }
     }
 

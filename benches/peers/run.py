@@ -98,7 +98,7 @@ def main():
                     rows.append((name, r["batch_rows_per_s"], f"{r['p50_ns'] / 1000:.2f} µs", f"{r['p99_ns'] / 1000:.2f} µs"))
                 elif r["measure"] == "build":
                     build[fmt] = r
-                elif r["measure"] == "agreement" and r["max_rel_err"] > 1e-9:
+                elif r["measure"] == "agreement" and r["max_rel_err"] > (1e-4 if "onnx" in r["contender"] else 1e-9):
                     print(f"warning: {r['contender']} disagrees with fresco: {r['max_rel_err']}", file=sys.stderr)
         py = python_peers(args.models, size, X)
         for name, value in py.items():

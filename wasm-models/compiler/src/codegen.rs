@@ -12,7 +12,6 @@
 //! SCRATCH ..         group scores of the block of rows being scored (f64 each)
 //! RANK TABLES ..     per ranked feature, its sorted thresholds as integer keys
 //! RANKS ..           threshold ranks of the block's rows (two i32 per feature)
-//! LEAF VALUES ..     leaf values by node slot, for node tables walked by rank
 //! HEAP ..            fresco_alloc's bump allocator
 //! ```
 //!
@@ -102,8 +101,6 @@ struct Map {
     /// Threshold ranks of a block of rows: `block × rank_stride` bytes.
     ranks: u32,
     rank_stride: u32,
-    /// Leaf values by node slot, for node tables walked by rank (see `layout`).
-    leaf_values: u32,
     heap: u32,
 }
 
@@ -151,7 +148,8 @@ pub fn generate(
     let nodes_bytes = size(n_nodes * NODE_BYTES as usize + pool_bytes, 1).ok_or_else(too_large)?;
     let roots_bytes = size(n_trees, 4).ok_or_else(too_large)?;
     let bitset_bytes = size(bitset_words, 4).ok_or_else(too_large)?;
-    let rank_stride = crate::ranks::RANK_BYTES * n_inputs as u32;
+    // One more word than the features' ranks: the zero word of rank-walked leaves.
+    let rank_stride = crate::layout::zero_rank_word(n_inputs) + crate::ranks::RANK_BYTES;
     let block =
         (BLOCK_GROUP_SLOTS / max_groups).min(BLOCK_RANK_BYTES / (rank_stride as usize).max(1)).clamp(1, MAX_BLOCK);
     let scratch_bytes = size(max_groups * block, 8).ok_or_else(too_large)?;
@@ -167,10 +165,7 @@ pub fn generate(
     let rank_scratch = add(rank_tables, size(rank_table_bytes, 1).ok_or_else(too_large)?)?;
     let rank_scratch_bytes =
         if ranks.iter().any(Ranks::any) { size(block, rank_stride as usize).ok_or_else(too_large)? } else { 0 };
-    let walk_by_rank = tables_mode && ranks.iter().any(Ranks::any);
-    let leaf_values_bytes = if walk_by_rank { size(n_nodes, 8).ok_or_else(too_large)? } else { 0 };
-    let leaf_values = add(rank_scratch, rank_scratch_bytes)?;
-    let heap = add(leaf_values, leaf_values_bytes)?;
+    let heap = add(rank_scratch, rank_scratch_bytes)?;
     let mut rank_data = Vec::with_capacity(rank_table_bytes);
     for r in &mut ranks {
         r.base = rank_tables + rank_data.len() as u32;
@@ -188,19 +183,16 @@ pub fn generate(
         out_stride: (n_outputs * 8) as u32,
         ranks: rank_scratch,
         rank_stride,
-        leaf_values,
         heap,
     };
 
     // Per ensemble, per group: how the group's sum is computed; plus the chunk functions.
     let mut group_code: Vec<Vec<GroupCode>> = Vec::new();
     let mut chunk_functions: Vec<(u32, Function)> = Vec::new();
-    let mut leaf_value_data = Vec::new();
     let (node_data, root_data, depth_data, bitset_data) = if tables_mode {
         let tables =
             Tables::build(ensembles, &Placement { bitsets_base: bitsets, nodes_base: nodes }, &ranks, progress)?;
         group_code = tables.groups.iter().map(|g| g.iter().map(|&(a, b)| GroupCode::Table(a, b)).collect()).collect();
-        leaf_value_data = tables.leaf_values;
         (tables.nodes, tables.roots, tables.depths, tables.bitsets)
     } else {
         let mut data = branches::Data {
@@ -301,9 +293,6 @@ pub fn generate(
     }
     data.active(0, &ConstExpr::i32_const(bitsets as i32), le32(&bitset_data));
     data.active(0, &ConstExpr::i32_const(map.expf as i32), expf_bytes);
-    if !leaf_value_data.is_empty() {
-        data.active(0, &ConstExpr::i32_const(map.leaf_values as i32), leaf_value_data);
-    }
     if !rank_data.is_empty() {
         data.active(0, &ConstExpr::i32_const(rank_tables as i32), rank_data);
     }
@@ -524,7 +513,7 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map
 /// Walks node tables of rank records (see [`Tables::build`]) in [`LANES`] lanes: a block
 /// of at least that many rows goes through one tree at a time, `LANES` rows at once (the
 /// tree's records stay in cache for the whole block); smaller blocks (batch 1) go row by
-/// row through `LANES` trees at once, so that the walks' cache misses overlap. Leaf
+/// row through `2 × LANES` trees at once, so that the walks' cache misses overlap. Leaf
 /// values are added in tree order, as the native evaluator adds them.
 fn rank_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start, end): (u32, u32), f32_sums: bool) {
     use local::*;
@@ -555,12 +544,13 @@ fn rank_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start, end): (u3
             clamped(s, R, k, M);
             rank_row(s, map, LANE_ROW + k);
         }
-        lanes_to_leaves(s);
+        let lanes: Vec<(u32, u32)> = (0..LANES).map(|k| (LANE_NODE + k, LANE_ROW + k)).collect();
+        lanes_to_leaves(s, &lanes);
         for k in 0..LANES {
             s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_lt_u().if_(BlockType::Empty);
             s.local_get(R).i32_const(k as i32).i32_add().i32_const(score_stride).i32_mul();
             s.i32_const(map.groups as i32).i32_add().local_set(GRP);
-            add_leaf(s, map, g, LANE_NODE + k, f32_sums);
+            add_leaf(s, g, LANE_NODE + k, f32_sums);
             s.end();
         }
         s.local_get(R).i32_const(LANES as i32).i32_add().local_set(R).br(0).end().end();
@@ -579,19 +569,28 @@ fn rank_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start, end): (u3
         s.i32_const(start as i32).local_set(T);
         s.block(BlockType::Empty).loop_(BlockType::Empty);
         s.local_get(T).i32_const(end as i32).i32_ge_u().br_if(1);
-        for k in 0..LANES {
-            clamped(s, T, k, STEPS);
+        // Every lane reads the same ranks, so the rank locals hold nodes too.
+        let lanes: Vec<(u32, u32)> = (0..2 * LANES).map(|k| (LANE_NODE + k, RANK_ROW)).collect();
+        for (k, &(node, _)) in lanes.iter().enumerate() {
+            clamped(s, T, k as u32, STEPS);
             root_address(s);
-            s.local_set(LANE_NODE + k);
-            s.local_get(RANK_ROW).local_set(LANE_ROW + k);
+            s.local_set(node);
         }
-        lanes_to_leaves(s);
-        for k in 0..LANES {
+        // Touch the next group's first levels (breadth-first: the root's line and the
+        // next) now, so that their cache misses overlap this walk.
+        for k in lanes.len()..2 * lanes.len() {
+            clamped(s, T, k as u32, STEPS);
+            root_address(s);
+            s.local_tee(ADDR).i32_load(mem(0, 2)).drop();
+            s.local_get(ADDR).i32_load(mem(64, 2)).drop();
+        }
+        lanes_to_leaves(s, &lanes);
+        for (k, &(node, _)) in lanes.iter().enumerate() {
             s.local_get(T).i32_const(k as i32).i32_add().i32_const(end as i32).i32_lt_u().if_(BlockType::Empty);
-            add_leaf(s, map, g, LANE_NODE + k, f32_sums);
+            add_leaf(s, g, node, f32_sums);
             s.end();
         }
-        s.local_get(T).i32_const(LANES as i32).i32_add().local_set(T).br(0).end().end();
+        s.local_get(T).i32_const(lanes.len() as i32).i32_add().local_set(T).br(0).end().end();
         s.local_get(R).i32_const(1).i32_add().local_set(R).br(0).end().end();
     }
     s.end();
@@ -602,32 +601,32 @@ fn rank_row(s: &mut InstructionSink<'_>, map: &Map, to: u32) {
     s.i32_const(map.rank_stride as i32).i32_mul().i32_const(map.ranks as i32).i32_add().local_set(to);
 }
 
-/// Steps every lane (record address at `LANE_NODE + k`, ranks at `LANE_ROW + k`) until
-/// none moves: a split goes left when its rank word is at most its limit; a leaf's
+/// Steps every lane (`(node, ranks)`: locals holding a record address and the address
+/// of the row's ranks) until none moves: a split goes left when its rank word is at most its limit; a leaf's
 /// successor is itself.
-fn lanes_to_leaves(s: &mut InstructionSink<'_>) {
+fn lanes_to_leaves(s: &mut InstructionSink<'_>, lanes: &[(u32, u32)]) {
     use local::*;
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     s.i32_const(1).local_set(C);
-    for k in 0..LANES {
+    for &(node, ranks) in lanes {
         // next = left child + 16 * (rank > limit)
-        s.local_get(LANE_NODE + k).local_tee(ADDR).i32_load(mem(8, 2));
-        s.local_get(LANE_ROW + k).local_get(ADDR).i32_load(mem(4, 2)).i32_add().i32_load(mem(0, 2));
+        s.local_get(node).local_tee(ADDR).i32_load(mem(8, 2));
+        s.local_get(ranks).local_get(ADDR).i32_load(mem(4, 2)).i32_add().i32_load(mem(0, 2));
         s.local_get(ADDR).i32_load(mem(0, 2)).i32_gt_u().i32_const(4).i32_shl().i32_add();
-        s.local_tee(LANE_NODE + k).local_get(ADDR).i32_eq().local_get(C).i32_and().local_set(C);
+        s.local_tee(node).local_get(ADDR).i32_eq().local_get(C).i32_and().local_set(C);
     }
     s.local_get(C).i32_eqz().br_if(0).end().end();
 }
 
 /// Adds the leaf value at the record address in local `lane` to group `g`'s score of
 /// the row whose scores are at `GRP`.
-fn add_leaf(s: &mut InstructionSink<'_>, map: &Map, g: usize, lane: u32, f32_sums: bool) {
+fn add_leaf(s: &mut InstructionSink<'_>, g: usize, lane: u32, f32_sums: bool) {
     use local::*;
     let slot = mem(8 * g as u32, 3);
     s.local_get(GRP);
-    // value = leaf_values[(address - nodes) / 16], 8 bytes each
-    s.local_get(lane).i32_const(map.nodes as i32).i32_sub().i32_const(1).i32_shr_u();
-    s.f64_load(mem(map.leaf_values, 3));
+    // The value's halves sit in bytes 0..4 and 12..16 of the leaf's record.
+    s.local_get(lane).i64_load32_u(mem(0, 2));
+    s.local_get(lane).i64_load32_u(mem(12, 2)).i64_const(32).i64_shl().i64_or().f64_reinterpret_i64();
     if f32_sums {
         s.f32_demote_f64().local_get(GRP).f64_load(slot).f32_demote_f64().f32_add().f64_promote_f32();
     } else {
@@ -901,14 +900,16 @@ fn transform(s: &mut InstructionSink<'_>, e: &Ensemble) {
             }
         }
         (Transform::Softmax, Precision::F32) => {
-            f32c(s, f32::MIN_POSITIVE);
-            s.local_set(MAX32);
-            for g in 0..groups {
-                // if s > max { max = s }
+            // XGBoost: wmax = first score, then fmaxf with each (a NaN loses to a number).
+            score(s, 0);
+            s.f32_demote_f64().local_set(MAX32);
+            for g in 1..groups {
+                // if s > max || max is NaN { max = s }
                 score(s, g);
                 s.f32_demote_f64().local_get(MAX32);
                 score(s, g);
-                s.f32_demote_f64().local_get(MAX32).f32_gt().select().local_set(MAX32);
+                s.f32_demote_f64().local_get(MAX32).f32_gt();
+                s.local_get(MAX32).local_get(MAX32).f32_ne().i32_or().select().local_set(MAX32);
             }
             f64c(s, 0.0);
             s.local_set(SUM);

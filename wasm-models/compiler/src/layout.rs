@@ -53,8 +53,6 @@ pub struct Tables {
     pub depths: Vec<u32>,
     /// Per ensemble, per group: the tree slots `start..end`.
     pub groups: Vec<Vec<(u32, u32)>>,
-    /// Leaf values by node slot (f64), for ensembles walked by rank; empty if none is.
-    pub leaf_values: Vec<u8>,
 }
 
 /// Address where the category bitsets will live; node records name absolute addresses.
@@ -74,12 +72,13 @@ impl Tables {
     ///
     /// | bytes | leaf | split |
     /// |---|---|---|
-    /// | 0..4 | `u32::MAX` | limit: left when the rank word is at most this (unsigned) |
-    /// | 4..8 | 0 | byte offset of the rank word in the row's ranks |
+    /// | 0..4 | value, low 32 bits | limit: left when the rank word is at most this (unsigned) |
+    /// | 4..8 | offset of the rows' zero word ([`zero_rank_word`]) | byte offset of the rank word in the row's ranks |
     /// | 8..12 | its own address | address of the left child; the right one follows |
+    /// | 12..16 | value, high 32 bits | 0 |
     ///
-    /// so that one unsigned compare decides every step and a leaf stays put; leaf values
-    /// go to [`Tables::leaf_values`].
+    /// so that one unsigned compare decides every step (`0 <= anything` keeps a leaf
+    /// put), and the leaf value shares the cache line of the leaf's record.
     pub fn build(
         ensembles: &[&Ensemble],
         placement: &Placement,
@@ -92,11 +91,7 @@ impl Tables {
             roots: Vec::new(),
             depths: Vec::new(),
             groups: Vec::new(),
-            leaf_values: Vec::new(),
         };
-        if ranks.iter().any(Ranks::any) {
-            tables.leaf_values = vec![0; 8 * Tables::node_slots(ensembles)];
-        }
         let mut done = 0usize;
         for (i, ensemble) in ensembles.iter().enumerate() {
             let ranks = ranks.get(i).filter(|r| r.any());
@@ -224,9 +219,9 @@ impl Tables {
         while let Some((ir, slot)) = queue.pop_front() {
             let record = match &tree.nodes[ir as usize] {
                 Node::Leaf(value) => {
-                    let at = 8 * slot as usize;
-                    self.leaf_values[at..at + 8].copy_from_slice(&value.to_le_bytes());
-                    encode(u64::from(u32::MAX), address(slot), 0)
+                    let bits = value.to_bits();
+                    let zero = u64::from(zero_rank_word(ensemble.n_features()));
+                    encode((bits & 0xffff_ffff) | (zero << 32), address(slot), (bits >> 32) as u32)
                 }
                 Node::Split(split) => {
                     let (limit, word) = ranks
@@ -245,6 +240,11 @@ impl Tables {
         }
         Ok(first)
     }
+}
+
+/// Byte offset, within a row's ranks, of a word that is always 0: after the features'.
+pub fn zero_rank_word(n_features: usize) -> u32 {
+    crate::ranks::RANK_BYTES * n_features as u32
 }
 
 /// Splits on the longest root-to-leaf path (iteratively: trees may be very deep).

@@ -1,6 +1,9 @@
 //! The native evaluator: the reference semantics every backend must reproduce.
 
-use crate::ir::{CategoricalFlavor, CategoricalSplit, Comparison, Ensemble, Missing, Node, NumericSplit, Precision, SplitTest, Transform, Tree};
+use crate::ir::{
+    CategoricalFlavor, CategoricalSplit, Comparison, Ensemble, Missing, Node, NumericSplit, Precision, SplitTest,
+    Transform, Tree,
+};
 use crate::math;
 
 /// LightGBM's zero threshold for `missing_type=Zero` (`kZeroThreshold`).
@@ -167,8 +170,11 @@ pub fn apply_transform(transform: Transform, precision: Precision, scores: &[f64
             }
         }
         (Transform::Softmax, Precision::F32) => {
-            // XGBoost starts the max at FLT_MIN (the smallest positive normal float).
-            let max = scores.iter().fold(f32::MIN_POSITIVE, |m, &s| if s as f32 > m { s as f32 } else { m });
+            // XGBoost 3: `wmax = *start`, then `fmaxf` with the others (which `f32::max`
+            // is: a NaN loses to a number). Starting from FLT_MIN instead, as XGBoost once
+            // did, shifts rows whose scores are all negative by an ulp.
+            let first = scores.first().copied().unwrap_or(0.0) as f32;
+            let max = scores.iter().skip(1).fold(first, |m, &s| (s as f32).max(m));
             let mut sum = 0.0f64;
             for (o, &s) in out.iter_mut().zip(scores) {
                 let e = math::expf(s as f32 - max);

@@ -101,6 +101,10 @@ struct Map {
     /// Threshold ranks of a block of rows: `block × rank_stride` bytes.
     ranks: u32,
     rank_stride: u32,
+    /// Leaf value per tree slot of the row being walked (f64), then a spare slot.
+    tree_values: u32,
+    /// The spare slot's index: where a lane with no tree left writes.
+    parked: u32,
     heap: u32,
 }
 
@@ -165,7 +169,10 @@ pub fn generate(
     let rank_scratch = add(rank_tables, size(rank_table_bytes, 1).ok_or_else(too_large)?)?;
     let rank_scratch_bytes =
         if ranks.iter().any(Ranks::any) { size(block, rank_stride as usize).ok_or_else(too_large)? } else { 0 };
-    let heap = add(rank_scratch, rank_scratch_bytes)?;
+    // One leaf value per tree slot (and a spare), for rows walked through trees in lanes.
+    let tree_values = add(rank_scratch, rank_scratch_bytes)?;
+    let tree_values_bytes = if tables_mode { size(n_trees + 1, 8).ok_or_else(too_large)? } else { 0 };
+    let heap = add(tree_values, tree_values_bytes)?;
     let mut rank_data = Vec::with_capacity(rank_table_bytes);
     for r in &mut ranks {
         r.base = rank_tables + rank_data.len() as u32;
@@ -183,6 +190,8 @@ pub fn generate(
         out_stride: (n_outputs * 8) as u32,
         ranks: rank_scratch,
         rank_stride,
+        tree_values,
+        parked: n_trees as u32,
         heap,
     };
 
@@ -416,6 +425,9 @@ mod local {
     pub const RANK_POS: u32 = RANK_KEY + crate::ranks::LANES;
     /// This row's threshold ranks (node tables walked by rank).
     pub const RANK_ROW: u32 = RANK_POS + crate::ranks::LANES;
+    /// Trees in lanes: the tree slot each lane walks, the next slot to hand out.
+    pub const LANE_TREE: u32 = RANK_ROW + 1;
+    pub const NEXT_TREE: u32 = LANE_TREE + 2 * super::LANES;
 }
 
 /// Emits `for R in 0..M { ROW, GRP, O = this row's input, group scores, outputs; body }`.
@@ -451,7 +463,7 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map
         (2, ValType::F32),
         (2 + 2 * LANES, ValType::I32),
         (crate::ranks::LANES, ValType::I64),
-        (crate::ranks::LANES + 1, ValType::I32),
+        (crate::ranks::LANES + 2 + 2 * LANES, ValType::I32),
     ]);
     let mut s = f.instructions();
     let f32_sums = e.precision == Precision::F32;
@@ -559,38 +571,27 @@ fn rank_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start, end): (u3
     s.else_();
     {
         // Trees in lanes, row by row.
-        s.i32_const(end as i32).local_set(STEPS);
         s.i32_const(0).local_set(R);
         s.block(BlockType::Empty).loop_(BlockType::Empty);
         s.local_get(R).local_get(M).i32_ge_u().br_if(1);
         s.local_get(R);
         rank_row(s, map, RANK_ROW);
         s.local_get(R).i32_const(score_stride).i32_mul().i32_const(map.groups as i32).i32_add().local_set(GRP);
+        trees_in_lanes(s, map, (start, end));
+        // Add the leaves in tree order, as the native evaluator does.
         s.i32_const(start as i32).local_set(T);
         s.block(BlockType::Empty).loop_(BlockType::Empty);
         s.local_get(T).i32_const(end as i32).i32_ge_u().br_if(1);
-        // Every lane reads the same ranks, so the rank locals hold nodes too.
-        let lanes: Vec<(u32, u32)> = (0..2 * LANES).map(|k| (LANE_NODE + k, RANK_ROW)).collect();
-        for (k, &(node, _)) in lanes.iter().enumerate() {
-            clamped(s, T, k as u32, STEPS);
-            root_address(s);
-            s.local_set(node);
-        }
-        // Touch the next group's first levels (breadth-first: the root's line and the
-        // next) now, so that their cache misses overlap this walk.
-        for k in lanes.len()..2 * lanes.len() {
-            clamped(s, T, k as u32, STEPS);
-            root_address(s);
-            s.local_tee(ADDR).i32_load(mem(0, 2)).drop();
-            s.local_get(ADDR).i32_load(mem(64, 2)).drop();
-        }
-        lanes_to_leaves(s, &lanes);
-        for (k, &(node, _)) in lanes.iter().enumerate() {
-            s.local_get(T).i32_const(k as i32).i32_add().i32_const(end as i32).i32_lt_u().if_(BlockType::Empty);
-            add_leaf(s, g, node, f32_sums);
-            s.end();
-        }
-        s.local_get(T).i32_const(lanes.len() as i32).i32_add().local_set(T).br(0).end().end();
+        s.local_get(T).i32_const(3).i32_shl().i32_const(map.tree_values as i32).i32_add().local_set(ADDR);
+        add_value(
+            s,
+            g,
+            |s| {
+                s.local_get(ADDR).f64_load(mem(0, 3));
+            },
+            f32_sums,
+        );
+        s.local_get(T).i32_const(1).i32_add().local_set(T).br(0).end().end();
         s.local_get(R).i32_const(1).i32_add().local_set(R).br(0).end().end();
     }
     s.end();
@@ -618,21 +619,87 @@ fn lanes_to_leaves(s: &mut InstructionSink<'_>, lanes: &[(u32, u32)]) {
     s.local_get(C).i32_eqz().br_if(0).end().end();
 }
 
-/// Adds the leaf value at the record address in local `lane` to group `g`'s score of
-/// the row whose scores are at `GRP`.
+/// Adds the leaf value of the rank record at the address in local `lane` to group `g`'s
+/// score of the row whose scores are at `GRP`.
 fn add_leaf(s: &mut InstructionSink<'_>, g: usize, lane: u32, f32_sums: bool) {
+    add_value(s, g, |s| leaf_value(s, lane), f32_sums);
+}
+
+/// Pushes the value of the leaf rank record at the address in local `record`: its halves
+/// sit in bytes 0..4 and 12..16.
+fn leaf_value(s: &mut InstructionSink<'_>, record: u32) {
+    s.local_get(record).i64_load32_u(mem(0, 2));
+    s.local_get(record).i64_load32_u(mem(12, 2)).i64_const(32).i64_shl().i64_or().f64_reinterpret_i64();
+}
+
+/// Adds the f64 that `push` pushes to group `g`'s score of the row whose scores are at
+/// `GRP` (in f32 for f32 ensembles).
+fn add_value(s: &mut InstructionSink<'_>, g: usize, push: impl FnOnce(&mut InstructionSink<'_>), f32_sums: bool) {
     use local::*;
     let slot = mem(8 * g as u32, 3);
     s.local_get(GRP);
-    // The value's halves sit in bytes 0..4 and 12..16 of the leaf's record.
-    s.local_get(lane).i64_load32_u(mem(0, 2));
-    s.local_get(lane).i64_load32_u(mem(12, 2)).i64_const(32).i64_shl().i64_or().f64_reinterpret_i64();
+    push(s);
     if f32_sums {
         s.f32_demote_f64().local_get(GRP).f64_load(slot).f32_demote_f64().f32_add().f64_promote_f32();
     } else {
         s.local_get(GRP).f64_load(slot).f64_add();
     }
     s.f64_store(slot);
+}
+
+/// Walks the row whose ranks are at `RANK_ROW` through tree slots `start..end`, 16 at a
+/// time: a lane that reaches a leaf takes the next tree at once, so the walks' cache
+/// misses keep overlapping instead of waiting for the deepest tree of a group. Every
+/// step stores the lane's record as a leaf value into its tree's slot of `tree_values`;
+/// the store at the step that finds the leaf is the last for that tree. Branch-free: a
+/// finished lane with no tree left parks on its leaf, writing to the spare slot.
+fn trees_in_lanes(s: &mut InstructionSink<'_>, map: &Map, (start, end): (u32, u32)) {
+    use local::*;
+    let lanes = 2 * LANES;
+    let root_of = |s: &mut InstructionSink<'_>, tree: u32| {
+        s.local_get(tree).i32_const(2).i32_shl().i32_load(mem(map.roots, 2));
+        s.i32_const(NODE_BYTES as i32).i32_mul().i32_const(map.nodes as i32).i32_add();
+    };
+    s.i32_const(start as i32).local_set(NEXT_TREE);
+    for k in 0..lanes {
+        // lane k starts on tree start + k, or parks at once on a short range
+        s.local_get(NEXT_TREE).i32_const(map.parked as i32).local_get(NEXT_TREE).i32_const(end as i32).i32_lt_u();
+        s.select().local_set(LANE_TREE + k);
+        // a parked lane walks the first tree (writing to the spare slot): always valid
+        s.local_get(NEXT_TREE).i32_const(start as i32).local_get(NEXT_TREE).i32_const(end as i32).i32_lt_u();
+        s.select().local_set(NODE);
+        root_of(s, NODE);
+        s.local_set(LANE_NODE + k);
+        s.local_get(NEXT_TREE).i32_const(1).i32_add().local_set(NEXT_TREE);
+    }
+    s.block(BlockType::Empty).loop_(BlockType::Empty);
+    s.i32_const(1).local_set(C);
+    for k in 0..lanes {
+        let (node, tree) = (LANE_NODE + k, LANE_TREE + k);
+        // value slot of this lane's tree <- the record read as a leaf
+        s.local_get(tree).i32_const(3).i32_shl();
+        s.local_get(node).local_set(ADDR);
+        leaf_value(s, ADDR);
+        s.f64_store(mem(map.tree_values, 3));
+        // next = left child + 16 * (rank > limit); done = next == node
+        s.local_get(ADDR).i32_load(mem(8, 2));
+        s.local_get(RANK_ROW).local_get(ADDR).i32_load(mem(4, 2)).i32_add().i32_load(mem(0, 2));
+        s.local_get(ADDR).i32_load(mem(0, 2)).i32_gt_u().i32_const(4).i32_shl().i32_add().local_set(NODE);
+        s.local_get(NODE).local_get(ADDR).i32_eq().local_set(W);
+        // take = done && NEXT < end
+        s.local_get(W).local_get(NEXT_TREE).i32_const(end as i32).i32_lt_u().i32_and().local_set(LEFT);
+        // node = take ? root(NEXT) : next
+        root_of(s, NEXT_TREE);
+        s.local_get(NODE).local_get(LEFT).select().local_set(node);
+        // tree = take ? NEXT : (done ? parked : tree)
+        s.local_get(NEXT_TREE);
+        s.i32_const(map.parked as i32).local_get(tree).local_get(W).select();
+        s.local_get(LEFT).select().local_tee(tree);
+        // all parked?
+        s.i32_const(map.parked as i32).i32_eq().local_get(C).i32_and().local_set(C);
+        s.local_get(NEXT_TREE).local_get(LEFT).i32_add().local_set(NEXT_TREE);
+    }
+    s.local_get(C).i32_eqz().br_if(0).end().end();
 }
 
 /// Walks node tables with thresholds: in lockstep over the block's rows where

@@ -2,9 +2,11 @@
 //!
 //! `cargo run --release -p fresco-examples --example eta [-- OUT_DIR]`
 //!
-//! One simulated day of a food-delivery city ([`fresco_examples::eta`], seeded): every
-//! 30 minutes each restaurant's kitchen load lands in the embedded feature store; each
-//! order is scored through the `Client` by the shipped ETA model
+//! One simulated week of a food-delivery city ([`fresco_examples::eta`], seeded, from
+//! Monday 2026-11-02): each restaurant's usual preparation time is in the embedded
+//! feature store, every kitchen order is a windowed-aggregate event (the model reads
+//! the count of the last 30 minutes), and each order is scored through the `Client`,
+//! at its simulated time, by the shipped ETA model
 //! (`wasm-models/eta/model/eta.wasm`: LightGBM q10 / q50 / q90 boosters with conformal
 //! offsets, trained by `wasm-models/eta/train.py`), which turns into a calibrated 80 %
 //! range such as "24–41 min". Customers in a 5 % holdout are scored and logged but shown
@@ -18,15 +20,16 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use fresco::aggregates::{AggregateStore, Aggregation, Definitions, StreamSpec, WindowedFeature};
 use fresco::dataset::{DatasetSpec, TreatmentPolicy, build_training_set};
 use fresco::holdout::Holdout;
 use fresco::{
     Client, EmbeddedStore, FeatureView, InputSource, LogConfig, ModelConfig, ModelSource, Prediction, PredictionLog,
     Request, SpoolDurability, Timestamp, Value, ValueType,
 };
-use fresco_examples::eta::{Order, RESTAURANT_FEATURES, Tick, World, WorldConfig, model_path};
+use fresco_examples::eta::{Order, STORED_FEATURE, Tick, WINDOWED_FEATURE, World, WorldConfig, model_path};
 
 /// The demo world's seed (the model was trained on another world, seed 7).
 const SEED: u64 = 2026;
@@ -52,8 +55,9 @@ fn out_dir() -> Result<PathBuf, Box<dyn std::error::Error>> {
     Ok(dir)
 }
 
-fn request(world: &World, order: &Order) -> Request {
+fn request(world: &World, tick: &Tick, order: &Order) -> Request {
     Request::new()
+        .at(Timestamp::from_secs(tick.start_secs()))
         .entity("restaurant_id", &world.restaurants()[order.restaurant].id)
         .entity("customer_id", &order.customer_id)
         .value("distance_km", order.distance_km)
@@ -63,15 +67,23 @@ fn request(world: &World, order: &Order) -> Request {
         .value("weather", order.weather as i64)
 }
 
-/// Writes the tick's kitchen loads (and the restaurants' usual prep times) to the store.
-fn publish_loads(store: &EmbeddedStore, world: &World, tick: &Tick) -> Result<(), fresco::StoreError> {
-    let now = Timestamp::now();
-    let rows = world
-        .restaurants()
-        .iter()
-        .zip(&tick.loads)
-        .map(|(r, load)| (r.id.as_str(), now, vec![Value::F64(r.prep_time_min), Value::F64(f64::from(*load))]));
+/// Writes the restaurants' usual preparation times to the store, as of `at`.
+fn publish_prep_times(store: &EmbeddedStore, world: &World, at: Timestamp) -> Result<(), fresco::StoreError> {
+    let rows = world.restaurants().iter().map(|r| (r.id.as_str(), at, vec![Value::F64(r.prep_time_min)]));
     store.write_batch("restaurants", rows)?;
+    Ok(())
+}
+
+/// Records the kitchen orders behind the tick's loads, each arriving when it is placed.
+fn record_kitchen_orders(
+    aggregates: &AggregateStore,
+    world: &World,
+    tick: &Tick,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for (secs, r) in tick.kitchen_orders() {
+        let ts = Timestamp::from_micros((secs * 1e6) as i64);
+        aggregates.record_event_at(ts, "kitchen_orders", &world.restaurants()[r].id, ts, 1.0)?;
+    }
     Ok(())
 }
 
@@ -103,22 +115,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let logs = out.join("logs");
 
     let store = Arc::new(EmbeddedStore::open(out.join("features.redb"))?);
-    let mut view = FeatureView::new("restaurants", "restaurant_id");
-    for feature in RESTAURANT_FEATURES {
-        view = view.feature(feature, ValueType::F64);
-    }
-    store.define_view(view)?;
+    store.define_view(FeatureView::new("restaurants", "restaurant_id").feature(STORED_FEATURE, ValueType::F64))?;
+    let aggregates = Arc::new(AggregateStore::new(
+        Definitions::new().stream(StreamSpec::new("kitchen_orders", "restaurant_id")).feature(WindowedFeature::new(
+            WINDOWED_FEATURE,
+            "kitchen_orders",
+            Aggregation::Count,
+            Duration::from_secs(30 * 60),
+        )),
+    )?);
 
     // Buffered: each record is written to the spool file before `predict` returns (it
     // survives a crash of this process) without waiting for the disk; `Fsync` also
     // survives a power cut, at the cost of a disk flush per call.
     let log = Arc::new(PredictionLog::open(LogConfig::new(&logs).durability(SpoolDurability::Buffered))?);
-    let mut model = ModelConfig::new(ModelSource::wasm_file(model_path())).holdout("eta-ranges");
-    for feature in RESTAURANT_FEATURES {
-        model = model.input(feature, InputSource::stored("restaurants", feature));
-    }
+    let model = ModelConfig::new(ModelSource::wasm_file(model_path()))
+        .holdout("eta-ranges")
+        .input(STORED_FEATURE, InputSource::stored("restaurants", STORED_FEATURE))
+        .input(WINDOWED_FEATURE, InputSource::windowed(WINDOWED_FEATURE));
     let client = Client::builder()
         .shared_feature_store(store.clone())
+        .aggregates(aggregates.clone())
         .model(model)
         .holdout(Holdout::new("eta-ranges", "eta-2026", 0.05)?, "customer_id")
         .shared_log(log.clone())
@@ -135,11 +152,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut world = World::new(WorldConfig { seed: SEED, ..WorldConfig::default() });
     let (mut scored, mut covered, mut width, mut held_out) = (0usize, 0usize, 0.0, 0usize);
     let mut samples = Vec::new();
+    publish_prep_times(&store, &world, Timestamp::from_secs(fresco_examples::eta::START_SECS))?;
     let started = Instant::now();
     for _ in 0..DAYS * 48 {
         let tick = world.next_tick();
-        publish_loads(&store, &world, &tick)?;
-        let requests: Vec<Request> = tick.orders.iter().map(|o| request(&world, o)).collect();
+        record_kitchen_orders(&aggregates, &world, &tick)?;
+        let requests: Vec<Request> = tick.orders.iter().map(|o| request(&world, &tick, o)).collect();
         for (order, p) in tick.orders.iter().zip(client.predict_batch("eta", &requests)?) {
             let Some(interval) = p.interval().transpose()? else {
                 return Err("the ETA model declares no interval".into());
@@ -176,10 +194,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Latency of one call: store read, scoring, holdout and the durable log.
     let tick = world.next_tick();
-    publish_loads(&store, &world, &tick)?;
+    record_kitchen_orders(&aggregates, &world, &tick)?;
     let mut micros = Vec::with_capacity(LATENCY_CALLS);
     for order in tick.orders.iter().cycle().take(LATENCY_CALLS) {
-        let request = request(&world, order);
+        let request = request(&world, &tick, order);
         let t = Instant::now();
         let p = client.predict("eta", &request)?;
         micros.push(t.elapsed().as_secs_f64() * 1e6);
@@ -187,7 +205,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     micros.sort_by(f64::total_cmp);
     println!(
-        "latency of one predict (store + model + holdout + log): p50 {:.1} µs, p99 {:.1} µs over {LATENCY_CALLS} calls",
+        "latency of one predict (store + window + model + holdout + log): p50 {:.1} µs, p99 {:.1} µs over {LATENCY_CALLS} calls",
         percentile(&micros, 0.5),
         percentile(&micros, 0.99)
     );

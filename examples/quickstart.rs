@@ -25,7 +25,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::from_bytes(&engine, &bytes)?;
     let compile = started.elapsed();
     let inputs: Vec<&str> = model.metadata().inputs.iter().map(|i| i.name.as_str()).collect();
-    println!("model {} v{}: inputs [{}] → outputs [{}]", model.name(), model.version(), inputs.join(", "), model.metadata().outputs.join(", "));
+    println!(
+        "model {} v{}: inputs [{}] → outputs [{}]",
+        model.name(),
+        model.version(),
+        inputs.join(", "),
+        model.metadata().outputs.join(", ")
+    );
 
     // A batch of three rows; NaN marks a missing value.
     let width = model.n_inputs();
@@ -50,7 +56,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let holdout = Holdout::new("promo-holdout", "promo-2026", 0.1)?;
     for user in ["user-1", "user-2", "user-3"] {
         let a = holdout.assign(user);
-        println!("  {user}: bucket {:>4}, {}", a.bucket, if a.in_holdout { "held out (never treated)" } else { "may be treated" });
+        println!(
+            "  {user}: bucket {:>4}, {}",
+            a.bucket,
+            if a.in_holdout { "held out (never treated)" } else { "may be treated" }
+        );
     }
 
     // The sandbox stops a runaway model; the process carries on.

@@ -58,7 +58,7 @@ fn setup(dir: &std::path::Path, sink: impl PredictionSink) -> (Client, Vec<Reque
                 .map(|k| (k.as_str(), Timestamp::now(), (0..STORED).map(|_| Value::F64(rng.next_f64())).collect())),
         )
         .unwrap();
-    let wasm = Compiler::new("gbdt500", "1").add_ensemble(gbdt(500, 63, FEATURES, 2)).compile().unwrap();
+    let wasm = Compiler::new("gbdt500", "1").add_ensemble(gbdt(500, 63, FEATURES, 2)).unwrap().compile().unwrap();
     let mut config = ModelConfig::new(ModelSource::wasm_bytes(wasm)).holdout("h");
     for f in 0..STORED {
         config = config.input(format!("f{f}"), InputSource::stored("entities", format!("f{f}")));

@@ -19,9 +19,7 @@ fn call_overhead(c: &mut Criterion) {
     let model = Model::from_bytes(&engine, noop_model()).unwrap();
     let row = [1.0, 2.0];
     let mut out = [0.0];
-    c.bench_function("call_overhead/batch1_noop", |b| {
-        b.iter(|| model.predict_row(black_box(&row), &mut out).unwrap())
-    });
+    c.bench_function("call_overhead/batch1_noop", |b| b.iter(|| model.predict_row(black_box(&row), &mut out).unwrap()));
 }
 
 fn rows_per_second(c: &mut Criterion) {

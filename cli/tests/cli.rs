@@ -142,11 +142,26 @@ fn compile_then_score_a_lightgbm_model_and_pack_quantiles() {
     assert!(text.contains("outputs  q10, q50, q90"), "{text}");
     assert!(text.contains("source   lightgbm (sha256 "), "{text}");
 
-    let input = write(dir.path(), "rows.csv", b"Column_0,Column_1,Column_2,Column_3,Column_4,Column_5,Column_6,Column_7,Column_8,Column_9,Column_10,Column_11\n1,2,3,4,5,6,7,8,9,10,11,12\n");
-    let o = fresco(&["score", out.to_str().unwrap(), "--input", input.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let text = String::from_utf8(o.stdout).unwrap();
-    assert_eq!(text.lines().next(), Some("q10,q50,q90"));
+    // The packed module scores each booster's fixture rows as LightGBM did.
+    let cases = fresco_test_models::oracle::cases();
+    for (k, n) in ["10", "50", "90"].into_iter().enumerate() {
+        let case = cases.iter().find(|c| c.name == format!("lgb_quantile_{n}")).unwrap();
+        let mut csv = (0..case.inputs[0].len()).map(|i| format!("Column_{i}")).collect::<Vec<_>>().join(",");
+        for row in &case.inputs {
+            let cells: Vec<String> = row.iter().map(|v| v.map_or(String::new(), |x| format!("{x:?}"))).collect();
+            csv += &format!("\n{}", cells.join(","));
+        }
+        let input = write(dir.path(), &format!("rows-{n}.csv"), csv.as_bytes());
+        let o = fresco(&["score", out.to_str().unwrap(), "--input", input.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next(), Some("q10,q50,q90"));
+        let got: Vec<f64> = lines.map(|l| l.split(',').nth(k).unwrap().parse().unwrap()).collect();
+        assert_eq!(got.len(), case.inputs.len());
+        let error = fresco_test_models::oracle::max_relative_error(&got, &case.expected_rows());
+        assert!(error <= 1e-9, "q{n}: relative error {error:e} against LightGBM");
+    }
 
     let bogus = write(dir.path(), "bogus.txt", b"hello");
     let o = fresco(&["compile", bogus.to_str().unwrap(), "-o", out.to_str().unwrap()]);
@@ -155,10 +170,10 @@ fn compile_then_score_a_lightgbm_model_and_pack_quantiles() {
 }
 
 /// `fresco holdout` prints, for each id, the bucket and decision of the reference
-/// vectors (`shared/holdout_vectors.json`, computed with Python's `mmh3`).
+/// vectors (`testdata/holdout_vectors.json`, computed with Python's `mmh3`).
 #[test]
 fn holdout_explains_assignments_like_the_reference() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/holdout_vectors.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/holdout_vectors.json");
     let vectors: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let cases = vectors["cases"].as_array().unwrap();
     let mut salts: Vec<&str> = cases.iter().map(|c| c["salt"].as_str().unwrap()).collect();
@@ -257,4 +272,35 @@ fn backfill_adds_point_in_time_windowed_features() {
     let bad = fresco(&[&args[..], &["missing.parquet", "-o", out.to_str().unwrap()]].concat());
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("missing.parquet"), "{}", stderr(&bad));
+}
+
+/// Dates that do not exist, or lie outside 0001–9999, are refused with the reason,
+/// never rolled over into another date.
+#[test]
+fn dataset_refuses_impossible_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("train.parquet");
+    for (bad, reason) in [
+        ("2026-02-31", "not a calendar date"),
+        ("300000-01-01", "not a calendar date"),
+        ("2026-01-01T25:00:00Z", "the time of day is out of range"),
+        ("99999999999999999", "epoch seconds out of range"),
+    ] {
+        let o = fresco(&[
+            "dataset",
+            "--logs",
+            dir.path().to_str().unwrap(),
+            "--model",
+            "m",
+            "--policy",
+            "holdout-only",
+            "--from",
+            bad,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success(), "{bad} was accepted");
+        assert!(stderr(&o).contains(&format!("`{bad}` is not a time: {reason}")), "{bad}: {}", stderr(&o));
+    }
+    assert!(!out.exists());
 }

@@ -1,4 +1,4 @@
-// A browser host for fresco models (ABI v1, shared/DESIGN.md §4): the same `.wasm`
+// A browser host for fresco models (ABI v1, docs/design.md §4): the same `.wasm`
 // file that wasmtime runs on the server, scored here with the browser's own
 // WebAssembly engine. No imports, no server round trip.
 

@@ -35,8 +35,20 @@ use fresco_test_models::synthetic::SplitMix64;
 pub const INPUTS: [&str; 7] =
     ["distance_km", "hour", "day_of_week", "traffic", "weather", "prep_time_min", "orders_last_30min"];
 
-/// Inputs that come from the restaurant (a feature store, keyed by `restaurant_id`).
-pub const RESTAURANT_FEATURES: [&str; 2] = ["prep_time_min", "orders_last_30min"];
+/// The input stored per restaurant (a feature store, keyed by `restaurant_id`).
+pub const STORED_FEATURE: &str = "prep_time_min";
+
+/// The input kept as a windowed aggregate: a count of the restaurant's kitchen orders
+/// over the last 30 minutes.
+pub const WINDOWED_FEATURE: &str = "orders_last_30min";
+
+/// The simulated world's first tick, Monday 2026-11-02 00:00 UTC, in seconds since
+/// the Unix epoch.
+pub const START_SECS: i64 = 1_793_577_600;
+
+/// The window feature's tiles, in seconds: a read at `t` counts the events of the
+/// tile holding `t` and of the 59 before it (`fresco::aggregates`).
+const WINDOW_TILE_SECS: f64 = 30.0;
 
 /// The shipped ETA model (`wasm-models/eta/model/eta.wasm`), trained on this world
 /// by `wasm-models/eta/train.py`.
@@ -136,6 +148,31 @@ pub struct Tick {
     pub loads: Vec<u32>,
     /// Orders placed during the tick.
     pub orders: Vec<Order>,
+}
+
+impl Tick {
+    /// When the tick starts, in seconds since the Unix epoch.
+    pub fn start_secs(&self) -> i64 {
+        START_SECS + i64::try_from(self.index).unwrap_or(i64::MAX / 2) * i64::from(TICK_MINUTES) * 60
+    }
+
+    /// The kitchen orders behind the tick's loads, as `(seconds since the epoch,
+    /// restaurant index)` in time order: restaurant `r` gets `loads[r]` orders spread
+    /// evenly over the window that a 30-minute windowed count read at the tick's start
+    /// covers, so that the count read then is exactly `loads[r]` (the value the model
+    /// was trained on).
+    pub fn kitchen_orders(&self) -> Vec<(f64, usize)> {
+        let start = self.start_secs() as f64;
+        let span = f64::from(TICK_MINUTES) * 60.0 - WINDOW_TILE_SECS;
+        let mut events = Vec::with_capacity(self.loads.iter().map(|&n| n as usize).sum());
+        for (r, &n) in self.loads.iter().enumerate() {
+            for j in 0..n {
+                events.push((start - span + (f64::from(j) + 0.5) * span / f64::from(n), r));
+            }
+        }
+        events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        events
+    }
 }
 
 /// The simulated city.
@@ -313,6 +350,35 @@ mod tests {
             for (x, y) in ta.orders.iter().zip(&tb.orders) {
                 assert_eq!(x.minutes.to_bits(), y.minutes.to_bits());
                 assert_eq!(x.id, y.id);
+            }
+        }
+    }
+
+    /// The main job reads `orders_last_30min` as a windowed count at each tick's start;
+    /// it must be exactly the load the model was trained on, tick after tick.
+    #[test]
+    fn windowed_counts_at_tick_starts_equal_the_loads() {
+        use fresco::aggregates::{AggregateStore, Aggregation, Definitions, StreamSpec, WindowedFeature};
+        use fresco::{FeatureStore, Timestamp, Value};
+
+        let defs = Definitions::new().stream(StreamSpec::new("kitchen", "restaurant_id")).feature(
+            WindowedFeature::new(WINDOWED_FEATURE, "kitchen", Aggregation::Count, std::time::Duration::from_secs(1800)),
+        );
+        let store = AggregateStore::new(defs).unwrap();
+        let mut world = World::new(WorldConfig { seed: 5, restaurants: 40, ..WorldConfig::default() });
+        let keys: Vec<String> = world.restaurants().iter().map(|r| r.id.clone()).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        for _ in 0..100 {
+            let tick = world.next_tick();
+            for (secs, r) in tick.kitchen_orders() {
+                let ts = Timestamp::from_micros((secs * 1e6) as i64);
+                let recorded = store.record_event_at(ts, "kitchen", keys[r], ts, 1.0).unwrap();
+                assert_eq!(recorded, fresco::aggregates::Recorded::Accepted);
+            }
+            let now = Timestamp::from_secs(tick.start_secs());
+            let read = store.get_features("kitchen", &keys, &[WINDOWED_FEATURE], now).unwrap();
+            for (r, row) in read.iter().enumerate() {
+                assert_eq!(row[0].value, Value::F64(f64::from(tick.loads[r])), "tick {} restaurant {r}", tick.index);
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use crate::cache::CodeCache;
@@ -35,6 +35,7 @@ pub(crate) struct EngineInner {
     pub(crate) limits: Limits,
     pub(crate) cache: Option<CodeCache>,
     pub(crate) pool_size: usize,
+    pub(crate) counters: Counters,
     /// Held for its `Drop`, which stops the clock thread.
     _ticker: Ticker,
 }
@@ -69,6 +70,47 @@ impl Engine {
     pub fn cache_dir(&self) -> Option<&std::path::Path> {
         self.inner.cache.as_ref().map(CodeCache::dir)
     }
+
+    /// What the engine has done so far: compilations, cache hits, instances created.
+    ///
+    /// ```
+    /// use fresco_runtime::{Engine, Model};
+    ///
+    /// let engine = Engine::new()?;
+    /// let model = Model::from_bytes(&engine, fresco_test_models::linear())?;
+    /// model.predict(&[1.0, 2.0])?;
+    /// model.predict(&[3.0, 4.0])?; // the pooled instance is used again
+    /// let stats = engine.stats();
+    /// assert_eq!((stats.compilations, stats.instances_created), (1, 1));
+    /// # Ok::<(), fresco_runtime::Error>(())
+    /// ```
+    pub fn stats(&self) -> EngineStats {
+        let c = &self.inner.counters;
+        EngineStats {
+            compilations: c.compilations.load(Ordering::Relaxed),
+            cache_hits: c.cache_hits.load(Ordering::Relaxed),
+            instances_created: c.instances_created.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A snapshot of an [`Engine`]'s counters ([`Engine::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// Modules compiled to machine code (cache misses included).
+    pub compilations: u64,
+    /// Modules loaded from the compiled-code cache instead of compiled.
+    pub cache_hits: u64,
+    /// Sandboxed instances created (each scoring call borrows one from a model's pool).
+    pub instances_created: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) compilations: AtomicU64,
+    pub(crate) cache_hits: AtomicU64,
+    pub(crate) instances_created: AtomicU64,
 }
 
 /// Builder for [`Engine`].
@@ -127,14 +169,21 @@ impl EngineBuilder {
             .max_wasm_stack(self.limits.max_stack_bytes)
             .cranelift_nan_canonicalization(self.nan_canonicalization)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
-        let wasmtime =
-            wasmtime::Engine::new(&config).map_err(|e| Error::Engine { reason: format!("{e:#}") })?;
+        let wasmtime = wasmtime::Engine::new(&config).map_err(|e| Error::Engine { reason: format!("{e:#}") })?;
         let cache = self.cache_dir.map(|dir| CodeCache::new(dir, &wasmtime));
-        let pool_size = self.pool_size.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4)
-        });
+        let pool_size =
+            self.pool_size.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4));
         let ticker = Ticker::start(wasmtime.clone(), self.limits.tick)?;
-        Ok(Engine { inner: Arc::new(EngineInner { wasmtime, limits: self.limits, cache, pool_size, _ticker: ticker }) })
+        Ok(Engine {
+            inner: Arc::new(EngineInner {
+                wasmtime,
+                limits: self.limits,
+                cache,
+                pool_size,
+                counters: Counters::default(),
+                _ticker: ticker,
+            }),
+        })
     }
 }
 

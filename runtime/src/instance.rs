@@ -67,15 +67,12 @@ impl Instance {
         let memory = instance
             .get_memory(&mut store, exports::MEMORY)
             .ok_or_else(|| Error::MissingExport { model: model.to_owned(), export: exports::MEMORY })?;
-        let alloc = instance
-            .get_typed_func(&mut store, exports::ALLOC)
-            .map_err(|e| mistyped(exports::ALLOC, e))?;
-        let predict = instance
-            .get_typed_func(&mut store, exports::PREDICT)
-            .map_err(|e| mistyped(exports::PREDICT, e))?;
-        let abi_version = instance
-            .get_typed_func(&mut store, exports::ABI_VERSION)
-            .map_err(|e| mistyped(exports::ABI_VERSION, e))?;
+        let alloc = instance.get_typed_func(&mut store, exports::ALLOC).map_err(|e| mistyped(exports::ALLOC, e))?;
+        let predict =
+            instance.get_typed_func(&mut store, exports::PREDICT).map_err(|e| mistyped(exports::PREDICT, e))?;
+        let abi_version =
+            instance.get_typed_func(&mut store, exports::ABI_VERSION).map_err(|e| mistyped(exports::ABI_VERSION, e))?;
+        engine.counters.instances_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Instance { store, memory, alloc, predict, abi_version, in_ptr: 0, out_ptr: 0, capacity_rows: 0 })
     }
 
@@ -178,10 +175,8 @@ impl Instance {
             bytes,
             limit: engine.limits.max_memory_bytes,
         })?;
-        let offset = self
-            .alloc
-            .call(&mut self.store, request)
-            .map_err(|e| classify(&mut self.store, e, engine, model))?;
+        let offset =
+            self.alloc.call(&mut self.store, request).map_err(|e| classify(&mut self.store, e, engine, model))?;
         let memory = self.memory.data_size(&self.store);
         // The guest returns a signed i32; a valid offset is non-negative as an unsigned
         // 32-bit address and leaves room for the whole region.

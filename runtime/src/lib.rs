@@ -41,7 +41,7 @@ mod limits;
 mod model;
 mod validate;
 
-pub use engine::{Engine, EngineBuilder};
+pub use engine::{Engine, EngineBuilder, EngineStats};
 pub use error::{Error, Result};
 pub use fresco_abi as abi;
 pub use limits::Limits;

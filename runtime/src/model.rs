@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crossbeam_queue::ArrayQueue;
 use fresco_abi::ModelMetadata;
@@ -236,12 +237,15 @@ impl Model {
 
 fn compile(engine: &EngineInner, bytes: &[u8], sha256: &[u8; 32], label: &str) -> Result<wasmtime::Module> {
     if let Some(cache) = &engine.cache
-        && let Some(module) = cache.load(&engine.wasmtime, sha256) {
-            tracing::debug!("compiled code loaded from cache");
-            return Ok(module);
-        }
+        && let Some(module) = cache.load(&engine.wasmtime, sha256)
+    {
+        tracing::debug!("compiled code loaded from cache");
+        engine.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+        return Ok(module);
+    }
     let module = wasmtime::Module::new(&engine.wasmtime, bytes)
         .map_err(|e| Error::Compile { model: label.to_owned(), reason: format!("{e:#}") })?;
+    engine.counters.compilations.fetch_add(1, Ordering::Relaxed);
     if let Some(cache) = &engine.cache {
         cache.store(&module, sha256);
     }

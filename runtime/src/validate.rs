@@ -17,10 +17,8 @@ pub(crate) fn read_metadata(bytes: &[u8], origin: &str) -> Result<ModelMetadata>
     if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
         return Err(Error::NotWasm { origin: origin.to_owned() });
     }
-    let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidWasm {
-        origin: origin.to_owned(),
-        reason: e.to_string(),
-    };
+    let invalid =
+        |e: wasmparser::BinaryReaderError| Error::InvalidWasm { origin: origin.to_owned(), reason: e.to_string() };
     let mut metadata: Option<&[u8]> = None;
     let mut metadata_sections = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
@@ -88,9 +86,7 @@ pub(crate) fn check_exports(module: &wasmtime::Module, model: &str) -> Result<()
 }
 
 fn export(module: &wasmtime::Module, model: &str, name: &'static str) -> Result<ExternType> {
-    module
-        .get_export(name)
-        .ok_or_else(|| Error::MissingExport { model: model.to_owned(), export: name })
+    module.get_export(name).ok_or_else(|| Error::MissingExport { model: model.to_owned(), export: name })
 }
 
 fn check_func(
@@ -122,9 +118,7 @@ fn check_func(
 fn describe(ty: &ExternType) -> String {
     match ty {
         ExternType::Func(f) => {
-            let list = |it: &mut dyn Iterator<Item = ValType>| {
-                it.map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
-            };
+            let list = |it: &mut dyn Iterator<Item = ValType>| it.map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
             format!("func ({}) -> ({})", list(&mut f.params()), list(&mut f.results()))
         }
         ExternType::Memory(m) => {

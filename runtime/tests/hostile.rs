@@ -11,11 +11,7 @@ use fresco_test_models::{hostile, linear};
 
 fn engine() -> Engine {
     Engine::builder()
-        .limits(
-            Limits::default()
-                .with_deadline(Duration::from_millis(200))
-                .with_max_memory_bytes(64 << 20),
-        )
+        .limits(Limits::default().with_deadline(Duration::from_millis(200)).with_max_memory_bytes(64 << 20))
         .build()
         .unwrap()
 }
@@ -86,6 +82,25 @@ fn nonzero_status_is_reported_and_instance_reused() {
     let err = call_err(hostile::nonzero_status());
     assert!(matches!(err, Error::ModelStatus { code: 7, meaning: "model-defined", .. }), "{err}");
     assert_eq!(err.to_string(), "model `nonzero-status@1`: fresco_predict returned status 7 (model-defined)");
+
+    // A clean non-zero status leaves the instance consistent: it goes back to the pool
+    // and serves the next call.
+    let engine = engine();
+    let model = Model::from_bytes(&engine, hostile::nonzero_status()).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(model.predict(&[1.0, 2.0]), Err(Error::ModelStatus { code: 7, .. })));
+    }
+    assert_eq!(engine.stats().instances_created, 1, "the same instance served all three calls");
+}
+
+#[test]
+fn trapped_instances_are_discarded_not_reused() {
+    let engine = engine();
+    let model = Model::from_bytes(&engine, hostile::trap()).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(model.predict(&[1.0, 2.0]), Err(Error::Trap { .. })));
+    }
+    assert_eq!(engine.stats().instances_created, 3, "each call after a trap gets a fresh instance");
 }
 
 #[test]
@@ -180,10 +195,7 @@ fn shape_errors() {
     let engine = engine();
     let model = Model::from_bytes(&engine, linear()).unwrap();
     let err = model.predict(&[1.0, 2.0, 3.0]).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "model `linear@1`: input has 3 values, expected a multiple of 2 (1 rows × 2)"
-    );
+    assert_eq!(err.to_string(), "model `linear@1`: input has 3 values, expected a multiple of 2 (1 rows × 2)");
     assert!(matches!(model.predict_row(&[1.0], &mut [0.0]), Err(Error::Shape { what: "input", .. })));
     assert!(matches!(model.predict_row(&[1.0, 2.0], &mut []), Err(Error::Shape { what: "output", .. })));
     assert_eq!(model.predict(&[]).unwrap(), Vec::<f64>::new());

@@ -52,11 +52,15 @@ fn eight_threads_match_sequential_scoring() {
     let inputs: Vec<Vec<f64>> = (0..8).map(|t| rows(500, 100 + t)).collect();
     let sequential: Vec<Vec<f64>> = inputs
         .iter()
-        .map(|x| x.chunks(2).flat_map(|row| {
-            let mut out = [0.0];
-            model.predict_row(row, &mut out).unwrap();
-            out
-        }).collect())
+        .map(|x| {
+            x.chunks(2)
+                .flat_map(|row| {
+                    let mut out = [0.0];
+                    model.predict_row(row, &mut out).unwrap();
+                    out
+                })
+                .collect()
+        })
         .collect();
     let inputs = Arc::new(inputs);
     let handles: Vec<_> = (0..8)
@@ -92,14 +96,26 @@ fn compiled_code_cache_is_used_and_keyed_by_module() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::builder().code_cache(dir.path()).build().unwrap();
     let first = Model::from_bytes(&engine, linear()).unwrap();
-    let entries = || std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).filter(|e| {
-        e.file_name().to_string_lossy().ends_with(".cwasm")
-    }).count();
+    let entries = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+            .count()
+    };
     assert_eq!(entries(), 1);
+    assert_eq!((engine.stats().compilations, engine.stats().cache_hits), (1, 0));
 
     let again = Model::from_bytes(&engine, linear()).unwrap();
     assert_eq!(again.predict(&[1.0, 1.0]).unwrap(), first.predict(&[1.0, 1.0]).unwrap());
     assert_eq!(entries(), 1, "same module, same entry");
+    assert_eq!((engine.stats().compilations, engine.stats().cache_hits), (1, 1), "loaded from the cache");
+
+    // Another engine with the same cache directory (a restarted process) hits it too.
+    let restarted = Engine::builder().code_cache(dir.path()).build().unwrap();
+    let reloaded = Model::from_bytes(&restarted, linear()).unwrap();
+    assert_eq!(reloaded.predict(&[1.0, 1.0]).unwrap(), first.predict(&[1.0, 1.0]).unwrap());
+    assert_eq!((restarted.stats().compilations, restarted.stats().cache_hits), (0, 1));
 
     // A different module (other metadata) gets its own entry.
     let other = fresco_test_models::with_metadata(
@@ -113,6 +129,11 @@ fn compiled_code_cache_is_used_and_keyed_by_module() {
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
     }
+    let before = engine.stats();
     let model = Model::from_bytes(&engine, linear()).unwrap();
     assert_eq!(model.predict(&[1.0, 1.0]).unwrap(), [6.0]);
+    assert_eq!(engine.stats().compilations, before.compilations + 1, "a corrupt entry is compiled again");
+    assert_eq!(engine.stats().cache_hits, before.cache_hits);
+    Model::from_bytes(&engine, linear()).unwrap();
+    assert_eq!(engine.stats().cache_hits, before.cache_hits + 1, "and the replaced entry is used");
 }

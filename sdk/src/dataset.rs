@@ -31,7 +31,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::Timestamp;
 use crate::features::guarded;
-use crate::log::date;
+use crate::time;
 
 /// Which logged rows a training set keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -230,8 +230,8 @@ pub fn build_training_set(
     mut progress: impl FnMut(DatasetProgress),
 ) -> Result<DatasetReport, DatasetError> {
     let _span = tracing::info_span!("fresco.dataset", model = %spec.model, policy = %spec.policy).entered();
-    let from_day = spec.from.map(date::utc_day);
-    let to_day = spec.to.map(date::utc_day);
+    let from_day = spec.from.map(time::utc_day);
+    let to_day = spec.to.map(time::utc_day);
     let prediction_files =
         partition_files(&spec.logs.join("predictions").join(format!("model={}", spec.model)), |day| {
             from_day.is_none_or(|f| day >= f) && to_day.is_none_or(|t| day <= t)
@@ -303,7 +303,7 @@ fn partition_files(dir: &Path, keep: impl Fn(i64) -> bool) -> Result<Vec<PathBuf
     for entry in dates {
         let path = entry.map_err(|e| file_err(dir)(e.to_string()))?.path();
         let day =
-            path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("date=")).and_then(date::date_to_day);
+            path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("date=")).and_then(time::date_to_day);
         if !day.is_some_and(&keep) {
             continue;
         }

@@ -130,7 +130,9 @@ pub enum ConfigError {
         source: crate::interval::IntervalError,
     },
     /// A windowed feature is mapped but the client has no aggregate store that defines it.
-    #[error("model `{model}`, input `{input}` reads windowed feature `{feature}`, which no aggregate store given to the client defines")]
+    #[error(
+        "model `{model}`, input `{input}` reads windowed feature `{feature}`, which no aggregate store given to the client defines"
+    )]
     UnknownWindowedFeature {
         /// The model.
         model: String,

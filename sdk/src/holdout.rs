@@ -1,4 +1,4 @@
-//! Holdout assignment (DESIGN.md §5).
+//! Holdout assignment (docs/design.md §5).
 //!
 //! `bucket(salt, id) = murmur3_x86_32(utf8(salt + ":" + id), seed 0) mod 10000`, and an
 //! entity is in the holdout iff `bucket < floor(fraction · 10000 + 0.5)`. The same rule

@@ -36,6 +36,7 @@
 //!
 //! - [`client`]: the `Client`, its builder, requests and predictions;
 //! - [`features`]: feature sources, the [`FeatureStore`] trait and the embedded store;
+//! - [`time`]: timestamps and UTC calendar dates (strictly parsed);
 //! - [`value`]: typed values and their lossless conversion to model inputs;
 //! - [`model`]: model backends (WebAssembly, compiled trees, ONNX);
 //! - [`holdout`]: deterministic holdout assignment, identical in Rust, in WebAssembly
@@ -61,6 +62,8 @@ pub mod features;
 pub mod holdout;
 pub mod interval;
 pub mod log;
+mod sync;
+pub mod time;
 pub mod value;
 
 #[cfg(feature = "client")]
@@ -77,13 +80,12 @@ pub use fresco_runtime as runtime;
 
 pub use fresco_abi as abi;
 
-pub use features::{
-    FeatureSpec, FeatureStatus, FeatureStore, FeatureValue, FeatureView, InputSource, StoreError, Timestamp,
-};
-pub use log::{LogError, LogSchema, MemorySink, OutcomeRecord, PredictionRecord, PredictionSink};
+pub use features::{FeatureSpec, FeatureStatus, FeatureStore, FeatureValue, FeatureView, InputSource, StoreError};
+pub use interval::Interval;
 #[cfg(feature = "parquet")]
 pub use log::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
-pub use interval::Interval;
+pub use log::{LogError, LogSchema, MemorySink, OutcomeRecord, PredictionRecord, PredictionSink};
+pub use time::Timestamp;
 pub use value::{Value, ValueType};
 
 #[cfg(feature = "client")]

@@ -77,7 +77,7 @@ fn materialized_features_score_like_the_runtime() {
     assert_eq!(report.rows_stored, ENTITIES as u64);
     assert!(calls >= 2, "progress reported once per batch");
 
-    let wasm = Compiler::new("synthetic", "7").add_ensemble(gbdt(100, 31, FEATURES, 5)).compile().unwrap();
+    let wasm = Compiler::new("synthetic", "7").add_ensemble(gbdt(100, 31, FEATURES, 5)).unwrap().compile().unwrap();
     let direct = Model::from_bytes(&Engine::new().unwrap(), &wasm).unwrap();
     let mut config = ModelConfig::new(ModelSource::wasm_bytes(wasm)).holdout("h");
     for f in 0..STORED {

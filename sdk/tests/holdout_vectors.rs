@@ -1,5 +1,5 @@
 //! Holdout assignment against vectors computed by an independent implementation
-//! (Python `mmh3`), in `shared/holdout_vectors.json` beside the repository.
+//! (Python `mmh3`), committed as `testdata/holdout_vectors.json`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,9 +7,8 @@ use fresco::holdout::{Holdout, bucket, murmur3_x86_32, threshold};
 use proptest::prelude::*;
 
 fn vectors() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/holdout_vectors.json");
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{path}: {e} (the shared reference data must sit beside the repository)"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/holdout_vectors.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 

@@ -1,7 +1,10 @@
 //! Crash safety of the prediction log: a child process logs predictions through the
-//! Client and is killed with SIGKILL at random moments, 50 times. Every prediction
-//! whose `predict` returned (the child prints its id only then) must end up in the
-//! Parquet files exactly once, and every published file must read cleanly.
+//! Client and is killed with SIGKILL at random moments, 50 times, half of them with an
+//! fsynced spool and half with a buffered one. Every prediction whose `predict`
+//! returned (the child prints its id only then) must end up in the Parquet files
+//! exactly once, and every published file must read cleanly.
+//!
+//! The run's seed is printed, and `FRESCO_CRASH_SEED=N` replays one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,16 +23,23 @@ mod common;
 use common::logs::{parquet_files, read, strings};
 
 const CHILD_ENV: &str = "FRESCO_CRASH_TEST_CHILD_DIR";
+const CHILD_SEED_ENV: &str = "FRESCO_CRASH_TEST_CHILD_SEED";
+const CHILD_FSYNC_ENV: &str = "FRESCO_CRASH_TEST_CHILD_FSYNC";
 const ROUNDS: usize = 50;
 
+/// The run's seed: `FRESCO_CRASH_SEED`, or the clock.
 fn seed() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    match std::env::var("FRESCO_CRASH_SEED") {
+        Ok(seed) => seed.parse().expect("FRESCO_CRASH_SEED is a number"),
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
+    }
 }
 
 /// The child: logs predictions until killed, printing each id once `predict` returned.
 fn child(dir: &Path) -> ! {
-    let mut rng = SplitMix64::new(seed());
-    let durability = if rng.below(2) == 0 { SpoolDurability::Fsync } else { SpoolDurability::Buffered };
+    let env = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let mut rng = SplitMix64::new(env(CHILD_SEED_ENV).parse().unwrap());
+    let durability = if env(CHILD_FSYNC_ENV) == "1" { SpoolDurability::Fsync } else { SpoolDurability::Buffered };
     let config = LogConfig::new(dir)
         .max_file_bytes(1024 + rng.below(32 * 1024) as u64)
         .max_file_age(Duration::from_millis(5 + rng.below(40) as u64))
@@ -65,9 +75,13 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("logs");
-    let mut rng = SplitMix64::new(seed());
+    let seed = seed();
+    eprintln!("crash test seed {seed} (replay with FRESCO_CRASH_SEED={seed})");
+    let mut rng = SplitMix64::new(seed);
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    for _ in 0..ROUNDS {
+    for round in 0..ROUNDS {
+        // Both spool durabilities every run, alternating.
+        let fsync = round % 2 == 0;
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -76,6 +90,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, &root)
+            .env(CHILD_SEED_ENV, rng.next_u64().to_string())
+            .env(CHILD_FSYNC_ENV, if fsync { "1" } else { "0" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -107,17 +123,17 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     log.close().unwrap();
 
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() > 1000, "the children logged only {} predictions", acknowledged.len());
+    assert!(acknowledged.len() > 1000, "seed {seed}: the children logged only {} predictions", acknowledged.len());
     let mut published = Vec::new();
     for file in parquet_files(&root.join("predictions")) {
         published.extend(strings(&read(&file), "prediction_id").into_iter().map(Option::unwrap));
     }
     let unique: HashSet<&String> = published.iter().collect();
-    assert_eq!(unique.len(), published.len(), "a prediction was published twice");
+    assert_eq!(unique.len(), published.len(), "seed {seed}: a prediction was published twice");
     let missing: Vec<&String> = acknowledged.iter().filter(|id| !unique.contains(id)).collect();
     assert!(
         missing.is_empty(),
-        "{} of {} acknowledged predictions are missing, e.g. {:?}",
+        "seed {seed}: {} of {} acknowledged predictions are missing, e.g. {:?}",
         missing.len(),
         acknowledged.len(),
         &missing[..missing.len().min(3)]

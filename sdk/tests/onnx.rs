@@ -121,3 +121,39 @@ fn metadata_that_does_not_fit_the_graph_is_refused() {
     let err = OnnxModel::from_bytes(b"definitely not protobuf", meta).unwrap_err();
     assert!(matches!(err, fresco::OnnxError::Load { .. }), "{err}");
 }
+
+/// The same sandbox limits as WebAssembly models: a call past its deadline or over its
+/// memory cap stops with a typed error, and the model serves the next call.
+#[test]
+fn deadline_and_memory_cap_stop_a_call() {
+    use fresco::OnnxError;
+    use fresco::runtime::{Engine, Limits};
+    use std::time::Duration;
+
+    let case = cases().into_iter().find(|c| c.name == "mlp_regressor").unwrap();
+    let rows: Vec<f64> = case.rows.iter().cycle().take(2000).flatten().copied().collect();
+    let expected = case.model.predict(&rows).unwrap();
+
+    let no_time = case.model.clone().limits(Limits::default().with_deadline(Duration::ZERO));
+    assert!(matches!(no_time.predict(&rows), Err(OnnxError::DeadlineExceeded { .. })));
+
+    // 2,000 rows of 12 f32 inputs are 96,000 bytes before the first layer runs.
+    let small = case.model.clone().limits(Limits::default().with_max_memory_bytes(64 << 10));
+    match small.predict(&rows) {
+        Err(OnnxError::MemoryLimit { bytes, limit, .. }) => assert!(bytes > limit && limit == 64 << 10),
+        other => panic!("expected a memory-limit error, got {other:?}"),
+    }
+    // Small batches still fit, and the model still answers correctly.
+    assert_eq!(small.predict(&rows[..12 * 10]).unwrap(), expected[..10]);
+
+    // In a Client the engine's limits apply to ONNX models too.
+    let client = Client::builder()
+        .engine(Engine::builder().limits(Limits::default().with_deadline(Duration::ZERO)).build().unwrap())
+        .model(ModelConfig::new(ModelSource::Onnx(case.model.clone())))
+        .log_to(MemorySink::new())
+        .build()
+        .unwrap();
+    let request = case.inputs.iter().zip(&case.rows[0]).fold(Request::new(), |r, (name, x)| r.value(name, *x));
+    let err = client.predict("mlp_regressor", &request).unwrap_err();
+    assert!(err.to_string().contains("past its deadline"), "{err}");
+}

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +10,7 @@ use super::definition::{Aggregation, Definitions, WindowedFeature};
 use super::tile::Ring;
 use super::{AggregateError, Recorded};
 use crate::features::{FeatureSpec, FeatureStore, FeatureValue, FeatureView, StoreError, Timestamp};
+use crate::sync::lock;
 use crate::value::{Value, ValueType};
 
 /// Lock shards per stream: writers of different keys rarely wait for each other.
@@ -107,12 +108,6 @@ pub struct AggregateStore {
     streams: Vec<StreamState>,
     /// Feature name → (stream, feature slot).
     features: HashMap<String, (usize, usize)>,
-}
-
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // A panic while holding a shard cannot leave a tile half-written in a way that
-    // matters more than losing the shard, so poisoning is ignored.
-    shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn shard_of(key: &str) -> usize {
@@ -275,15 +270,28 @@ impl AggregateStore {
             })
             .collect();
         let snapshot = Snapshot { version: SNAPSHOT_VERSION, fingerprint: self.fingerprint(), streams };
-        postcard::to_allocvec(&snapshot).map_err(|e| AggregateError::Snapshot { reason: e.to_string() })
+        let mut bytes =
+            postcard::to_allocvec(&snapshot).map_err(|e| AggregateError::Snapshot { reason: e.to_string() })?;
+        // A checksum trailer: a damaged snapshot is refused rather than restored into
+        // windows that silently count the wrong thing.
+        let checksum = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&checksum.to_le_bytes());
+        Ok(bytes)
     }
 
     /// A store for `definitions` holding the state of a [`snapshot`](Self::snapshot).
     /// The definitions must be the ones the snapshot was taken with.
     pub fn restore(definitions: Definitions, bytes: &[u8]) -> Result<Self, AggregateError> {
         let store = AggregateStore::new(definitions)?;
-        let snapshot: Snapshot =
-            postcard::from_bytes(bytes).map_err(|e| AggregateError::Snapshot { reason: format!("unreadable: {e}") })?;
+        let damaged = |reason: String| AggregateError::Snapshot { reason };
+        let split = bytes.len().checked_sub(4).ok_or_else(|| damaged(format!("{} bytes: too short", bytes.len())))?;
+        let (payload, trailer) = bytes.split_at(split);
+        let mut checksum = [0; 4];
+        checksum.copy_from_slice(trailer);
+        if crc32fast::hash(payload) != u32::from_le_bytes(checksum) {
+            return Err(damaged("damaged: the checksum does not match".into()));
+        }
+        let snapshot: Snapshot = postcard::from_bytes(payload).map_err(|e| damaged(format!("unreadable: {e}")))?;
         if snapshot.version != SNAPSHOT_VERSION {
             return Err(AggregateError::Snapshot { reason: format!("format version {}", snapshot.version) });
         }
@@ -297,7 +305,9 @@ impl AggregateStore {
             s.late.store(saved.counters[1], Ordering::Relaxed);
             s.future.store(saved.counters[2], Ordering::Relaxed);
             for (key, state) in saved.keys {
-                if state.rings.len() != s.tiles.len() {
+                let rings_fit = state.rings.len() == s.tiles.len()
+                    && state.rings.iter().zip(&s.distinct).all(|(ring, &distinct)| ring.is_well_formed(distinct));
+                if !rings_fit {
                     return Err(AggregateError::Snapshot { reason: format!("key `{key}` has the wrong rings") });
                 }
                 lock(&s.shards[shard_of(&key)]).keys.insert(key, state);
@@ -337,7 +347,8 @@ fn read_slot(s: &StreamState, f: &FeatureSlot, key: &str, now: Timestamp) -> Opt
     }
 }
 
-const SNAPSHOT_VERSION: u32 = 1;
+/// 2: a CRC-32 trailer.
+const SNAPSHOT_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {

@@ -105,6 +105,24 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
+    /// Whether a ring read from a snapshot is one that [`add`](Self::add) could have
+    /// built: tiles in strictly increasing order within one window's span, each with
+    /// registers exactly when the ring keeps distinct counts, and no NaN in its sums.
+    pub(crate) fn is_well_formed(&self, distinct: bool) -> bool {
+        let ordered = self.tiles.iter().zip(self.tiles.iter().skip(1)).all(|(a, b)| a.index < b.index);
+        let span = match (self.tiles.front(), self.tiles.back()) {
+            (Some(first), Some(last)) => last.index.checked_sub(first.index).is_some_and(|d| d < TILES_PER_WINDOW),
+            _ => true,
+        };
+        let tiles_fit = self.tiles.iter().all(|t| {
+            t.hll.is_some() == distinct
+                && !t.sum.is_nan()
+                && (t.count == 0 || (t.min <= t.max && !t.last.is_nan()))
+                && t.hll.as_ref().is_none_or(|r| r.iter().all(|&rank| rank <= 57))
+        });
+        ordered && span && tiles_fit
+    }
+
     /// Adds an event at `ts` (µs) to the tile of length `tile` it falls in.
     pub(crate) fn add(&mut self, tile: i64, ts: i64, value: f64, distinct: bool) {
         let index = ts.div_euclid(tile);
@@ -128,14 +146,14 @@ impl Ring {
         self.tiles[at].add(ts, value);
         let newest = self.tiles.back().map_or(index, |t| t.index);
         let mut evicted = false;
-        while self.tiles.front().is_some_and(|t| t.index <= newest - TILES_PER_WINDOW) {
+        while self.tiles.front().is_some_and(|t| t.index <= newest.saturating_sub(TILES_PER_WINDOW)) {
             self.tiles.pop_front();
             evicted = true;
         }
         if let Some((last, registers)) = &mut self.merged {
             if evicted || newest > *last {
                 self.merged = None;
-            } else if distinct && index > *last - TILES_PER_WINDOW {
+            } else if distinct && index > last.saturating_sub(TILES_PER_WINDOW) {
                 let (register, rank) = hll_slot(value);
                 registers[register] = registers[register].max(rank);
             }
@@ -144,14 +162,15 @@ impl Ring {
 
     /// Whether nothing newer than tile `index` is kept (the key can be forgotten).
     pub(crate) fn expired(&self, tile: i64, now: i64) -> bool {
-        self.tiles.back().is_none_or(|t| t.index <= now.div_euclid(tile) - TILES_PER_WINDOW)
+        self.tiles.back().is_none_or(|t| t.index <= now.div_euclid(tile).saturating_sub(TILES_PER_WINDOW))
     }
 
     /// The tiles of the window ending with tile `last`, newest first, in one pass:
     /// tiles after `last` (a read older than the newest event) are skipped, and the
     /// walk stops at the window's start.
     fn window(&self, last: i64) -> impl Iterator<Item = &Tile> + Clone {
-        let first = last - TILES_PER_WINDOW + 1;
+        // Saturating: tile indices of the clock's first microseconds sit near i64::MIN.
+        let first = last.saturating_sub(TILES_PER_WINDOW - 1);
         self.tiles.iter().rev().skip_while(move |t| t.index > last).take_while(move |t| t.index >= first)
     }
 
@@ -161,10 +180,10 @@ impl Ring {
     pub(crate) fn read(&self, tile: i64, now: i64, aggregation: Aggregation) -> Option<f64> {
         let window = self.window(now.div_euclid(tile));
         match aggregation {
-            Aggregation::Count => Some(window.map(|t| t.count).sum::<u64>() as f64),
+            Aggregation::Count => Some(window.fold(0u64, |n, t| n.saturating_add(t.count)) as f64),
             Aggregation::Sum => Some(window.fold(0.0, |acc, t| acc + t.sum)),
             Aggregation::Mean => {
-                let (count, sum) = window.fold((0u64, 0.0), |(n, s), t| (n + t.count, s + t.sum));
+                let (count, sum) = window.fold((0u64, 0.0), |(n, s), t| (n.saturating_add(t.count), s + t.sum));
                 (count > 0).then(|| sum / count as f64)
             }
             Aggregation::Min => window.filter(|t| t.count > 0).map(|t| t.min).reduce(f64::min),

@@ -285,7 +285,8 @@ impl Client {
         }
         let holdouts = self.assign_holdouts(plan, requests)?;
         let now = Timestamp::now();
-        let assembled = plan.assemble(requests, now, &self.inner.stats)?;
+        let times: Vec<Timestamp> = requests.iter().map(|r| r.at.unwrap_or(now)).collect();
+        let assembled = plan.assemble(requests, &times, &self.inner.stats)?;
 
         let (n_in, n_out) = (plan.n_inputs(), plan.n_outputs());
         let mut outputs = vec![0.0; requests.len() * n_out];
@@ -306,9 +307,10 @@ impl Client {
         let mut statuses = assembled.statuses.chunks_exact(n_in);
         for (r, request) in requests.iter().enumerate() {
             let holdout = holdouts.as_ref().map(|h| h[r].clone());
+            let ts = times[r];
             let prediction = Prediction {
                 id: Uuid::now_v7(),
-                ts: now,
+                ts,
                 model: plan.name.clone(),
                 version: plan.version.clone(),
                 input_names: plan.input_names.clone(),
@@ -321,7 +323,7 @@ impl Client {
             };
             records.push(PredictionRecord {
                 prediction_id: prediction.id.hyphenated().to_string(),
-                ts: now,
+                ts,
                 model: plan.name.to_string(),
                 model_version: plan.version.to_string(),
                 entities: request.entities.clone(),

@@ -194,13 +194,14 @@ impl ModelPlan {
         self.output_names.len()
     }
 
-    /// Builds the feature vectors of `requests`: stored features in one batched lookup
-    /// per view, request values checked against their declared types, then each input's
+    /// Builds the feature vectors of `requests`, made at `times` (one per request):
+    /// stored features in one batched lookup per view and distinct time (usually one),
+    /// request values checked against their declared types, then each input's
     /// missing-value policy.
     pub(crate) fn assemble(
         &self,
         requests: &[Request],
-        now: Timestamp,
+        times: &[Timestamp],
         stats: &ClientStats,
     ) -> Result<Assembled, Error> {
         let n_in = self.n_inputs();
@@ -218,6 +219,9 @@ impl ModelPlan {
             }
         }
 
+        // Rows in order of their request time, so that each lookup is made at one time.
+        let mut by_time: Vec<usize> = (0..requests.len()).collect();
+        by_time.sort_by_key(|&r| times[r]);
         for fetch in &self.fetches {
             let mut keys = Vec::with_capacity(requests.len());
             for (r, request) in requests.iter().enumerate() {
@@ -227,31 +231,37 @@ impl ModelPlan {
                     row: r,
                 })?);
             }
-            let _span = tracing::debug_span!("fresco.fetch", view = %fetch.view, rows = keys.len()).entered();
             let features: Vec<&str> = fetch.features.iter().map(|f| &**f).collect();
-            let fetched =
-                fetch.store.get_features(&fetch.view, &keys, &features, now).map_err(|e| e.to_string()).and_then(
-                    |rows| {
-                        let shaped = rows.len() == keys.len() && rows.iter().all(|r| r.len() == features.len());
+            for group in by_time.chunk_by(|a, b| times[*a] == times[*b]) {
+                let group_keys: Vec<&str> = group.iter().map(|&r| keys[r]).collect();
+                let group_keys = group_keys.as_slice();
+                let now = times[group[0]];
+                let _span = tracing::debug_span!("fresco.fetch", view = %fetch.view, rows = group.len()).entered();
+                let fetched = fetch
+                    .store
+                    .get_features(&fetch.view, group_keys, &features, now)
+                    .map_err(|e| e.to_string())
+                    .and_then(|rows| {
+                        let shaped = rows.len() == group.len() && rows.iter().all(|r| r.len() == features.len());
                         if shaped { Ok(rows) } else { Err("the store answered with the wrong number of values".into()) }
-                    },
-                );
-            match fetched {
-                Ok(values) => {
-                    for (r, row) in values.into_iter().enumerate() {
-                        for (FeatureValue { value, status, .. }, &i) in row.into_iter().zip(&fetch.inputs) {
-                            self.put(&mut rows, &mut statuses, r, i, &value, status)?;
+                    });
+                match fetched {
+                    Ok(values) => {
+                        for (&r, row) in group.iter().zip(values) {
+                            for (FeatureValue { value, status, .. }, &i) in row.into_iter().zip(&fetch.inputs) {
+                                self.put(&mut rows, &mut statuses, r, i, &value, status)?;
+                            }
                         }
                     }
-                }
-                Err(reason) => {
-                    // DESIGN §7: a failing store degrades to the model's declared
-                    // defaults, counted and logged, never an error or a hang.
-                    stats.degraded_fetches.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(model = %self.name, view = %fetch.view, %reason, "feature store unavailable; scoring with missing values");
-                    for r in 0..requests.len() {
-                        for &i in &fetch.inputs {
-                            statuses[r * n_in + i] = FeatureStatus::Unavailable;
+                    Err(reason) => {
+                        // docs/design.md §7: a failing store degrades to the model's declared
+                        // defaults, counted and logged, never an error or a hang.
+                        stats.degraded_fetches.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(model = %self.name, view = %fetch.view, %reason, "feature store unavailable; scoring with missing values");
+                        for &r in group {
+                            for &i in &fetch.inputs {
+                                statuses[r * n_in + i] = FeatureStatus::Unavailable;
+                            }
                         }
                     }
                 }

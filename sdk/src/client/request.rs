@@ -24,6 +24,7 @@ use crate::{FeatureStatus, Timestamp, Value};
 pub struct Request {
     pub(crate) entities: Vec<(String, String)>,
     pub(crate) values: Vec<(String, Value)>,
+    pub(crate) at: Option<Timestamp>,
 }
 
 impl Request {
@@ -42,6 +43,29 @@ impl Request {
     pub fn value(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         upsert(&mut self.values, name.into(), value.into());
         self
+    }
+
+    /// Sets the time the request is made, for simulations, replays and backtests:
+    /// stored features are read as of it (their time to live), windowed aggregates
+    /// cover the window ending at it, and the prediction is logged at it. Without it
+    /// the request is made at the wall-clock time of the `predict` call.
+    ///
+    /// ```
+    /// use fresco::{Request, Timestamp};
+    ///
+    /// let monday_noon: Timestamp = "2026-11-02T12:00:00Z".parse()?;
+    /// let request = Request::new().entity("restaurant_id", "r-17").at(monday_noon);
+    /// assert_eq!(request.time(), Some(monday_noon));
+    /// # Ok::<(), fresco::time::TimestampError>(())
+    /// ```
+    pub fn at(mut self, ts: Timestamp) -> Self {
+        self.at = Some(ts);
+        self
+    }
+
+    /// The time set with [`at`](Request::at), if any.
+    pub fn time(&self) -> Option<Timestamp> {
+        self.at
     }
 
     /// The entity key of that name.

@@ -1,13 +1,12 @@
 //! The prediction log: one record per scored row, exactly as scored.
 //!
-//! [`PredictionRecord`] is the row of DESIGN §6 and [`LogSchema`] its columns; both
+//! [`PredictionRecord`] is the row of docs/design.md §6 and [`LogSchema`] its columns; both
 //! encode to a compact, documented binary form (postcard) for spools and queues, and
 //! build for every target, the browser included. A [`PredictionSink`] receives records
 //! from the [`Client`](crate::Client) before `predict` returns: [`MemorySink`] keeps them
 //! in memory, [`PredictionLog`] (feature `parquet`) makes them durable in a spool and
 //! publishes them as Parquet.
 
-pub(crate) mod date;
 #[cfg(feature = "parquet")]
 mod spool;
 #[cfg(feature = "parquet")]
@@ -21,6 +20,7 @@ use fresco_abi::InputType;
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
+use crate::sync::lock;
 
 #[cfg(feature = "parquet")]
 pub use writer::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
@@ -313,7 +313,7 @@ impl MemorySink {
 
     /// Outcomes so far, with their model.
     pub fn outcomes(&self) -> Vec<(String, OutcomeRecord)> {
-        self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        lock(&self.outcomes).clone()
     }
 
     /// Records held.
@@ -327,9 +327,7 @@ impl MemorySink {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PredictionRecord>> {
-        // A panic elsewhere while appending cannot leave a half-written record: appends
-        // are a single `extend`, so the data is usable even when poisoned.
-        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.records)
     }
 }
 
@@ -344,7 +342,7 @@ impl PredictionSink for MemorySink {
     }
 
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
-        let mut held = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut held = lock(&self.outcomes);
         if held.len() + records.len() > self.capacity {
             return Err(LogError::Full { capacity: self.capacity });
         }

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
+
+use crate::sync::lock;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -75,11 +77,6 @@ struct SyncState {
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io { path: path.display().to_string(), source }
-}
-
-/// Locks `m`; a panic elsewhere never leaves these maps half-updated, so poisoning is ignored.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Segment files in `dir`, oldest first.

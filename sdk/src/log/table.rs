@@ -29,7 +29,7 @@ fn input_type(ty: InputType) -> DataType {
     }
 }
 
-/// The Arrow schema of a prediction file of `schema` (DESIGN §6, less the hive columns).
+/// The Arrow schema of a prediction file of `schema` (docs/design.md §6, less the hive columns).
 pub(crate) fn prediction_schema(schema: &LogSchema) -> SchemaRef {
     let mut fields = vec![
         Field::new("prediction_id", DataType::Utf8, false),

@@ -19,7 +19,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 pub use super::spool::SpoolDurability;
 use super::spool::{self, Frame, Spool, io};
-use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, PredictionSink, check_model_name, date, table};
+use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, PredictionSink, check_model_name, table};
+use crate::sync::lock;
+use crate::time;
 
 /// What `append` does when the queue to the background writer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,7 +138,7 @@ enum Item {
     },
 }
 
-/// The durable, Parquet-publishing prediction and outcome log (DESIGN §6).
+/// The durable, Parquet-publishing prediction and outcome log (docs/design.md §6).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -292,7 +294,7 @@ impl PredictionLog {
                 match tx.try_send(item) {
                     Ok(()) => Ok(()),
                     Err(TrySendError::Full(_)) => {
-                        *spool::lock(&self.dropped).entry(segment).or_default() += n;
+                        *lock(&self.dropped).entry(segment).or_default() += n;
                         self.stats.dropped.fetch_add(n, Ordering::Relaxed);
                         Ok(())
                     }
@@ -363,6 +365,82 @@ fn remove_temporary_files(root: &Path) -> Result<(), LogError> {
     Ok(())
 }
 
+/// When the writer retries publishing after a failure, and when it says so: the delay
+/// doubles from 200 ms to 30 s while failures last, and an error event goes out for the
+/// first failure and then at most once a minute, with the count since the last one.
+struct Retry {
+    next_at: Instant,
+    delay: Duration,
+    failures: u64,
+    unreported: u64,
+    reported_at: Option<Instant>,
+}
+
+impl Retry {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(30);
+    const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+    fn new() -> Self {
+        Retry { next_at: Instant::now(), delay: Self::FIRST, failures: 0, unreported: 0, reported_at: None }
+    }
+
+    fn due(&self, now: Instant) -> bool {
+        now >= self.next_at
+    }
+
+    /// Records a failure; returns the delay before the next try, and the failure count
+    /// to report now, if an event is due.
+    fn failed(&mut self, now: Instant) -> (Duration, Option<u64>) {
+        let delay = self.delay;
+        self.next_at = now + delay;
+        self.delay = (self.delay * 2).min(Self::MAX);
+        self.failures += 1;
+        self.unreported += 1;
+        let due = self.reported_at.is_none_or(|at| now.duration_since(at) >= Self::REPORT_EVERY);
+        if !due {
+            return (delay, None);
+        }
+        self.reported_at = Some(now);
+        (delay, Some(std::mem::take(&mut self.unreported)))
+    }
+
+    /// Records a success; returns how many failures came before it.
+    fn succeeded(&mut self) -> u64 {
+        let failures = self.failures;
+        *self = Retry { next_at: self.next_at, ..Retry::new() };
+        failures
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn backs_off_and_reports_once_a_minute() {
+        let mut retry = Retry::new();
+        let start = Instant::now();
+        assert!(retry.due(start));
+        let mut delays = Vec::new();
+        let mut reports = Vec::new();
+        let mut now = start;
+        for _ in 0..12 {
+            let (delay, report) = retry.failed(now);
+            assert!(!retry.due(now) && retry.due(now + delay));
+            delays.push(delay.as_millis());
+            reports.push(report);
+            now += delay;
+        }
+        assert_eq!(delays, [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000, 30000, 30000]);
+        // The first failure at once; the next once a minute has passed (the 10th
+        // failure, at 81 s, counting the nine since), then every other 30 s failure.
+        assert_eq!(reports, [Some(1), None, None, None, None, None, None, None, None, Some(9), None, Some(2)]);
+        assert_eq!(retry.succeeded(), 12);
+        assert_eq!(retry.failed(now).0, Retry::FIRST, "a success resets the delay");
+    }
+}
+
 /// A prediction partition within a segment: schema fingerprint (which fixes the model)
 /// and UTC day number.
 type PartitionKey = (u64, i64);
@@ -380,7 +458,7 @@ impl SegmentBuffers {
         self.received += records.len() as u64;
         let fingerprint = schema.fingerprint();
         for record in records {
-            let key = (fingerprint, date::utc_day(record.ts));
+            let key = (fingerprint, time::utc_day(record.ts));
             self.predictions.entry(key).or_insert_with(|| (schema.clone(), Vec::new())).1.push(record);
         }
     }
@@ -388,7 +466,7 @@ impl SegmentBuffers {
     fn add_outcomes(&mut self, model: String, records: Vec<OutcomeRecord>) {
         self.received += records.len() as u64;
         for record in records {
-            self.outcomes.entry((model.clone(), date::utc_day(record.ts))).or_default().push(record);
+            self.outcomes.entry((model.clone(), time::utc_day(record.ts))).or_default().push(record);
         }
     }
 
@@ -396,7 +474,7 @@ impl SegmentBuffers {
     fn publish(&self, root: &Path, segment: u64) -> Result<u64, LogError> {
         let mut published = 0;
         for ((fingerprint, day), (schema, records)) in &self.predictions {
-            let (model, date) = (&schema.model, date::day_to_date(*day));
+            let (model, date) = (&schema.model, time::day_to_date(*day));
             let path = root
                 .join("predictions")
                 .join(format!("model={model}"))
@@ -412,7 +490,7 @@ impl SegmentBuffers {
             }
         }
         for ((model, day), records) in &self.outcomes {
-            let date = date::day_to_date(*day);
+            let date = time::day_to_date(*day);
             let path = root
                 .join("outcomes")
                 .join(format!("model={model}"))
@@ -441,7 +519,7 @@ impl Writer {
     fn run(mut self, rx: Receiver<Item>) {
         let tick = (self.max_age / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
         let mut last_error: Option<String> = None;
-        let mut retry_at = Instant::now();
+        let mut retry = Retry::new();
         loop {
             let disconnected = match rx.recv_timeout(tick) {
                 Ok(item) => {
@@ -458,14 +536,22 @@ impl Writer {
             if let Err(e) = self.spool.rotate_if_older(self.max_age) {
                 last_error = Some(e.to_string());
             }
-            if Instant::now() >= retry_at {
+            // A waiting flush retries at once: its caller wants an answer now.
+            if retry.due(Instant::now()) || !self.waiting.is_empty() {
                 match self.publish_ready() {
-                    Ok(()) => last_error = None,
+                    Ok(()) => {
+                        if retry.succeeded() > 0 {
+                            tracing::info!("prediction log: publishing works again");
+                        }
+                        last_error = None;
+                    }
                     Err(e) => {
                         self.stats.publish_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(error = %e, "prediction log: publishing failed; will retry");
+                        let (delay, report) = retry.failed(Instant::now());
+                        if let Some(failures) = report {
+                            tracing::error!(error = %e, failures, retry_in = ?delay, "prediction log: publishing failed; will retry");
+                        }
                         last_error = Some(e.to_string());
-                        retry_at = Instant::now() + Duration::from_millis(200);
                     }
                 }
             }
@@ -491,7 +577,7 @@ impl Writer {
     /// Publishes every sealed segment whose records have all arrived, oldest first.
     fn publish_ready(&mut self) -> Result<(), LogError> {
         for (id, appended) in self.spool.sealed() {
-            let dropped = spool::lock(&self.dropped).get(&id).copied().unwrap_or(0);
+            let dropped = lock(&self.dropped).get(&id).copied().unwrap_or(0);
             let received = self.segments.get(&id).map_or(0, |s| s.received);
             if received + dropped < appended {
                 // Still in the queue; segments are published in order.
@@ -504,7 +590,7 @@ impl Writer {
             }
             self.spool.remove(id)?;
             self.segments.remove(&id);
-            spool::lock(&self.dropped).remove(&id);
+            lock(&self.dropped).remove(&id);
         }
         Ok(())
     }

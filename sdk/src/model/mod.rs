@@ -132,7 +132,7 @@ impl Backend {
                 Backend::Wasm(fresco_runtime::Model::from_bytes(engine, wasm)?)
             }
             #[cfg(feature = "onnx")]
-            ModelSource::Onnx(model) => Backend::Onnx(model),
+            ModelSource::Onnx(model) => Backend::Onnx(model.with_default_limits(engine.limits())),
         })
     }
 

@@ -1,10 +1,15 @@
 //! ONNX models through tract.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use fresco_abi::ModelMetadata;
+use fresco_runtime::Limits;
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::plan::{SimpleState, eval as eval_node};
 use tract_onnx::tract_hir::infer::Factoid;
 
 /// An ONNX model (an MLP from PyTorch or scikit-learn, say) scored on the CPU by tract.
@@ -13,6 +18,11 @@ use tract_onnx::tract_hir::infer::Factoid;
 /// of the model's single `[batch, n_inputs]` input tensor, and output names for the
 /// columns of the chosen output tensor (`[batch, n_outputs]` or `[batch]`). Values are
 /// converted to the input tensor's element type (f32 or f64) and back to f64.
+///
+/// Each call runs under [`Limits`] like a WebAssembly model's: a deadline, checked
+/// before every node of the graph, and a cap on the bytes of the tensors alive at once
+/// (the input, the intermediate values not yet consumed, the outputs). In a `Client`
+/// the engine's limits apply unless [`limits`](OnnxModel::limits) set others.
 ///
 /// ```no_run
 /// use fresco::OnnxModel;
@@ -34,6 +44,11 @@ pub struct OnnxModel {
     plan: Arc<TypedSimplePlan>,
     input_type: DatumType,
     output: String,
+    /// Set by [`OnnxModel::limits`]; otherwise the engine's (in a `Client`) or the
+    /// defaults.
+    limits: Option<Limits>,
+    /// Per node: how many inputs of other nodes (and graph outputs) read its values.
+    uses: Arc<HashMap<usize, usize>>,
 }
 
 /// Why an ONNX model could not be loaded or scored.
@@ -55,6 +70,26 @@ pub enum OnnxError {
         model: String,
         /// What does not fit.
         reason: String,
+    },
+    /// A call ran past its deadline and was stopped between two nodes of the graph.
+    #[error("ONNX model `{model}`: stopped after {elapsed:?}, past its deadline of {deadline:?}")]
+    DeadlineExceeded {
+        /// The declared model name.
+        model: String,
+        /// The limit.
+        deadline: Duration,
+        /// How long it had run.
+        elapsed: Duration,
+    },
+    /// A call's tensors outgrew the memory limit.
+    #[error("ONNX model `{model}`: {bytes} bytes of tensors alive at once, over the limit of {limit} bytes")]
+    MemoryLimit {
+        /// The declared model name.
+        model: String,
+        /// Bytes alive when it was stopped.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
     },
     /// Scoring failed.
     #[error("ONNX model `{model}`: scoring failed: {reason}")]
@@ -123,7 +158,38 @@ impl OnnxModel {
 
     /// Scores the named output tensor instead (e.g. `probabilities` of a classifier).
     pub fn output(self, name: &str) -> Result<Self, OnnxError> {
-        Self::build(self.metadata, self.graph, name.to_owned())
+        let limits = self.limits;
+        Ok(Self { limits, ..Self::build(self.metadata, self.graph, name.to_owned())? })
+    }
+
+    /// Runs every call under these limits (its deadline and memory cap; the stack and
+    /// tick settings are WebAssembly's own and do not apply).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use fresco::OnnxModel;
+    /// use fresco::runtime::Limits;
+    /// # let meta = fresco::abi::ModelMetadata::new("m", "1", fresco::abi::ModelKind::Other("onnx".into()));
+    ///
+    /// let model = OnnxModel::from_file("churn.onnx", meta)?
+    ///     .limits(Limits::default().with_deadline(Duration::from_millis(20)).with_max_memory_bytes(64 << 20));
+    /// # Ok::<(), fresco::OnnxError>(())
+    /// ```
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// The limits set with [`limits`](Self::limits), if any.
+    pub fn explicit_limits(&self) -> Option<&Limits> {
+        self.limits.as_ref()
+    }
+
+    /// Adopts `limits` unless limits were set explicitly (the `Client` passes its
+    /// engine's).
+    pub(crate) fn with_default_limits(mut self, limits: &Limits) -> Self {
+        self.limits.get_or_insert_with(|| limits.clone());
+        self
     }
 
     fn build(metadata: Arc<ModelMetadata>, graph: Arc<TypedModel>, output: String) -> Result<Self, OnnxError> {
@@ -177,7 +243,18 @@ impl OnnxModel {
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .map_err(|e| OnnxError::Load { model: model.clone(), reason: format!("{e:#}") })?;
-        Ok(OnnxModel { metadata, graph, plan, input_type, output })
+        let optimized = plan.model();
+        let mut uses: HashMap<usize, usize> = HashMap::new();
+        for node in optimized.nodes() {
+            for input in &node.inputs {
+                *uses.entry(input.node).or_default() += 1;
+            }
+        }
+        for outlet in optimized.output_outlets().map_err(|e| shape_err(format!("{e:#}")))? {
+            // Graph outputs stay alive to the end.
+            *uses.entry(outlet.node).or_default() += 1;
+        }
+        Ok(OnnxModel { metadata, graph, plan, input_type, output, limits: None, uses: Arc::new(uses) })
     }
 
     /// The declared metadata.
@@ -221,7 +298,7 @@ impl OnnxModel {
             Tensor::from_shape(&[n_rows, n_in], &narrowed)
         }
         .map_err(|e| run_err(format!("{e:#}")))?;
-        let result = self.plan.run(tvec![tensor.into()]).map_err(|e| run_err(format!("{e:#}")))?;
+        let result = self.run_limited(tensor)?;
         let tensor = result.first().ok_or_else(|| run_err("the graph produced no output".into()))?;
         let values = tensor.cast_to::<f64>().map_err(|e| run_err(format!("{e:#}")))?;
         let view = values.to_plain_array_view::<f64>().map_err(|e| run_err(format!("{e:#}")))?;
@@ -236,6 +313,66 @@ impl OnnxModel {
             *o = *v;
         }
         Ok(())
+    }
+}
+
+/// Why a limited run stopped early.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Deadline(Duration),
+    Memory(usize),
+}
+
+impl OnnxModel {
+    /// Runs the plan node by node, checking the deadline before each node and the bytes
+    /// of the tensors still alive after it.
+    fn run_limited(&self, input: Tensor) -> Result<TVec<TValue>, OnnxError> {
+        let model = &self.metadata.name;
+        let limits = self.limits.clone().unwrap_or_default();
+        let started = Instant::now();
+        let stop: Cell<Option<Stop>> = Cell::new(None);
+        let mut live = input.len().saturating_mul(input.datum_type().size_of());
+        let mut sizes: HashMap<usize, usize> = HashMap::new();
+        let mut remaining: HashMap<usize, usize> = HashMap::with_capacity(self.uses.len());
+        let mut state = SimpleState::new(&self.plan)
+            .map_err(|e| OnnxError::Run { model: model.clone(), reason: format!("{e:#}") })?;
+        let result = state.run_plan_with_eval(tvec![input.into()], |ctx, op_state, node, inputs| {
+            let elapsed = started.elapsed();
+            if elapsed >= limits.deadline {
+                stop.set(Some(Stop::Deadline(elapsed)));
+                return Err(TractError::msg("deadline"));
+            }
+            let outputs = eval_node(ctx, op_state, node, inputs)?;
+            let bytes = outputs
+                .iter()
+                .fold(0usize, |sum, t| sum.saturating_add(t.len().saturating_mul(t.datum_type().size_of())));
+            live = live.saturating_add(bytes);
+            sizes.insert(node.id, bytes);
+            // Values whose last reader this node was are released by the plan.
+            for inlet in &node.inputs {
+                let left =
+                    remaining.entry(inlet.node).or_insert_with(|| self.uses.get(&inlet.node).copied().unwrap_or(1));
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    live = live.saturating_sub(sizes.remove(&inlet.node).unwrap_or(0));
+                }
+            }
+            if live > limits.max_memory_bytes {
+                stop.set(Some(Stop::Memory(live)));
+                return Err(TractError::msg("memory limit"));
+            }
+            Ok::<_, TractError>(outputs)
+        });
+        match (result, stop.get()) {
+            (Ok(outputs), _) => Ok(outputs),
+            (Err(_), Some(Stop::Deadline(elapsed))) => {
+                Err(OnnxError::DeadlineExceeded { model: model.clone(), deadline: limits.deadline, elapsed })
+            }
+            (Err(_), Some(Stop::Memory(bytes))) => {
+                Err(OnnxError::MemoryLimit { model: model.clone(), bytes, limit: limits.max_memory_bytes })
+            }
+            (Err(e), None) => Err(OnnxError::Run { model: model.clone(), reason: format!("{e:#}") }),
+        }
     }
 }
 

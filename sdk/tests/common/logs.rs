@@ -46,3 +46,21 @@ pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
         })
         .collect()
 }
+
+/// Waits until `done` holds, checking every 5 ms, for at most `limit`; returns whether
+/// it came true. For background work (the log writer) whose end has no signal.
+pub fn wait_until(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
+}
+
+/// The `prediction_id`s of every published prediction file under `root`.
+pub fn published_ids(root: &Path) -> Vec<String> {
+    parquet_files(&root.join("predictions")).iter().flat_map(|f| strings(&read(f), "prediction_id")).flatten().collect()
+}

@@ -249,15 +249,13 @@ pub enum MetadataError {
 impl fmt::Display for MetadataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MetadataError::TooLarge { bytes } => write!(
-                f,
-                "metadata section is {bytes} bytes, more than the {MAX_METADATA_BYTES}-byte limit"
-            ),
+            MetadataError::TooLarge { bytes } => {
+                write!(f, "metadata section is {bytes} bytes, more than the {MAX_METADATA_BYTES}-byte limit")
+            }
             MetadataError::Malformed { reason } => write!(f, "metadata is not valid: {reason}"),
-            MetadataError::UnsupportedAbi { declared } => write!(
-                f,
-                "metadata declares ABI version {declared}, this host implements version {ABI_VERSION}"
-            ),
+            MetadataError::UnsupportedAbi { declared } => {
+                write!(f, "metadata declares ABI version {declared}, this host implements version {ABI_VERSION}")
+            }
             MetadataError::Invalid { field, reason } => {
                 write!(f, "metadata field `{field}` is invalid: {reason}")
             }
@@ -305,8 +303,8 @@ impl ModelMetadata {
         if bytes.len() > MAX_METADATA_BYTES {
             return Err(MetadataError::TooLarge { bytes: bytes.len() });
         }
-        let meta: ModelMetadata = serde_json::from_slice(bytes)
-            .map_err(|e| MetadataError::Malformed { reason: alloc::format!("{e}") })?;
+        let meta: ModelMetadata =
+            serde_json::from_slice(bytes).map_err(|e| MetadataError::Malformed { reason: alloc::format!("{e}") })?;
         meta.validate()?;
         Ok(meta)
     }
@@ -340,12 +338,10 @@ impl ModelMetadata {
                 return Err(invalid("inputs", "an input has an empty name".into()));
             }
             if let MissingPolicy::Default(v) = input.missing
-                && !v.is_finite() {
-                    return Err(invalid(
-                        "inputs",
-                        alloc::format!("input `{}` has a non-finite default", input.name),
-                    ));
-                }
+                && !v.is_finite()
+            {
+                return Err(invalid("inputs", alloc::format!("input `{}` has a non-finite default", input.name)));
+            }
         }
         if let Some(interval) = &self.interval {
             self.validate_interval(interval)?;
@@ -519,9 +515,6 @@ mod tests {
         });
         assert!(matches!(m.validate(), Err(MetadataError::Invalid { field: "interval", .. })));
 
-        assert!(matches!(
-            ModelMetadata::from_json(br#"{"name": 3}"#),
-            Err(MetadataError::Malformed { .. })
-        ));
+        assert!(matches!(ModelMetadata::from_json(br#"{"name": 3}"#), Err(MetadataError::Malformed { .. })));
     }
 }

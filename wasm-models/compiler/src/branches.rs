@@ -9,11 +9,11 @@
 //! huge functions slowly, so chunks stay bounded; within that bound, longer chunks let
 //! the branch predictor see more of one row's trees in a row.
 
-use fresco_trees::{CategoricalFlavor, Comparison, Ensemble, Missing, Node, Precision, SplitTest, Tree};
+use fresco_trees::{CategoricalFlavor, Ensemble, Missing, Node, Precision, SplitTest, Tree};
 use wasm_encoder::{BlockType, Function, InstructionSink, MemArg, ValType};
 
-use crate::layout::largest_below;
 use crate::ranks::{RANK_BYTES, Ranks, ranked};
+use crate::splits::numeric_plan;
 
 /// Most nodes in one chunk function (see `benches/README.md` for the measurements).
 pub const NODES_PER_CHUNK: usize = 2048;
@@ -292,17 +292,6 @@ fn branchless(s: &mut InstructionSink<'_>, cx: &Context<'_>, tree: &Tree, i: u32
             s.select();
         }
     }
-}
-
-/// Normalized `<=` threshold and whether NaN goes left, for a numeric split.
-pub(crate) fn numeric_plan(e: &Ensemble, n: &fresco_trees::NumericSplit) -> (f64, bool) {
-    let t = match n.comparison {
-        Comparison::LessOrEqual => n.threshold,
-        Comparison::Less => largest_below(n.threshold, e.precision),
-    };
-    // NaN → 0 compared against t is the same as a fixed default branch.
-    let default_left = if n.missing == Missing::NanToZero { 0.0 <= t } else { n.default_left };
-    (t, default_left)
 }
 
 /// `(then, otherwise)`: the child taken when [`condition`] pushes 1, and the other.

@@ -13,7 +13,8 @@
 //! relative order (which fixes the order of the floating-point sums).
 
 use crate::ranks::Ranks;
-use fresco_trees::{CategoricalFlavor, Comparison, Ensemble, Missing, Node, Precision, SplitTest};
+use crate::splits::numeric_plan;
+use fresco_trees::{CategoricalFlavor, Ensemble, Missing, Node, SplitTest};
 
 /// Node kinds, the high byte of a node's second word.
 pub mod kind {
@@ -162,19 +163,14 @@ impl Tables {
                     queue.push_back((split.right, left_slot + 1));
                     let (first_word, k) = match &split.test {
                         SplitTest::Numeric(s) => {
-                            let threshold = match s.comparison {
-                                Comparison::LessOrEqual => s.threshold,
-                                Comparison::Less => largest_below(s.threshold, ensemble.precision),
-                            };
-                            let k = match (s.missing, s.default_left) {
-                                (Missing::NanIsMissing, false) => kind::NAN_RIGHT,
-                                (Missing::NanIsMissing, true) => kind::NAN_LEFT,
-                                // NaN → 0 then `0 <= t`: the same as NaN taking a fixed branch,
-                                // which keeps these nodes on the fast path.
-                                (Missing::NanToZero, _) if 0.0 <= threshold => kind::NAN_LEFT,
-                                (Missing::NanToZero, _) => kind::NAN_RIGHT,
+                            // NaN → 0 then `0 <= t` is NaN taking a fixed branch, which keeps
+                            // those nodes on the fast path (`numeric_plan` folds it in).
+                            let (threshold, default_left) = numeric_plan(ensemble, s);
+                            let k = match (s.missing, default_left) {
                                 (Missing::ZeroIsMissing, false) => kind::ZERO_RIGHT,
                                 (Missing::ZeroIsMissing, true) => kind::ZERO_LEFT,
+                                (_, false) => kind::NAN_RIGHT,
+                                (_, true) => kind::NAN_LEFT,
                             };
                             (threshold.to_bits(), k)
                         }
@@ -280,23 +276,4 @@ fn encode(first: u64, info: u32, left: u32) -> [u8; 16] {
     r[8..12].copy_from_slice(&info.to_le_bytes());
     r[12..].copy_from_slice(&left.to_le_bytes());
     r
-}
-
-/// The largest value of the given precision below `t`: for values `x` of that precision,
-/// `x < t` exactly when `x <= largest_below(t)`. That turns XGBoost's strict comparison
-/// into the `<=` the generated code uses.
-pub fn largest_below(t: f64, precision: Precision) -> f64 {
-    match precision {
-        Precision::F64 => {
-            if t == f64::NEG_INFINITY {
-                f64::NAN // nothing is below -inf: `x <= NaN` is always false
-            } else {
-                t.next_down()
-            }
-        }
-        Precision::F32 => {
-            let t32 = t as f32;
-            if t32 == f32::NEG_INFINITY { f64::NAN } else { f64::from(t32.next_down()) }
-        }
-    }
 }

@@ -31,6 +31,7 @@ mod branches;
 mod codegen;
 pub mod layout;
 mod ranks;
+mod splits;
 
 pub use codegen::{BRANCHES_MAX_NODES, Layout};
 
@@ -199,10 +200,13 @@ impl Compiler {
         Ok(self)
     }
 
-    /// Adds an already parsed ensemble.
-    pub fn add_ensemble(mut self, ensemble: Ensemble) -> Self {
-        self.parts.push(Part { ensemble, origin: "<ensemble>".into(), sha256: [0; 32] });
-        self
+    /// Adds an ensemble built in code or parsed elsewhere. It is checked as the parsers'
+    /// output is ([`Ensemble::validate`]): every backend relies on those invariants.
+    pub fn add_ensemble(mut self, ensemble: Ensemble) -> Result<Self, CompileError> {
+        let origin = "<ensemble>".to_string();
+        ensemble.validate().map_err(|source| CompileError::Parse { origin: origin.clone(), source })?;
+        self.parts.push(Part { ensemble, origin, sha256: [0; 32] });
+        Ok(self)
     }
 
     /// Renames the outputs of the most recently added model.

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use fresco_trees::{Ensemble, Missing, Node, SplitTest};
 use wasm_encoder::{InstructionSink, MemArg};
 
-use crate::branches::numeric_plan;
+use crate::splits::numeric_plan;
 
 /// The rank of NaN.
 pub const NAN_RANK: i32 = i32::MIN;

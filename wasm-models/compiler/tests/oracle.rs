@@ -173,11 +173,37 @@ proptest! {
         let native = ensemble.predict(&inputs);
         let engine = Engine::new().unwrap();
         for layout in [Layout::Branches, Layout::Tables] {
-            let wasm = Compiler::new("edges", "1").add_ensemble(ensemble.clone()).layout(layout).compile().unwrap();
+            let wasm = Compiler::new("edges", "1").add_ensemble(ensemble.clone()).unwrap().layout(layout).compile().unwrap();
             let got = Model::from_bytes(&engine, &wasm).unwrap().predict(&inputs).unwrap();
             for (row, (a, b)) in got.iter().zip(&native).enumerate() {
                 prop_assert_eq!(a.to_bits(), b.to_bits(), "{:?} row {} {:?}", layout, row, &inputs[row * 3..row * 3 + 3]);
             }
+        }
+    }
+}
+
+/// An ensemble built in code goes through the same checks as a parsed one: a cycle, a
+/// child out of range or a feature the model does not have is a typed error.
+#[test]
+fn add_ensemble_refuses_an_invalid_ensemble() {
+    let valid = edge_ensemble(3, Precision::F64, true);
+    assert!(Compiler::new("ok", "1").add_ensemble(valid.clone()).is_ok());
+    fn split(ensemble: &mut Ensemble) -> &mut Split {
+        ensemble.trees[0].nodes.iter_mut().find_map(|n| if let Node::Split(s) = n { Some(s) } else { None }).unwrap()
+    }
+    let mut cycle = valid.clone();
+    split(&mut cycle).left = 0;
+    let mut out_of_range = valid.clone();
+    split(&mut out_of_range).right = 9_999;
+    let mut unknown_feature = valid.clone();
+    split(&mut unknown_feature).feature = 77;
+    for (broken, needle) in
+        [(cycle, "reached twice"), (out_of_range, "out of range"), (unknown_feature, "splits on feature 77")]
+    {
+        match Compiler::new("bad", "1").add_ensemble(broken) {
+            Err(CompileError::Parse { source, .. }) => assert!(source.to_string().contains(needle), "{source}"),
+            Err(other) => panic!("expected an invalid-ensemble error, got {other}"),
+            Ok(_) => panic!("an invalid ensemble was accepted ({needle})"),
         }
     }
 }

@@ -69,10 +69,7 @@ pub unsafe fn run<const N_IN: usize, const N_OUT: usize>(
     }
     // SAFETY: the caller guarantees both regions are valid, aligned, and disjoint.
     let (input, output) = unsafe {
-        (
-            core::slice::from_raw_parts(input, rows * N_IN),
-            core::slice::from_raw_parts_mut(output, rows * N_OUT),
-        )
+        (core::slice::from_raw_parts(input, rows * N_IN), core::slice::from_raw_parts_mut(output, rows * N_OUT))
     };
     if N_IN == 0 {
         output.chunks_exact_mut(N_OUT).for_each(|out| predict(&[], out));
@@ -127,8 +124,7 @@ macro_rules! export_model {
         #[cfg(target_arch = "wasm32")]
         #[unsafe(link_section = "fresco.model")]
         #[used]
-        static __FRESCO_MODEL_SECTION: [u8; FRESCO_MODEL_METADATA.len()] =
-            $crate::__to_array(FRESCO_MODEL_METADATA);
+        static __FRESCO_MODEL_SECTION: [u8; FRESCO_MODEL_METADATA.len()] = $crate::__to_array(FRESCO_MODEL_METADATA);
 
         #[cfg(target_arch = "wasm32")]
         #[unsafe(no_mangle)]

@@ -60,10 +60,7 @@ pub fn assemble(abi: i32, predict: &str, extra: &str) -> Vec<u8> {
 
 /// Like [`assemble`], on a variant of the template.
 fn assemble_from(template: &str, abi: i32, predict: &str, extra: &str) -> Vec<u8> {
-    let text = template
-        .replace("{abi}", &abi.to_string())
-        .replace("{predict}", predict)
-        .replace("{extra}", extra);
+    let text = template.replace("{abi}", &abi.to_string()).replace("{predict}", predict).replace("{extra}", extra);
     match wat::parse_str(&text) {
         Ok(bytes) => bytes,
         Err(e) => panic!("test model WAT does not assemble: {e}"),
@@ -125,12 +122,7 @@ pub mod hostile {
 
     /// `fresco_predict` recurses without end.
     pub fn stack_overflow() -> Vec<u8> {
-        model(
-            "stack-overflow",
-            1,
-            "(call $predict (local.get $in) (local.get $n) (local.get $out))",
-            "",
-        )
+        model("stack-overflow", 1, "(call $predict (local.get $in) (local.get $n) (local.get $out))", "")
     }
 
     /// `fresco_predict` returns status 7.
@@ -154,8 +146,10 @@ pub mod hostile {
 
     /// `fresco_predict` takes f64 parameters.
     pub fn mistyped_export() -> Vec<u8> {
-        let template = TEMPLATE.replace("(param $in i32) (param $n i32) (param $out i32) (result i32)",
-                "(param $in f64) (param $n i32) (param $out i32) (result i32)",);
+        let template = TEMPLATE.replace(
+            "(param $in i32) (param $n i32) (param $out i32) (result i32)",
+            "(param $in f64) (param $n i32) (param $out i32) (result i32)",
+        );
         with_metadata(assemble_from(&template, 1, "(i32.const 0)", ""), &metadata_json("mistyped-export"))
     }
 
@@ -293,7 +287,8 @@ pub mod oracle {
             .filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().ends_with(".case.json"))
             .map(|e| {
-                let text = std::fs::read_to_string(e.path()).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+                let text =
+                    std::fs::read_to_string(e.path()).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
                 let mut case: Case =
                     serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
                 case.dir = dir.clone();
@@ -305,8 +300,13 @@ pub mod oracle {
         cases
     }
 
-    /// Largest relative error between `got` and `want`, with `|want|` floored at 1
-    /// (absolute error near zero); NaN must match NaN.
+    /// Below this magnitude an expected value is compared absolutely: a relative error
+    /// against (nearly) zero says nothing.
+    pub const ABSOLUTE_FLOOR: f64 = 1e-12;
+
+    /// Largest relative error `|got − want| / max(|want|, ABSOLUTE_FLOOR)` between
+    /// `got` and `want`: relative everywhere but within 1e-12 of zero. NaN must match
+    /// NaN, and infinities must be equal.
     pub fn max_relative_error(got: &[f64], want: &[f64]) -> f64 {
         assert_eq!(got.len(), want.len(), "output lengths differ");
         got.iter()
@@ -317,7 +317,7 @@ pub mod oracle {
                 } else if g == w {
                     0.0
                 } else {
-                    (g - w).abs() / w.abs().max(1.0)
+                    (g - w).abs() / w.abs().max(ABSOLUTE_FLOOR)
                 }
             })
             .fold(0.0, f64::max)

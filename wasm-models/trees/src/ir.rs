@@ -197,7 +197,11 @@ impl Ensemble {
         let f = self.source_format;
         let whole = |reason: String| ParseError::model(f, reason);
         if self.features.len() > limits::MAX_FEATURES {
-            return Err(whole(format!("{} features, more than the limit of {}", self.features.len(), limits::MAX_FEATURES)));
+            return Err(whole(format!(
+                "{} features, more than the limit of {}",
+                self.features.len(),
+                limits::MAX_FEATURES
+            )));
         }
         if self.trees.len() > limits::MAX_TREES {
             return Err(whole(format!("{} trees, more than the limit of {}", self.trees.len(), limits::MAX_TREES)));
@@ -213,7 +217,11 @@ impl Ensemble {
             return Err(whole(format!("{} output names for {expected_outputs} outputs", self.outputs.len())));
         }
         if self.n_nodes() > limits::MAX_TOTAL_NODES {
-            return Err(whole(format!("{} nodes in all, more than the limit of {}", self.n_nodes(), limits::MAX_TOTAL_NODES)));
+            return Err(whole(format!(
+                "{} nodes in all, more than the limit of {}",
+                self.n_nodes(),
+                limits::MAX_TOTAL_NODES
+            )));
         }
         for (t, tree) in self.trees.iter().enumerate() {
             self.validate_tree(t, tree)?;
@@ -257,13 +265,15 @@ impl Ensemble {
                         )));
                     }
                     if let SplitTest::Numeric(s) = &split.test
-                        && s.threshold.is_nan() {
-                            return Err(err(format!("node {i} has a NaN threshold")));
-                        }
+                        && s.threshold.is_nan()
+                    {
+                        return Err(err(format!("node {i} has a NaN threshold")));
+                    }
                     if let SplitTest::Categorical(c) = &split.test
-                        && c.categories.len() > (limits::MAX_CATEGORY as usize).div_ceil(32) {
-                            return Err(err(format!("node {i} has a category bitset of {} words", c.categories.len())));
-                        }
+                        && c.categories.len() > (limits::MAX_CATEGORY as usize).div_ceil(32)
+                    {
+                        return Err(err(format!("node {i} has a category bitset of {} words", c.categories.len())));
+                    }
                     stack.push(split.right);
                     stack.push(split.left);
                 }

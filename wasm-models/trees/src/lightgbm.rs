@@ -46,9 +46,8 @@ pub fn parse(text: &str) -> Result<Ensemble, ParseError> {
             format!("{} feature names for max_feature_idx={max_feature_idx}", names.len()),
         ));
     }
-    let objective = header
-        .get("objective")
-        .ok_or_else(|| ParseError::syntax(FORMAT, "header", "no `objective` line"))?;
+    let objective =
+        header.get("objective").ok_or_else(|| ParseError::syntax(FORMAT, "header", "no `objective` line"))?;
     let parameters = parameters_section(text);
     let (transform, outputs) = objective_transform(objective, n_groups, &parameters)?;
     let average = header_text.lines().any(|l| l.trim() == "average_output");
@@ -142,7 +141,13 @@ fn objective_transform(
             expect_groups(1)?;
             (if has_flag { Transform::SignedSquare } else { Transform::Identity }, single("value"))
         }
-        "regression_l1" | "l1" | "mean_absolute_error" | "mae" | "huber" | "fair" | "mape"
+        "regression_l1"
+        | "l1"
+        | "mean_absolute_error"
+        | "mae"
+        | "huber"
+        | "fair"
+        | "mape"
         | "mean_absolute_percentage_error" => {
             expect_groups(1)?;
             (Transform::Identity, single("value"))
@@ -161,7 +166,9 @@ fn objective_transform(
             (Transform::Sigmoid { scale: 1.0 }, single("probability"))
         }
         "multiclass" | "softmax" => (Transform::Softmax, classes("class_")),
-        "multiclassova" | "multiclass_ova" | "ova" | "ovr" => (Transform::Sigmoid { scale: sigmoid }, classes("class_")),
+        "multiclassova" | "multiclass_ova" | "ova" | "ovr" => {
+            (Transform::Sigmoid { scale: sigmoid }, classes("class_"))
+        }
         "poisson" | "gamma" | "tweedie" => {
             expect_groups(1)?;
             (Transform::Exp, single("value"))
@@ -181,12 +188,7 @@ pub fn quantile_name(alpha: f64) -> String {
     if (pct - pct.round()).abs() < 1e-9 { format!("q{}", pct.round()) } else { format!("q{pct}") }
 }
 
-fn parse_tree(
-    index: usize,
-    block: &str,
-    n_features: usize,
-    categorical: &mut [bool],
-) -> Result<Vec<Node>, ParseError> {
+fn parse_tree(index: usize, block: &str, n_features: usize, categorical: &mut [bool]) -> Result<Vec<Node>, ParseError> {
     let fields = key_values(block);
     let loc = |field: &str| format!("tree {index} `{field}`");
     let get = |field: &str| fields.get(field).copied();
@@ -211,11 +213,13 @@ fn parse_tree(
     let decision: Vec<u8> = numbers(get("decision_type"), &loc("decision_type"), n_internal, |s| s.parse().ok())?;
     let lefts: Vec<i64> = numbers(get("left_child"), &loc("left_child"), n_internal, |s| s.parse().ok())?;
     let rights: Vec<i64> = numbers(get("right_child"), &loc("right_child"), n_internal, |s| s.parse().ok())?;
-    let num_cat: usize = get("num_cat").map_or(Ok(0), |v| {
-        v.parse().map_err(|_| ParseError::syntax(FORMAT, loc("num_cat"), "not a count"))
-    })?;
+    let num_cat: usize = get("num_cat")
+        .map_or(Ok(0), |v| v.parse().map_err(|_| ParseError::syntax(FORMAT, loc("num_cat"), "not a count")))?;
     let (boundaries, cat_words): (Vec<usize>, Vec<u32>) = if num_cat > 0 {
-        let b: Vec<usize> = numbers(get("cat_boundaries"), &loc("cat_boundaries"), num_cat + 1, |s| s.parse().ok())?;
+        let n_boundaries = num_cat.checked_add(1).ok_or_else(|| {
+            ParseError::syntax(FORMAT, loc("num_cat"), format!("{num_cat} is not a count of categories"))
+        })?;
+        let b: Vec<usize> = numbers(get("cat_boundaries"), &loc("cat_boundaries"), n_boundaries, |s| s.parse().ok())?;
         let words_len = *b.last().unwrap_or(&0);
         let w: Vec<u32> = numbers(get("cat_threshold"), &loc("cat_threshold"), words_len, |s| s.parse().ok())?;
         if b.windows(2).any(|p| p[0] > p[1]) || b.first() != Some(&0) {
@@ -253,7 +257,9 @@ fn parse_tree(
             let cat_idx = thresholds[i];
             let ci = (cat_idx >= 0.0 && cat_idx.fract() == 0.0 && (cat_idx as usize) < num_cat)
                 .then_some(cat_idx as usize)
-                .ok_or_else(|| ParseError::tree(FORMAT, index, format!("node {i}: category index {cat_idx} out of range")))?;
+                .ok_or_else(|| {
+                    ParseError::tree(FORMAT, index, format!("node {i}: category index {cat_idx} out of range"))
+                })?;
             let words = cat_words.get(boundaries[ci]..boundaries[ci + 1]).ok_or_else(|| {
                 ParseError::tree(FORMAT, index, format!("node {i}: cat_boundaries exceed cat_threshold"))
             })?;
@@ -301,14 +307,22 @@ fn parse_f64(s: &str) -> Option<f64> {
 }
 
 /// Parses a whitespace-separated list of exactly `n` values.
-fn numbers<T>(value: Option<&str>, loc: &str, n: usize, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, ParseError> {
+fn numbers<T>(
+    value: Option<&str>,
+    loc: &str,
+    n: usize,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, ParseError> {
     let value = value.ok_or_else(|| ParseError::syntax(FORMAT, loc, "missing"))?;
     let mut out = Vec::with_capacity(n.min(1 << 16));
     for (i, token) in value.split_whitespace().enumerate() {
         if i >= n {
             return Err(ParseError::structure(FORMAT, loc, format!("more than the {n} values expected")));
         }
-        out.push(parse(token).ok_or_else(|| ParseError::syntax(FORMAT, loc, format!("value {i} `{token}` is not a number")))?);
+        out.push(
+            parse(token)
+                .ok_or_else(|| ParseError::syntax(FORMAT, loc, format!("value {i} `{token}` is not a number")))?,
+        );
     }
     if out.len() != n {
         return Err(ParseError::structure(FORMAT, loc, format!("{} values, expected {n}", out.len())));

@@ -116,7 +116,10 @@ pub fn parse_with(json: &str, options: Options) -> Result<Ensemble, ParseError> 
         .map_err(|e| ParseError::syntax(FORMAT, format!("line {} column {}", e.line(), e.column()), e.to_string()))?;
     let learner = doc.learner;
     if learner.gradient_booster.name != "gbtree" {
-        return Err(ParseError::unsupported(FORMAT, format!("booster `{}` (only gbtree)", learner.gradient_booster.name)));
+        return Err(ParseError::unsupported(
+            FORMAT,
+            format!("booster `{}` (only gbtree)", learner.gradient_booster.name),
+        ));
     }
     let model = learner
         .gradient_booster
@@ -191,10 +194,9 @@ pub fn parse_with(json: &str, options: Options) -> Result<Ensemble, ParseError> 
 }
 
 fn count(value: &str, field: &str) -> Result<usize, ParseError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| ParseError::syntax(FORMAT, format!("learner_model_param.{field}"), format!("`{value}` is not a count")))
+    value.trim().parse().map_err(|_| {
+        ParseError::syntax(FORMAT, format!("learner_model_param.{field}"), format!("`{value}` is not a count"))
+    })
 }
 
 /// `"5E-1"`, `"[5E-1]"` or `"[1E0,2E0]"`.
@@ -203,7 +205,11 @@ fn parse_base_score(text: &str) -> Result<Vec<f32>, ParseError> {
     let values: Result<Vec<f32>, _> = inner.split(',').map(|v| v.trim().parse::<f32>()).collect();
     match values {
         Ok(v) if !v.is_empty() && v.iter().all(|x| x.is_finite()) => Ok(v),
-        _ => Err(ParseError::syntax(FORMAT, "learner_model_param.base_score", format!("`{text}` is not a number or list"))),
+        _ => Err(ParseError::syntax(
+            FORMAT,
+            "learner_model_param.base_score",
+            format!("`{text}` is not a number or list"),
+        )),
     }
 }
 
@@ -227,7 +233,9 @@ fn objective_transform(name: &str, n_groups: usize) -> Result<(Transform, Margin
         "reg:squarederror" | "reg:linear" | "reg:absoluteerror" | "reg:pseudohubererror" | "reg:squaredlogerror" => {
             (Transform::Identity, identity, per_group("target_", "value"))
         }
-        "reg:logistic" | "binary:logistic" => (Transform::Sigmoid { scale: 1.0 }, logit, per_group("probability_", "probability")),
+        "reg:logistic" | "binary:logistic" => {
+            (Transform::Sigmoid { scale: 1.0 }, logit, per_group("probability_", "probability"))
+        }
         "binary:logitraw" => (Transform::Identity, logit, per_group("margin_", "margin")),
         "count:poisson" | "reg:gamma" | "reg:tweedie" => (Transform::Exp, log, per_group("value_", "value")),
         "multi:softprob" => (Transform::Softmax, identity, (0..n_groups).map(|k| format!("class_{k}")).collect()),
@@ -247,20 +255,23 @@ fn kept_trees(
     let Some(best) = attributes.get("best_iteration").filter(|_| options.use_best_iteration) else {
         return Ok(all);
     };
-    let best: usize = best
-        .parse()
-        .map_err(|_| ParseError::syntax(FORMAT, "learner.attributes.best_iteration", format!("`{best}` is not a count")))?;
-    let end = if model.iteration_indptr.len() > best + 1 {
-        usize::try_from(model.iteration_indptr[best + 1]).unwrap_or(usize::MAX)
+    let loc = "learner.attributes.best_iteration";
+    let best: usize = best.parse().map_err(|_| ParseError::syntax(FORMAT, loc, format!("`{best}` is not a count")))?;
+    let past_end = || ParseError::structure(FORMAT, loc, format!("iteration {best} is past the model's {all} trees"));
+    // Iterations `0..=best`, so `best + 1` of them; a count that overflows is past any model.
+    let kept_iterations = best.checked_add(1).ok_or_else(past_end)?;
+    let end = if model.iteration_indptr.is_empty() {
+        let parallel =
+            model.gbtree_model_param.get("num_parallel_tree").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1);
+        kept_iterations.checked_mul(parallel).and_then(|n| n.checked_mul(n_groups)).ok_or_else(past_end)?
     } else {
-        let parallel = model
-            .gbtree_model_param
-            .get("num_parallel_tree")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1);
-        (best + 1).saturating_mul(parallel).saturating_mul(n_groups)
+        let bound = model.iteration_indptr.get(kept_iterations).ok_or_else(past_end)?;
+        usize::try_from(*bound).map_err(|_| past_end())?
     };
-    Ok(end.min(all))
+    if end > all {
+        return Err(past_end());
+    }
+    Ok(end)
 }
 
 fn convert_tree(index: usize, tree: &XgbTree, n_features: usize) -> Result<Vec<Node>, ParseError> {
@@ -300,10 +311,9 @@ fn convert_tree(index: usize, tree: &XgbTree, n_features: usize) -> Result<Vec<N
                 .and_then(|c| u32::try_from(c).ok())
                 .ok_or_else(|| err(format!("node {i} has child {c}, out of range")))
         };
-        let feature = usize::try_from(tree.split_indices[i])
-            .ok()
-            .filter(|&f| f < n_features)
-            .ok_or_else(|| err(format!("node {i} splits on feature {}, the model has {n_features}", tree.split_indices[i])))?;
+        let feature = usize::try_from(tree.split_indices[i]).ok().filter(|&f| f < n_features).ok_or_else(|| {
+            err(format!("node {i} splits on feature {}, the model has {n_features}", tree.split_indices[i]))
+        })?;
         let default_left = match &tree.default_left[i] {
             serde_json::Value::Bool(b) => *b,
             serde_json::Value::Number(v) => v.as_i64() == Some(1),
@@ -338,7 +348,8 @@ fn categorical_sets(index: usize, tree: &XgbTree) -> Result<HashMap<usize, Vec<u
     }
     let mut sets = HashMap::with_capacity(k);
     for j in 0..k {
-        let node = usize::try_from(tree.categories_nodes[j]).map_err(|_| err(format!("categories_nodes[{j}] is negative")))?;
+        let node =
+            usize::try_from(tree.categories_nodes[j]).map_err(|_| err(format!("categories_nodes[{j}] is negative")))?;
         let start = usize::try_from(tree.categories_segments[j]).ok();
         let size = usize::try_from(tree.categories_sizes[j]).ok();
         let codes = start

@@ -71,6 +71,8 @@ fn lightgbm_errors() {
     says(&lgb_err("objective=regression", "objective=lambdarank_xyz"), "unsupported");
     says(&lgb_err("is_linear=0", "is_linear=1"), "linear_tree");
     says(&lgb_err("decision_type=2 2", "decision_type=2 14"), "missing type 3");
+    // A category count whose boundary count (`num_cat + 1`) overflows.
+    says(&lgb_err("num_cat=0", "num_cat=18446744073709551615"), "18446744073709551615 is not a count of categories");
     assert!(matches!(lightgbm::parse("not a model"), Err(ParseError::Syntax { .. })));
     assert!(matches!(lightgbm::parse(""), Err(ParseError::Syntax { .. })));
 }
@@ -99,6 +101,15 @@ fn xgboost_errors() {
     says(&xgb_err("reg:squarederror", "rank:ndcg"), "unsupported");
     says(&xgb_err("\"name\": \"gbtree\"", "\"name\": \"gblinear\""), "unsupported");
     says(&xgb_err("\"size_leaf_vector\": \"1\"", "\"size_leaf_vector\": \"3\""), "vector-leaf");
+    // `best_iteration` keeps iterations 0..=N: N past the model, or so large that N + 1
+    // overflows, is refused rather than keeping zero or all trees.
+    for best in ["1", "18446744073709551615", "18446744073709551614"] {
+        let err = xgb_err("\"attributes\": {}", &format!("\"attributes\": {{\"best_iteration\": \"{best}\"}}"));
+        says(&err, &format!("iteration {best} is past the model's 1 trees"));
+    }
+    says(&xgb_err("\"attributes\": {}", "\"attributes\": {\"best_iteration\": \"-1\"}"), "`-1` is not a count");
+    let kept = xgboost::parse(&xgb().replacen("\"attributes\": {}", "\"attributes\": {\"best_iteration\": \"0\"}", 1));
+    assert_eq!(kept.unwrap().trees.len(), 1);
     let json = xgb();
     for cut in (0..json.len()).step_by(7) {
         assert!(xgboost::parse(&json[..cut]).is_err());

@@ -7,6 +7,7 @@ pub fn exercise(ensemble: fresco_trees::Ensemble) {
     let mut out = vec![0.0; ensemble.n_outputs()];
     ensemble.predict_row(&row, &mut out);
     if ensemble.n_nodes() < 100_000 {
-        let _ = fresco_compiler::Compiler::new("fuzz", "1").add_ensemble(ensemble).compile();
+        let compiler = fresco_compiler::Compiler::new("fuzz", "1").add_ensemble(ensemble).expect("validated above");
+        let _ = compiler.compile();
     }
 }

@@ -3,9 +3,10 @@
 //! `cargo run --release -p fresco-examples --example churn_logs -- OUT_DIR`
 //!
 //! Two versions of a churn model (the second swaps a feature: the logs evolve) score
-//! 3,000 users through the Client; 10 % are held out. Everyone else may get a retention
-//! offer, which lowers their churn: exactly the feedback that corrupts labels. The
-//! outcomes are logged, then training sets are built under each policy. Writes
+//! 3,000 users through the Client; 10 % are held out. Half of everyone else gets a
+//! retention offer (logged as a treatment), which lowers their churn: exactly the
+//! feedback that corrupts labels. The outcomes are logged, then training sets are built
+//! under each policy. Writes
 //! `OUT_DIR/logs/`, `OUT_DIR/train-<policy>.parquet` and `OUT_DIR/manifest.json` (what
 //! was written, for the reader checks in `sdk/tests/logs/check_readers.py`).
 
@@ -50,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = SplitMix64::new(2026);
     let mut manifest_rows: BTreeMap<String, u64> = BTreeMap::new();
     let mut outcomes = 0u64;
+    let mut treatments = 0u64;
     for u in 0..USERS {
         let user = format!("user-{u}");
         let tenure = rng.next_f64() * 5.0;
@@ -74,7 +76,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         *manifest_rows.entry(format!("churn|{}", p.model_version())).or_default() += 1;
         // Churn is likelier for short tenure; the retention offer halves it.
         let mut churn_probability = 0.6 - tenure * 0.1;
-        if p.may_treat() {
+        if p.may_treat() && rng.below(2) == 0 {
+            let offered = Timestamp::from_micros(p.timestamp().as_micros() + 60_000_000);
+            client.log_treatment(&p, "retention-offer", offered)?;
+            treatments += 1;
             churn_probability *= 0.5;
         }
         if rng.below(10) < 8 {
@@ -100,6 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "predictions": USERS,
         "predictions_by_version": manifest_rows,
         "outcomes": outcomes,
+        "treatments": treatments,
         "date": Timestamp::now().utc_date(),
         "training_rows": training,
         "label_window_days": 30,

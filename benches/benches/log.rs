@@ -28,7 +28,7 @@ fn record(i: usize) -> PredictionRecord {
         outputs: vec![4.0, 6.0, 8.0],
         holdout: Some("eta-holdout".into()),
         in_holdout: i.is_multiple_of(20),
-        treated: !i.is_multiple_of(20),
+        eligible: !i.is_multiple_of(20),
         flag_variant: None,
         latency_us: 21,
     }

@@ -8,7 +8,9 @@
 //! The join: for each prediction of the model with `from ≤ ts < to`, the outcomes with
 //! the same `prediction_id` and `ts ≤ outcome ts ≤ ts + label window`; the latest of
 //! them wins (ties: the larger label). Predictions without such an outcome are left out.
-//! The same join in DuckDB and Spark SQL is in `docs/training-sets.md`.
+//! A row is `treated` when a treatment was logged for its prediction at or before its
+//! outcome; `treatment` names the first such (ties: the smaller name). The same join in
+//! DuckDB and Spark SQL is in `docs/training-sets.md`.
 //!
 //! Memory stays bounded: outcomes are held in memory up to
 //! [`DatasetSpec::max_outcomes_in_memory`]; beyond that the join runs in several passes,
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::builder::{Float64Builder, TimestampMicrosecondBuilder};
+use arrow_array::builder::{BooleanBuilder, Float64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, new_null_array};
@@ -38,9 +40,11 @@ use crate::time;
 pub enum TreatmentPolicy {
     /// Only entities in the holdout: scored, never treated, labels untouched by the model.
     HoldoutOnly,
-    /// Every row that was not treated (the holdout, and anyone else left alone).
+    /// Every row with no treatment logged before its outcome (the holdout, and anyone
+    /// else left alone).
     Untreated,
-    /// Every row, with the `treated` column kept so the model can learn the effect.
+    /// Every row, with its `treated` and `treatment` columns, so a model can learn the
+    /// treatment's effect (or a naive loop can ignore it).
     AllWithTreatment,
 }
 
@@ -223,7 +227,7 @@ fn file_err(path: &Path) -> impl FnOnce(String) -> DatasetError + '_ {
 /// Builds the training set described by `spec` into the Parquet file `out` (written to
 /// a temporary name, then renamed). Columns: `model`, the union of the prediction
 /// columns across the model's versions (null where a version lacks one), `label`,
-/// `label_ts`.
+/// `label_ts`, `treated` (bool) and `treatment` (the first treatment's name, or null).
 pub fn build_training_set(
     spec: &DatasetSpec,
     out: &Path,
@@ -243,21 +247,34 @@ pub fn build_training_set(
         });
     }
     let window_days = i64::try_from(spec.label_window.as_secs() / 86_400).unwrap_or(i64::MAX) + 1;
-    let outcome_files = partition_files(&spec.logs.join("outcomes").join(format!("model={}", spec.model)), |day| {
-        from_day.is_none_or(|f| day >= f) && to_day.is_none_or(|t| day <= t.saturating_add(window_days))
-    })?;
+    let labeled_days =
+        |day: i64| from_day.is_none_or(|f| day >= f) && to_day.is_none_or(|t| day <= t.saturating_add(window_days));
+    let outcome_files =
+        partition_files(&spec.logs.join("outcomes").join(format!("model={}", spec.model)), labeled_days)?;
+    let treatment_files =
+        partition_files(&spec.logs.join("treatments").join(format!("model={}", spec.model)), labeled_days)?;
 
     let union = union_schema(&prediction_files)?;
     let mut out_fields = vec![Field::new("model", DataType::Utf8, false)];
-    out_fields.extend(union.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)));
+    out_fields.extend(
+        union
+            .fields()
+            .iter()
+            // Logs written before treatments were logged carry a `treated` column that
+            // meant "not held out": the derived column replaces it.
+            .filter(|f| !DERIVED_COLUMNS.contains(&f.name().as_str()))
+            .map(|f| f.as_ref().clone().with_nullable(true)),
+    );
     out_fields.push(Field::new("label", DataType::Float64, true));
     out_fields.push(Field::new("label_ts", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true));
+    out_fields.push(Field::new("treated", DataType::Boolean, false));
+    out_fields.push(Field::new("treatment", DataType::Utf8, true));
     let out_schema: SchemaRef = Arc::new(Schema::new(out_fields));
 
     let outcome_rows: u64 = outcome_files.iter().map(|f| row_count(f)).sum::<Result<u64, _>>()?;
     let passes =
         usize::try_from(outcome_rows.div_ceil(spec.max_outcomes_in_memory as u64)).unwrap_or(usize::MAX).max(1);
-    let files_total = (passes * (prediction_files.len() + outcome_files.len())) as u64;
+    let files_total = (passes * (prediction_files.len() + outcome_files.len() + treatment_files.len())) as u64;
     let mut files_done = 0;
 
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -276,12 +293,19 @@ pub fn build_training_set(
     };
     let result = (|| {
         for pass in 0..passes {
-            let outcomes = load_outcomes(&outcome_files, pass, passes, &mut |_| {
+            let mut done = |_: &Path| {
                 files_done += 1;
                 progress(DatasetProgress { files_done, files_total });
+            };
+            let outcomes = load_by_prediction(&outcome_files, pass, passes, &mut done, "label", |c| {
+                c.as_primitive_opt::<Float64Type>().map(|a| a.iter().collect())
             })?;
+            let treatments = load_by_prediction(&treatment_files, pass, passes, &mut done, "treatment", |c| {
+                c.as_string_opt::<i32>().map(|a| a.iter().map(|v| v.map(str::to_owned)).collect())
+            })?;
+            let logged = Logged { outcomes: &outcomes, treatments: &treatments };
             for file in &prediction_files {
-                join_file(spec, file, pass, passes, &outcomes, &out_schema, &mut writer, &mut report)?;
+                join_file(spec, file, pass, passes, logged, &out_schema, &mut writer, &mut report)?;
                 files_done += 1;
                 progress(DatasetProgress { files_done, files_total });
             }
@@ -361,44 +385,64 @@ fn bucket(id: &str, passes: usize) -> usize {
     (crate::log::fnv1a(id.as_bytes()) % passes as u64) as usize
 }
 
-type Outcomes = HashMap<String, Vec<(i64, f64)>>;
+/// Records of one log table by prediction id: `(ts, value)` pairs.
+type ByPrediction<T> = HashMap<String, Vec<(i64, T)>>;
 
-fn load_outcomes(
+/// Columns of the output that the join derives; prediction files' columns of these names
+/// (from logs of an older layout) are left out.
+const DERIVED_COLUMNS: [&str; 2] = ["treated", "treatment"];
+
+/// The outcome and treatment records of the current pass.
+#[derive(Clone, Copy)]
+struct Logged<'a> {
+    outcomes: &'a ByPrediction<f64>,
+    treatments: &'a ByPrediction<String>,
+}
+
+/// Loads the `(ts, column)` values of the outcome or treatment `files` whose prediction
+/// id falls in hash partition `pass` of `passes`; `read` turns the column into values
+/// (`None`: the column has another type). Rows with a null id or value are skipped.
+fn load_by_prediction<T>(
     files: &[PathBuf],
     pass: usize,
     passes: usize,
     done: &mut dyn FnMut(&Path),
-) -> Result<Outcomes, DatasetError> {
-    let mut outcomes: Outcomes = HashMap::new();
+    column: &str,
+    read: impl Fn(&ArrayRef) -> Option<Vec<Option<T>>>,
+) -> Result<ByPrediction<T>, DatasetError> {
+    let mut loaded: ByPrediction<T> = HashMap::new();
     for path in files {
         for batch in batches(path)? {
             let batch = batch?;
-            let column = |name: &str| {
+            let need = |name: &str| {
                 batch.column_by_name(name).cloned().ok_or_else(|| file_err(path)(format!("no column `{name}`")))
             };
-            let ids = column("prediction_id")?;
-            let ts = column("ts")?;
-            let labels = column("label")?;
-            let (Some(ids), Some(ts), Some(labels)) = (
-                ids.as_string_opt::<i32>(),
-                ts.as_primitive_opt::<TimestampMicrosecondType>(),
-                labels.as_primitive_opt::<Float64Type>(),
-            ) else {
-                return Err(file_err(path)("not an outcome file (prediction_id, ts, label)".into()));
+            let (ids, ts, values) = (need("prediction_id")?, need("ts")?, need(column)?);
+            let (Some(ids), Some(ts), Some(values)) =
+                (ids.as_string_opt::<i32>(), ts.as_primitive_opt::<TimestampMicrosecondType>(), read(&values))
+            else {
+                return Err(file_err(path)(format!("not a log file of (prediction_id, ts, {column})")));
             };
-            for i in 0..batch.num_rows() {
-                if ids.is_null(i) || labels.is_null(i) {
-                    continue;
-                }
+            for (i, value) in values.into_iter().enumerate() {
+                let Some(value) = value.filter(|_| !ids.is_null(i)) else { continue };
                 let id = ids.value(i);
                 if bucket(id, passes) == pass {
-                    outcomes.entry(id.to_owned()).or_default().push((ts.value(i), labels.value(i)));
+                    loaded.entry(id.to_owned()).or_default().push((ts.value(i), value));
                 }
             }
         }
         done(path);
     }
-    Ok(outcomes)
+    Ok(loaded)
+}
+
+/// The first treatment logged at or before `outcome_ts` (ties: the smaller name).
+fn treatment_for(candidates: &[(i64, String)], outcome_ts: i64) -> Option<&str> {
+    candidates
+        .iter()
+        .filter(|(t, _)| *t <= outcome_ts)
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
+        .map(|(_, name)| name.as_str())
 }
 
 /// The winning outcome for a prediction made at `ts`.
@@ -416,7 +460,7 @@ fn join_file(
     path: &Path,
     pass: usize,
     passes: usize,
-    outcomes: &Outcomes,
+    logged: Logged<'_>,
     out_schema: &SchemaRef,
     writer: &mut ArrowWriter<File>,
     report: &mut DatasetReport,
@@ -429,13 +473,11 @@ fn join_file(
         let need = |name: &str| {
             batch.column_by_name(name).cloned().ok_or_else(|| file_err(path)(format!("no column `{name}`")))
         };
-        let (ids, ts, in_holdout, treated) =
-            (need("prediction_id")?, need("ts")?, need("in_holdout")?, need("treated")?);
-        let (Some(ids), Some(ts), Some(in_holdout), Some(treated)) = (
+        let (ids, ts, in_holdout) = (need("prediction_id")?, need("ts")?, need("in_holdout")?);
+        let (Some(ids), Some(ts), Some(in_holdout)) = (
             ids.as_string_opt::<i32>(),
             ts.as_primitive_opt::<TimestampMicrosecondType>(),
             in_holdout.as_boolean_opt(),
-            treated.as_boolean_opt(),
         ) else {
             return Err(file_err(path)("not a prediction file".into()));
         };
@@ -443,6 +485,8 @@ fn join_file(
         let mut keep = Vec::with_capacity(n);
         let mut labels = Float64Builder::with_capacity(n);
         let mut label_ts = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut treated_column = BooleanBuilder::with_capacity(n);
+        let mut treatment_column = StringBuilder::new();
         for i in 0..n {
             let id = ids.value(i);
             let t = ts.value(i);
@@ -451,12 +495,13 @@ fn join_file(
                 continue;
             }
             report.predictions += 1;
-            let Some((lt, label)) = outcomes.get(id).and_then(|c| label_for(c, t, window)) else {
+            let Some((lt, label)) = logged.outcomes.get(id).and_then(|c| label_for(c, t, window)) else {
                 keep.push(false);
                 continue;
             };
             report.labeled += 1;
-            let (h, tr) = (in_holdout.value(i), treated.value(i));
+            let treatment = logged.treatments.get(id).and_then(|c| treatment_for(c, lt));
+            let (h, tr) = (in_holdout.value(i), treatment.is_some());
             for (policy, count) in &mut report.per_policy {
                 *count += u64::from(policy.keeps(h, tr));
             }
@@ -465,6 +510,8 @@ fn join_file(
             if kept {
                 labels.append_value(label);
                 label_ts.append_value(lt);
+                treated_column.append_value(tr);
+                treatment_column.append_option(treatment);
             }
         }
         let mask = BooleanArray::from(keep);
@@ -473,7 +520,8 @@ fn join_file(
             continue;
         }
         let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![spec.model.as_str(); rows]))];
-        for field in out_schema.fields().iter().skip(1).take(out_schema.fields().len() - 3) {
+        // The prediction columns: between `model` and the four derived ones at the end.
+        for field in out_schema.fields().iter().skip(1).take(out_schema.fields().len().saturating_sub(5)) {
             let column = match batch.column_by_name(field.name()) {
                 Some(c) => arrow_select::filter::filter(c, &mask).map_err(|e| file_err(path)(e.to_string()))?,
                 None => new_null_array(field.data_type(), rows),
@@ -482,6 +530,8 @@ fn join_file(
         }
         columns.push(Arc::new(labels.finish()));
         columns.push(Arc::new(label_ts.finish()));
+        columns.push(Arc::new(treated_column.finish()));
+        columns.push(Arc::new(treatment_column.finish()));
         let out = RecordBatch::try_new(out_schema.clone(), columns).map_err(|e| file_err(path)(e.to_string()))?;
         writer.write(&out).map_err(|e| file_err(path)(e.to_string()))?;
         report.rows_written += rows as u64;

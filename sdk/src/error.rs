@@ -60,6 +60,28 @@ pub enum Error {
         /// Row in the batch.
         row: usize,
     },
+    /// A treatment was logged for a prediction whose entity is held out: a holdout is
+    /// never treated, so that its outcomes stay the untreated baseline.
+    #[error(
+        "model `{model}`: prediction {prediction_id} is in holdout `{holdout}`; held-out entities are never treated, \
+         so the treatment `{treatment}` is refused"
+    )]
+    HeldOutTreatment {
+        /// The model.
+        model: String,
+        /// The prediction.
+        prediction_id: String,
+        /// The holdout its entity is in.
+        holdout: String,
+        /// The treatment refused.
+        treatment: String,
+    },
+    /// A treatment name that cannot be logged.
+    #[error("model `{model}`: the treatment name must not be empty")]
+    EmptyTreatment {
+        /// The model.
+        model: String,
+    },
     /// The batch is larger than the client accepts in one call.
     #[error("model `{model}`: a batch of {rows} rows is larger than the limit of {max}; split it")]
     BatchTooLarge {

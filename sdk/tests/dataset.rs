@@ -12,7 +12,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use fresco::abi::InputType;
 use fresco::dataset::{DatasetSpec, TreatmentPolicy, build_training_set};
-use fresco::{LogConfig, LogSchema, OutcomeRecord, PredictionLog, PredictionRecord, PredictionSink, Timestamp};
+use fresco::{
+    LogConfig, LogSchema, OutcomeRecord, PredictionLog, PredictionRecord, PredictionSink, Timestamp, TreatmentRecord,
+};
 use fresco_test_models::synthetic::SplitMix64;
 
 #[allow(dead_code)]
@@ -23,9 +25,10 @@ const DAY: i64 = 86_400_000_000;
 const T0: i64 = 1_764_201_600_000_000; // 2025-11-27T00:00:00Z
 
 struct Logged {
-    /// id → (ts, in_holdout, treated, version)
-    predictions: BTreeMap<String, (i64, bool, bool, u8)>,
+    /// id → (ts, in_holdout, version)
+    predictions: BTreeMap<String, (i64, bool, u8)>,
     outcomes: Vec<(String, i64, f64)>,
+    treatments: Vec<(String, i64, String)>,
 }
 
 fn write_logs(root: &std::path::Path) -> Logged {
@@ -43,12 +46,11 @@ fn write_logs(root: &std::path::Path) -> Logged {
         ..(*v1).clone()
     });
     let mut rng = SplitMix64::new(17);
-    let mut logged = Logged { predictions: BTreeMap::new(), outcomes: Vec::new() };
+    let mut logged = Logged { predictions: BTreeMap::new(), outcomes: Vec::new(), treatments: Vec::new() };
     for i in 0..2000 {
         let version = if i < 1000 { 1 } else { 2 };
         let ts = T0 + (i as i64) * (DAY / 200); // ten days
         let in_holdout = rng.below(10) == 0;
-        let treated = !in_holdout && rng.below(2) == 0;
         let id = format!("p{i:05}");
         let record = PredictionRecord {
             prediction_id: id.clone(),
@@ -60,12 +62,27 @@ fn write_logs(root: &std::path::Path) -> Logged {
             outputs: vec![rng.next_f64()],
             holdout: Some("h".into()),
             in_holdout,
-            treated,
+            eligible: !in_holdout,
             flag_variant: None,
             latency_us: 5,
         };
         log.append(if version == 1 { &v1 } else { &v2 }, vec![record]).unwrap();
-        logged.predictions.insert(id.clone(), (ts, in_holdout, treated, version));
+        logged.predictions.insert(id.clone(), (ts, in_holdout, version));
+        // Eligible predictions get 0 to 2 treatments, some after the outcome (which then
+        // does not count them), named so that ties on time sort by name.
+        if !in_holdout {
+            for _ in 0..rng.below(3) {
+                let at = ts + (rng.next_f64() * 9.0 * DAY as f64) as i64;
+                let name = ["discount-10", "discount-20", "call"][rng.below(3)].to_string();
+                let t = TreatmentRecord {
+                    prediction_id: id.clone(),
+                    ts: Timestamp::from_micros(at),
+                    treatment: name.clone(),
+                };
+                log.append_treatments("churn", vec![t]).unwrap();
+                logged.treatments.push((id.clone(), at, name));
+            }
+        }
         // 0 to 3 outcomes: before the prediction (never counts), inside the window,
         // and past it.
         for _ in 0..rng.below(4) {
@@ -84,26 +101,33 @@ fn write_logs(root: &std::path::Path) -> Logged {
     logged
 }
 
-/// The join, written out plainly.
-fn expected(logged: &Logged, policy: TreatmentPolicy, from: i64, to: i64) -> BTreeMap<String, f64> {
+/// The join, written out plainly: id → (label, first treatment before the outcome).
+fn expected(logged: &Logged, policy: TreatmentPolicy, from: i64, to: i64) -> BTreeMap<String, (f64, Option<String>)> {
     let window = 7 * DAY;
     let mut out = BTreeMap::new();
-    for (id, &(ts, in_holdout, treated, _)) in &logged.predictions {
+    for (id, &(ts, in_holdout, _)) in &logged.predictions {
         if ts < from || ts >= to {
             continue;
         }
-        let keep = match policy {
-            TreatmentPolicy::HoldoutOnly => in_holdout,
-            TreatmentPolicy::Untreated => !treated,
-            TreatmentPolicy::AllWithTreatment => true,
-        };
         let best = logged
             .outcomes
             .iter()
             .filter(|(o, t, _)| o == id && *t >= ts && *t <= ts + window)
             .max_by(|a, b| a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)));
-        if let (true, Some((_, _, label))) = (keep, best) {
-            out.insert(id.clone(), *label);
+        let Some(&(_, label_ts, label)) = best else { continue };
+        let treatment = logged
+            .treatments
+            .iter()
+            .filter(|(t, at, _)| t == id && *at <= label_ts)
+            .min_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)))
+            .map(|(_, _, name)| name.clone());
+        let keep = match policy {
+            TreatmentPolicy::HoldoutOnly => in_holdout,
+            TreatmentPolicy::Untreated => treatment.is_none(),
+            TreatmentPolicy::AllWithTreatment => true,
+        };
+        if keep {
+            out.insert(id.clone(), (label, treatment));
         }
     }
     out
@@ -133,8 +157,21 @@ fn training_sets_match_the_plain_join_for_every_policy() {
                 .iter()
                 .flat_map(|b| b.column_by_name("label").unwrap().as_primitive::<Float64Type>().values().to_vec())
                 .collect();
-            let got: BTreeMap<String, f64> = ids.into_iter().map(Option::unwrap).zip(labels).collect();
+            let treated: Vec<bool> = batches
+                .iter()
+                .flat_map(|b| {
+                    b.column_by_name("treated").unwrap().as_boolean().iter().map(Option::unwrap).collect::<Vec<_>>()
+                })
+                .collect();
+            let treatments = strings(&batches, "treatment");
+            assert!(treated.iter().zip(&treatments).all(|(t, name)| *t == name.is_some()));
+            let got: BTreeMap<String, (f64, Option<String>)> =
+                ids.into_iter().map(Option::unwrap).zip(labels.into_iter().zip(treatments)).collect();
             assert_eq!(got, want, "{policy}, {max_outcomes} outcomes in memory");
+            if policy == TreatmentPolicy::AllWithTreatment {
+                // Both kinds of rows are there, so the comparison means something.
+                assert!(treated.iter().any(|t| *t) && treated.iter().any(|t| !*t));
+            }
             assert_eq!(report.rows_written, want.len() as u64);
             let counted = report.per_policy.iter().find(|(p, _)| *p == policy).unwrap().1;
             assert_eq!(counted, want.len() as u64);

@@ -2,7 +2,8 @@
 //! Client and is killed with SIGKILL at random moments, 50 times, half of them with an
 //! fsynced spool and half with a buffered one. Every prediction whose `predict`
 //! returned (the child prints its id only then) must end up in the Parquet files
-//! exactly once, and every published file must read cleanly.
+//! exactly once, and every published file must read cleanly. The same holds for the
+//! treatments the child logs (it prints `t <id>` once `log_treatment` returned).
 //!
 //! The run's seed is printed, and `FRESCO_CRASH_SEED=N` replays one.
 
@@ -58,9 +59,15 @@ fn child(dir: &Path) -> ! {
             (0..n).map(|i| Request::new().value("a", i as f64).value("b", rng.next_f64())).collect();
         let predictions = client.predict_batch("linear", &batch).unwrap();
         let mut out = stdout.lock();
-        for p in predictions {
+        for p in &predictions {
             use std::io::Write;
             writeln!(out, "{}", p.id()).unwrap();
+        }
+        // Every third prediction is treated, each with a call of its own.
+        for p in predictions.iter().step_by(3) {
+            use std::io::Write;
+            client.log_treatment(p, "discount-10", fresco::Timestamp::now()).unwrap();
+            writeln!(out, "t {}", p.id()).unwrap();
         }
         use std::io::Write;
         out.flush().unwrap();
@@ -79,6 +86,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     eprintln!("crash test seed {seed} (replay with FRESCO_CRASH_SEED={seed})");
     let mut rng = SplitMix64::new(seed);
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let acknowledged_treatments = Arc::new(Mutex::new(Vec::<String>::new()));
     for round in 0..ROUNDS {
         // Both spool durabilities every run, alternating.
         let fsync = round % 2 == 0;
@@ -98,6 +106,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let sink = acknowledged.clone();
+        let treatment_sink = acknowledged_treatments.clone();
         let reader = std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = Vec::new();
@@ -107,6 +116,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
                     let id = String::from_utf8_lossy(&line[..line.len() - 1]).to_string();
                     if id.len() == 36 {
                         sink.lock().unwrap().push(id);
+                    } else if let Some(id) = id.strip_prefix("t ").filter(|id| id.len() == 36) {
+                        treatment_sink.lock().unwrap().push(id.to_owned());
                     }
                 }
                 line.clear();
@@ -124,23 +135,37 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
 
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() > 1000, "seed {seed}: the children logged only {} predictions", acknowledged.len());
+    let published = published_exactly_once(&root, "predictions", &acknowledged, seed);
+    let acknowledged_treatments = acknowledged_treatments.lock().unwrap().clone();
+    assert!(acknowledged_treatments.len() > 300, "seed {seed}: only {} treatments", acknowledged_treatments.len());
+    let treated = published_exactly_once(&root, "treatments", &acknowledged_treatments, seed);
+    assert!(treated.is_subset(&published), "seed {seed}: a treatment of an unpublished prediction");
+    eprintln!(
+        "{ROUNDS} kills: {} predictions and {} treatments acknowledged, {} and {} published (the rest were \
+         logged but not yet acknowledged when killed)",
+        acknowledged.len(),
+        acknowledged_treatments.len(),
+        published.len(),
+        treated.len()
+    );
+}
+
+/// The prediction ids of `table` under `root`, checking that none is there twice and
+/// that every acknowledged one is.
+fn published_exactly_once(root: &Path, table: &str, acknowledged: &[String], seed: u64) -> HashSet<String> {
     let mut published = Vec::new();
-    for file in parquet_files(&root.join("predictions")) {
+    for file in parquet_files(&root.join(table)) {
         published.extend(strings(&read(&file), "prediction_id").into_iter().map(Option::unwrap));
     }
-    let unique: HashSet<&String> = published.iter().collect();
-    assert_eq!(unique.len(), published.len(), "seed {seed}: a prediction was published twice");
-    let missing: Vec<&String> = acknowledged.iter().filter(|id| !unique.contains(id)).collect();
+    let unique: HashSet<String> = published.iter().cloned().collect();
+    assert_eq!(unique.len(), published.len(), "seed {seed}: a record of {table} was published twice");
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !unique.contains(*id)).collect();
     assert!(
         missing.is_empty(),
-        "seed {seed}: {} of {} acknowledged predictions are missing, e.g. {:?}",
+        "seed {seed}: {} of {} acknowledged {table} are missing, e.g. {:?}",
         missing.len(),
         acknowledged.len(),
         &missing[..missing.len().min(3)]
     );
-    eprintln!(
-        "{ROUNDS} kills: {} predictions acknowledged, {} published (the rest were logged but not yet acknowledged when killed)",
-        acknowledged.len(),
-        published.len()
-    );
+    unique
 }

@@ -44,7 +44,7 @@ fn record(i: usize) -> PredictionRecord {
         outputs: vec![i as f64],
         holdout: None,
         in_holdout: false,
-        treated: true,
+        eligible: true,
         flag_variant: None,
         latency_us: 1,
     }

@@ -55,7 +55,35 @@ fn client_predictions_and_outcomes_land_in_hive_partitioned_parquet() {
     for p in &predictions[..10] {
         client.log_outcome("churn", &p.id().to_string(), 1.0, Timestamp::now()).unwrap();
     }
+    let held_out = predictions.iter().filter(|p| !p.may_treat()).count();
+    assert!(held_out > 0 && held_out < predictions.len(), "both sides of the holdout are exercised");
+    for p in &predictions {
+        match client.log_treatment(p, "discount-10", Timestamp::now()) {
+            Ok(()) => assert!(p.may_treat()),
+            Err(fresco::Error::HeldOutTreatment { holdout, prediction_id, .. }) => {
+                assert!(!p.may_treat());
+                assert_eq!((holdout.as_str(), prediction_id), ("h", p.id().to_string()));
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    // A batch holding one held-out prediction is refused whole.
+    let err = client.log_treatments(&predictions[..4], "discount-20", Timestamp::now()).unwrap_err();
+    assert!(err.to_string().contains("held-out entities are never treated"), "{err}");
+    // By id, with the entity key: the holdout is recomputed.
+    let held = predictions.iter().zip(&requests).find(|(p, _)| !p.may_treat()).unwrap();
+    let user = held.1.entity_key("user_id").unwrap();
+    assert!(client.log_treatment_by_id("churn", &held.0.id().to_string(), user, "call", Timestamp::now()).is_err());
+    let stats = client.stats();
+    let refused = stats.treatments_refused.load(std::sync::atomic::Ordering::Relaxed);
+    let held_in_batch = predictions[..4].iter().filter(|p| !p.may_treat()).count();
+    assert_eq!(refused as usize, held_out + held_in_batch + 1);
+    assert_eq!(stats.treatments.load(std::sync::atomic::Ordering::Relaxed) as usize, predictions.len() - held_out);
     log.flush().unwrap();
+    assert_eq!(
+        log.stats().treatments.load(std::sync::atomic::Ordering::Relaxed) as usize,
+        predictions.len() - held_out
+    );
     assert_eq!(log.stats().predictions.load(std::sync::atomic::Ordering::Relaxed), 100);
 
     let files = parquet_files(&root.join("predictions"));
@@ -78,7 +106,7 @@ fn client_predictions_and_outcomes_land_in_hive_partitioned_parquet() {
             "y",
             "holdout",
             "in_holdout",
-            "treated",
+            "eligible",
             "flag_variant",
             "latency_us"
         ]
@@ -96,12 +124,27 @@ fn client_predictions_and_outcomes_land_in_hive_partitioned_parquet() {
     let y = batches[0].column_by_name("y").unwrap().as_primitive::<Float64Type>();
     assert_eq!(y.value(0), predictions[0].output("y").unwrap());
     let in_holdout = batches[0].column_by_name("in_holdout").unwrap().as_boolean();
-    let treated = batches[0].column_by_name("treated").unwrap().as_boolean();
+    let eligible = batches[0].column_by_name("eligible").unwrap().as_boolean();
     for (i, p) in predictions.iter().enumerate() {
         assert_eq!(ids[i].as_deref(), Some(p.id().to_string().as_str()));
         assert_eq!(in_holdout.value(i), !p.may_treat());
-        assert_eq!(treated.value(i), p.may_treat());
+        assert_eq!(eligible.value(i), p.may_treat());
     }
+
+    // Treatments: under their own hive partitions; a held-out prediction's is refused.
+    let treatments = parquet_files(&root.join("treatments"));
+    assert_eq!(treatments.len(), 1);
+    assert!(treatments[0].parent().unwrap().ends_with(format!("model=churn/date={date}")));
+    let batches = read(&treatments[0]);
+    let treated_ids = strings(&batches, "prediction_id");
+    let eligible_ids: Vec<Option<String>> =
+        predictions.iter().filter(|p| p.may_treat()).map(|p| Some(p.id().to_string())).collect();
+    assert_eq!(treated_ids, eligible_ids, "exactly the eligible predictions' treatments, in order");
+    assert!(strings(&batches, "treatment").iter().all(|t| t.as_deref() == Some("discount-10")));
+    assert_eq!(
+        batches[0].schema().field_with_name("ts").unwrap().data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    );
 
     let outcomes = parquet_files(&root.join("outcomes"));
     assert_eq!(outcomes.len(), 1);
@@ -143,7 +186,7 @@ fn each_schema_gets_its_own_files_and_rotation_by_size_and_age() {
         outputs: vec![0.5],
         holdout: None,
         in_holdout: false,
-        treated: true,
+        eligible: true,
         flag_variant: None,
         latency_us: 1,
     };
@@ -222,7 +265,7 @@ fn drop_policy_counts_what_it_drops() {
         outputs: vec![],
         holdout: None,
         in_holdout: false,
-        treated: true,
+        eligible: true,
         flag_variant: None,
         latency_us: 0,
     };

@@ -28,7 +28,7 @@ pub use writer::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurabi
 /// Columns every prediction file has, besides entities, inputs and outputs. (`model`
 /// and `date` come from the hive path, `model=<name>/date=<YYYY-MM-DD>`.)
 pub const PREDICTION_COLUMNS: [&str; 8] =
-    ["prediction_id", "ts", "model_version", "holdout", "in_holdout", "treated", "flag_variant", "latency_us"];
+    ["prediction_id", "ts", "model_version", "holdout", "in_holdout", "eligible", "flag_variant", "latency_us"];
 
 /// The columns of one model version's prediction rows: entity keys, typed inputs,
 /// outputs. One schema per file.
@@ -126,6 +126,18 @@ pub struct OutcomeRecord {
     pub label: f64,
 }
 
+/// One treatment the app applied on the strength of a prediction (a discount sent, a
+/// message shown): what lets a training set tell treated rows from untreated ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreatmentRecord {
+    /// The prediction that drove it.
+    pub prediction_id: String,
+    /// When it was applied.
+    pub ts: Timestamp,
+    /// What was done, e.g. `discount-10`.
+    pub treatment: String,
+}
+
 /// One logged prediction (one row of a batch).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictionRecord {
@@ -147,8 +159,9 @@ pub struct PredictionRecord {
     pub holdout: Option<String>,
     /// Whether the entity is in that holdout.
     pub in_holdout: bool,
-    /// Whether the entity may be treated on this score (not held out).
-    pub treated: bool,
+    /// Whether the entity may be treated on this score (it is not held out). Whether it
+    /// was treated is another record: [`TreatmentRecord`].
+    pub eligible: bool,
     /// The feature-flag variant that chose the model, if any.
     pub flag_variant: Option<String>,
     /// Time from the request to the score, in microseconds.
@@ -171,7 +184,7 @@ impl PredictionRecord {
     ///     outputs: vec![12.5],
     ///     holdout: None,
     ///     in_holdout: false,
-    ///     treated: true,
+    ///     eligible: true,
     ///     flag_variant: None,
     ///     latency_us: 42,
     /// };
@@ -239,8 +252,11 @@ pub enum LogError {
         reason: String,
     },
     /// The sink does not keep this kind of record.
-    #[error("this sink does not log outcomes")]
-    Unsupported,
+    #[error("this sink does not log {records}")]
+    Unsupported {
+        /// `outcomes` or `treatments`.
+        records: &'static str,
+    },
 }
 
 /// Where the client sends prediction records. Called before `predict` returns: an error
@@ -252,7 +268,13 @@ pub trait PredictionSink: Send + Sync + 'static {
     /// Takes outcomes of `model`'s predictions.
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
         let _ = (model, records);
-        Err(LogError::Unsupported)
+        Err(LogError::Unsupported { records: "outcomes" })
+    }
+
+    /// Takes treatments applied on `model`'s predictions.
+    fn append_treatments(&self, model: &str, records: Vec<TreatmentRecord>) -> Result<(), LogError> {
+        let _ = (model, records);
+        Err(LogError::Unsupported { records: "treatments" })
     }
 }
 
@@ -266,7 +288,7 @@ pub trait PredictionSink: Send + Sync + 'static {
 /// # let record = |id: &str| fresco::PredictionRecord { prediction_id: id.into(),
 /// #     ts: fresco::Timestamp::from_secs(0), model: "m".into(), model_version: "1".into(),
 /// #     entities: vec![], inputs: vec![], outputs: vec![], holdout: None, in_holdout: false,
-/// #     treated: true, flag_variant: None, latency_us: 0 };
+/// #     eligible: true, flag_variant: None, latency_us: 0 };
 /// # let schema = std::sync::Arc::new(fresco::LogSchema { model: "m".into(), version: "1".into(),
 /// #     entities: vec![], inputs: vec![], outputs: vec![] });
 /// sink.append(&schema, vec![record("a"), record("b")])?;
@@ -278,6 +300,7 @@ pub trait PredictionSink: Send + Sync + 'static {
 pub struct MemorySink {
     records: Mutex<Vec<PredictionRecord>>,
     outcomes: Mutex<Vec<(String, OutcomeRecord)>>,
+    treatments: Mutex<Vec<(String, TreatmentRecord)>>,
     capacity: usize,
 }
 
@@ -298,7 +321,12 @@ impl MemorySink {
 
     /// A sink holding at most `capacity` records.
     pub fn with_capacity(capacity: usize) -> Self {
-        MemorySink { records: Mutex::new(Vec::new()), outcomes: Mutex::new(Vec::new()), capacity }
+        MemorySink {
+            records: Mutex::new(Vec::new()),
+            outcomes: Mutex::new(Vec::new()),
+            treatments: Mutex::new(Vec::new()),
+            capacity,
+        }
     }
 
     /// A copy of the records so far.
@@ -314,6 +342,11 @@ impl MemorySink {
     /// Outcomes so far, with their model.
     pub fn outcomes(&self) -> Vec<(String, OutcomeRecord)> {
         lock(&self.outcomes).clone()
+    }
+
+    /// Treatments so far, with their model.
+    pub fn treatments(&self) -> Vec<(String, TreatmentRecord)> {
+        lock(&self.treatments).clone()
     }
 
     /// Records held.
@@ -333,22 +366,26 @@ impl MemorySink {
 
 impl PredictionSink for MemorySink {
     fn append(&self, _schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
-        let mut held = self.lock();
-        if held.len() + records.len() > self.capacity {
-            return Err(LogError::Full { capacity: self.capacity });
-        }
-        held.extend(records);
-        Ok(())
+        push_within(&self.records, self.capacity, records)
     }
 
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
-        let mut held = lock(&self.outcomes);
-        if held.len() + records.len() > self.capacity {
-            return Err(LogError::Full { capacity: self.capacity });
-        }
-        held.extend(records.into_iter().map(|r| (model.to_owned(), r)));
-        Ok(())
+        push_within(&self.outcomes, self.capacity, records.into_iter().map(|r| (model.to_owned(), r)).collect())
     }
+
+    fn append_treatments(&self, model: &str, records: Vec<TreatmentRecord>) -> Result<(), LogError> {
+        push_within(&self.treatments, self.capacity, records.into_iter().map(|r| (model.to_owned(), r)).collect())
+    }
+}
+
+/// Appends all of `items` to `held`, or none if that would exceed `capacity`.
+fn push_within<T>(held: &Mutex<Vec<T>>, capacity: usize, items: Vec<T>) -> Result<(), LogError> {
+    let mut held = lock(held);
+    if held.len().saturating_add(items.len()) > capacity {
+        return Err(LogError::Full { capacity });
+    }
+    held.extend(items);
+    Ok(())
 }
 
 impl<S: PredictionSink + ?Sized> PredictionSink for Arc<S> {
@@ -358,5 +395,9 @@ impl<S: PredictionSink + ?Sized> PredictionSink for Arc<S> {
 
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
         (**self).append_outcomes(model, records)
+    }
+
+    fn append_treatments(&self, model: &str, records: Vec<TreatmentRecord>) -> Result<(), LogError> {
+        (**self).append_treatments(model, records)
     }
 }

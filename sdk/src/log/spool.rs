@@ -11,13 +11,12 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, PoisonError};
-
-use crate::sync::lock;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord};
+use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, TreatmentRecord};
+use crate::sync::lock;
 
 /// What one frame holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,6 +27,8 @@ pub(crate) enum Frame {
     Predictions { schema: u64, records: Vec<PredictionRecord> },
     /// Outcomes of a model's predictions.
     Outcomes { model: String, records: Vec<OutcomeRecord> },
+    /// Treatments applied on a model's predictions.
+    Treatments { model: String, records: Vec<TreatmentRecord> },
 }
 
 /// When an append counts as durable.
@@ -180,6 +181,12 @@ impl Spool {
         self.append(None, &frame, records.len() as u64)
     }
 
+    /// Appends treatment records; returns the segment they went to.
+    pub(crate) fn append_treatments(&self, model: &str, records: &[TreatmentRecord]) -> Result<u64, LogError> {
+        let frame = encode(&FrameRef::Treatments { model, records })?;
+        self.append(None, &frame, records.len() as u64)
+    }
+
     fn append(&self, schema: Option<(&LogSchema, u64)>, frame: &[u8], records: u64) -> Result<u64, LogError> {
         let (segment, seq) = {
             let mut seg = lock(&self.segment);
@@ -310,6 +317,7 @@ enum FrameRef<'a> {
     Schema(&'a LogSchema),
     Predictions { schema: u64, records: &'a [PredictionRecord] },
     Outcomes { model: &'a str, records: &'a [OutcomeRecord] },
+    Treatments { model: &'a str, records: &'a [TreatmentRecord] },
 }
 
 fn encode(frame: &FrameRef<'_>) -> Result<Vec<u8>, LogError> {
@@ -342,7 +350,7 @@ mod tests {
             outputs: vec![2.0],
             holdout: None,
             in_holdout: false,
-            treated: true,
+            eligible: true,
             flag_variant: None,
             latency_us: 3,
         }

@@ -12,7 +12,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord};
+use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, TreatmentRecord};
 
 /// Rows per Parquet row group (and per Arrow batch while writing).
 const ROW_GROUP_ROWS: usize = 65_536;
@@ -42,7 +42,7 @@ pub(crate) fn prediction_schema(schema: &LogSchema) -> SchemaRef {
     fields.extend([
         Field::new("holdout", DataType::Utf8, true),
         Field::new("in_holdout", DataType::Boolean, false),
-        Field::new("treated", DataType::Boolean, false),
+        Field::new("eligible", DataType::Boolean, false),
         Field::new("flag_variant", DataType::Utf8, true),
         Field::new("latency_us", DataType::Int64, false),
     ]);
@@ -55,6 +55,15 @@ pub(crate) fn outcome_schema() -> SchemaRef {
         Field::new("prediction_id", DataType::Utf8, false),
         Field::new("ts", ts_type(), false),
         Field::new("label", DataType::Float64, true),
+    ]))
+}
+
+/// The Arrow schema of a treatment file.
+pub(crate) fn treatment_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("prediction_id", DataType::Utf8, false),
+        Field::new("ts", ts_type(), false),
+        Field::new("treatment", DataType::Utf8, false),
     ]))
 }
 
@@ -117,7 +126,7 @@ pub(crate) fn prediction_batch(schema: &LogSchema, records: &[PredictionRecord])
     }
     columns.push(strings(records.iter().map(|r| r.holdout.as_deref())));
     columns.push(bools(records.iter().map(|r| Some(r.in_holdout))));
-    columns.push(bools(records.iter().map(|r| Some(r.treated))));
+    columns.push(bools(records.iter().map(|r| Some(r.eligible))));
     columns.push(strings(records.iter().map(|r| r.flag_variant.as_deref())));
     columns.push(Arc::new(arrow_array::Int64Array::from_iter_values(
         records.iter().map(|r| i64::try_from(r.latency_us).unwrap_or(i64::MAX)),
@@ -134,6 +143,17 @@ pub(crate) fn outcome_batch(records: &[OutcomeRecord]) -> Result<RecordBatch, Lo
         floats(records.iter().map(|r| r.label)),
     ];
     RecordBatch::try_new(outcome_schema(), columns)
+        .map_err(|e| LogError::Schema { model: String::new(), reason: e.to_string() })
+}
+
+/// Treatment records as one Arrow batch.
+pub(crate) fn treatment_batch(records: &[TreatmentRecord]) -> Result<RecordBatch, LogError> {
+    let columns: Vec<ArrayRef> = vec![
+        strings(records.iter().map(|r| Some(r.prediction_id.as_str()))),
+        timestamps(records.iter().map(|r| r.ts.as_micros())),
+        strings(records.iter().map(|r| Some(r.treatment.as_str()))),
+    ];
+    RecordBatch::try_new(treatment_schema(), columns)
         .map_err(|e| LogError::Schema { model: String::new(), reason: e.to_string() })
 }
 

@@ -19,7 +19,9 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 pub use super::spool::SpoolDurability;
 use super::spool::{self, Frame, Spool, io};
-use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, PredictionSink, check_model_name, table};
+use super::{
+    LogError, LogSchema, OutcomeRecord, PredictionRecord, PredictionSink, TreatmentRecord, check_model_name, table,
+};
 use crate::sync::lock;
 use crate::time;
 
@@ -110,6 +112,8 @@ pub struct LogStats {
     pub predictions: AtomicU64,
     /// Outcome records appended.
     pub outcomes: AtomicU64,
+    /// Treatment records appended.
+    pub treatments: AtomicU64,
     /// Records dropped because the queue was full ([`OverflowPolicy::Drop`]).
     pub dropped: AtomicU64,
     /// Parquet files published.
@@ -130,6 +134,11 @@ enum Item {
         segment: u64,
         model: String,
         records: Vec<OutcomeRecord>,
+    },
+    Treatments {
+        segment: u64,
+        model: String,
+        records: Vec<TreatmentRecord>,
     },
     /// Answer once every segment before `through` is published.
     Flush {
@@ -155,7 +164,7 @@ enum Item {
 ///     prediction_id: "p-1".into(), ts: Timestamp::from_secs(1_764_201_600),
 ///     model: "eta".into(), model_version: "1".into(), entities: vec![],
 ///     inputs: vec![3.2], outputs: vec![14.5], holdout: None, in_holdout: false,
-///     treated: true, flag_variant: None, latency_us: 20,
+///     eligible: true, flag_variant: None, latency_us: 20,
 /// };
 /// log.append(&schema, vec![record])?;
 /// log.flush()?; // seal and publish now
@@ -208,6 +217,10 @@ impl PredictionLog {
                     Frame::Outcomes { model, records } => {
                         stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
                         buffers.add_outcomes(model, records);
+                    }
+                    Frame::Treatments { model, records } => {
+                        stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                        buffers.add_treatments(model, records);
                     }
                 }
             }
@@ -341,10 +354,21 @@ impl PredictionSink for PredictionLog {
         self.stats.outcomes.fetch_add(n, Ordering::Relaxed);
         self.enqueue(segment, n, Item::Outcomes { segment, model: model.to_owned(), records })
     }
+
+    fn append_treatments(&self, model: &str, records: Vec<TreatmentRecord>) -> Result<(), LogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        check_model_name(model)?;
+        let n = records.len() as u64;
+        let segment = self.spool.append_treatments(model, &records)?;
+        self.stats.treatments.fetch_add(n, Ordering::Relaxed);
+        self.enqueue(segment, n, Item::Treatments { segment, model: model.to_owned(), records })
+    }
 }
 
 fn remove_temporary_files(root: &Path) -> Result<(), LogError> {
-    for table in ["predictions", "outcomes"] {
+    for table in ["predictions", "outcomes", "treatments"] {
         let mut stack = vec![root.join(table)];
         while let Some(dir) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
@@ -451,6 +475,7 @@ struct SegmentBuffers {
     received: u64,
     predictions: HashMap<PartitionKey, (Arc<LogSchema>, Vec<PredictionRecord>)>,
     outcomes: HashMap<(String, i64), Vec<OutcomeRecord>>,
+    treatments: HashMap<(String, i64), Vec<TreatmentRecord>>,
 }
 
 impl SegmentBuffers {
@@ -467,6 +492,13 @@ impl SegmentBuffers {
         self.received += records.len() as u64;
         for record in records {
             self.outcomes.entry((model.clone(), time::utc_day(record.ts))).or_default().push(record);
+        }
+    }
+
+    fn add_treatments(&mut self, model: String, records: Vec<TreatmentRecord>) {
+        self.received += records.len() as u64;
+        for record in records {
+            self.treatments.entry((model.clone(), time::utc_day(record.ts))).or_default().push(record);
         }
     }
 
@@ -490,19 +522,30 @@ impl SegmentBuffers {
             }
         }
         for ((model, day), records) in &self.outcomes {
-            let date = time::day_to_date(*day);
-            let path = root
-                .join("outcomes")
-                .join(format!("model={model}"))
-                .join(format!("date={date}"))
-                .join(format!("seg{segment:016}.parquet"));
+            let path = side_table_path(root, "outcomes", model, *day, segment);
             if !path.exists() {
                 table::publish(&path, table::outcome_schema(), table::chunks(records).map(table::outcome_batch))?;
                 published += 1;
             }
         }
+        for ((model, day), records) in &self.treatments {
+            let path = side_table_path(root, "treatments", model, *day, segment);
+            if !path.exists() {
+                table::publish(&path, table::treatment_schema(), table::chunks(records).map(table::treatment_batch))?;
+                published += 1;
+            }
+        }
         Ok(published)
     }
+}
+
+/// `<root>/<table>/model=<model>/date=<day>/seg<segment>.parquet`, for the outcome and
+/// treatment tables (one schema for every model).
+fn side_table_path(root: &Path, table: &str, model: &str, day: i64, segment: u64) -> PathBuf {
+    root.join(table)
+        .join(format!("model={model}"))
+        .join(format!("date={}", time::day_to_date(day)))
+        .join(format!("seg{segment:016}.parquet"))
 }
 
 struct Writer {
@@ -569,6 +612,9 @@ impl Writer {
             }
             Item::Outcomes { segment, model, records } => {
                 self.segments.entry(segment).or_default().add_outcomes(model, records);
+            }
+            Item::Treatments { segment, model, records } => {
+                self.segments.entry(segment).or_default().add_treatments(model, records);
             }
             Item::Flush { through, reply } => self.waiting.push((through, reply)),
         }

@@ -65,7 +65,7 @@ def check_readers(out, manifest):
     types = {f.name: f.type for f in table.schema}
     check(types["prediction_id"] == pa.string(), f"prediction_id is {types['prediction_id']}")
     check(types["ts"] == pa.timestamp("us", tz="UTC"), f"ts is {types['ts']}")
-    check(types["in_holdout"] == pa.bool_() and types["treated"] == pa.bool_(), "in_holdout / treated are not bool")
+    check(types["in_holdout"] == pa.bool_() and types["eligible"] == pa.bool_(), "in_holdout / eligible are not bool")
     check(types["orders_30d"] == pa.int64(), f"orders_30d is {types['orders_30d']}")
     check(types["support_tickets"] == pa.float64(), f"support_tickets is {types['support_tickets']}")
     check(types["latency_us"] == pa.int64(), f"latency_us is {types['latency_us']}")
@@ -116,11 +116,31 @@ def check_readers(out, manifest):
     check(described["ts"] == "TIMESTAMP WITH TIME ZONE", f"duckdb ts is {described['ts']}")
     print(f"duckdb: {sum(got.values())} predictions, {outcomes} outcomes")
 
+    # The treatments table, by every reader.
+    treatments = out / "logs" / "treatments"
+    want = manifest["treatments"]
+    check(want > 0, "the example logged no treatments")
+    table = ds.dataset(treatments, format="parquet", partitioning="hive").to_table()
+    check(table.num_rows == want, f"pyarrow read {table.num_rows} treatments, fresco wrote {want}")
+    types = {f.name: f.type for f in table.schema}
+    check(types["ts"] == pa.timestamp("us", tz="UTC") and types["treatment"] == pa.string(), f"treatment types {types}")
+    check(len(pd.read_parquet(treatments)) == want, "pandas treatments")
+    hive = pl.scan_parquet(str(treatments / "**" / "*.parquet"), hive_partitioning=True).collect()
+    check(hive.height == want and hive["model"].unique().to_list() == ["churn"], "polars treatments")
+    n = con.sql(f"SELECT count(*) FROM read_parquet('{treatments}/*/*/*.parquet', hive_partitioning = true)").fetchall()[0][0]
+    check(n == want, f"duckdb read {n} treatments")
+    print(f"treatments: {want} rows read by pyarrow, pandas, polars and duckdb")
+
+
+def rows_of(table):
+    """(prediction_id, label, label_ts seconds, treated, treatment), sorted."""
+    return sorted(zip(table.column("prediction_id").to_pylist(), table.column("label").to_pylist(),
+                      [x.timestamp() for x in table.column("label_ts").to_pylist()],
+                      table.column("treated").to_pylist(), table.column("treatment").to_pylist()))
+
 
 def fresco_rows(path):
-    t = pq.read_table(path)
-    return sorted(zip(t.column("prediction_id").to_pylist(), t.column("label").to_pylist(),
-                      [x.timestamp() for x in t.column("label_ts").to_pylist()]))
+    return rows_of(pq.read_table(path))
 
 
 def check_sql(out, manifest, spark):
@@ -134,21 +154,21 @@ def check_sql(out, manifest, spark):
                    .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false").getOrCreate())
         session.read.option("mergeSchema", "true").parquet(str(logs / "predictions")).createOrReplaceTempView("predictions")
         session.read.parquet(str(logs / "outcomes")).createOrReplaceTempView("outcomes")
+        session.read.parquet(str(logs / "treatments")).createOrReplaceTempView("treatments")
     for policy in POLICIES:
         want = fresco_rows(out / f"train-{policy}.parquet")
         check(len(want) == manifest["training_rows"][policy], f"{policy}: file rows vs manifest")
         sql = fill(blocks["duckdb"], logs, manifest["model"], manifest["label_window_days"], policy)
-        result = con.sql(sql).arrow().read_all()
-        got = sorted(zip(result.column("prediction_id").to_pylist(), result.column("label").to_pylist(),
-                         [x.timestamp() for x in result.column("label_ts").to_pylist()]))
+        got = rows_of(con.sql(sql).arrow().read_all())
         check(got == want, f"duckdb {policy}: {len(got)} rows, fresco {len(want)}")
         print(f"duckdb SQL, {policy}: {len(got)} rows, identical to fresco's")
         if session is not None:
             sql = fill(blocks["spark"], logs, manifest["model"], manifest["label_window_days"], policy)
-            rows = session.sql(sql).select("prediction_id", "label", "label_ts").collect()
-            got = sorted((r["prediction_id"], r["label"], r["label_ts"].timestamp()) for r in rows)
+            rows = session.sql(sql).select("prediction_id", "label", "label_ts", "treated", "treatment").collect()
+            got = sorted((r["prediction_id"], r["label"], r["label_ts"].timestamp(), r["treated"], r["treatment"])
+                         for r in rows)
             check(len(got) == len(want) and all(g[0] == w[0] and g[1] == w[1] and abs(g[2] - w[2]) < 1e-6
-                                                for g, w in zip(got, want)),
+                                                and g[3:] == w[3:] for g, w in zip(got, want)),
                   f"spark {policy}: {len(got)} rows, fresco {len(want)}")
             print(f"spark SQL, {policy}: {len(got)} rows, identical to fresco's")
     if session is not None:

@@ -142,3 +142,42 @@ fn materialized_features_score_like_the_runtime() {
     assert_eq!(records[0].outputs, vec![predictions[0].output("score").unwrap()]);
     assert_eq!(client.stats().predictions.load(std::sync::atomic::Ordering::Relaxed), SCORED as u64);
 }
+
+/// `Request::at` makes a request at a given time: a stored feature's time to live is
+/// judged as of it, a batch mixing times reads each row as of its own, and the
+/// prediction (and its log record) carry that time.
+#[test]
+fn requests_made_at_a_given_time_read_features_as_of_it() {
+    use fresco::{Timestamp, Value};
+
+    let written = Timestamp::from_secs(1_793_577_600); // 2026-11-02T00:00:00Z
+    let store = EmbeddedStore::in_memory().unwrap();
+    store
+        .define_view(
+            FeatureView::new("users", "user_id").feature("b", ValueType::F64).ttl(std::time::Duration::from_secs(3600)),
+        )
+        .unwrap();
+    store.write("users", "u1", written, &[Value::F64(4.0)]).unwrap();
+    let log = Arc::new(MemorySink::new());
+    let client = Client::builder()
+        .feature_store(store)
+        .model(
+            ModelConfig::new(ModelSource::wasm_bytes(fresco_test_models::linear()))
+                .input("b", InputSource::stored("users", "b")),
+        )
+        .shared_log(log.clone())
+        .build()
+        .unwrap();
+    let at = |secs: i64| Timestamp::from_secs(written.as_micros() / 1_000_000 + secs);
+    let request = |secs: i64| Request::new().entity("user_id", "u1").value("a", 1.0).at(at(secs));
+    // Half an hour after the write, two hours after it, and half an hour again: two
+    // lookups (one per distinct time), each row answered as of its own time.
+    let predictions = client.predict_batch("linear", &[request(1800), request(7200), request(1800)]).unwrap();
+    let statuses: Vec<_> = predictions.iter().map(|p| p.feature_status("b").unwrap()).collect();
+    assert_eq!(statuses, [FeatureStatus::Present, FeatureStatus::Expired, FeatureStatus::Present]);
+    assert_eq!(predictions[0].output("y"), Some(2.0 + 3.0 * 4.0 + 1.0));
+    let times: Vec<Timestamp> = predictions.iter().map(|p| p.timestamp()).collect();
+    assert_eq!(times, [at(1800), at(7200), at(1800)]);
+    let logged: Vec<Timestamp> = log.records().iter().map(|r| r.ts).collect();
+    assert_eq!(logged, times, "the log records the request time");
+}

@@ -234,12 +234,11 @@ impl ModelPlan {
             let features: Vec<&str> = fetch.features.iter().map(|f| &**f).collect();
             for group in by_time.chunk_by(|a, b| times[*a] == times[*b]) {
                 let group_keys: Vec<&str> = group.iter().map(|&r| keys[r]).collect();
-                let group_keys = group_keys.as_slice();
                 let now = times[group[0]];
                 let _span = tracing::debug_span!("fresco.fetch", view = %fetch.view, rows = group.len()).entered();
                 let fetched = fetch
                     .store
-                    .get_features(&fetch.view, group_keys, &features, now)
+                    .get_features(&fetch.view, &group_keys, &features, now)
                     .map_err(|e| e.to_string())
                     .and_then(|rows| {
                         let shaped = rows.len() == group.len() && rows.iter().all(|r| r.len() == features.len());

@@ -233,12 +233,20 @@ impl ModelPlan {
             }
             let features: Vec<&str> = fetch.features.iter().map(|f| &**f).collect();
             for group in by_time.chunk_by(|a, b| times[*a] == times[*b]) {
-                let group_keys: Vec<&str> = group.iter().map(|&r| keys[r]).collect();
+                // One time for the whole batch (the usual case): the sort was stable, so
+                // the group is the rows in order and their keys are `keys` itself.
+                let regrouped: Vec<&str>;
+                let group_keys: &[&str] = if group.len() == keys.len() {
+                    &keys
+                } else {
+                    regrouped = group.iter().map(|&r| keys[r]).collect();
+                    &regrouped
+                };
                 let now = times[group[0]];
                 let _span = tracing::debug_span!("fresco.fetch", view = %fetch.view, rows = group.len()).entered();
                 let fetched = fetch
                     .store
-                    .get_features(&fetch.view, &group_keys, &features, now)
+                    .get_features(&fetch.view, group_keys, &features, now)
                     .map_err(|e| e.to_string())
                     .and_then(|rows| {
                         let shaped = rows.len() == group.len() && rows.iter().all(|r| r.len() == features.len());

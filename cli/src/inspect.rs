@@ -52,6 +52,15 @@ fn summary(meta: &ModelMetadata, sha256: &[u8; 32]) -> String {
             interval.upper,
             interval.upper_offset
         ));
+        if let Some(segments) = &interval.segments {
+            let by: Vec<String> = segments.features.iter().map(|f| format!("{} {:?}", f.input, f.edges)).collect();
+            out.push_str(&format!(
+                "         offsets for {} segments (at least {} calibration rows each) by {}; others use the above\n",
+                segments.cells.len(),
+                segments.min_count,
+                by.join(", ")
+            ));
+        }
     }
     if let Some(stats) = &meta.training_stats {
         out.push_str(&format!(

@@ -5,6 +5,7 @@ mod compile;
 mod dataset;
 mod holdout;
 mod inspect;
+mod intervals;
 mod materialize;
 mod score;
 
@@ -53,7 +54,8 @@ enum Command {
         format: Option<fresco_compiler::Format>,
         /// A calibrated interval over the outputs, as JSON: `{"coverage": 0.8,
         /// "lower": "q10", "mid": "q50", "upper": "q90", "lower_offset": 0.4,
-        /// "upper_offset": 0.4}` (conformal offsets widen the quantile bounds).
+        /// "upper_offset": 0.4}` (conformal offsets widen the quantile bounds), with
+        /// optional `"segments"` for offsets per segment of the inputs (see README).
         #[arg(long, value_name = "JSON_FILE")]
         interval: Option<PathBuf>,
     },
@@ -71,6 +73,26 @@ enum Command {
         /// Output CSV (standard output when omitted).
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// Measure a model's calibrated intervals on labeled rows: coverage and mean width
+    /// overall and per segment.
+    ///
+    /// DATA is CSV (as for `score`, plus the label column) or Parquet (`.parquet`, e.g. a
+    /// training set from `fresco dataset`). Rows are reported by the segments the model
+    /// calibrates its offsets on, then by each --segment.
+    Intervals {
+        /// The model file (its metadata must declare an interval).
+        #[arg(long)]
+        model: PathBuf,
+        /// Labeled rows: CSV or Parquet.
+        #[arg(long)]
+        data: PathBuf,
+        /// The column holding the actual outcome.
+        #[arg(long, default_value = "label")]
+        label: String,
+        /// Also report by this input cut at these edges: `distance_km=2,4,6`. Repeatable.
+        #[arg(long, value_parser = intervals::parse_segment, value_name = "INPUT=EDGES")]
+        segment: Vec<fresco::abi::SegmentFeature>,
     },
     /// Show holdout assignments: each id's bucket and whether it is held out.
     ///
@@ -217,6 +239,45 @@ pub enum CliError {
         #[source]
         source: fresco_abi::MissingInput,
     },
+    /// The model's interval cannot be applied to these rows.
+    #[error("model `{model}`: {source}")]
+    Interval {
+        /// The model.
+        model: String,
+        /// What is wrong.
+        #[source]
+        source: fresco::interval::IntervalError,
+    },
+    /// The model declares no interval.
+    #[error("model `{model}` declares no interval (compile it with --interval)")]
+    NoInterval {
+        /// The model.
+        model: String,
+    },
+    /// A data file holds no rows.
+    #[error("{path}: no rows")]
+    NoRows {
+        /// The file.
+        path: String,
+    },
+    /// Reading a Parquet file failed.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// What the reader said.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// A Parquet column could not be read as numbers.
+    #[error("{path}: {source}")]
+    Arrow {
+        /// The file.
+        path: String,
+        /// What Arrow said.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
     /// Compiling a model failed.
     #[error(transparent)]
     Compile(#[from] fresco_compiler::CompileError),
@@ -260,6 +321,7 @@ fn main() -> ExitCode {
             compile::run(&models, &output, name, &version, format, interval.as_deref())
         }
         Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
+        Command::Intervals { model, data, label, segment } => intervals::run(&model, &data, &label, &segment),
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),
         Command::Dataset { logs, model, from, to, label_window_days, policy, max_outcomes_in_memory, out } => {
             dataset::run(&logs, &model, from, to, label_window_days, policy, max_outcomes_in_memory, &out)

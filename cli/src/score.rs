@@ -39,22 +39,7 @@ pub fn run(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<(),
     loop {
         let more = reader.read_record(&mut record).map_err(csv_err(&in_name))?;
         if more {
-            let line = record.position().map_or(0, csv::Position::line);
-            let start = rows.len();
-            for (input, &col) in model.metadata().inputs.iter().zip(&columns) {
-                let text = record.get(col).unwrap_or("").trim();
-                rows.push(parse_cell(text).ok_or_else(|| CliError::NotANumber {
-                    path: in_name.clone(),
-                    line,
-                    column: input.name.clone(),
-                    value: text.to_owned(),
-                })?);
-            }
-            model.metadata().apply_missing_policy(&mut rows[start..]).map_err(|source| CliError::Missing {
-                path: in_name.clone(),
-                line,
-                source,
-            })?;
+            push_row(&model, &record, &columns, &in_name, &mut rows)?;
         }
         if rows.len() >= CHUNK_ROWS * width || (!more && !rows.is_empty()) {
             let scores = model.predict(&rows)?;
@@ -78,8 +63,35 @@ pub fn run(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<(),
     Ok(())
 }
 
+/// Appends a record's model inputs (from `columns`) to `rows`, after the model's
+/// missing-value policy.
+pub(crate) fn push_row(
+    model: &Model,
+    record: &csv::StringRecord,
+    columns: &[usize],
+    path: &str,
+    rows: &mut Vec<f64>,
+) -> Result<(), CliError> {
+    let line = record.position().map_or(0, csv::Position::line);
+    let start = rows.len();
+    for (input, &col) in model.metadata().inputs.iter().zip(columns) {
+        let text = record.get(col).unwrap_or("").trim();
+        rows.push(parse_cell(text).ok_or_else(|| CliError::NotANumber {
+            path: path.to_owned(),
+            line,
+            column: input.name.clone(),
+            value: text.to_owned(),
+        })?);
+    }
+    model.metadata().apply_missing_policy(&mut rows[start..]).map_err(|source| CliError::Missing {
+        path: path.to_owned(),
+        line,
+        source,
+    })
+}
+
 /// For each model input, the CSV column holding it.
-fn column_indices(model: &Model, header: &csv::StringRecord, path: &str) -> Result<Vec<usize>, CliError> {
+pub(crate) fn column_indices(model: &Model, header: &csv::StringRecord, path: &str) -> Result<Vec<usize>, CliError> {
     model
         .metadata()
         .inputs
@@ -96,7 +108,7 @@ fn column_indices(model: &Model, header: &csv::StringRecord, path: &str) -> Resu
 }
 
 /// Empty and `NaN` (any case) are missing; anything else must parse as a number.
-fn parse_cell(text: &str) -> Option<f64> {
+pub(crate) fn parse_cell(text: &str) -> Option<f64> {
     if text.is_empty() || text.eq_ignore_ascii_case("nan") {
         return Some(f64::NAN);
     }

@@ -117,24 +117,21 @@ fn every_hostile_model_fails_fast_with_one_line() {
     }
 }
 
+/// `fresco compile` of the q10, q50 and q90 LightGBM fixtures into `out`, with `extra`.
+fn compile_quantiles(out: &Path, extra: &[&str]) -> Output {
+    let fixtures = fresco_test_models::oracle::dir();
+    let q = |n: &str| fixtures.join(format!("lgb_quantile_{n}.model.txt")).to_str().unwrap().to_owned();
+    let (q10, q50, q90) = (q("10"), q("50"), q("90"));
+    let mut args = vec!["compile", &q10, &q50, &q90, "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    fresco(&args)
+}
+
 #[test]
 fn compile_then_score_a_lightgbm_model_and_pack_quantiles() {
     let dir = tempfile::tempdir().unwrap();
-    let fixtures = fresco_test_models::oracle::dir();
     let out = dir.path().join("eta.wasm");
-    let q = |n: &str| fixtures.join(format!("lgb_quantile_{n}.model.txt")).to_str().unwrap().to_owned();
-    let o = fresco(&[
-        "compile",
-        &q("10"),
-        &q("50"),
-        &q("90"),
-        "-o",
-        out.to_str().unwrap(),
-        "--name",
-        "eta",
-        "--version",
-        "7",
-    ]);
+    let o = compile_quantiles(&out, &["--name", "eta", "--version", "7"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("compiled eta"), "{}", stderr(&o));
     let o = fresco(&["inspect", out.to_str().unwrap()]);
@@ -303,4 +300,105 @@ fn dataset_refuses_impossible_dates() {
         assert!(stderr(&o).contains(&format!("`{bad}` is not a time: {reason}")), "{bad}: {}", stderr(&o));
     }
     assert!(!out.exists());
+}
+
+/// `fresco intervals` on the quantile fixtures packed with per-segment offsets: rows
+/// and covered rows per segment, from CSV and from Parquet, equal a count by hand.
+#[test]
+fn intervals_reports_coverage_per_segment() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    // Offsets 1 below zero, 2 from zero, the spec's 0.5 for a missing Column_0 (no cell).
+    let spec = r#"{"coverage": 0.8, "lower": "q10", "mid": "q50", "upper": "q90", "lower_offset": 0.5,
+        "upper_offset": 0.5, "segments": {"features": [{"input": "Column_0", "edges": [0.0]}], "min_count": 10,
+        "cells": [{"bins": [0], "count": 10, "lower_offset": 1.0, "upper_offset": 1.0},
+                  {"bins": [1], "count": 10, "lower_offset": 2.0, "upper_offset": 2.0}]}}"#;
+    let interval = write(dir.path(), "interval.json", spec.as_bytes());
+    let model = dir.path().join("q.wasm");
+    let o = compile_quantiles(&model, &["--interval", interval.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inspected = String::from_utf8(fresco(&["inspect", model.to_str().unwrap()]).stdout).unwrap();
+    assert!(inspected.contains("offsets for 2 segments (at least 10 calibration rows each) by Column_0 [0.0]"));
+
+    // Labels far inside (even rows) or far outside (odd rows) the calibrated range, so
+    // the count does not hinge on the last bit of a score.
+    let cases = fresco_test_models::oracle::cases();
+    let rows = &cases.iter().find(|c| c.name == "lgb_quantile_10").unwrap().inputs;
+    let width = rows[0].len();
+    let scored = fresco_runtime::Model::from_file(&fresco_runtime::Engine::new().unwrap(), &model).unwrap();
+    let flat: Vec<f64> = rows.iter().flat_map(|r| r.iter().map(|v| v.unwrap_or(f64::NAN))).collect();
+    let outputs = scored.predict(&flat).unwrap();
+    let q10: Vec<f64> = outputs.chunks(3).map(|o| o[0]).collect();
+    let q90: Vec<f64> = outputs.chunks(3).map(|o| o[2]).collect();
+    let mut expected = [(0u64, 0u64); 3]; // (rows, covered) for < 0, ≥ 0, missing
+    let mut labels = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        let bin = match row[0] {
+            None => 2,
+            Some(x) if x < 0.0 => 0,
+            Some(_) => 1,
+        };
+        let high = q10[r].max(q90[r]) + 2.0;
+        let label = if r % 2 == 0 { (q10[r] + q90[r]) / 2.0 } else { high + 10.0 };
+        expected[bin].0 += 1;
+        expected[bin].1 += u64::from(r % 2 == 0);
+        labels.push(label);
+    }
+    assert!(expected.iter().all(|(n, _)| *n > 0), "every segment has rows: {expected:?}");
+    let header = (0..width).map(|i| format!("Column_{i}")).chain(["minutes".into()]).collect::<Vec<_>>().join(",");
+    let mut csv = header;
+    for (row, label) in rows.iter().zip(&labels) {
+        let cells: Vec<String> = row.iter().map(|v| v.map_or(String::new(), |x| format!("{x:?}"))).collect();
+        csv += &format!("\n{},{label:?}", cells.join(","));
+    }
+    let csv_path = write(dir.path(), "labeled.csv", csv.as_bytes());
+    let parquet_path = dir.path().join("labeled.parquet");
+    let mut columns: Vec<(String, arrow_array::ArrayRef)> = (0..width)
+        .map(|i| {
+            let values: arrow_array::Float64Array = rows.iter().map(|row| row[i]).collect();
+            (format!("Column_{i}"), Arc::new(values) as arrow_array::ArrayRef)
+        })
+        .collect();
+    columns.push(("minutes".into(), Arc::new(arrow_array::Float64Array::from(labels.clone()))));
+    write_parquet(&parquet_path, columns.iter().map(|(n, c)| (n.as_str(), c.clone())).collect());
+
+    for data in [&csv_path, &parquet_path] {
+        let o = fresco(&[
+            "intervals",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--label",
+            "minutes",
+            "--segment",
+            "Column_1=0",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        let counts = |label: &str| -> (u64, f64) {
+            let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{label} "))).expect(label);
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let at = parts.iter().position(|p| *p == "rows").unwrap();
+            (parts[at - 1].parse().unwrap(), parts[at + 1].parse().unwrap())
+        };
+        for ((label, (n, covered)), name) in
+            ["Column_0 < 0", "Column_0 ≥ 0", "Column_0 missing"].iter().zip(expected).zip(["<", "≥", "?"])
+        {
+            let (rows_seen, percent) = counts(label);
+            assert_eq!(rows_seen, n, "{name} in {text}");
+            assert!((percent - (1000.0 * covered as f64 / n as f64).round() / 10.0).abs() < 1e-9, "{label}: {text}");
+        }
+        assert_eq!(counts("all").0, rows.len() as u64, "{text}");
+        assert!(text.contains("Column_1 < 0") && text.contains("(offsets per segment)"), "{text}");
+    }
+
+    // What is wrong is named.
+    let o = fresco(&["intervals", "--model", model.to_str().unwrap(), "--data", csv_path.to_str().unwrap()]);
+    assert!(stderr(&o).contains("no column `label`"), "{}", stderr(&o));
+    let o = fresco(&["intervals", "--model", model.to_str().unwrap(), "--data", "x.csv", "--segment", "Column_1=2,1"]);
+    assert!(stderr(&o).contains("strictly ascending"), "{}", stderr(&o));
+    let plain = write(dir.path(), "linear.wasm", &linear());
+    let o = fresco(&["intervals", "--model", plain.to_str().unwrap(), "--data", csv_path.to_str().unwrap()]);
+    assert!(stderr(&o).contains("declares no interval"), "{}", stderr(&o));
 }

@@ -56,7 +56,7 @@ async function main() {
     try {
       const row = model.inputs.map((name) => parseField(document.getElementById(`in-${name}`).value));
       const outputs = model.predict([row]);
-      const iv = interval(model.meta, outputs);
+      const iv = interval(model.meta, row, outputs);
       range.textContent = renderRange(iv, "min");
       detail.textContent = `${Math.round(iv.coverage * 100)} % range; median ${iv.mid.toFixed(1)} min (` +
         model.outputs.map((o, i) => `${o} ${outputs[i].toFixed(2)}`).join(", ") + ")";
@@ -75,8 +75,14 @@ async function main() {
       const out = model.predict(rows.map((r) => r.map(hexToFloat)));
       return Array.from(out, bitsToHex);
     },
-    rangeOf(row) {
-      return renderRange(interval(model.meta, model.predict([row.map(hexToFloat)])), "min");
+    intervalBits(bits) {
+      const row = bits.map(hexToFloat);
+      const { low, mid, high } = interval(model.meta, row, model.predict([row]));
+      return [low, mid, high].map(bitsToHex);
+    },
+    rangeOf(bits) {
+      const row = bits.map(hexToFloat);
+      return renderRange(interval(model.meta, row, model.predict([row])), "min");
     },
   };
   document.body.dataset.ready = "true";

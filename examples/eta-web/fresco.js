@@ -61,9 +61,42 @@ export class FrescoModel {
   }
 }
 
-/** The calibrated interval of one row of outputs: the arithmetic of the Rust SDK's
- * `IntervalRule::apply` (sdk/src/interval.rs), step for step, so both give the same bits. */
-export function interval(meta, outputs) {
+/** The bin of `value` under ascending `edges`: how many edges are at or below it, or
+ * `edges.length + 1` for a missing value (NaN). The rule of `SegmentOffsets::bin`. */
+export function segmentBin(edges, value) {
+  if (Number.isNaN(value)) return edges.length + 1;
+  let bin = 0;
+  while (bin < edges.length && edges[bin] <= value) bin++;
+  return bin;
+}
+
+// Each spec's cells by their bins ("2,3" → offsets), built on first use.
+const cellsBySpec = new WeakMap();
+
+/** The conformal offsets for a row: those of its segment when the segment has a cell
+ * (Mondrian calibration), else the spec's own. */
+function offsetsFor(spec, inputNames, inputs) {
+  const own = [spec.lower_offset ?? 0, spec.upper_offset ?? 0];
+  const segments = spec.segments;
+  if (!segments) return own;
+  const bins = segments.features.map((f) => {
+    const i = inputNames.indexOf(f.input);
+    if (i < 0) throw new Error(`the interval segments by input ${f.input}, which the model does not have`);
+    if (i >= inputs.length) throw new Error(`${inputs.length} inputs given, the interval's segments read input #${i}`);
+    return segmentBin(f.edges, inputs[i]);
+  });
+  let cells = cellsBySpec.get(segments);
+  if (!cells) {
+    cells = new Map(segments.cells.map((c) => [c.bins.join(","), [c.lower_offset, c.upper_offset]]));
+    cellsBySpec.set(segments, cells);
+  }
+  return cells.get(bins.join(",")) ?? own;
+}
+
+/** The calibrated interval of one row (its inputs as the model reads them, and its
+ * outputs): the arithmetic of the Rust SDK's `IntervalRule::apply`
+ * (sdk/src/interval.rs), step for step, so both give the same bits. */
+export function interval(meta, inputs, outputs) {
   const spec = meta.interval;
   if (!spec) throw new Error(`model ${meta.name} declares no interval`);
   const at = (name) => {
@@ -71,8 +104,9 @@ export function interval(meta, outputs) {
     if (i < 0) throw new Error(`the interval names output ${name}, which the model does not have`);
     return outputs[i];
   };
-  const a = at(spec.lower) - (spec.lower_offset ?? 0);
-  const b = at(spec.upper) + (spec.upper_offset ?? 0);
+  const [lowerOffset, upperOffset] = offsetsFor(spec, meta.inputs.map((i) => i.name), inputs);
+  const a = at(spec.lower) - lowerOffset;
+  const b = at(spec.upper) + upperOffset;
   const [low, high] = a <= b ? [a, b] : [b, a];
   if (!Number.isFinite(low) || !Number.isFinite(high)) throw new Error("the interval is not finite");
   let mid = spec.mid ? at(spec.mid) : low + (high - low) / 2;

@@ -156,7 +156,7 @@ impl Tab {
 /// What the Rust host shows for one row.
 fn rust_range(model: &Model, rule: &IntervalRule, row: &[f64]) -> String {
     let outputs = model.predict(row).unwrap();
-    rule.apply(&outputs).unwrap().display("min").to_string()
+    rule.apply(row, &outputs).unwrap().display("min").to_string()
 }
 
 fn hex(x: f64) -> String {
@@ -189,8 +189,10 @@ fn random_rows(n: usize) -> Vec<Vec<f64>> {
 fn the_browser_shows_the_range_the_rust_host_computes() {
     let engine = Engine::new().unwrap();
     let model = Model::from_file(&engine, model_path()).unwrap();
-    let spec = model.metadata().interval.clone().expect("the ETA model declares an interval");
-    let rule = IntervalRule::new(&spec, &model.metadata().outputs).unwrap();
+    let rule = IntervalRule::for_model(model.metadata()).unwrap().expect("the ETA model declares an interval");
+    // The shipped model calibrates per segment, so the browser must find the same
+    // segment as Rust for every row (missing and out-of-range values included).
+    assert!(rule.is_segmented(), "the ETA model's interval has no segments");
 
     let site = eta_site().unwrap().start("127.0.0.1:0").unwrap();
     let browser = Browser::launch();
@@ -234,5 +236,15 @@ fn the_browser_shows_the_range_the_rust_host_computes() {
         serde_json::from_value(tab.eval(&format!("{}.map(r => window.frescoEta.rangeOf(r))", json!(bits)))).unwrap();
     for (row, shown) in rows.iter().zip(&browser_ranges) {
         assert_eq!(shown, &rust_range(&model, &rule, row), "row {row:?}");
+    }
+    // The bounds themselves, bit for bit: the browser finds each row's segment and
+    // applies its offsets exactly as Rust does.
+    let browser_bounds: Vec<Vec<String>> =
+        serde_json::from_value(tab.eval(&format!("{}.map(r => window.frescoEta.intervalBits(r))", json!(bits))))
+            .unwrap();
+    for ((row, out), shown) in rows.iter().zip(wasmtime_out.chunks(3)).zip(&browser_bounds) {
+        let outputs: Vec<f64> = out.iter().map(|h| f64::from_bits(u64::from_str_radix(h, 16).unwrap())).collect();
+        let i = rule.apply(row, &outputs).unwrap();
+        assert_eq!(shown, &[hex(i.low), hex(i.mid), hex(i.high)], "row {row:?}");
     }
 }

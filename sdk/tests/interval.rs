@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use fresco::abi::IntervalSpec;
+use fresco::abi::{IntervalSpec, SegmentCell, SegmentFeature, SegmentOffsets};
 use fresco::{Client, MemorySink, ModelConfig, ModelSource, Request};
 
 /// The q10, q50 and q90 LightGBM boosters of the oracle fixtures, packed.
@@ -31,6 +31,22 @@ fn spec(offset: f64) -> IntervalSpec {
         upper: "q90".into(),
         lower_offset: offset,
         upper_offset: 2.0 * offset,
+        segments: None,
+    }
+}
+
+/// `spec(offset)` with offsets per segment of input `by`: bins below -1, -1 to 1, from
+/// 1 and missing; the middle bin has no cell, so it keeps the spec's offsets.
+fn segmented(offset: f64, by: &str) -> IntervalSpec {
+    let cell =
+        |bin: u32, lower: f64| SegmentCell { bins: vec![bin], count: 50, lower_offset: lower, upper_offset: 3.0 };
+    IntervalSpec {
+        segments: Some(SegmentOffsets {
+            features: vec![SegmentFeature { input: by.into(), edges: vec![-1.0, 1.0] }],
+            min_count: 50,
+            cells: vec![cell(0, 1.0), cell(2, 2.0), cell(3, 4.0)],
+        }),
+        ..spec(offset)
     }
 }
 
@@ -76,4 +92,34 @@ fn an_interval_naming_a_missing_output_is_refused_at_compile_time() {
     bad.upper = "q95".into();
     let err = quantile_compiler().interval(bad).compile().unwrap_err();
     assert!(err.to_string().contains("`q95`"), "{err}");
+}
+
+#[test]
+fn segmented_offsets_follow_each_rows_segment_through_the_client() {
+    let by = client(quantile_module(None)).metadata("quantiles").unwrap().inputs[1].name.clone();
+    let client = client(quantile_module(Some(segmented(0.25, &by))));
+    let mut requests = requests(&client);
+    // A missing value has a segment of its own.
+    requests[3] = requests[3].clone().value(by.as_str(), f64::NAN);
+    let mut seen = [0usize; 4];
+    for p in client.predict_batch("quantiles", &requests).unwrap() {
+        let i = p.interval().expect("the model declares an interval").unwrap();
+        let value = p.inputs().find(|(name, _)| *name == by).map(|(_, v)| v).unwrap();
+        let (bin, lower, upper) = match value {
+            v if v.is_nan() => (3, 4.0, 3.0),
+            v if v < -1.0 => (0, 1.0, 3.0),
+            v if v < 1.0 => (1, 0.25, 0.5),
+            _ => (2, 2.0, 3.0),
+        };
+        seen[bin] += 1;
+        let (a, b) = (p.output("q10").unwrap() - lower, p.output("q90").unwrap() + upper);
+        assert_eq!((i.low, i.high), (a.min(b), a.max(b)), "{by} = {value}");
+    }
+    assert!(seen.iter().all(|&n| n > 0), "every segment is exercised: {seen:?}");
+}
+
+#[test]
+fn segments_by_an_unknown_input_are_refused_at_compile_time() {
+    let err = quantile_compiler().interval(segmented(0.1, "no_such_input")).compile().unwrap_err();
+    assert!(err.to_string().contains("`no_such_input`"), "{err}");
 }

@@ -164,13 +164,9 @@ impl ModelPlan {
             outputs: meta.outputs.clone(),
         };
         log_schema.validate().map_err(|source| ConfigError::LogSchema { source })?;
-        let interval = match &meta.interval {
-            Some(spec) => Some(Arc::new(
-                IntervalRule::new(spec, &meta.outputs)
-                    .map_err(|source| ConfigError::Interval { model: model.clone(), source })?,
-            )),
-            None => None,
-        };
+        let interval = IntervalRule::for_model(&meta)
+            .map_err(|source| ConfigError::Interval { model: model.clone(), source })?
+            .map(Arc::new);
         Ok(ModelPlan {
             interval,
             log_schema: Arc::new(log_schema),

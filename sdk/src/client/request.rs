@@ -162,7 +162,7 @@ impl Prediction {
     /// # Ok(()) }
     /// ```
     pub fn interval(&self) -> Option<Result<Interval, IntervalError>> {
-        self.interval.as_ref().map(|rule| rule.apply(&self.outputs))
+        self.interval.as_ref().map(|rule| rule.apply(&self.inputs, &self.outputs))
     }
 
     /// All outputs, by name, in the model's order.

@@ -49,8 +49,9 @@ extern crate std;
 mod metadata;
 
 pub use metadata::{
-    DistributionStats, InputSpec, InputType, IntervalSpec, MetadataError, MissingInput, MissingPolicy, ModelKind,
-    ModelMetadata, SourceInfo, TrainingStats,
+    DistributionStats, InputSpec, InputType, IntervalSpec, MAX_SEGMENT_CELLS, MAX_SEGMENT_FEATURES, MetadataError,
+    MissingInput, MissingPolicy, ModelKind, ModelMetadata, SegmentCell, SegmentFeature, SegmentOffsets, SourceInfo,
+    TrainingStats,
 };
 
 /// The ABI version this crate describes; `fresco_abi_version()` must return it.

@@ -191,6 +191,154 @@ pub struct IntervalSpec {
     /// Conformal offset added to the upper bound.
     #[serde(default)]
     pub upper_offset: f64,
+    /// Offsets per segment (Mondrian conformal calibration). Absent in older specs,
+    /// where `lower_offset` / `upper_offset` apply to every row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<SegmentOffsets>,
+}
+
+/// Conformal offsets calibrated per segment of the inputs (Mondrian conformal
+/// prediction), so that the interval covers as promised within each segment (storms,
+/// rush hour), not only on average.
+///
+/// Each [`SegmentFeature`] cuts one input into bins; a row's segment is the tuple of its
+/// bins, one per feature, in the order declared. A [`SegmentCell`] holds the offsets
+/// calibrated on the rows of one segment. A segment with fewer than `min_count`
+/// calibration rows gets no cell: a handful of rows would give a noisy offset. Rows of
+/// such segments take the spec's own `lower_offset` / `upper_offset`, which a
+/// segmented spec calibrates on exactly those rows pooled together (so the pooled
+/// segments form one more Mondrian category), or on all rows when even the pool is
+/// smaller than `min_count`.
+///
+/// ```
+/// use fresco_abi::{SegmentCell, SegmentFeature, SegmentOffsets};
+///
+/// let segments = SegmentOffsets {
+///     features: vec![SegmentFeature { input: "weather".into(), edges: vec![0.5, 1.5] }],
+///     min_count: 400,
+///     cells: vec![SegmentCell { bins: vec![2], count: 1204, lower_offset: 1.5, upper_offset: 1.5 }],
+/// };
+/// assert_eq!(SegmentOffsets::bin(&segments.features[0].edges, 2.0), 2);
+/// assert_eq!(SegmentOffsets::bin(&segments.features[0].edges, 0.0), 0);
+/// assert_eq!(SegmentOffsets::bin(&segments.features[0].edges, f64::NAN), 3); // missing
+/// assert!(segments.check_values().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentOffsets {
+    /// The inputs that define segments.
+    pub features: Vec<SegmentFeature>,
+    /// Calibration rows a segment needed to get its own offsets.
+    pub min_count: u64,
+    /// The calibrated segments.
+    pub cells: Vec<SegmentCell>,
+}
+
+/// One input cut into bins by ascending edges: bin `k` holds values `v` with
+/// `edges[k-1] <= v < edges[k]`; bin `edges.len() + 1` holds missing values (NaN).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentFeature {
+    /// The model input.
+    pub input: String,
+    /// Strictly ascending, finite bin edges.
+    pub edges: Vec<f64>,
+}
+
+impl SegmentFeature {
+    /// Checks the edges: finite, strictly ascending, at most 65,535 of them.
+    pub fn check_values(&self) -> Result<(), String> {
+        if self.edges.len() > u16::MAX as usize {
+            return Err(alloc::format!("segment input `{}` has {} edges", self.input, self.edges.len()));
+        }
+        if self.edges.iter().any(|e| !e.is_finite()) || self.edges.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(alloc::format!("segment input `{}`: edges must be finite and strictly ascending", self.input));
+        }
+        Ok(())
+    }
+}
+
+/// The offsets of one segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentCell {
+    /// The segment: one bin per feature of [`SegmentOffsets::features`].
+    pub bins: Vec<u32>,
+    /// Calibration rows in the segment.
+    pub count: u64,
+    /// Offset subtracted from the lower bound in this segment.
+    pub lower_offset: f64,
+    /// Offset added to the upper bound in this segment.
+    pub upper_offset: f64,
+}
+
+/// At most this many segment features (a segment is a short tuple).
+pub const MAX_SEGMENT_FEATURES: usize = 8;
+/// At most this many calibrated segments.
+pub const MAX_SEGMENT_CELLS: usize = 65_536;
+
+impl SegmentOffsets {
+    /// The bin of `value` under `edges`: the number of edges at or below it, or
+    /// `edges.len() + 1` for NaN (missing). Hosts must use exactly this rule.
+    pub fn bin(edges: &[f64], value: f64) -> u32 {
+        let bin = if value.is_nan() { edges.len() + 1 } else { edges.partition_point(|&e| e <= value) };
+        // Edges are capped by validation far below u32::MAX.
+        u32::try_from(bin).unwrap_or(u32::MAX)
+    }
+
+    /// Checks everything that does not depend on the model: edges strictly ascending
+    /// and finite, cells within the features' bins, no cell twice, finite offsets.
+    pub fn check_values(&self) -> Result<(), String> {
+        if self.features.is_empty() || self.features.len() > MAX_SEGMENT_FEATURES {
+            return Err(alloc::format!(
+                "segments need 1 to {MAX_SEGMENT_FEATURES} features, got {}",
+                self.features.len()
+            ));
+        }
+        if self.cells.len() > MAX_SEGMENT_CELLS {
+            return Err(alloc::format!("{} segment cells, more than {MAX_SEGMENT_CELLS}", self.cells.len()));
+        }
+        for f in &self.features {
+            f.check_values()?;
+        }
+        if let Some(dup) = first_duplicate(self.features.iter().map(|f| f.input.as_str())) {
+            return Err(alloc::format!("segment input `{dup}` is declared twice"));
+        }
+        let mut seen: Vec<&[u32]> = Vec::with_capacity(self.cells.len());
+        for cell in &self.cells {
+            if cell.bins.len() != self.features.len() {
+                return Err(alloc::format!(
+                    "segment {:?} must name {} bins, one per feature",
+                    cell.bins,
+                    self.features.len()
+                ));
+            }
+            for (f, &bin) in self.features.iter().zip(&cell.bins) {
+                if bin as usize > f.edges.len() + 1 {
+                    return Err(alloc::format!(
+                        "segment {:?}: input `{}` has bins 0..={}",
+                        cell.bins,
+                        f.input,
+                        f.edges.len() + 1
+                    ));
+                }
+            }
+            if !cell.lower_offset.is_finite() || !cell.upper_offset.is_finite() {
+                return Err(alloc::format!("segment {:?}: offsets must be finite", cell.bins));
+            }
+            if cell.count < self.min_count {
+                return Err(alloc::format!(
+                    "segment {:?} was calibrated on {} rows, fewer than min_count {}",
+                    cell.bins,
+                    cell.count,
+                    self.min_count
+                ));
+            }
+            seen.push(&cell.bins);
+        }
+        seen.sort_unstable();
+        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+            return Err(alloc::format!("segment {:?} is declared twice", w[0]));
+        }
+        Ok(())
+    }
 }
 
 impl IntervalSpec {
@@ -201,7 +349,7 @@ impl IntervalSpec {
     /// use fresco_abi::IntervalSpec;
     /// let mut spec = IntervalSpec {
     ///     coverage: 0.8, lower: "q10".into(), mid: None, upper: "q90".into(),
-    ///     lower_offset: 0.5, upper_offset: 0.5,
+    ///     lower_offset: 0.5, upper_offset: 0.5, segments: None,
     /// };
     /// assert!(spec.check_values().is_ok());
     /// spec.coverage = 1.0;
@@ -214,7 +362,10 @@ impl IntervalSpec {
         if !self.lower_offset.is_finite() || !self.upper_offset.is_finite() {
             return Err("offsets must be finite".into());
         }
-        Ok(())
+        match &self.segments {
+            Some(segments) => segments.check_values(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -380,6 +531,14 @@ impl ModelMetadata {
                 ));
             }
         }
+        for feature in interval.segments.iter().flat_map(|s| &s.features) {
+            if !self.inputs.iter().any(|i| i.name == feature.input) {
+                return Err(invalid(
+                    "interval",
+                    alloc::format!("segments by input `{}`, which the model does not declare", feature.input),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -478,6 +637,11 @@ mod tests {
             upper: "q90".into(),
             lower_offset: 0.25,
             upper_offset: 0.5,
+            segments: Some(SegmentOffsets {
+                features: vec![SegmentFeature { input: "b".into(), edges: vec![0.5, 1.5] }],
+                min_count: 10,
+                cells: vec![SegmentCell { bins: vec![3], count: 12, lower_offset: 1.0, upper_offset: 2.0 }],
+            }),
         });
         let mut stats = TrainingStats::default();
         stats.inputs.insert(
@@ -512,9 +676,55 @@ mod tests {
             upper: "q90".into(),
             lower_offset: 0.0,
             upper_offset: 0.0,
+            segments: None,
         });
         assert!(matches!(m.validate(), Err(MetadataError::Invalid { field: "interval", .. })));
 
         assert!(matches!(ModelMetadata::from_json(br#"{"name": 3}"#), Err(MetadataError::Malformed { .. })));
+    }
+
+    #[test]
+    fn refuses_bad_segments() {
+        let segmented = |edges: Vec<f64>, input: &str, cells: Vec<SegmentCell>| {
+            let mut m = sample();
+            m.interval = Some(IntervalSpec {
+                coverage: 0.8,
+                lower: "q10".into(),
+                mid: None,
+                upper: "q90".into(),
+                lower_offset: 0.0,
+                upper_offset: 0.0,
+                segments: Some(SegmentOffsets {
+                    features: vec![SegmentFeature { input: input.into(), edges }],
+                    min_count: 5,
+                    cells,
+                }),
+            });
+            m.validate().map_err(|e| alloc::format!("{e}"))
+        };
+        let cell = |bins: Vec<u32>, count: u64| SegmentCell { bins, count, lower_offset: 1.0, upper_offset: 1.0 };
+        assert_eq!(segmented(vec![1.0, 2.0], "a", vec![cell(vec![3], 5), cell(vec![0], 9)]), Ok(()));
+        let refused = [
+            (segmented(vec![2.0, 1.0], "a", vec![]), "strictly ascending"),
+            (segmented(vec![1.0, f64::INFINITY], "a", vec![]), "finite"),
+            (segmented(vec![1.0], "c", vec![]), "input `c`"),
+            (segmented(vec![1.0], "a", vec![cell(vec![3], 5)]), "bins 0..=2"),
+            (segmented(vec![1.0], "a", vec![cell(vec![0, 0], 5)]), "must name 1 bins"),
+            (segmented(vec![1.0], "a", vec![cell(vec![], 5)]), "must name 1 bins"),
+            (segmented(vec![1.0], "a", vec![cell(vec![1], 4)]), "fewer than min_count 5"),
+            (segmented(vec![1.0], "a", vec![cell(vec![1], 5), cell(vec![1], 6)]), "declared twice"),
+        ];
+        for (result, why) in refused {
+            let err = result.expect_err(why);
+            assert!(err.contains(why), "{err:?} does not say {why:?}");
+        }
+    }
+
+    #[test]
+    fn older_specs_without_segments_still_read() {
+        let json = r#"{"coverage":0.8,"lower":"q10","upper":"q90","lower_offset":0.5,"upper_offset":0.5}"#;
+        let spec: IntervalSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(spec.segments, None);
+        assert!(!serde_json::to_string(&spec).unwrap().contains("segments"));
     }
 }

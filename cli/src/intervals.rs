@@ -1,0 +1,181 @@
+//! `fresco intervals`: how often a model's calibrated intervals contain the actual
+//! outcome, overall and per segment, on a labeled CSV or Parquet file.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::{Array, Float64Array, RecordBatch};
+use arrow_schema::DataType;
+use fresco::abi::SegmentFeature;
+use fresco::interval::{CoverageReport, IntervalRule};
+use fresco_runtime::{Engine, Model};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::score::{column_indices, parse_cell, push_row};
+use crate::{CliError, ROWS_BAR, progress_bar};
+
+/// Rows scored per call into the model.
+const CHUNK_ROWS: usize = 8192;
+
+/// A reporting segment from the command line: `input=edge,edge,...`.
+pub fn parse_segment(text: &str) -> Result<SegmentFeature, String> {
+    let (input, edges) = text.split_once('=').ok_or("expected INPUT=EDGE,EDGE,... (e.g. distance_km=2,4,6)")?;
+    let edges = edges
+        .split(',')
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| e.trim().parse::<f64>().map_err(|err| format!("edge `{e}`: {err}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let feature = SegmentFeature { input: input.trim().to_owned(), edges };
+    feature.check_values()?;
+    Ok(feature)
+}
+
+pub fn run(model_path: &Path, data: &Path, label: &str, extra: &[SegmentFeature]) -> Result<(), CliError> {
+    let engine = Engine::new()?;
+    let model = Model::from_file(&engine, model_path)?;
+    let meta = model.metadata();
+    let rule = IntervalRule::for_model(meta)
+        .map_err(|source| CliError::Interval { model: model.name().to_owned(), source })?
+        .ok_or_else(|| CliError::NoInterval { model: model.name().to_owned() })?;
+    let inputs: Vec<String> = meta.inputs.iter().map(|i| i.name.clone()).collect();
+    // Report by the segments the model calibrates, then the ones asked for.
+    let mut segments: Vec<SegmentFeature> =
+        meta.interval.iter().flat_map(|s| s.segments.iter()).flat_map(|s| s.features.clone()).collect();
+    segments.extend(extra.iter().cloned());
+    let mut report = CoverageReport::new(&segments, &inputs)
+        .map_err(|source| CliError::Interval { model: model.name().to_owned(), source })?;
+
+    let name = data.display().to_string();
+    let mut score_chunk = |rows: &mut Vec<f64>, labels: &mut Vec<f64>| -> Result<(), CliError> {
+        let outputs = model.predict(rows)?;
+        let rows_iter = rows.chunks(inputs.len()).zip(outputs.chunks(model.n_outputs()));
+        for ((row, out), &actual) in rows_iter.zip(labels.iter()) {
+            rule.apply(row, out)
+                .and_then(|interval| report.add(row, &interval, actual))
+                .map_err(|source| CliError::Interval { model: model.name().to_owned(), source })?;
+        }
+        rows.clear();
+        labels.clear();
+        Ok(())
+    };
+    let is_parquet = data.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    if is_parquet {
+        read_parquet(&model, data, &name, label, &mut score_chunk)?;
+    } else {
+        read_csv(&model, data, &name, label, &mut score_chunk)?;
+    }
+    let overall = report.overall();
+    if overall.rows == 0 {
+        return Err(CliError::NoRows { path: name });
+    }
+    println!(
+        "{} v{} on {name}: {} rows, nominal coverage {:.0} %{}",
+        model.name(),
+        meta.version,
+        overall.rows,
+        100.0 * meta.interval.as_ref().map_or(f64::NAN, |s| s.coverage),
+        if rule.is_segmented() { " (offsets per segment)" } else { " (one global offset)" }
+    );
+    print!("{report}");
+    Ok(())
+}
+
+type Chunk<'a> = dyn FnMut(&mut Vec<f64>, &mut Vec<f64>) -> Result<(), CliError> + 'a;
+
+fn not_a_label(path: &str, line: u64, label: &str, text: &str) -> CliError {
+    CliError::NotANumber { path: path.to_owned(), line, column: label.to_owned(), value: text.to_owned() }
+}
+
+fn read_csv(model: &Model, data: &Path, name: &str, label: &str, chunk: &mut Chunk<'_>) -> Result<(), CliError> {
+    let csv_err = |source| CliError::Csv { path: name.to_owned(), source };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(data).map_err(csv_err)?;
+    let header = reader.headers().map_err(csv_err)?.clone();
+    let columns = column_indices(model, &header, name)?;
+    let label_col = header.iter().position(|h| h.trim() == label).ok_or_else(|| CliError::MissingColumn {
+        path: name.to_owned(),
+        model: model.name().to_owned(),
+        input: label.to_owned(),
+        columns: header.iter().collect::<Vec<_>>().join(", "),
+    })?;
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record).map_err(csv_err)? {
+        let line = record.position().map_or(0, csv::Position::line);
+        let text = record.get(label_col).unwrap_or("").trim();
+        // A row without its outcome cannot be judged.
+        let actual = parse_cell(text).filter(|v| v.is_finite()).ok_or_else(|| not_a_label(name, line, label, text))?;
+        push_row(model, &record, &columns, name, &mut rows)?;
+        labels.push(actual);
+        if labels.len() >= CHUNK_ROWS {
+            chunk(&mut rows, &mut labels)?;
+        }
+    }
+    if !labels.is_empty() {
+        chunk(&mut rows, &mut labels)?;
+    }
+    Ok(())
+}
+
+fn read_parquet(model: &Model, data: &Path, name: &str, label: &str, chunk: &mut Chunk<'_>) -> Result<(), CliError> {
+    let parquet_err = |source: parquet::errors::ParquetError| CliError::Parquet { path: name.to_owned(), source };
+    let file = File::open(data).map_err(|source| CliError::Io { path: name.to_owned(), source })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?.with_batch_size(CHUNK_ROWS);
+    let total = builder.metadata().file_metadata().num_rows().max(0).unsigned_abs();
+    let bar = progress_bar(total, ROWS_BAR);
+    let meta = model.metadata();
+    let mut wanted: Vec<&str> = meta.inputs.iter().map(|i| i.name.as_str()).collect();
+    wanted.push(label);
+    let (mut rows, mut labels) = (Vec::new(), Vec::new());
+    let mut first_row: u64 = 0;
+    for batch in builder.build().map_err(parquet_err)? {
+        let batch = batch.map_err(|source| CliError::Arrow { path: name.to_owned(), source })?;
+        let columns =
+            wanted.iter().map(|column| float_column(&batch, column, name, model)).collect::<Result<Vec<_>, _>>()?;
+        let (label_values, input_values) = columns.split_last().ok_or(CliError::NoRows { path: name.to_owned() })?;
+        for r in 0..batch.num_rows() {
+            let row_number = first_row.saturating_add(r as u64).saturating_add(1);
+            let actual = value(label_values, r);
+            if !actual.is_finite() {
+                return Err(not_a_label(name, row_number, label, &actual.to_string()));
+            }
+            let start = rows.len();
+            rows.extend(input_values.iter().map(|c| value(c, r)));
+            meta.apply_missing_policy(&mut rows[start..]).map_err(|source| CliError::Missing {
+                path: name.to_owned(),
+                line: row_number,
+                source,
+            })?;
+            labels.push(actual);
+        }
+        first_row = first_row.saturating_add(batch.num_rows() as u64);
+        bar.set_position(first_row);
+        if !labels.is_empty() {
+            chunk(&mut rows, &mut labels)?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// A null is a missing value.
+fn value(column: &Float64Array, row: usize) -> f64 {
+    if column.is_null(row) { f64::NAN } else { column.value(row) }
+}
+
+/// The column of that name, as f64 (integers, floats, booleans and decimals cast).
+fn float_column(batch: &RecordBatch, column: &str, path: &str, model: &Model) -> Result<Float64Array, CliError> {
+    let array = batch.column_by_name(column).ok_or_else(|| CliError::MissingColumn {
+        path: path.to_owned(),
+        model: model.name().to_owned(),
+        input: column.to_owned(),
+        columns: batch.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+    })?;
+    let cast = arrow_cast::cast(array, &DataType::Float64)
+        .map_err(|source| CliError::Arrow { path: path.to_owned(), source })?;
+    cast.as_any().downcast_ref::<Float64Array>().cloned().ok_or_else(|| CliError::NotANumber {
+        path: path.to_owned(),
+        line: 0,
+        column: column.to_owned(),
+        value: format!("a column of {}", array.data_type()),
+    })
+}

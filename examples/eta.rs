@@ -18,6 +18,11 @@
 //!
 //! Everything lives under OUT_DIR (default: `fresco-eta` in the system's temporary
 //! directory, emptied at the start).
+//!
+//! With `--feast URL` the preparation times come from a Feast feature server instead
+//! of the embedded store; `--write-feast-repo DIR` writes the Feast repository that
+//! serves them (the same values), to `feast apply`, `feast materialize` and
+//! `feast serve` (README: "Features from Feast").
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,10 +34,11 @@ use fresco::dataset::{DatasetSpec, TreatmentPolicy, build_training_set};
 use fresco::holdout::Holdout;
 use fresco::interval::CoverageReport;
 use fresco::{
-    Client, EmbeddedStore, FeatureView, InputSource, LogConfig, ModelConfig, ModelSource, Prediction, PredictionLog,
-    Request, SpoolDurability, Timestamp, Value, ValueType,
+    Client, EmbeddedStore, FeatureStore, FeatureView, InputSource, LogConfig, ModelConfig, ModelSource, Prediction,
+    PredictionLog, Request, SpoolDurability, Timestamp, Value, ValueType,
 };
 use fresco_examples::eta::{Order, STORED_FEATURE, Tick, WINDOWED_FEATURE, World, WorldConfig, model_path};
+use fresco_feast::{EntityKind, FeastStore, FeastView};
 
 /// The demo world's seed (the model was trained on another world, seed 7).
 const SEED: u64 = 2026;
@@ -43,9 +49,31 @@ const LATENCY_CALLS: usize = 2_000;
 const WEATHER: [&str; 3] = ["clear", "rain", "storm"];
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-fn out_dir() -> Result<PathBuf, Box<dyn std::error::Error>> {
-    if let Some(dir) = std::env::args().nth(1) {
-        let dir = PathBuf::from(dir);
+/// The command line: `[--feast URL] [--write-feast-repo DIR] [OUT_DIR]`.
+#[derive(Default)]
+struct Args {
+    out: Option<PathBuf>,
+    feast: Option<String>,
+    write_feast_repo: Option<PathBuf>,
+}
+
+fn args() -> Result<Args, Box<dyn std::error::Error>> {
+    let mut parsed = Args::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--feast" => parsed.feast = Some(value("--feast")?),
+            "--write-feast-repo" => parsed.write_feast_repo = Some(value("--write-feast-repo")?.into()),
+            _ if arg.starts_with('-') => return Err(format!("unknown option {arg}").into()),
+            _ => parsed.out = Some(arg.into()),
+        }
+    }
+    Ok(parsed)
+}
+
+fn out_dir(chosen: Option<PathBuf>) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    if let Some(dir) = chosen {
         if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
             return Err(format!("{} is not empty", dir.display()).into());
         }
@@ -56,6 +84,55 @@ fn out_dir() -> Result<PathBuf, Box<dyn std::error::Error>> {
         std::fs::remove_dir_all(&dir)?;
     }
     Ok(dir)
+}
+
+/// The view the model reads `prep_time_min` from, in either store.
+fn restaurants_view() -> FeatureView {
+    FeatureView::new("restaurants", "restaurant_id").feature(STORED_FEATURE, ValueType::F64)
+}
+
+/// A Feast repository serving the restaurants' preparation times as of the start of
+/// the week: the same values `publish_prep_times` writes to the embedded store.
+fn write_feast_repo(dir: &std::path::Path, world: &World) -> Result<(), Box<dyn std::error::Error>> {
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::write(
+        dir.join("feature_store.yaml"),
+        "project: fresco_eta\nregistry: data/registry.db\nprovider: local\n\
+         online_store:\n  type: sqlite\n  path: data/online.db\nentity_key_serialization_version: 3\n",
+    )?;
+    std::fs::write(
+        dir.join("repo.py"),
+        "from datetime import timedelta\n\
+         from feast import Entity, FeatureView, Field, FileSource\n\
+         from feast.types import Float64\n\
+         from feast.value_type import ValueType\n\n\
+         restaurant = Entity(name=\"restaurant\", join_keys=[\"restaurant_id\"], value_type=ValueType.STRING)\n\
+         restaurants = FeatureView(name=\"restaurants\", entities=[restaurant], ttl=timedelta(0), online=True,\n\
+         \x20   schema=[Field(name=\"prep_time_min\", dtype=Float64)],\n\
+         \x20   source=FileSource(path=\"data/restaurants.parquet\", timestamp_field=\"event_timestamp\"))\n",
+    )?;
+    let restaurants = world.restaurants();
+    let start = fresco_examples::eta::START_SECS * 1_000_000;
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("restaurant_id", Arc::new(StringArray::from_iter_values(restaurants.iter().map(|r| r.id.as_str())))),
+        (STORED_FEATURE, Arc::new(Float64Array::from_iter_values(restaurants.iter().map(|r| r.prep_time_min)))),
+        (
+            "event_timestamp",
+            Arc::new(TimestampMicrosecondArray::from(vec![start; restaurants.len()]).with_timezone("UTC")),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(columns)?;
+    let file = std::fs::File::create(dir.join("data/restaurants.parquet"))?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
+    writer.write(&batch)?;
+    writer.close()?;
+    println!(
+        "wrote a Feast repository for {} restaurants to {}; then, in it:\n  feast apply && feast materialize 2026-11-01 2026-11-03 && feast serve -h 127.0.0.1 -p 6566",
+        restaurants.len(),
+        dir.display()
+    );
+    Ok(())
 }
 
 fn request(world: &World, tick: &Tick, order: &Order) -> Request {
@@ -113,12 +190,28 @@ fn describe(world: &World, order: &Order, p: &Prediction, range: &str) -> String
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = out_dir()?;
+    let args = args()?;
+    if let Some(dir) = &args.write_feast_repo {
+        return write_feast_repo(dir, &World::new(WorldConfig { seed: SEED, ..WorldConfig::default() }));
+    }
+    let out = out_dir(args.out)?;
     std::fs::create_dir_all(&out)?;
     let logs = out.join("logs");
 
-    let store = Arc::new(EmbeddedStore::open(out.join("features.redb"))?);
-    store.define_view(FeatureView::new("restaurants", "restaurant_id").feature(STORED_FEATURE, ValueType::F64))?;
+    let embedded = Arc::new(EmbeddedStore::open(out.join("features.redb"))?);
+    embedded.define_view(restaurants_view())?;
+    let store: Arc<dyn FeatureStore> = match &args.feast {
+        Some(url) => {
+            println!("features from the Feast feature server at {url}");
+            Arc::new(
+                FeastStore::builder(url.as_str())
+                    .view(FeastView::new(restaurants_view(), EntityKind::String))
+                    .deadline(Duration::from_secs(1))
+                    .build()?,
+            )
+        }
+        None => embedded.clone(),
+    };
     let aggregates = Arc::new(AggregateStore::new(
         Definitions::new().stream(StreamSpec::new("kitchen_orders", "restaurant_id")).feature(WindowedFeature::new(
             WINDOWED_FEATURE,
@@ -161,7 +254,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut world = World::new(WorldConfig { seed: SEED, ..WorldConfig::default() });
     let (mut scored, mut held_out) = (0usize, 0usize);
     let mut samples = Vec::new();
-    publish_prep_times(&store, &world, Timestamp::from_secs(fresco_examples::eta::START_SECS))?;
+    publish_prep_times(&embedded, &world, Timestamp::from_secs(fresco_examples::eta::START_SECS))?;
     let started = Instant::now();
     for _ in 0..DAYS * 48 {
         let tick = world.next_tick();
@@ -220,6 +313,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&micros, 0.99)
     );
 
+    if args.feast.is_some() {
+        let degraded = client.stats().degraded_fetches.load(std::sync::atomic::Ordering::Relaxed);
+        println!("feature fetches degraded to defaults (Feast unavailable or late): {degraded}");
+    }
     drop(client);
     Arc::try_unwrap(log).map_err(|_| "the log is still shared")?.close()?;
     let train = out.join("train.parquet");

@@ -265,12 +265,7 @@ impl FeatureStore for EmbeddedStore {
     ) -> Result<Vec<Vec<FeatureValue>>, StoreError> {
         let entry = self.entry(view)?;
         let def = &entry.def;
-        let positions = features
-            .iter()
-            .map(|f| {
-                def.position(f).ok_or_else(|| StoreError::UnknownFeature { view: view.into(), feature: (*f).into() })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let positions = def.positions(features)?;
         let ttl_micros = def.ttl.map(|t| i64::try_from(t.as_micros()).unwrap_or(i64::MAX));
 
         let txn = redb_try!("read", self.db.begin_read());

@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::StoreError;
+
 use crate::ValueType;
 
 /// A feature view: typed features of one entity, stored together, with a time to live.
@@ -59,6 +61,27 @@ impl FeatureView {
     /// Position of the named feature.
     pub fn position(&self, feature: &str) -> Option<usize> {
         self.features.iter().position(|f| f.name == feature)
+    }
+
+    /// The positions of `features`, in order, or [`StoreError::UnknownFeature`] for the
+    /// first that is not in the view: what a store resolves before a lookup.
+    ///
+    /// ```
+    /// use fresco::{FeatureView, ValueType};
+    ///
+    /// let v = FeatureView::new("v", "id").feature("x", ValueType::F64).feature("y", ValueType::I64);
+    /// assert_eq!(v.positions(&["y", "x"])?, [1, 0]);
+    /// assert!(v.positions(&["z"]).is_err());
+    /// # Ok::<(), fresco::StoreError>(())
+    /// ```
+    pub fn positions(&self, features: &[&str]) -> Result<Vec<usize>, StoreError> {
+        features
+            .iter()
+            .map(|f| {
+                self.position(f)
+                    .ok_or_else(|| StoreError::UnknownFeature { view: self.name.clone(), feature: (*f).into() })
+            })
+            .collect()
     }
 
     /// Checks that names are non-empty and feature names unique.

@@ -312,9 +312,25 @@ fn a_real_feature_server_through_fresco() {
     assert_eq!(ys, [38.0, 56.0, 4.0, 7.0, -2.5, 4.0]);
     assert_eq!(client.stats().degraded_fetches.load(std::sync::atomic::Ordering::Relaxed), 0);
 
+    // A read-through cache: a repeated key is answered without a request, and keeps
+    // being answered (within its time to live) when the server is gone.
+    let cached = FeastStore::builder(&server.url)
+        .view(FeastView::new(restaurants_view(), EntityKind::String))
+        .cache(Duration::from_secs(60), 1_000)
+        .deadline(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let first = cached.get_features("restaurants", &["r-2", "r-9"], &features, Timestamp::from_micros(now)).unwrap();
+    let again = cached.get_features("restaurants", &["r-9", "r-2"], &["rating"], Timestamp::from_micros(now)).unwrap();
+    assert_eq!((again[0][0].status, &again[1][0]), (FeatureStatus::Missing, &first[0][1]));
+    assert_eq!((cached.stats().requests, cached.stats().cache_hits), (1, 2));
+
     // The server stops mid-run: predictions go on with the defaults, each degradation
     // counted, no call past its deadline.
     drop(server);
+    let still = cached.get_features("restaurants", &["r-2"], &["rating"], Timestamp::from_micros(now)).unwrap();
+    assert_eq!(still[0][0].value, Value::I64(5));
+    assert!(cached.get_features("restaurants", &["r-1"], &["rating"], Timestamp::from_micros(now)).is_err());
     let deadline = Duration::from_millis(200);
     let mut slowest = Duration::ZERO;
     for key in keys.iter().cycle().take(20) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Single-entity fetch latency against one local Feast feature server: fresco's
-FeastStore (the `fetch_latency` example) beside Feast's own Python SDK
+FeastStore (the `feast_latency` example of fresco-examples) beside Feast's own Python SDK
 (`FeatureStore.get_online_features` with the `remote` online store, which calls the
 same server over HTTP), on the same data, in the same run.
 
@@ -99,8 +99,9 @@ def main():
                 time.sleep(0.2)
         keys = ["r-%d" % i for i in range(0, RESTAURANTS, 7)]
 
-        out = subprocess.run(["cargo", "run", "--quiet", "--release", "-p", "fresco-feast", "--example",
-                              "fetch_latency", "--", url, str(args.calls), *keys],
+        # The main job's package and build: nothing extra is compiled.
+        out = subprocess.run(["cargo", "run", "--quiet", "--release", "-p", "fresco-examples", "--example",
+                              "feast_latency", "--", url, str(args.calls), *keys],
                              cwd=ROOT, check=True, capture_output=True, text=True).stdout
         ours = json.loads(out.strip().splitlines()[-1])
 

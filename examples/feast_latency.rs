@@ -1,8 +1,9 @@
 //! Latency of single-entity fetches through a [`FeastStore`] from a running feature
-//! server; `feast/bench/compare.py` runs it beside Feast's own Python SDK.
+//! server; `feast/bench/compare.py` runs it beside Feast's own Python SDK. (It lives
+//! here, beside the main job, so it shares the main job's build.)
 //!
 //! ```sh
-//! cargo run --release -p fresco-feast --example fetch_latency -- http://127.0.0.1:6566 2000 r-0 r-1 r-2
+//! cargo run --release -p fresco-examples --example feast_latency -- http://127.0.0.1:6566 2000 r-0 r-1 r-2
 //! ```
 //!
 //! Prints one JSON line: calls, p50 and p99 in microseconds.
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("fetch_latency: {message}");
+            eprintln!("feast_latency: {message}");
             ExitCode::FAILURE
         }
     }
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: fetch_latency URL CALLS KEY...";
+    let usage = "usage: feast_latency URL CALLS KEY...";
     let url = args.next().ok_or(usage)?;
     let calls: usize = args.next().ok_or(usage)?.parse().map_err(|e| format!("CALLS: {e}"))?;
     let keys: Vec<String> = args.collect();

@@ -246,11 +246,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Coverage per segment: those the model calibrates on, and distance.
-    let mut segments: Vec<SegmentFeature> =
-        meta.interval.iter().flat_map(|i| i.segments.iter()).flat_map(|s| s.features.clone()).collect();
-    segments.push(SegmentFeature { input: "distance_km".into(), edges: vec![2.0, 4.0, 6.0] });
-    let input_names: Vec<String> = meta.inputs.iter().map(|i| i.name.clone()).collect();
-    let mut coverage = CoverageReport::new(&segments, &input_names)?;
+    let by_distance = SegmentFeature { input: "distance_km".into(), edges: vec![2.0, 4.0, 6.0] };
+    let mut coverage = CoverageReport::for_model(meta, &[by_distance])?;
     let mut world = World::new(WorldConfig { seed: SEED, ..WorldConfig::default() });
     let (mut scored, mut held_out) = (0usize, 0usize);
     let mut samples = Vec::new();

@@ -37,18 +37,14 @@ pub fn run(model_path: &Path, data: &Path, label: &str, extra: &[SegmentFeature]
     let rule = IntervalRule::for_model(meta)
         .map_err(|source| CliError::Interval { model: model.name().to_owned(), source })?
         .ok_or_else(|| CliError::NoInterval { model: model.name().to_owned() })?;
-    let inputs: Vec<String> = meta.inputs.iter().map(|i| i.name.clone()).collect();
     // Report by the segments the model calibrates, then the ones asked for.
-    let mut segments: Vec<SegmentFeature> =
-        meta.interval.iter().flat_map(|s| s.segments.iter()).flat_map(|s| s.features.clone()).collect();
-    segments.extend(extra.iter().cloned());
-    let mut report = CoverageReport::new(&segments, &inputs)
+    let mut report = CoverageReport::for_model(meta, extra)
         .map_err(|source| CliError::Interval { model: model.name().to_owned(), source })?;
 
     let name = data.display().to_string();
     let mut score_chunk = |rows: &mut Vec<f64>, labels: &mut Vec<f64>| -> Result<(), CliError> {
         let outputs = model.predict(rows)?;
-        let rows_iter = rows.chunks(inputs.len()).zip(outputs.chunks(model.n_outputs()));
+        let rows_iter = rows.chunks(model.n_inputs()).zip(outputs.chunks(model.n_outputs()));
         for ((row, out), &actual) in rows_iter.zip(labels.iter()) {
             rule.apply(row, out)
                 .and_then(|interval| report.add(row, &interval, actual))

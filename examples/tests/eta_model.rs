@@ -16,16 +16,15 @@ fn coverage_on_week(seed: u64) -> CoverageReport {
     assert_eq!(meta.outputs, ["q10", "q50", "q90"]);
     let spec = meta.interval.clone().expect("an interval");
     assert_eq!(spec.coverage, 0.8);
-    let segments = spec.segments.expect("offsets per segment").features;
+    assert!(spec.segments.is_some(), "offsets per segment");
     let rule = IntervalRule::for_model(meta).unwrap().expect("an interval");
 
     let mut world = World::new(WorldConfig { seed, ..WorldConfig::default() });
     let orders: Vec<_> = (0..48 * 7).flat_map(|_| world.next_tick().orders).collect();
     let rows: Vec<f64> = orders.iter().flat_map(|o| o.features()).collect();
     let outputs = model.predict(&rows).unwrap();
-    let names: Vec<String> = INPUTS.map(String::from).to_vec();
     let by_distance = SegmentFeature { input: "distance_km".into(), edges: vec![2.0, 4.0, 6.0] };
-    let mut report = CoverageReport::new(&[segments, vec![by_distance]].concat(), &names).unwrap();
+    let mut report = CoverageReport::for_model(meta, &[by_distance]).unwrap();
     for (order, (row, out)) in orders.iter().zip(rows.chunks_exact(INPUTS.len()).zip(outputs.chunks_exact(3))) {
         report.add(row, &rule.apply(row, out).unwrap(), order.minutes).unwrap();
     }

@@ -90,6 +90,15 @@ impl CoverageReport {
         Ok(CoverageReport { overall: Tally::default(), segments })
     }
 
+    /// A report over the segments `meta`'s interval calibrates its offsets on, then
+    /// `extra` ones, for rows of the model's inputs.
+    pub fn for_model(meta: &fresco_abi::ModelMetadata, extra: &[SegmentFeature]) -> Result<Self, IntervalError> {
+        let calibrated = meta.interval.iter().flat_map(|i| i.segments.iter()).flat_map(|s| s.features.iter());
+        let segments: Vec<SegmentFeature> = calibrated.chain(extra).cloned().collect();
+        let inputs: Vec<String> = meta.inputs.iter().map(|i| i.name.clone()).collect();
+        CoverageReport::new(&segments, &inputs)
+    }
+
     /// Counts one row: its model inputs, its interval and the actual outcome.
     pub fn add(&mut self, inputs: &[f64], interval: &Interval, actual: f64) -> Result<(), IntervalError> {
         for (_, input, _) in &self.segments {

@@ -247,7 +247,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Coverage per segment: those the model calibrates on, and distance.
     let by_distance = SegmentFeature { input: "distance_km".into(), edges: vec![2.0, 4.0, 6.0] };
-    let mut coverage = CoverageReport::for_model(meta, &[by_distance])?;
+    let mut coverage = CoverageReport::for_model(&meta, &[by_distance])?;
     let mut world = World::new(WorldConfig { seed: SEED, ..WorldConfig::default() });
     let (mut scored, mut held_out) = (0usize, 0usize);
     let mut samples = Vec::new();

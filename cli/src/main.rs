@@ -3,10 +3,12 @@
 mod backfill;
 mod compile;
 mod dataset;
+mod flags;
 mod holdout;
 mod inspect;
 mod intervals;
 mod materialize;
+mod registry;
 mod score;
 
 use std::path::PathBuf;
@@ -108,6 +110,31 @@ enum Command {
         /// Entity ids.
         #[arg(required = true)]
         ids: Vec<String>,
+    },
+    /// Show a flag's decision for each id (as the Unleash context's `userId`): whether it
+    /// is on, and the variant and payload (the model version) chosen.
+    ///
+    /// Answers "which model did this user get, and why?" from a snapshot of the flag
+    /// state (the body of the Unleash server's `GET /api/client/features`).
+    Flags {
+        /// The flag state snapshot (JSON).
+        #[arg(long)]
+        snapshot: PathBuf,
+        /// The flag.
+        #[arg(long)]
+        flag: String,
+        /// Entity ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Drive a model registry: versioned artifacts and the manifest naming the serving
+    /// version.
+    Registry {
+        /// The registry's root directory.
+        #[arg(long)]
+        root: PathBuf,
+        #[command(subcommand)]
+        action: registry::Action,
     },
     /// Build a training set: logged predictions joined with their outcomes.
     ///
@@ -302,6 +329,24 @@ pub enum CliError {
         #[source]
         source: serde_json::Error,
     },
+    /// The model registry refused.
+    #[error(transparent)]
+    Registry(#[from] fresco::registry::RegistryError),
+    /// A client refused a version or a configuration.
+    #[error(transparent)]
+    Client(#[from] fresco::Error),
+    /// Flag state that could not be read.
+    #[error(transparent)]
+    Flags(#[from] fresco_unleash::FlagError),
+    /// A file that is not a known artifact.
+    #[error("{path}: not a model artifact (.wasm, .onnx, LightGBM .txt, XGBoost .json)")]
+    UnknownArtifact {
+        /// The file.
+        path: String,
+    },
+    /// An ONNX file published without its metadata.
+    #[error("an ONNX model needs --metadata (its inputs and outputs)")]
+    OnnxMetadata,
     /// Writing the output failed.
     #[error("{path}: {source}")]
     Io {
@@ -323,6 +368,8 @@ fn main() -> ExitCode {
         Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
         Command::Intervals { model, data, label, segment } => intervals::run(&model, &data, &label, &segment),
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),
+        Command::Flags { snapshot, flag, ids } => flags::run(&snapshot, &flag, &ids),
+        Command::Registry { root, action } => registry::run(&root, action),
         Command::Dataset { logs, model, from, to, label_window_days, policy, max_outcomes_in_memory, out } => {
             dataset::run(&logs, &model, from, to, label_window_days, policy, max_outcomes_in_memory, &out)
         }

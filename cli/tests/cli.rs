@@ -402,3 +402,68 @@ fn intervals_reports_coverage_per_segment() {
     let o = fresco(&["intervals", "--model", plain.to_str().unwrap(), "--data", csv_path.to_str().unwrap()]);
     assert!(stderr(&o).contains("declares no interval"), "{}", stderr(&o));
 }
+
+#[test]
+fn flags_explains_which_version_each_id_gets() {
+    let snapshot = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/flags_snapshot.json");
+    let out = fresco(&["flags", "--snapshot", snapshot, "--flag", "eta-model", "rider-1", "rider-2", "rider-3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert!(text.starts_with("# flag \"eta-model\""), "{text}");
+    assert!(text.lines().next().unwrap().contains(r#"["4", "5"]"#), "{text}");
+    assert_eq!(
+        rows,
+        [
+            "id\tenabled\tvariant\tpayload",
+            "rider-1\ttrue\tpinned\t5",
+            "rider-2\tfalse\tdisabled\t-",
+            "rider-3\ttrue\tv4\t4"
+        ]
+    );
+    let out = fresco(&["flags", "--snapshot", snapshot, "--flag", "killed", "rider-1"]);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("rider-1\tfalse\tdisabled\t-"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "flags.json", br#"{"toggles": []}"#);
+    let out = fresco(&["flags", "--snapshot", bad.to_str().unwrap(), "--flag", "f", "x"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not an Unleash flag snapshot"), "{}", stderr(&out));
+}
+
+#[test]
+fn registry_publishes_deploys_refuses_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("registry");
+    let root = root.to_str().unwrap();
+    let version = |v: &str| write(dir.path(), &format!("linear-{v}.wasm"), &fresco_test_models::linear_version(v));
+    for v in ["1", "2"] {
+        let file = version(v);
+        let out = fresco(&["registry", "--root", root, "publish", "linear", v, file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let ok = |args: &[&str]| {
+        let mut all = vec!["registry", "--root", root];
+        all.extend_from_slice(args);
+        let out = fresco(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(ok(&["deploy", "linear", "1"]), "linear: serving 1 (was nothing)\n");
+    assert_eq!(ok(&["deploy", "linear", "2"]), "linear: serving 2 (was 1)\n");
+    assert_eq!(ok(&["list"]), "model\tversion\tkind\tstate\nlinear\t1\twasm\tprevious\nlinear\t2\twasm\tserving\n");
+
+    // A version that traps is refused and the manifest is unchanged.
+    let meta = fresco_test_models::metadata_json("linear").replace(r#""version":"1""#, r#""version":"3""#);
+    let trap_linear = fresco_test_models::with_metadata(fresco_test_models::assemble(1, "(unreachable)", ""), &meta);
+    let trap = write(dir.path(), "trap.wasm", &trap_linear);
+    ok(&["publish", "linear", "3", trap.to_str().unwrap()]);
+    let out = fresco(&["registry", "--root", root, "deploy", "linear", "3"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("version `3` refused: it fails on a smoke row"), "{}", stderr(&out));
+    assert!(ok(&["list", "linear"]).contains("linear\t2\twasm\tserving"));
+
+    assert_eq!(ok(&["rollback", "linear"]), "linear: serving 1 (was 2)\n");
+    let out = fresco(&["registry", "--root", root, "publish", "linear", "4", "model.bin"]);
+    assert!(stderr(&out).contains("not a model artifact"), "{}", stderr(&out));
+}

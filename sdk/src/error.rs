@@ -120,6 +120,82 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A model version was refused: the serving version goes on serving
+    /// ([`ClientStats::versions_refused`](crate::ClientStats::versions_refused) counts it).
+    #[error("model `{model}`: version `{version}` refused: {reason}")]
+    VersionRefused {
+        /// The model.
+        model: String,
+        /// The version refused.
+        version: String,
+        /// Why (boxed: it is large and rare).
+        #[source]
+        reason: Box<Refusal>,
+    },
+    /// A rollback with no previous version loaded.
+    #[error("model `{model}` has no previous version to roll back to")]
+    NoPreviousVersion {
+        /// The model.
+        model: String,
+    },
+    /// A registry operation on a model that was not registered from a registry.
+    #[error("model `{model}` was not registered from a registry")]
+    NotFromRegistry {
+        /// The model.
+        model: String,
+    },
+}
+
+/// Why a model version was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Its artifact could not be read from the registry.
+    #[error(transparent)]
+    Registry(Box<crate::registry::RegistryError>),
+    /// It did not load (corrupt file, bad module, metadata).
+    #[error("it does not load: {0}")]
+    Load(#[source] Box<ModelError>),
+    /// It declares another model's name.
+    #[error("its metadata names model `{declared}`")]
+    Name {
+        /// The name in its metadata.
+        declared: String,
+    },
+    /// It declares another version than the one asked for.
+    #[error("its metadata declares version `{declared}`")]
+    Version {
+        /// The version in its metadata.
+        declared: String,
+    },
+    /// Its inputs do not fit the model's feature mapping.
+    #[error(transparent)]
+    Plan(Box<ConfigError>),
+    /// It lacks an output the serving version has (callers read it).
+    #[error("it has no output `{output}`, which the serving version has")]
+    MissingOutput {
+        /// The output.
+        output: String,
+    },
+    /// It takes a request input that the serving version does not (callers do not send
+    /// it); map it to a stored feature, or serve a version that does not need it.
+    #[error("it takes request input `{input}`, which callers of the serving version do not send")]
+    UnsentInput {
+        /// The input.
+        input: String,
+    },
+    /// It failed to score a plain row (each input's default, else 0).
+    #[error("it fails on a smoke row: {0}")]
+    Smoke(#[source] Box<ModelError>),
+    /// It answered a plain row with NaN or infinity.
+    #[error("it answers a smoke row with a non-finite `{output}`")]
+    NonFinite {
+        /// The output.
+        output: String,
+    },
+    /// The version is not loaded and the model has no registry to load it from.
+    #[error("it is not loaded, and the model was not registered from a registry")]
+    NotLoaded,
 }
 
 /// Why [`ClientBuilder::build`](crate::ClientBuilder::build) refused a configuration.
@@ -129,6 +205,24 @@ pub enum ConfigError {
     /// No prediction log was configured.
     #[error("no prediction log configured: call ClientBuilder::log_to")]
     NoPredictionLog,
+    /// A model's registry could not be read.
+    #[error("model `{model}`: {source}")]
+    Registry {
+        /// The model.
+        model: String,
+        /// The registry's error.
+        #[source]
+        source: Box<crate::registry::RegistryError>,
+    },
+    /// A model has a rollout flag but the client has no flag source.
+    #[error("a model is rolled out by flag `{flag}`, but no flag source is configured: call ClientBuilder::flags")]
+    NoFlagSource {
+        /// The flag.
+        flag: String,
+    },
+    /// A fallback version without a rollout flag (it would never answer).
+    #[error("a model declares a fallback version but no rollout flag")]
+    FallbackWithoutFlag,
     /// A model failed to load.
     #[error("loading a model: {source}")]
     Load {

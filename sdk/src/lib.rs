@@ -39,6 +39,8 @@
 //! - [`time`]: timestamps and UTC calendar dates (strictly parsed);
 //! - [`value`]: typed values and their lossless conversion to model inputs;
 //! - [`model`]: model backends (WebAssembly, compiled trees, ONNX);
+//! - [`registry`]: versioned models on disk, deployed and rolled back by manifest;
+//! - [`rollout`]: flags that choose a model version per request;
 //! - [`holdout`]: deterministic holdout assignment, identical in Rust, in WebAssembly
 //!   and in Python (`mmh3`);
 //! - [`log`]: prediction records and sinks; the durable Parquet log;
@@ -74,6 +76,9 @@ pub mod dataset;
 mod error;
 #[cfg(feature = "client")]
 pub mod model;
+#[cfg(feature = "client")]
+pub mod registry;
+pub mod rollout;
 
 #[cfg(feature = "runtime")]
 pub use fresco_runtime as runtime;
@@ -89,9 +94,9 @@ pub use time::Timestamp;
 pub use value::{Value, ValueType};
 
 #[cfg(feature = "client")]
-pub use client::{Client, ClientBuilder, ClientStats, HoldoutDecision, ModelConfig, Prediction, Request};
+pub use client::{Client, ClientBuilder, ClientStats, HoldoutDecision, ModelConfig, Prediction, Request, Watcher};
 #[cfg(feature = "client")]
-pub use error::{ConfigError, Error};
+pub use error::{ConfigError, Error, Refusal};
 #[cfg(feature = "embedded-store")]
 pub use features::EmbeddedStore;
 #[cfg(feature = "parquet")]

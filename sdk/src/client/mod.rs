@@ -2,6 +2,8 @@
 
 mod plan;
 mod request;
+mod versions;
+mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,19 +15,26 @@ use uuid::Uuid;
 pub use request::{HoldoutDecision, Prediction, Request};
 
 use crate::aggregates::AggregateStore;
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, Refusal};
 use crate::features::{FeatureStore, InputSource, Timestamp};
 use crate::holdout::Holdout;
 use crate::log::{OutcomeRecord, PredictionRecord, PredictionSink, TreatmentRecord};
-use crate::model::{Backend, ModelSource};
-use plan::{ModelPlan, Stores};
+use crate::model::ModelSource;
+use crate::registry::Registry;
+use crate::rollout::FlagSource;
+use plan::ModelPlan;
+use versions::{Loader, Rollout, Slot, Versions};
+pub use watch::Watcher;
+
+/// The version that answers a request, and the flag variant that chose it.
+type Route<'v> = (&'v Arc<ModelPlan>, Option<Arc<str>>);
 
 /// Rows scored per call into a model: keeps each call well inside the runtime's
 /// per-call deadline whatever the batch size.
 const SCORE_CHUNK_ROWS: usize = 4096;
 
 /// How one model is registered: where it comes from, where each input comes from, and
-/// which holdout applies.
+/// which holdout and flag apply.
 ///
 /// Inputs not mapped explicitly come from the request, under the input's own name.
 ///
@@ -39,15 +48,50 @@ const SCORE_CHUNK_ROWS: usize = 4096;
 /// ```
 #[derive(Debug)]
 pub struct ModelConfig {
-    source: ModelSource,
+    origin: Origin,
     inputs: HashMap<String, InputSource>,
     holdout: Option<String>,
+    rollout: Option<(String, String)>,
+    fallback: Option<String>,
+}
+
+#[derive(Debug)]
+enum Origin {
+    Source(ModelSource),
+    Registry(Registry, String),
 }
 
 impl ModelConfig {
     /// A model from `source`, every input taken from the request.
     pub fn new(source: ModelSource) -> Self {
-        ModelConfig { source, inputs: HashMap::new(), holdout: None }
+        Self::with_origin(Origin::Source(source))
+    }
+
+    /// The model `model` of a [`Registry`]: its serving version (from the manifest),
+    /// with the previous one loaded for rollback. [`Client::deploy`] and
+    /// [`Client::watch`] load further versions from the registry.
+    ///
+    /// ```
+    /// use fresco::{Client, MemorySink, ModelConfig, registry::Registry};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// registry.publish_wasm("linear", "1", &fresco_test_models::linear())?;
+    /// registry.deploy("linear", "1")?;
+    ///
+    /// let client = Client::builder()
+    ///     .model(ModelConfig::from_registry(&registry, "linear"))
+    ///     .log_to(MemorySink::new())
+    ///     .build()?;
+    /// assert_eq!(client.serving_version("linear")?, "1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_registry(registry: &Registry, model: impl Into<String>) -> Self {
+        Self::with_origin(Origin::Registry(registry.clone(), model.into()))
+    }
+
+    fn with_origin(origin: Origin) -> Self {
+        ModelConfig { origin, inputs: HashMap::new(), holdout: None, rollout: None, fallback: None }
     }
 
     /// Feeds model input `input` from `source`.
@@ -59,6 +103,23 @@ impl ModelConfig {
     /// Applies the named holdout (configured with [`ClientBuilder::holdout`]).
     pub fn holdout(mut self, name: impl Into<String>) -> Self {
         self.holdout = Some(name.into());
+        self
+    }
+
+    /// Lets `flag` choose the version per request (the [`FlagSource`] configured with
+    /// [`ClientBuilder::flags`]), sticky on the request's entity key named `entity`:
+    /// a variant whose payload names a version routes the request there; the flag
+    /// off routes it to the [`fallback_version`](Self::fallback_version), or to the
+    /// serving version when none is declared. See [`rollout`](crate::rollout).
+    pub fn rollout(mut self, flag: impl Into<String>, entity: impl Into<String>) -> Self {
+        self.rollout = Some((flag.into(), entity.into()));
+        self
+    }
+
+    /// The version that answers while the model's flag is off (loaded at build, from
+    /// the registry).
+    pub fn fallback_version(mut self, version: impl Into<String>) -> Self {
+        self.fallback = Some(version.into());
         self
     }
 }
@@ -74,6 +135,13 @@ pub struct ClientStats {
     pub treatments: AtomicU64,
     /// Treatments refused because the prediction's entity is held out.
     pub treatments_refused: AtomicU64,
+    /// Serving-version changes (deploys and rollbacks).
+    pub swaps: AtomicU64,
+    /// Model versions refused (did not load, validate or score a smoke row).
+    pub versions_refused: AtomicU64,
+    /// Rows whose flag named a version that is not loaded (refused, or not yet
+    /// loaded): the serving version answered them.
+    pub flag_version_unavailable: AtomicU64,
 }
 
 /// Builds a [`Client`].
@@ -97,6 +165,7 @@ pub struct ClientBuilder {
     models: Vec<ModelConfig>,
     sink: Option<Arc<dyn PredictionSink>>,
     max_batch_rows: Option<usize>,
+    flags: Option<Arc<dyn FlagSource>>,
 }
 
 impl ClientBuilder {
@@ -150,6 +219,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Asks `flags` which version of a model with a [`ModelConfig::rollout`] answers.
+    pub fn flags(self, flags: impl FlagSource) -> Self {
+        self.shared_flags(Arc::new(flags))
+    }
+
+    /// [`flags`](Self::flags), shared with other code.
+    pub fn shared_flags(mut self, flags: Arc<dyn FlagSource>) -> Self {
+        self.flags = Some(flags);
+        self
+    }
+
     /// Refuses batches larger than this ([`DEFAULT_MAX_BATCH_ROWS`](Self::DEFAULT_MAX_BATCH_ROWS)).
     pub fn max_batch_rows(mut self, rows: usize) -> Self {
         self.max_batch_rows = Some(rows);
@@ -166,31 +246,78 @@ impl ClientBuilder {
             None => fresco_runtime::Engine::new()
                 .map_err(|e| ConfigError::Load { source: Box::new(crate::model::ModelError::Runtime(e)) })?,
         };
+        let loader = Loader { engine, store: self.store, aggregates: self.aggregates, holdouts: self.holdouts };
+        let stats = ClientStats::default();
         let mut models = HashMap::new();
         for config in self.models {
-            let ModelConfig { source, inputs, holdout } = config;
-            let backend = Backend::load(&engine, source).map_err(|e| ConfigError::Load { source: Box::new(e) })?;
-            let plan = ModelPlan::new(
-                backend,
-                &inputs,
-                holdout.as_deref(),
-                Stores { features: self.store.as_ref(), aggregates: self.aggregates.as_ref() },
-                &self.holdouts,
-            )?;
-            let name = plan.name.to_string();
-            tracing::info!(model = %name, version = %plan.version, backend = plan.backend.kind(), "model registered");
-            if models.insert(name.clone(), Arc::new(plan)).is_some() {
+            let slot = Self::slot(&loader, config, self.flags.as_ref(), &stats)?;
+            let serving = slot.current().serving.clone();
+            tracing::info!(model = %slot.name, version = %serving.version, backend = serving.backend.kind(), "model registered");
+            let name = slot.name.clone();
+            if models.insert(name.clone(), slot).is_some() {
                 return Err(ConfigError::DuplicateModel { model: name }.into());
             }
         }
         Ok(Client {
             inner: Arc::new(Inner {
                 models,
+                loader,
+                flags: self.flags,
                 sink,
                 max_batch_rows: self.max_batch_rows.unwrap_or(Self::DEFAULT_MAX_BATCH_ROWS),
-                stats: ClientStats::default(),
+                stats,
             }),
         })
+    }
+
+    /// Loads a model's serving version, and from its registry the previous version,
+    /// the fallback and the versions its flag names.
+    fn slot(
+        loader: &Loader,
+        config: ModelConfig,
+        flags: Option<&Arc<dyn FlagSource>>,
+        stats: &ClientStats,
+    ) -> Result<Slot, Error> {
+        let ModelConfig { origin, inputs, holdout, rollout, fallback } = config;
+        let (source, registry, manifest) = match origin {
+            Origin::Source(source) => (source, None, None),
+            Origin::Registry(registry, model) => {
+                let registry_err = |e| ConfigError::Registry { model: model.clone(), source: Box::new(e) };
+                let manifest = registry.manifest(&model).map_err(registry_err)?;
+                let source = registry.source(&model, &manifest.serving).map_err(registry_err)?;
+                (source, Some(registry), Some(manifest))
+            }
+        };
+        let rollout = match rollout {
+            Some((flag, entity)) if flags.is_some() => Some(Rollout { flag, entity: entity.into(), fallback }),
+            Some((flag, _)) => return Err(ConfigError::NoFlagSource { flag }.into()),
+            None if fallback.is_some() => return Err(ConfigError::FallbackWithoutFlag.into()),
+            None => None,
+        };
+        let slot = Slot::new(loader, source, inputs, holdout, registry, rollout)?;
+        if let Some(previous) = manifest.and_then(|m| m.previous) {
+            // The previous version is a convenience (instant rollback): one that no longer
+            // loads is refused and logged, and the client serves without it.
+            let deployed = slot.deploy(loader, &previous, None).and_then(|_| slot.rollback());
+            if let Err(error) = deployed {
+                stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(model = %slot.name, %error, "previous version not loaded");
+            }
+        }
+        if let (Some(rollout), Some(flags)) = (&slot.rollout, flags) {
+            let versions = flags.versions(&rollout.flag);
+            for error in slot.preload(loader, versions) {
+                // The fallback must load: it is what answers when the flag is off.
+                if let Error::VersionRefused { version, .. } = &error
+                    && rollout.fallback.as_deref() == Some(version.as_str())
+                {
+                    return Err(error);
+                }
+                stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(model = %slot.name, %error, "flagged version not loaded");
+            }
+        }
+        Ok(slot)
     }
 }
 
@@ -226,7 +353,9 @@ pub struct Client {
 }
 
 struct Inner {
-    models: HashMap<String, Arc<ModelPlan>>,
+    models: HashMap<String, Slot>,
+    loader: Loader,
+    flags: Option<Arc<dyn FlagSource>>,
     sink: Arc<dyn PredictionSink>,
     max_batch_rows: usize,
     stats: ClientStats,
@@ -251,9 +380,107 @@ impl Client {
         names
     }
 
-    /// The metadata of a registered model.
-    pub fn metadata(&self, model: &str) -> Result<&fresco_abi::ModelMetadata, Error> {
-        Ok(self.plan(model)?.backend.metadata())
+    /// The metadata of a registered model's serving version.
+    pub fn metadata(&self, model: &str) -> Result<Arc<fresco_abi::ModelMetadata>, Error> {
+        Ok(self.slot(model)?.current().serving.meta.clone())
+    }
+
+    /// The version of `model` that serves now.
+    pub fn serving_version(&self, model: &str) -> Result<String, Error> {
+        Ok(self.slot(model)?.current().serving.version.to_string())
+    }
+
+    /// The loaded versions of `model` (serving, previous, fallback, flagged), sorted.
+    pub fn loaded_versions(&self, model: &str) -> Result<Vec<String>, Error> {
+        let mut versions: Vec<String> = self.slot(model)?.current().loaded.keys().cloned().collect();
+        versions.sort();
+        Ok(versions)
+    }
+
+    /// Serves `version` of `model`: loaded from the model's registry (unless already
+    /// loaded) off the request path, validated (it loads, fits the feature mapping,
+    /// keeps the serving version's outputs, needs no input callers do not send, and
+    /// scores a smoke row), then swapped in atomically. Calls in flight finish on the
+    /// version they started with; none fails. The version serving until now stays
+    /// loaded, for [`rollback`](Self::rollback).
+    ///
+    /// A refused version ([`Error::VersionRefused`]) changes nothing: it is counted
+    /// ([`ClientStats::versions_refused`]) and logged, and the serving version serves on.
+    ///
+    /// ```
+    /// use fresco::{Client, MemorySink, ModelConfig, Request, registry::Registry};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let registry = Registry::open(dir.path())?;
+    /// registry.publish_wasm("linear", "1", &fresco_test_models::linear())?;
+    /// registry.publish_wasm("linear", "2", &fresco_test_models::linear_version("2"))?;
+    /// registry.deploy("linear", "1")?;
+    /// let client = Client::builder()
+    ///     .model(ModelConfig::from_registry(&registry, "linear"))
+    ///     .log_to(MemorySink::new())
+    ///     .build()?;
+    ///
+    /// client.deploy("linear", "2")?;
+    /// let p = client.predict("linear", &Request::new().value("a", 1.0).value("b", 1.0))?;
+    /// assert_eq!(p.model_version(), "2");
+    /// assert_eq!(client.rollback("linear")?, "1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn deploy(&self, model: &str, version: &str) -> Result<(), Error> {
+        self.change(model, |slot| slot.deploy(&self.inner.loader, version, None).map(drop))
+    }
+
+    /// Serves a version of `model` from `source` (not from a registry), validated as
+    /// [`deploy`](Self::deploy) does; its version is the one its metadata declares.
+    pub fn deploy_source(&self, model: &str, source: ModelSource) -> Result<(), Error> {
+        let backend = crate::model::Backend::load(&self.inner.loader.engine, source).map_err(|e| {
+            self.inner.stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+            Error::VersionRefused {
+                model: model.into(),
+                version: "?".into(),
+                reason: Box::new(Refusal::Load(Box::new(e))),
+            }
+        })?;
+        let version = backend.metadata().version.clone();
+        self.change(model, |slot| slot.deploy(&self.inner.loader, &version, Some(backend)).map(drop))
+    }
+
+    /// Serves the previous version of `model` again (it stayed loaded: nothing is
+    /// read or compiled); returns the version now serving.
+    pub fn rollback(&self, model: &str) -> Result<String, Error> {
+        let mut version = String::new();
+        self.change(model, |slot| {
+            version = slot.rollback()?;
+            Ok(())
+        })?;
+        Ok(version)
+    }
+
+    /// Runs a change of serving version, counting it or its refusal.
+    fn change(&self, model: &str, change: impl FnOnce(&Slot) -> Result<(), Error>) -> Result<(), Error> {
+        let slot = self.slot(model)?;
+        match change(slot) {
+            Ok(()) => {
+                self.inner.stats.swaps.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(error) => {
+                if matches!(error, Error::VersionRefused { .. }) {
+                    self.inner.stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::warn!(model, %error, "version change refused; the serving version serves on");
+                Err(error)
+            }
+        }
+    }
+
+    /// Follows the registry manifests and the flags in the background: every
+    /// `interval`, a model registered [`from_registry`](ModelConfig::from_registry)
+    /// whose manifest names another serving version is deployed to it (a refused
+    /// version is not retried until the manifest changes again), and the versions a
+    /// model's flag names are loaded. Stops when the returned [`Watcher`] is dropped.
+    pub fn watch(&self, interval: std::time::Duration) -> Watcher {
+        Watcher::start(Arc::downgrade(&self.inner), interval)
     }
 
     /// Counters.
@@ -275,7 +502,7 @@ impl Client {
     /// row fails the whole batch, and the error names the row.
     pub fn predict_batch(&self, model: &str, requests: &[Request]) -> Result<Vec<Prediction>, Error> {
         let started = Instant::now();
-        let plan = self.plan(model)?;
+        let slot = self.slot(model)?;
         let _span = tracing::debug_span!("fresco.predict", model, rows = requests.len()).entered();
         if requests.is_empty() {
             return Ok(Vec::new());
@@ -287,6 +514,75 @@ impl Client {
                 max: self.inner.max_batch_rows,
             });
         }
+        // One read of the versions for the whole call: a swap meanwhile does not change it.
+        let versions = slot.current();
+        let (Some(rollout), Some(flags)) = (&slot.rollout, &self.inner.flags) else {
+            return self.score(&versions.serving, requests, None, started);
+        };
+        let routes = self.route(slot, rollout, &**flags, &versions, requests)?;
+        let first = routes[0].0;
+        let variants: Vec<Option<Arc<str>>> = routes.iter().map(|(_, v)| v.clone()).collect();
+        if routes.iter().all(|(plan, _)| Arc::ptr_eq(plan, first)) {
+            return self.score(first, requests, Some(&variants), started);
+        }
+        // Rows routed to several versions: score each version's rows together, then
+        // answer in the order asked.
+        let mut predictions: Vec<Option<Prediction>> = (0..requests.len()).map(|_| None).collect();
+        for r in 0..requests.len() {
+            if predictions[r].is_some() {
+                continue;
+            }
+            let plan = routes[r].0;
+            let rows: Vec<usize> = (r..requests.len()).filter(|&i| Arc::ptr_eq(routes[i].0, plan)).collect();
+            let group: Vec<Request> = rows.iter().map(|&i| requests[i].clone()).collect();
+            let group_variants: Vec<Option<Arc<str>>> = rows.iter().map(|&i| variants[i].clone()).collect();
+            for (i, p) in rows.iter().zip(self.score(plan, &group, Some(&group_variants), started)?) {
+                predictions[*i] = Some(p);
+            }
+        }
+        Ok(predictions.into_iter().flatten().collect())
+    }
+
+    /// Which loaded version answers each request, and the flag variant that chose it.
+    fn route<'v>(
+        &self,
+        slot: &Slot,
+        rollout: &Rollout,
+        flags: &dyn FlagSource,
+        versions: &'v Versions,
+        requests: &[Request],
+    ) -> Result<Vec<Route<'v>>, Error> {
+        let mut routes = Vec::with_capacity(requests.len());
+        for (row, request) in requests.iter().enumerate() {
+            let key = request.entity_key(&rollout.entity).ok_or_else(|| Error::MissingEntity {
+                model: slot.name.clone(),
+                entity: rollout.entity.to_string(),
+                row,
+            })?;
+            let decision = flags.decide(&rollout.flag, key);
+            let wanted = if decision.enabled { decision.payload.as_deref() } else { rollout.fallback.as_deref() };
+            let plan = match wanted.map(|v| versions.loaded.get(v)) {
+                Some(Some(plan)) => plan,
+                Some(None) => {
+                    self.inner.stats.flag_version_unavailable.fetch_add(1, Ordering::Relaxed);
+                    &versions.serving
+                }
+                None => &versions.serving,
+            };
+            routes.push((plan, decision.variant.map(Arc::from)));
+        }
+        Ok(routes)
+    }
+
+    /// Scores `requests` with one version, logs them, and returns the predictions.
+    fn score(
+        &self,
+        plan: &ModelPlan,
+        requests: &[Request],
+        variants: Option<&[Option<Arc<str>>]>,
+        started: Instant,
+    ) -> Result<Vec<Prediction>, Error> {
+        let model = &*plan.name;
         let holdouts = self.assign_holdouts(plan, requests)?;
         let now = Timestamp::now();
         let times: Vec<Timestamp> = requests.iter().map(|r| r.at.unwrap_or(now)).collect();
@@ -324,6 +620,7 @@ impl Client {
                 outputs: outputs[r * n_out..(r + 1) * n_out].to_vec(),
                 holdout,
                 interval: plan.interval.clone(),
+                flag_variant: variants.and_then(|v| v[r].clone()),
             };
             records.push(PredictionRecord {
                 prediction_id: prediction.id.hyphenated().to_string(),
@@ -336,7 +633,7 @@ impl Client {
                 holdout: prediction.holdout.as_ref().map(|h| h.name.to_string()),
                 in_holdout: prediction.holdout.as_ref().is_some_and(|h| h.in_holdout),
                 eligible: prediction.may_treat(),
-                flag_variant: None,
+                flag_variant: prediction.flag_variant.as_deref().map(str::to_owned),
                 latency_us,
             });
             predictions.push(prediction);
@@ -518,8 +815,13 @@ impl Client {
             .map_err(|e| Error::Async { reason: format!("the prediction task failed: {e}") })?
     }
 
-    fn plan(&self, model: &str) -> Result<&ModelPlan, Error> {
-        self.inner.models.get(model).map(|p| &**p).ok_or_else(|| Error::UnknownModel { model: model.into() })
+    fn slot(&self, model: &str) -> Result<&Slot, Error> {
+        self.inner.models.get(model).ok_or_else(|| Error::UnknownModel { model: model.into() })
+    }
+
+    /// The serving plan of `model`.
+    fn plan(&self, model: &str) -> Result<Arc<ModelPlan>, Error> {
+        Ok(self.slot(model)?.current().serving.clone())
     }
 
     fn assign_holdouts(&self, plan: &ModelPlan, requests: &[Request]) -> Result<Option<Vec<HoldoutDecision>>, Error> {

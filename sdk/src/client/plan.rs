@@ -36,6 +36,7 @@ pub(crate) struct Stores<'a> {
 
 pub(crate) struct ModelPlan {
     pub(crate) backend: Backend,
+    pub(crate) meta: Arc<fresco_abi::ModelMetadata>,
     pub(crate) name: Arc<str>,
     pub(crate) version: Arc<str>,
     pub(crate) input_names: Arc<[String]>,
@@ -179,7 +180,17 @@ impl ModelPlan {
             fetches,
             holdout,
             backend,
+            meta: Arc::new(meta),
         })
+    }
+
+    /// Names of the inputs this plan reads from requests.
+    pub(crate) fn request_input_names(&self) -> impl Iterator<Item = &str> {
+        self.request_inputs.keys().map(|k| &**k)
+    }
+
+    pub(crate) fn has_request_input(&self, name: &str) -> bool {
+        self.request_inputs.contains_key(name)
     }
 
     pub(crate) fn n_inputs(&self) -> usize {

@@ -121,9 +121,16 @@ pub struct Prediction {
     pub(crate) outputs: Vec<f64>,
     pub(crate) holdout: Option<HoldoutDecision>,
     pub(crate) interval: Option<Arc<IntervalRule>>,
+    pub(crate) flag_variant: Option<Arc<str>>,
 }
 
 impl Prediction {
+    /// The variant of the model's rollout flag that chose the version, if the model has
+    /// a flag (logged as `flag_variant`).
+    pub fn flag_variant(&self) -> Option<&str> {
+        self.flag_variant.as_deref()
+    }
+
     /// The prediction id (UUIDv7: sortable by creation time), as logged.
     pub fn id(&self) -> Uuid {
         self.id

@@ -86,6 +86,11 @@ pub fn linear() -> Vec<u8> {
     linear_with_metadata(&metadata_json("linear"))
 }
 
+/// The linear model declaring version `version` (for registries and rollouts).
+pub fn linear_version(version: &str) -> Vec<u8> {
+    linear_with_metadata(&metadata_json("linear").replace(r#""version":"1""#, &format!(r#""version":"{version}""#)))
+}
+
 /// The linear model's code (`y = 2·a + 3·b + 1`) under metadata of the caller's choosing
 /// (two inputs, one output), e.g. to declare missing-value policies or input types.
 pub fn linear_with_metadata(json: &str) -> Vec<u8> {

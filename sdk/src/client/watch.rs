@@ -1,0 +1,95 @@
+//! The background thread behind [`Client::watch`](super::Client::watch).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::Inner;
+use crate::error::Error;
+
+/// Follows registry manifests and flags while alive; dropping it stops the thread
+/// (within one interval) and waits for it.
+#[derive(Debug)]
+pub struct Watcher {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Watcher {
+    pub(super) fn start(inner: Weak<Inner>, interval: Duration) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("fresco-watch".into())
+            .spawn(move || {
+                // Per model, the manifest version last refused: not retried until the
+                // manifest names another one.
+                let mut refused: HashMap<String, String> = HashMap::new();
+                loop {
+                    match inner.upgrade() {
+                        Some(inner) => look(&inner, &mut refused),
+                        None => return,
+                    }
+                    match stopped.recv_timeout(interval) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })
+            .ok();
+        if thread.is_none() {
+            tracing::error!("could not start the registry and flag watcher thread");
+        }
+        Watcher { stop: Some(stop), thread }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One look at every model's manifest and flag.
+fn look(inner: &Arc<Inner>, refused: &mut HashMap<String, String>) {
+    for (name, slot) in &inner.models {
+        if let Some(registry) = &slot.registry {
+            match registry.manifest(name) {
+                Ok(manifest) => {
+                    let serving = slot.current().serving.version.to_string();
+                    if manifest.serving != serving && refused.get(name) != Some(&manifest.serving) {
+                        match slot.deploy(&inner.loader, &manifest.serving, None) {
+                            Ok(_) => {
+                                inner.stats.swaps.fetch_add(1, Ordering::Relaxed);
+                                refused.remove(name);
+                            }
+                            Err(error) => {
+                                if matches!(error, Error::VersionRefused { .. }) {
+                                    inner.stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                                }
+                                tracing::warn!(model = %name, version = %manifest.serving, %error, "manifest version refused; the serving version serves on");
+                                refused.insert(name.clone(), manifest.serving);
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(model = %name, %error, "registry manifest unreadable"),
+            }
+        }
+        if let (Some(rollout), Some(flags)) = (&slot.rollout, &inner.flags) {
+            let wanted = flags.versions(&rollout.flag);
+            let missing = wanted.iter().any(|v| !slot.current().loaded.contains_key(v));
+            if missing {
+                for error in slot.preload(&inner.loader, wanted) {
+                    inner.stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(model = %name, %error, "flagged version not loaded");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! A model registry on disk: versioned artifacts and a manifest naming the serving
+//! version, so a model can be deployed and rolled back without a redeploy of the app.
+//!
+//! Layout (docs/design.md §8):
+//!
+//! ```text
+//! <root>/<model>/manifest.json        {"serving": "4", "previous": "3"}
+//! <root>/<model>/<version>/model.wasm  or model.onnx + metadata.json,
+//!                                      or model.txt (LightGBM), model.json (XGBoost)
+//! ```
+//!
+//! One artifact per version directory. Tree files are compiled when loaded; a `.wasm`
+//! must declare the directory's model name and version in its metadata, so a file
+//! copied into the wrong place is refused instead of served under the wrong name.
+//! The manifest is replaced atomically (written beside, then renamed), so a reader
+//! never sees half of it.
+//!
+//! ```
+//! use fresco::registry::Registry;
+//!
+//! let root = tempfile::tempdir()?;
+//! let registry = Registry::open(root.path())?;
+//! registry.publish_wasm("linear", "1", &fresco_test_models::linear())?;
+//! registry.deploy("linear", "1")?;
+//! assert_eq!(registry.manifest("linear")?.serving, "1");
+//! assert_eq!(registry.versions("linear")?[0].version, "1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use fresco_abi::ModelMetadata;
+use serde::{Deserialize, Serialize};
+
+use crate::model::ModelSource;
+
+/// The name of each model's manifest file.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Which version of a model serves, and which served before it (for rollback).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The version that serves.
+    pub serving: String,
+    /// The version that served before, kept loaded for an instant rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+}
+
+/// The kind of artifact a version directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArtifactKind {
+    /// A WebAssembly module (ABI v1), `model.wasm`.
+    Wasm,
+    /// An ONNX graph, `model.onnx`, with its `metadata.json`.
+    Onnx,
+    /// A LightGBM text model, `model.txt`.
+    LightGbm,
+    /// An XGBoost JSON model, `model.json`.
+    XgBoost,
+}
+
+impl ArtifactKind {
+    const ALL: [(ArtifactKind, &'static str); 4] = [
+        (ArtifactKind::Wasm, "model.wasm"),
+        (ArtifactKind::Onnx, "model.onnx"),
+        (ArtifactKind::LightGbm, "model.txt"),
+        (ArtifactKind::XgBoost, "model.json"),
+    ];
+
+    /// The artifact's file name inside a version directory.
+    pub fn file_name(self) -> &'static str {
+        Self::ALL.iter().find(|(k, _)| *k == self).map_or("model.wasm", |(_, f)| f)
+    }
+}
+
+impl std::fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ArtifactKind::Wasm => "wasm",
+            ArtifactKind::Onnx => "onnx",
+            ArtifactKind::LightGbm => "lightgbm",
+            ArtifactKind::XgBoost => "xgboost",
+        })
+    }
+}
+
+/// One stored version of a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// The version, as named by its directory.
+    pub version: String,
+    /// Its artifact.
+    pub kind: ArtifactKind,
+    /// The artifact file.
+    pub path: PathBuf,
+}
+
+/// What went wrong reading or changing a registry. Each names the path or the model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A model or version name that is not a plain directory name.
+    #[error("`{name}` is not a valid {what} name: use letters, digits, `.`, `_` and `-` (not starting with `.`)")]
+    InvalidName {
+        /// "model" or "version".
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// No such model in the registry.
+    #[error("the registry at {root} has no model `{model}`")]
+    UnknownModel {
+        /// The registry root.
+        root: PathBuf,
+        /// The model asked for.
+        model: String,
+    },
+    /// No such version of the model.
+    #[error("model `{model}` has no version `{version}` in the registry")]
+    UnknownVersion {
+        /// The model.
+        model: String,
+        /// The version asked for.
+        version: String,
+    },
+    /// A version directory with no artifact, or with more than one.
+    #[error("{dir}: {reason}")]
+    Artifact {
+        /// The version directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A manifest that is not valid JSON of the documented form.
+    #[error("{path}: not a valid manifest: {reason}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The model has never been deployed (no manifest).
+    #[error("model `{model}` has no manifest yet: deploy a version first")]
+    NotDeployed {
+        /// The model.
+        model: String,
+    },
+    /// Rollback with no previous version recorded.
+    #[error("model `{model}` has no previous version to roll back to")]
+    NoPrevious {
+        /// The model.
+        model: String,
+    },
+    /// A tree model file that does not compile.
+    #[cfg(feature = "trees")]
+    #[error("{path}: {source}")]
+    Compile {
+        /// The artifact.
+        path: PathBuf,
+        /// Why.
+        source: fresco_compiler::CompileError,
+    },
+    /// An ONNX model that does not load.
+    #[cfg(feature = "onnx")]
+    #[error("{path}: {source}")]
+    Onnx {
+        /// The artifact.
+        path: PathBuf,
+        /// Why.
+        source: crate::OnnxError,
+    },
+    /// An artifact this build cannot load (its Cargo feature is off).
+    #[error("{path}: {kind} models need fresco's `{feature}` feature")]
+    Unsupported {
+        /// The artifact.
+        path: PathBuf,
+        /// Its kind.
+        kind: ArtifactKind,
+        /// The feature that loads it.
+        feature: &'static str,
+    },
+}
+
+/// A registry rooted at a directory. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    root: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
+    move |source| RegistryError::Io { path: path.to_owned(), source }
+}
+
+/// Model and version names become directory names: keep them to a safe alphabet so a
+/// name can never climb out of the registry (`..`, `/`).
+fn check_name(what: &'static str, name: &str) -> Result<(), RegistryError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok { Ok(()) } else { Err(RegistryError::InvalidName { what, name: name.to_owned() }) }
+}
+
+/// Orders versions numerically where both are numbers ("9" < "10"), else as text.
+fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        _ => a.cmp(b),
+    }
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, RegistryError> {
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(io_err(&root))?;
+        Ok(Registry { root })
+    }
+
+    /// The registry's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn model_dir(&self, model: &str) -> Result<PathBuf, RegistryError> {
+        check_name("model", model)?;
+        Ok(self.root.join(model))
+    }
+
+    /// The models in the registry, sorted.
+    pub fn models(&self) -> Result<Vec<String>, RegistryError> {
+        let mut models = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(io_err(&self.root))? {
+            let entry = entry.map_err(io_err(&self.root))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && check_name("model", &name).is_ok() {
+                models.push(name);
+            }
+        }
+        models.sort();
+        Ok(models)
+    }
+
+    /// The stored versions of `model`, oldest first (numeric versions in numeric order).
+    pub fn versions(&self, model: &str) -> Result<Vec<VersionEntry>, RegistryError> {
+        let dir = self.model_dir(model)?;
+        if !dir.is_dir() {
+            return Err(RegistryError::UnknownModel { root: self.root.clone(), model: model.to_owned() });
+        }
+        let mut versions = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let version = entry.file_name().to_string_lossy().into_owned();
+            // Hidden entries are versions being published (see `publish`).
+            if entry.path().is_dir() && check_name("version", &version).is_ok() {
+                versions.push(self.entry(model, &version)?);
+            }
+        }
+        versions.sort_by(|a, b| version_order(&a.version, &b.version));
+        Ok(versions)
+    }
+
+    /// The stored version `version` of `model`.
+    pub fn version(&self, model: &str, version: &str) -> Result<VersionEntry, RegistryError> {
+        check_name("version", version)?;
+        let dir = self.model_dir(model)?.join(version);
+        if !dir.is_dir() {
+            return Err(RegistryError::UnknownVersion { model: model.to_owned(), version: version.to_owned() });
+        }
+        self.entry(model, version)
+    }
+
+    fn entry(&self, model: &str, version: &str) -> Result<VersionEntry, RegistryError> {
+        let dir = self.root.join(model).join(version);
+        let found: Vec<_> = ArtifactKind::ALL.iter().filter(|(_, file)| dir.join(file).is_file()).collect();
+        match found.as_slice() {
+            [(kind, file)] => Ok(VersionEntry { version: version.to_owned(), kind: *kind, path: dir.join(file) }),
+            [] => Err(RegistryError::Artifact {
+                dir,
+                reason: "no model.wasm, model.onnx, model.txt (LightGBM) or model.json (XGBoost)".into(),
+            }),
+            several => Err(RegistryError::Artifact {
+                dir,
+                reason: format!(
+                    "{} artifacts ({}); a version holds exactly one",
+                    several.len(),
+                    several.iter().map(|(_, f)| *f).collect::<Vec<_>>().join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// The model's manifest.
+    pub fn manifest(&self, model: &str) -> Result<Manifest, RegistryError> {
+        let path = self.model_dir(model)?.join(MANIFEST);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(if self.root.join(model).is_dir() {
+                    RegistryError::NotDeployed { model: model.to_owned() }
+                } else {
+                    RegistryError::UnknownModel { root: self.root.clone(), model: model.to_owned() }
+                });
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Manifest { path: path.clone(), reason: e.to_string() })?;
+        check_name("version", &manifest.serving)
+            .and_then(|()| manifest.previous.as_deref().map_or(Ok(()), |p| check_name("version", p)))
+            .map_err(|e| RegistryError::Manifest { path, reason: e.to_string() })?;
+        Ok(manifest)
+    }
+
+    /// Makes `version` the serving version of `model` (the one serving now becomes the
+    /// previous one). Only the manifest changes: Clients watching the registry load and
+    /// validate the version and swap to it; a Client refuses a version that fails.
+    pub fn deploy(&self, model: &str, version: &str) -> Result<Manifest, RegistryError> {
+        self.version(model, version)?;
+        let previous = match self.manifest(model) {
+            Ok(m) if m.serving == version => m.previous,
+            Ok(m) => Some(m.serving),
+            Err(RegistryError::NotDeployed { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let manifest = Manifest { serving: version.to_owned(), previous };
+        self.write_manifest(model, &manifest)?;
+        Ok(manifest)
+    }
+
+    /// Serves the previous version again (and records the one rolled back from as the
+    /// previous one, so a second rollback undoes the first).
+    pub fn rollback(&self, model: &str) -> Result<Manifest, RegistryError> {
+        let current = self.manifest(model)?;
+        let previous = current.previous.ok_or_else(|| RegistryError::NoPrevious { model: model.to_owned() })?;
+        self.version(model, &previous)?;
+        let manifest = Manifest { serving: previous, previous: Some(current.serving) };
+        self.write_manifest(model, &manifest)?;
+        Ok(manifest)
+    }
+
+    fn write_manifest(&self, model: &str, manifest: &Manifest) -> Result<(), RegistryError> {
+        let dir = self.model_dir(model)?;
+        let path = dir.join(MANIFEST);
+        let tmp = dir.join(format!(".{MANIFEST}.{}.tmp", std::process::id()));
+        let json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| RegistryError::Manifest { path: path.clone(), reason: e.to_string() })?;
+        let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+        file.write_all(&json).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    /// Stores `bytes` as the artifact of a new version (refusing to overwrite one).
+    /// The version appears whole: it is written under a hidden name and renamed.
+    pub fn publish(
+        &self,
+        model: &str,
+        version: &str,
+        kind: ArtifactKind,
+        bytes: &[u8],
+        onnx_metadata: Option<&ModelMetadata>,
+    ) -> Result<VersionEntry, RegistryError> {
+        check_name("version", version)?;
+        let model_dir = self.model_dir(model)?;
+        let dir = model_dir.join(version);
+        if dir.exists() {
+            return Err(RegistryError::Artifact {
+                dir,
+                reason: "this version already exists; versions are immutable".into(),
+            });
+        }
+        let staging = model_dir.join(format!(".{version}.{}.staging", std::process::id()));
+        fs::create_dir_all(&staging).map_err(io_err(&staging))?;
+        let artifact = staging.join(kind.file_name());
+        fs::write(&artifact, bytes).map_err(io_err(&artifact))?;
+        if let Some(meta) = onnx_metadata {
+            let path = staging.join("metadata.json");
+            let json = serde_json::to_vec_pretty(meta)
+                .map_err(|e| RegistryError::Artifact { dir: staging.clone(), reason: e.to_string() })?;
+            fs::write(&path, json).map_err(io_err(&path))?;
+        }
+        fs::rename(&staging, &dir).map_err(io_err(&dir))?;
+        self.entry(model, version)
+    }
+
+    /// [`publish`](Self::publish) for a WebAssembly module.
+    pub fn publish_wasm(&self, model: &str, version: &str, wasm: &[u8]) -> Result<VersionEntry, RegistryError> {
+        self.publish(model, version, ArtifactKind::Wasm, wasm, None)
+    }
+
+    /// Where to load `version` of `model` from. Tree files are compiled here; a `.wasm`
+    /// is read when the Client loads it (and its declared name and version checked).
+    pub fn source(&self, model: &str, version: &str) -> Result<ModelSource, RegistryError> {
+        let entry = self.version(model, version)?;
+        let path = entry.path.clone();
+        match entry.kind {
+            ArtifactKind::Wasm => {
+                let bytes = fs::read(&path).map_err(io_err(&path))?;
+                Ok(ModelSource::WasmBytes(bytes))
+            }
+            #[cfg(feature = "trees")]
+            ArtifactKind::LightGbm | ArtifactKind::XgBoost => {
+                ModelSource::trees_file(&path, model, version).map_err(|source| RegistryError::Compile { path, source })
+            }
+            #[cfg(feature = "onnx")]
+            ArtifactKind::Onnx => {
+                let meta_path = path.with_file_name("metadata.json");
+                let bytes = fs::read(&meta_path).map_err(io_err(&meta_path))?;
+                let mut meta: ModelMetadata = serde_json::from_slice(&bytes)
+                    .map_err(|e| RegistryError::Manifest { path: meta_path.clone(), reason: e.to_string() })?;
+                meta.name = model.to_owned();
+                meta.version = version.to_owned();
+                crate::OnnxModel::from_file(&path, meta)
+                    .map(ModelSource::Onnx)
+                    .map_err(|source| RegistryError::Onnx { path, source })
+            }
+            #[allow(unreachable_patterns)]
+            kind => Err(RegistryError::Unsupported {
+                path,
+                kind,
+                feature: if kind == ArtifactKind::Onnx { "onnx" } else { "trees" },
+            }),
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! [`UnleashFlags`]: flag state from a server or a snapshot, evaluated by the SDK.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use fresco::rollout::{FlagDecision, FlagSource};
+use serde_json::Value;
+use unleash_api_client::client::{FeatureKey, Variant};
+use unleash_api_client::{Client, ClientBuilder, Context};
+use unleash_types::client_features::ClientFeatures;
+use unleash_yggdrasil::{EngineState, UpdateMessage};
+
+use crate::poll::Poller;
+
+/// Why flags could not be set up or a snapshot read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlagError {
+    /// A snapshot that is not the JSON of `GET /api/client/features` (or a delta).
+    #[error("not an Unleash flag snapshot: {reason}")]
+    Snapshot {
+        /// What was wrong.
+        reason: String,
+    },
+    /// A snapshot file that could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The SDK client, HTTP client or polling thread could not be made.
+    #[error("unleash client: {reason}")]
+    Client {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Counters of the flag state's freshness.
+#[derive(Debug, Default)]
+pub struct FlagStats {
+    /// Polls answered and applied.
+    pub fetches: AtomicU64,
+    /// Polls that failed (server down, timeout, bad body): the last state kept serving.
+    pub failures: AtomicU64,
+    /// Snapshots loaded.
+    pub snapshots: AtomicU64,
+}
+
+/// The SDK is generic over a typed flag enum; fresco looks flags up by name only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ByName {}
+
+impl FeatureKey for ByName {
+    fn name(self) -> &'static str {
+        match self {}
+    }
+}
+
+/// What the poller and the request path share.
+pub(crate) struct Shared {
+    pub(crate) client: Client<ByName>,
+    pub(crate) api_url: String,
+    pub(crate) refresh: Duration,
+    app_name: String,
+    environment: String,
+    /// The state as last applied, for listing the versions a flag names (the SDK keeps
+    /// its compiled state private).
+    mirror: Mutex<ClientFeatures>,
+    last_update: Mutex<Option<Instant>>,
+    pub(crate) stats: FlagStats,
+}
+
+impl Shared {
+    /// Applies a state (full, or a delta) to the SDK and to the mirror.
+    pub(crate) fn apply(&self, body: &Value) -> Result<Option<unleash_api_client::api::Metrics>, FlagError> {
+        let parse = || UpdateMessage::deserialize_from(body).map_err(|e| FlagError::Snapshot { reason: e.to_string() });
+        let mut mirror = self.mirror.lock().unwrap_or_else(PoisonError::into_inner);
+        let engine = EngineState::default();
+        engine.take_state(UpdateMessage::FullResponse(mirror.clone()));
+        if let Some(warnings) = engine.take_state(parse()?) {
+            for w in warnings {
+                tracing::warn!(flag = %w.toggle_name, message = %w.message, "flag does not compile");
+            }
+        }
+        let metrics =
+            self.client.memoize_update_message(parse()?).map_err(|e| FlagError::Snapshot { reason: e.to_string() })?;
+        *mirror = engine.get_state();
+        *self.last_update.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        Ok(metrics)
+    }
+
+    fn context(&self, key: &str) -> Context {
+        Context {
+            user_id: Some(key.to_owned()),
+            app_name: self.app_name.clone(),
+            environment: self.environment.clone(),
+            ..Context::default()
+        }
+    }
+}
+
+trait DeserializeFrom: Sized {
+    fn deserialize_from(value: &Value) -> Result<Self, serde_json::Error>;
+}
+
+impl DeserializeFrom for UpdateMessage {
+    fn deserialize_from(value: &Value) -> Result<Self, serde_json::Error> {
+        // Full state and delta are told apart by shape (`features` or `events`); a body
+        // with neither would deserialize as an empty delta, so refuse it by name.
+        if value.get("features").is_none() && value.get("events").is_none() {
+            return Err(serde::de::Error::custom("expected a `features` (full state) or `events` (delta) field"));
+        }
+        serde::Deserialize::deserialize(value)
+    }
+}
+
+/// How to reach an Unleash server (see [`UnleashFlags::connect`]).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use fresco_unleash::{UnleashConfig, UnleashFlags};
+///
+/// let flags = UnleashFlags::connect(
+///     UnleashConfig::new("http://127.0.0.1:4242/api", "default:development.secret")
+///         .app_name("eta-service")
+///         .refresh(Duration::from_secs(5))
+///         .snapshot("flags.json"),
+/// )?;
+/// # Ok::<(), fresco_unleash::FlagError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct UnleashConfig {
+    api_url: String,
+    token: String,
+    app_name: String,
+    instance_id: String,
+    environment: String,
+    refresh: Duration,
+    request_timeout: Duration,
+    first_fetch: Duration,
+    snapshot: Option<PathBuf>,
+}
+
+impl UnleashConfig {
+    /// The server's API root (`http://host:4242/api`) and a backend token, sent as is
+    /// in the `Authorization` header.
+    pub fn new(api_url: impl Into<String>, token: impl Into<String>) -> Self {
+        UnleashConfig {
+            api_url: api_url.into(),
+            token: token.into(),
+            app_name: "fresco".into(),
+            instance_id: format!("fresco-{}", std::process::id()),
+            environment: String::new(),
+            refresh: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(5),
+            first_fetch: Duration::from_secs(5),
+            snapshot: None,
+        }
+    }
+
+    /// The application name the server sees and constraints on `appName` test.
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.app_name = name.into();
+        self
+    }
+
+    /// The instance id the server sees.
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = id.into();
+        self
+    }
+
+    /// The context's `environment` (for constraints on it; the token picks the
+    /// server-side environment).
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = environment.into();
+        self
+    }
+
+    /// How often to poll (15 s by default).
+    pub fn refresh(mut self, every: Duration) -> Self {
+        self.refresh = every;
+        self
+    }
+
+    /// How long one poll may take before it counts as failed (5 s by default).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long [`UnleashFlags::connect`] waits for the first poll when no snapshot is
+    /// given (5 s by default); past it, flags read as off until the server answers.
+    pub fn first_fetch(mut self, wait: Duration) -> Self {
+        self.first_fetch = wait;
+        self
+    }
+
+    /// A snapshot file to serve from until the server first answers.
+    pub fn snapshot(mut self, path: impl Into<PathBuf>) -> Self {
+        self.snapshot = Some(path.into());
+        self
+    }
+}
+
+/// Unleash flag state, evaluated by the official SDK. Implements
+/// [`FlagSource`](fresco::rollout::FlagSource) for [`fresco::ClientBuilder::flags`].
+pub struct UnleashFlags {
+    shared: Arc<Shared>,
+    poller: Option<Poller>,
+}
+
+impl std::fmt::Debug for UnleashFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnleashFlags")
+            .field("api_url", &self.shared.api_url)
+            .field("polling", &self.poller.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UnleashFlags {
+    fn new(config: &UnleashConfig) -> Result<Self, FlagError> {
+        let client_err = |e: &dyn std::fmt::Display| FlagError::Client { reason: e.to_string() };
+        let http = unleash_api_client::http::reqwest::ReqwestTransport::new(
+            reqwest::Client::builder().timeout(config.request_timeout).build().map_err(|e| client_err(&e))?,
+        );
+        let refresh_ms = u64::try_from(config.refresh.as_millis()).unwrap_or(u64::MAX);
+        let client = ClientBuilder::default()
+            .enable_string_features()
+            .interval(refresh_ms)
+            .into_client_with_transport::<ByName>(
+                &config.api_url,
+                &config.app_name,
+                &config.instance_id,
+                Some(config.token.clone()),
+                Arc::new(http),
+            )
+            .map_err(|e| client_err(&e))?;
+        Ok(UnleashFlags {
+            shared: Arc::new(Shared {
+                client,
+                api_url: config.api_url.clone(),
+                refresh: config.refresh,
+                app_name: config.app_name.clone(),
+                environment: config.environment.clone(),
+                mirror: Mutex::new(ClientFeatures::default()),
+                last_update: Mutex::new(None),
+                stats: FlagStats::default(),
+            }),
+            poller: None,
+        })
+    }
+
+    /// Flags from a snapshot (the JSON body of `GET /api/client/features`), with no
+    /// server: for edge devices, tests and the `fresco flags` command.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Self, FlagError> {
+        let flags = Self::new(&UnleashConfig::new("http://offline.invalid/api", ""))?;
+        flags.load_snapshot(bytes)?;
+        Ok(flags)
+    }
+
+    /// [`from_snapshot`](Self::from_snapshot), from a file.
+    pub fn from_snapshot_file(path: impl AsRef<Path>) -> Result<Self, FlagError> {
+        Self::from_snapshot(&read(path.as_ref())?)
+    }
+
+    /// Replaces the flag state with a snapshot (a delta is applied on top). A snapshot
+    /// that does not parse changes nothing.
+    pub fn load_snapshot(&self, bytes: &[u8]) -> Result<(), FlagError> {
+        let body: Value = serde_json::from_slice(bytes).map_err(|e| FlagError::Snapshot { reason: e.to_string() })?;
+        self.shared.apply(&body)?;
+        self.shared.stats.snapshots.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Polls the server in the background (registering first, and posting the SDK's
+    /// usage metrics). Serves the snapshot, if the config names one, until the first
+    /// poll answers; otherwise waits up to [`UnleashConfig::first_fetch`] for it.
+    pub fn connect(config: UnleashConfig) -> Result<Self, FlagError> {
+        let mut flags = Self::new(&config)?;
+        if let Some(path) = &config.snapshot {
+            flags.load_snapshot(&read(path)?)?;
+        }
+        flags.poller = Some(Poller::start(flags.shared.clone())?);
+        if config.snapshot.is_none() && !flags.wait_for_state(config.first_fetch) {
+            tracing::warn!(url = %config.api_url, "no flag state from the server yet; flags read as off");
+        }
+        Ok(flags)
+    }
+
+    /// Waits until some flag state is loaded (from a snapshot or a poll); false if
+    /// `timeout` passed first.
+    pub fn wait_for_state(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.last_update().is_some() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// When the state last changed hands (a poll answered, a snapshot loaded).
+    pub fn last_update(&self) -> Option<Instant> {
+        *self.shared.last_update.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &FlagStats {
+        &self.shared.stats
+    }
+
+    /// Whether `flag` is on for `context` (false for a flag not in the state).
+    pub fn is_enabled(&self, flag: &str, context: &Context) -> bool {
+        self.shared.client.is_enabled_str(flag, Some(context), false)
+    }
+
+    /// The variant of `flag` for `context` (named "disabled" when none applies).
+    pub fn variant(&self, flag: &str, context: &Context) -> Variant {
+        self.shared.client.get_variant_str(flag, context)
+    }
+
+    /// The flag state as last applied: the JSON that
+    /// [`from_snapshot`](Self::from_snapshot) reads back, to save for the edge.
+    pub fn snapshot(&self) -> Result<Vec<u8>, FlagError> {
+        let mirror = self.shared.mirror.lock().unwrap_or_else(PoisonError::into_inner);
+        serde_json::to_vec_pretty(&*mirror).map_err(|e| FlagError::Snapshot { reason: e.to_string() })
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, FlagError> {
+    std::fs::read(path).map_err(|source| FlagError::Io { path: path.to_owned(), source })
+}
+
+impl FlagSource for UnleashFlags {
+    fn decide(&self, flag: &str, key: &str) -> FlagDecision {
+        let context = self.shared.context(key);
+        if !self.is_enabled(flag, &context) {
+            return FlagDecision { enabled: false, variant: Some("disabled".into()), payload: None };
+        }
+        let variant = self.variant(flag, &context);
+        let payload = if variant.enabled { variant.payload.get("value").map(String::as_str) } else { None };
+        FlagDecision::variant(variant.name.clone(), payload)
+    }
+
+    fn versions(&self, flag: &str) -> Vec<String> {
+        let mirror = self.shared.mirror.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(feature) = mirror.features.iter().find(|f| f.name == flag) else {
+            return Vec::new();
+        };
+        let strategy_payloads = feature.strategies.iter().flatten().flat_map(|s| s.variants.iter().flatten());
+        let mut versions: Vec<String> = strategy_payloads
+            .filter_map(|v| v.payload.as_ref())
+            .chain(feature.variants.iter().flatten().filter_map(|v| v.payload.as_ref()))
+            .map(|p| p.value.clone())
+            .collect();
+        versions.sort();
+        versions.dedup();
+        versions
+    }
+}

@@ -1,4 +1,12 @@
-//! fresco's NVIDIA GPU backend.
+//! fresco's NVIDIA GPU backend: tree ensembles scored in-process on the GPU.
+//!
+//! - [`Forest`]: an ensemble from `fresco-trees` in a flat device layout, with a CPU
+//!   reference of the kernel's walk ([`Forest::predict`], equal to the native
+//!   evaluator bit for bit);
+//! - [`kernel_source`]: the CUDA kernel for one model, compiled at run time by NVRTC
+//!   (the same text compiles as C, which is how it is tested without a GPU);
+//! - [`GpuForest`]: the layout uploaded once, many rows per launch;
+//! - [`Batcher`]: concurrent calls coalesced into one launch.
 //!
 //! The CUDA driver (`libcuda`) is loaded dynamically, so this crate builds and its tests
 //! run on machines without a GPU or CUDA toolkit; opening a device there returns
@@ -12,9 +20,19 @@
 //! }
 //! ```
 
+mod batcher;
+mod gpu_forest;
+mod kernel;
+mod layout;
+
 use std::sync::Arc;
 
 use cudarc::driver::CudaContext;
+
+pub use batcher::{Batcher, BatcherStats};
+pub use gpu_forest::{GpuForest, nvrtc_available};
+pub use kernel::{BLOCK_THREADS, KERNEL_NAME, kernel_source};
+pub use layout::{Arrays, Forest, LayoutError};
 
 /// What can go wrong reaching the GPU.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +60,32 @@ pub enum CudaError {
         /// Devices present.
         count: usize,
     },
+    /// No NVRTC library (the run-time compiler the kernels need) could be loaded.
+    #[error("no NVRTC library found (libnvrtc); kernels cannot be compiled on this machine")]
+    NvrtcNotFound,
+    /// NVRTC refused the kernel.
+    #[error("compiling the kernel failed: {reason}")]
+    Compile {
+        /// NVRTC's log.
+        reason: String,
+    },
+    /// The ensemble does not fit the device layout.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// Rows that are not a whole number of rows.
+    #[error("{values} values are not whole rows of {features} features")]
+    Shape {
+        /// Values given.
+        values: usize,
+        /// Features per row.
+        features: usize,
+    },
+    /// A batch failed (the scorer's error, given to every caller in the batch).
+    #[error("batched scoring failed: {reason}")]
+    Batch {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Whether a CUDA driver library can be loaded on this machine.
@@ -64,7 +108,7 @@ fn find_driver() -> Result<(), CudaError> {
     Err(CudaError::DriverNotFound { tried: candidates.join(", ") })
 }
 
-fn driver_err(operation: &'static str) -> impl Fn(cudarc::driver::DriverError) -> CudaError {
+pub(crate) fn driver_err(operation: &'static str) -> impl Fn(cudarc::driver::DriverError) -> CudaError {
     move |e| CudaError::Driver { operation, reason: e.to_string() }
 }
 

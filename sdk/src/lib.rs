@@ -54,6 +54,8 @@
 //! - `onnx` (default): [`OnnxModel`], on tract.
 //! - `trees` (default): LightGBM / XGBoost files compiled when registered.
 //! - `tokio` (default): `predict_async`, off the async workers.
+//! - `cuda`: tree models scored on an NVIDIA GPU ([`model::GpuTrees`]), falling back
+//!   to the CPU where configured.
 //!
 //! With default features off the crate (holdouts, values, feature definitions, record
 //! encoding) has no native dependencies and builds for `wasm32-unknown-unknown`.

@@ -8,6 +8,8 @@
 //!   (feature `trees`), then run like any module;
 //! - ONNX models run in tract (feature `onnx`): [`OnnxModel`].
 
+#[cfg(feature = "cuda")]
+mod gpu;
 #[cfg(feature = "onnx")]
 mod onnx;
 
@@ -15,6 +17,8 @@ use std::path::PathBuf;
 
 use fresco_abi::ModelMetadata;
 
+#[cfg(feature = "cuda")]
+pub use gpu::{GpuFallback, GpuTrees};
 #[cfg(feature = "onnx")]
 pub use onnx::{OnnxError, OnnxModel};
 
@@ -42,6 +46,9 @@ pub enum ModelSource {
     /// An ONNX model.
     #[cfg(feature = "onnx")]
     Onnx(OnnxModel),
+    /// Tree models scored on an NVIDIA GPU ([`GpuTrees`]), feature `cuda`.
+    #[cfg(feature = "cuda")]
+    Gpu(GpuTrees),
 }
 
 impl std::fmt::Debug for ModelSource {
@@ -54,6 +61,8 @@ impl std::fmt::Debug for ModelSource {
             ModelSource::Trees(_) => f.write_str("Trees(..)"),
             #[cfg(feature = "onnx")]
             ModelSource::Onnx(m) => f.debug_tuple("Onnx").field(m).finish(),
+            #[cfg(feature = "cuda")]
+            ModelSource::Gpu(m) => f.debug_tuple("Gpu").field(m).finish(),
         }
     }
 }
@@ -110,6 +119,10 @@ pub enum ModelError {
     #[cfg(feature = "onnx")]
     #[error(transparent)]
     Onnx(#[from] OnnxError),
+    /// The GPU refused or failed.
+    #[cfg(feature = "cuda")]
+    #[error(transparent)]
+    Gpu(#[from] fresco_cuda::CudaError),
 }
 
 /// A loaded model, whatever its backend.
@@ -118,6 +131,8 @@ pub(crate) enum Backend {
     Wasm(fresco_runtime::Model),
     #[cfg(feature = "onnx")]
     Onnx(OnnxModel),
+    #[cfg(feature = "cuda")]
+    Gpu(std::sync::Arc<gpu::GpuModel>),
 }
 
 impl Backend {
@@ -133,6 +148,13 @@ impl Backend {
             }
             #[cfg(feature = "onnx")]
             ModelSource::Onnx(model) => Backend::Onnx(model.with_default_limits(engine.limits())),
+            #[cfg(feature = "cuda")]
+            ModelSource::Gpu(trees) => match trees.load()? {
+                gpu::Loaded::Gpu(model) => Backend::Gpu(std::sync::Arc::from(model)),
+                gpu::Loaded::Cpu(compiler) => {
+                    Backend::Wasm(fresco_runtime::Model::from_bytes(engine, compiler.compile()?)?)
+                }
+            },
         })
     }
 
@@ -141,6 +163,8 @@ impl Backend {
             Backend::Wasm(m) => m.metadata(),
             #[cfg(feature = "onnx")]
             Backend::Onnx(m) => m.metadata(),
+            #[cfg(feature = "cuda")]
+            Backend::Gpu(m) => m.metadata(),
         }
     }
 
@@ -149,6 +173,8 @@ impl Backend {
             Backend::Wasm(_) => "wasm",
             #[cfg(feature = "onnx")]
             Backend::Onnx(_) => "onnx",
+            #[cfg(feature = "cuda")]
+            Backend::Gpu(_) => "cuda",
         }
     }
 
@@ -158,6 +184,8 @@ impl Backend {
             Backend::Wasm(m) => m.predict_into(rows, out)?,
             #[cfg(feature = "onnx")]
             Backend::Onnx(m) => m.predict_into(rows, out)?,
+            #[cfg(feature = "cuda")]
+            Backend::Gpu(m) => m.predict_into(rows, out)?,
         }
         Ok(())
     }

@@ -1,0 +1,168 @@
+//! [`GpuForest`]: a tree ensemble scored on the GPU, one thread per row.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+
+use crate::kernel::{BLOCK_THREADS, KERNEL_NAME, kernel_source};
+use crate::layout::Forest;
+use crate::{CudaError, Gpu, driver_err};
+
+/// Rows per launch: bounds the device memory one call takes (rows and scores).
+const LAUNCH_ROWS: usize = 1 << 22;
+
+/// The layout's arrays on the device.
+struct DeviceForest {
+    info: CudaSlice<u32>,
+    left: CudaSlice<u32>,
+    right: CudaSlice<u32>,
+    value: CudaSlice<f64>,
+    cat_start: CudaSlice<u32>,
+    cat_len: CudaSlice<u32>,
+    cat_words: CudaSlice<u32>,
+    tree_root: CudaSlice<u32>,
+    tree_group: CudaSlice<u32>,
+    base_score: CudaSlice<f64>,
+}
+
+/// Whether NVRTC (the run-time CUDA compiler) can be loaded. Probed before any NVRTC
+/// call, because cudarc panics when the library is missing.
+pub fn nvrtc_available() -> bool {
+    // SAFETY: only tries to open the shared library by its known names.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// A tree ensemble on one GPU: its layout uploaded once and its kernel compiled for it.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let text = std::fs::read_to_string("model.txt")?;
+/// let forest = fresco_cuda::Forest::new(&fresco_trees::lightgbm::parse(&text)?)?;
+/// let gpu = fresco_cuda::Gpu::open(0)?;
+/// let scorer = fresco_cuda::GpuForest::new(&gpu, forest)?;
+/// let rows = vec![0.0; 1_000_000 * scorer.forest().n_features()];
+/// let scores = scorer.predict(&rows)?;
+/// # Ok(()) }
+/// ```
+pub struct GpuForest {
+    forest: Forest,
+    stream: Arc<CudaStream>,
+    function: CudaFunction,
+    device: DeviceForest,
+}
+
+impl std::fmt::Debug for GpuForest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuForest").field("trees", &self.forest.n_trees()).finish_non_exhaustive()
+    }
+}
+
+/// Uploads `data`; an empty array becomes one zero (the driver refuses empty buffers).
+fn upload<T: DeviceRepr + Copy + Default>(stream: &Arc<CudaStream>, data: &[T]) -> Result<CudaSlice<T>, CudaError> {
+    let padded;
+    let data = if data.is_empty() {
+        padded = [T::default()];
+        &padded[..]
+    } else {
+        data
+    };
+    stream.clone_htod(data).map_err(driver_err("upload"))
+}
+
+impl GpuForest {
+    /// Compiles the kernel for `forest` (NVRTC) and uploads its layout to `gpu`.
+    pub fn new(gpu: &Gpu, forest: Forest) -> Result<Self, CudaError> {
+        if !nvrtc_available() {
+            return Err(CudaError::NvrtcNotFound);
+        }
+        let options = CompileOptions {
+            // Exact IEEE arithmetic: the scores must equal the CPU's bit for bit.
+            fmad: Some(false),
+            ftz: Some(false),
+            prec_div: Some(true),
+            prec_sqrt: Some(true),
+            use_fast_math: Some(false),
+            ..Default::default()
+        };
+        let ptx = compile_ptx_with_opts(kernel_source(&forest), options)
+            .map_err(|e| CudaError::Compile { reason: e.to_string() })?;
+        let context = gpu.context();
+        let module = context.load_module(ptx).map_err(driver_err("module load"))?;
+        let function = module.load_function(KERNEL_NAME).map_err(driver_err("kernel lookup"))?;
+        let stream = context.default_stream();
+        let device = DeviceForest {
+            info: upload(&stream, &forest.info)?,
+            left: upload(&stream, &forest.left)?,
+            right: upload(&stream, &forest.right)?,
+            value: upload(&stream, &forest.value)?,
+            cat_start: upload(&stream, &forest.cat_start)?,
+            cat_len: upload(&stream, &forest.cat_len)?,
+            cat_words: upload(&stream, &forest.cat_words)?,
+            tree_root: upload(&stream, &forest.tree_root)?,
+            tree_group: upload(&stream, &forest.tree_group)?,
+            base_score: upload(&stream, &forest.base_score)?,
+        };
+        tracing::info!(
+            trees = forest.n_trees(),
+            nodes = forest.n_nodes(),
+            bytes = forest.device_bytes(),
+            "forest on the GPU"
+        );
+        Ok(GpuForest { forest, stream, function, device })
+    }
+
+    /// The layout scored.
+    pub fn forest(&self) -> &Forest {
+        &self.forest
+    }
+
+    /// Raw scores (base score plus leaves) of `rows`, computed on the GPU.
+    pub fn raw_scores(&self, rows: &[f64]) -> Result<Vec<f64>, CudaError> {
+        let n_in = self.forest.n_features().max(1);
+        if !rows.len().is_multiple_of(n_in) {
+            return Err(CudaError::Shape { values: rows.len(), features: n_in });
+        }
+        let groups = self.forest.n_groups();
+        let mut scores = Vec::with_capacity(rows.len() / n_in * groups);
+        for chunk in rows.chunks(LAUNCH_ROWS * n_in) {
+            let n_rows = chunk.len() / n_in;
+            let d_rows = upload(&self.stream, chunk)?;
+            let mut d_out = self.stream.alloc_zeros::<f64>((n_rows * groups).max(1)).map_err(driver_err("alloc"))?;
+            let blocks = u32::try_from(n_rows.div_ceil(BLOCK_THREADS as usize))
+                .map_err(|_| CudaError::Shape { values: rows.len(), features: n_in })?;
+            let config =
+                LaunchConfig { grid_dim: (blocks.max(1), 1, 1), block_dim: (BLOCK_THREADS, 1, 1), shared_mem_bytes: 0 };
+            let n = n_rows as u64;
+            let d = &self.device;
+            let mut launch = self.stream.launch_builder(&self.function);
+            launch
+                .arg(&d.info)
+                .arg(&d.left)
+                .arg(&d.right)
+                .arg(&d.value)
+                .arg(&d.cat_start)
+                .arg(&d.cat_len)
+                .arg(&d.cat_words)
+                .arg(&d.tree_root)
+                .arg(&d.tree_group)
+                .arg(&d.base_score)
+                .arg(&d_rows)
+                .arg(&n)
+                .arg(&mut d_out);
+            // SAFETY: the arguments match the kernel's signature in order and type
+            // (kernel.rs), every buffer is as long as the kernel reads for `n` rows.
+            unsafe { launch.launch(config) }.map_err(driver_err("kernel launch"))?;
+            let out = self.stream.clone_dtoh(&d_out).map_err(driver_err("download"))?;
+            scores.extend_from_slice(&out[..n_rows * groups]);
+        }
+        Ok(scores)
+    }
+
+    /// Scores `rows` on the GPU: `n_outputs` values per row, equal to the native
+    /// evaluator's (the transform runs on the host, with the native code).
+    pub fn predict(&self, rows: &[f64]) -> Result<Vec<f64>, CudaError> {
+        let mut raw = self.raw_scores(rows)?;
+        Ok(self.forest.finish(&mut raw))
+    }
+}

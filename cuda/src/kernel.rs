@@ -1,0 +1,158 @@
+//! The scoring kernel's source, specialised per model (feature count, groups, trees and
+//! precision become constants) and compiled at run time with NVRTC.
+//!
+//! The same text is valid C: without `__CUDACC__` the kernel is a plain function that
+//! loops over rows, which is how the tests compile it with the system C compiler and
+//! check it against the native evaluator on machines with no GPU.
+
+use std::fmt::Write;
+
+use fresco_trees::{Precision, eval};
+
+use crate::layout::{CATEGORICAL, DEFAULT_LEFT, FEATURE_BITS, Forest, LEAF, LESS, MISSING_SHIFT, XGBOOST_CATEGORIES};
+
+/// The kernel's entry point.
+pub const KERNEL_NAME: &str = "fresco_score";
+
+/// Threads per block the kernel is launched with.
+pub const BLOCK_THREADS: u32 = 256;
+
+const BODY: &str = r#"
+#ifdef __CUDACC__
+#define FRESCO_KERNEL extern "C" __global__
+#define FRESCO_DEVICE __device__ static
+#else
+#define FRESCO_KERNEL
+#define FRESCO_DEVICE static
+#endif
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+FRESCO_DEVICE int fresco_numeric_left(u32 info, double threshold, double x) {
+    u32 missing = (info >> MISSING_SHIFT) & 3u;
+    int default_left = (info & DEFAULT_LEFT) != 0;
+    if (x != x) {
+        if (missing == 2u) return default_left;
+        x = 0.0;
+    }
+    if (missing == 1u && x >= -ZERO_THRESHOLD && x <= ZERO_THRESHOLD) return default_left;
+    return (info & LESS) ? (x < threshold) : (x <= threshold);
+}
+
+FRESCO_DEVICE int fresco_contains(const u32* words, u32 len, u32 c) {
+    u32 w = c / 32u;
+    return w < len && ((words[w] >> (c % 32u)) & 1u);
+}
+
+FRESCO_DEVICE int fresco_categorical_left(u32 info, const u32* words, u32 len, double x) {
+    if (info & XGBOOST_CATEGORIES) {
+        if (x != x) return (info & DEFAULT_LEFT) != 0;
+        if (!(x >= 0.0 && x < XGB_MAX_CATEGORY)) return 1;
+        return !fresco_contains(words, len, (u32)x);
+    }
+    if (x != x || x <= -1.0 || x >= 2147483648.0) return 0;
+    return fresco_contains(words, len, (u32)x);
+}
+
+FRESCO_DEVICE double fresco_add(double s, double leaf) {
+#if F32_ARITHMETIC
+    return (double)((float)s + (float)leaf);
+#else
+    return s + leaf;
+#endif
+}
+
+FRESCO_DEVICE void fresco_score_row(
+    const u32* info, const u32* left, const u32* right, const double* value,
+    const u32* cat_start, const u32* cat_len, const u32* cat_words,
+    const u32* tree_root, const u32* tree_group, const double* base_score,
+    const double* row, double* out)
+{
+    for (u32 g = 0; g < N_GROUPS; g++) out[g] = base_score[g];
+#if N_GROUPS == 1
+    double sum = out[0];
+#endif
+    for (u32 t = 0; t < N_TREES; t++) {
+        u32 i = tree_root[t];
+        for (;;) {
+            u32 node = info[i];
+            if (node & LEAF) break;
+            double x = row[node & FEATURE_MASK];
+#if F32_ARITHMETIC
+            x = (double)(float)x;
+#endif
+            int go_left = (node & CATEGORICAL)
+                ? fresco_categorical_left(node, cat_words + cat_start[i], cat_len[i], x)
+                : fresco_numeric_left(node, value[i], x);
+            i = go_left ? left[i] : right[i];
+        }
+#if N_GROUPS == 1
+        (void)tree_group;
+        sum = fresco_add(sum, value[i]);
+#else
+        out[tree_group[t]] = fresco_add(out[tree_group[t]], value[i]);
+#endif
+    }
+#if N_GROUPS == 1
+    out[0] = sum;
+#endif
+}
+
+FRESCO_KERNEL void fresco_score(
+    const u32* info, const u32* left, const u32* right, const double* value,
+    const u32* cat_start, const u32* cat_len, const u32* cat_words,
+    const u32* tree_root, const u32* tree_group, const double* base_score,
+    const double* rows, u64 n_rows, double* out)
+{
+#ifdef __CUDACC__
+    u64 r = (u64)blockIdx.x * (u64)blockDim.x + (u64)threadIdx.x;
+    if (r >= n_rows) return;
+    fresco_score_row(info, left, right, value, cat_start, cat_len, cat_words, tree_root, tree_group,
+                     base_score, rows + r * N_FEATURES, out + r * N_GROUPS);
+#else
+    for (u64 r = 0; r < n_rows; r++) {
+        fresco_score_row(info, left, right, value, cat_start, cat_len, cat_words, tree_root, tree_group,
+                         base_score, rows + r * N_FEATURES, out + r * N_GROUPS);
+    }
+#endif
+}
+"#;
+
+/// The kernel source for `forest`: the model's constants, then the walk.
+///
+/// ```
+/// let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"),
+///     "/../wasm-models/oracle/fixtures/lgb_regression.model.txt"))?;
+/// let forest = fresco_cuda::Forest::new(&fresco_trees::lightgbm::parse(&text)?)?;
+/// let source = fresco_cuda::kernel_source(&forest);
+/// assert!(source.contains("#define N_TREES"));
+/// assert!(source.contains("fresco_score("));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn kernel_source(forest: &Forest) -> String {
+    let mut s = String::with_capacity(BODY.len() + 1024);
+    // Writing to a String cannot fail.
+    let _ = writeln!(s, "// fresco tree-ensemble kernel: {} trees, {} nodes", forest.n_trees(), forest.n_nodes());
+    let defines: [(&str, String); 13] = [
+        ("N_FEATURES", format!("{}ull", forest.n_features())),
+        ("N_GROUPS", forest.n_groups().to_string()),
+        ("N_TREES", format!("{}u", forest.n_trees())),
+        ("F32_ARITHMETIC", u8::from(forest.precision() == Precision::F32).to_string()),
+        ("FEATURE_MASK", format!("{}u", (1u32 << FEATURE_BITS) - 1)),
+        ("LEAF", format!("{LEAF}u")),
+        ("CATEGORICAL", format!("{CATEGORICAL}u")),
+        ("LESS", format!("{LESS}u")),
+        ("MISSING_SHIFT", format!("{MISSING_SHIFT}u")),
+        ("DEFAULT_LEFT", format!("{DEFAULT_LEFT}u")),
+        ("XGBOOST_CATEGORIES", format!("{XGBOOST_CATEGORIES}u")),
+        // `{:e}` prints the shortest text that reads back as the same double.
+        ("ZERO_THRESHOLD", format!("{:e}", eval::ZERO_THRESHOLD)),
+        ("XGB_MAX_CATEGORY", format!("{:e}", eval::XGB_MAX_CATEGORY)),
+    ];
+    for (name, value) in defines {
+        let _ = writeln!(s, "#define {name} {value}");
+    }
+    s.push_str(BODY);
+    s
+}

@@ -65,6 +65,10 @@ fn at(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // What an application does to export the SDK's metrics (here rendered, not served).
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let prometheus = recorder.handle();
+    metrics::set_global_recorder(recorder)?;
     let booster = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../wasm-models/eta/model/eta_q50.txt"))?;
     let dir = std::env::temp_dir().join(format!("fresco-hot-swap-{}", std::process::id()));
     let registry = Registry::open(&dir)?;
@@ -113,6 +117,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         swap_errors,
         at(&swapping, 0.99) / at(&steady, 0.99)
     );
+    for line in prometheus.render().lines().filter(|l| l.starts_with("fresco_") && !l.contains("quantile=")) {
+        println!("{line}");
+    }
     drop((client, swap_client));
     let _ = std::fs::remove_dir_all(&dir);
     if steady_failed + swap_failed + swap_errors > 0 {

@@ -1,5 +1,6 @@
 //! The [`Client`]: one call from a request to a logged, holdout-aware prediction.
 
+mod metrics;
 mod plan;
 mod request;
 mod versions;
@@ -142,6 +143,20 @@ pub struct ClientStats {
     /// Rows whose flag named a version that is not loaded (refused, or not yet
     /// loaded): the serving version answered them.
     pub flag_version_unavailable: AtomicU64,
+}
+
+impl ClientStats {
+    /// Counts a refused version, here and as a metric.
+    pub(crate) fn version_refused(&self, model: &str) {
+        self.versions_refused.fetch_add(1, Ordering::Relaxed);
+        metrics::count("fresco_versions_refused_total", model, 1);
+    }
+
+    /// Counts a change of serving version, here and as a metric.
+    pub(crate) fn swapped(&self, model: &str) {
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+        metrics::count("fresco_version_swaps_total", model, 1);
+    }
 }
 
 /// Builds a [`Client`].
@@ -300,7 +315,7 @@ impl ClientBuilder {
             // loads is refused and logged, and the client serves without it.
             let deployed = slot.deploy(loader, &previous, None).and_then(|_| slot.rollback());
             if let Err(error) = deployed {
-                stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                stats.version_refused(&slot.name);
                 tracing::warn!(model = %slot.name, %error, "previous version not loaded");
             }
         }
@@ -313,7 +328,7 @@ impl ClientBuilder {
                 {
                     return Err(error);
                 }
-                stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                stats.version_refused(&slot.name);
                 tracing::warn!(model = %slot.name, %error, "flagged version not loaded");
             }
         }
@@ -434,7 +449,7 @@ impl Client {
     /// [`deploy`](Self::deploy) does; its version is the one its metadata declares.
     pub fn deploy_source(&self, model: &str, source: ModelSource) -> Result<(), Error> {
         let backend = crate::model::Backend::load(&self.inner.loader.engine, source).map_err(|e| {
-            self.inner.stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+            self.inner.stats.version_refused(model);
             Error::VersionRefused {
                 model: model.into(),
                 version: "?".into(),
@@ -461,12 +476,12 @@ impl Client {
         let slot = self.slot(model)?;
         match change(slot) {
             Ok(()) => {
-                self.inner.stats.swaps.fetch_add(1, Ordering::Relaxed);
+                self.inner.stats.swapped(model);
                 Ok(())
             }
             Err(error) => {
                 if matches!(error, Error::VersionRefused { .. }) {
-                    self.inner.stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                    self.inner.stats.version_refused(model);
                 }
                 tracing::warn!(model, %error, "version change refused; the serving version serves on");
                 Err(error)
@@ -565,6 +580,7 @@ impl Client {
                 Some(Some(plan)) => plan,
                 Some(None) => {
                     self.inner.stats.flag_version_unavailable.fetch_add(1, Ordering::Relaxed);
+                    metrics::count("fresco_flag_version_unavailable_total", &slot.name, 1);
                     &versions.serving
                 }
                 None => &versions.serving,
@@ -646,6 +662,7 @@ impl Client {
                 .map_err(|source| Error::Log { model: model.into(), source })?;
         }
         self.inner.stats.predictions.fetch_add(predictions.len() as u64, Ordering::Relaxed);
+        metrics::predictions(&plan.name, &plan.version, predictions.len(), started.elapsed());
         Ok(predictions)
     }
 
@@ -736,6 +753,9 @@ impl Client {
         }
         if let Some(error) = refused {
             self.inner.stats.treatments_refused.fetch_add(n_refused, Ordering::Relaxed);
+            if let Error::HeldOutTreatment { model, .. } = &error {
+                metrics::count("fresco_treatments_refused_total", model, n_refused);
+            }
             tracing::warn!(refused = n_refused, %error, "treatment of held-out predictions refused");
             return Err(error);
         }
@@ -752,6 +772,7 @@ impl Client {
             .append_treatments(model, records)
             .map_err(|source| Error::Log { model: model.into(), source })?;
         self.inner.stats.treatments.fetch_add(n, Ordering::Relaxed);
+        metrics::count("fresco_treatments_total", model, n);
         Ok(())
     }
 
@@ -775,6 +796,7 @@ impl Client {
             && holdout.contains(entity_key)
         {
             self.inner.stats.treatments_refused.fetch_add(1, Ordering::Relaxed);
+            metrics::count("fresco_treatments_refused_total", model, 1);
             return Err(Error::HeldOutTreatment {
                 model: model.into(),
                 prediction_id: prediction_id.into(),

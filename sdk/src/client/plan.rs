@@ -271,6 +271,7 @@ impl ModelPlan {
                         // docs/design.md §7: a failing store degrades to the model's declared
                         // defaults, counted and logged, never an error or a hang.
                         stats.degraded_fetches.fetch_add(1, Ordering::Relaxed);
+                        super::metrics::degraded(&self.name, &fetch.view);
                         tracing::warn!(model = %self.name, view = %fetch.view, %reason, "feature store unavailable; scoring with missing values");
                         for &r in group {
                             for &i in &fetch.inputs {

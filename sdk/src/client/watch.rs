@@ -1,7 +1,6 @@
 //! The background thread behind [`Client::watch`](super::Client::watch).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -65,12 +64,12 @@ fn look(inner: &Arc<Inner>, refused: &mut HashMap<String, String>) {
                     if manifest.serving != serving && refused.get(name) != Some(&manifest.serving) {
                         match slot.deploy(&inner.loader, &manifest.serving, None) {
                             Ok(_) => {
-                                inner.stats.swaps.fetch_add(1, Ordering::Relaxed);
+                                inner.stats.swapped(name);
                                 refused.remove(name);
                             }
                             Err(error) => {
                                 if matches!(error, Error::VersionRefused { .. }) {
-                                    inner.stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                                    inner.stats.version_refused(name);
                                 }
                                 tracing::warn!(model = %name, version = %manifest.serving, %error, "manifest version refused; the serving version serves on");
                                 refused.insert(name.clone(), manifest.serving);
@@ -86,7 +85,7 @@ fn look(inner: &Arc<Inner>, refused: &mut HashMap<String, String>) {
             let missing = wanted.iter().any(|v| !slot.current().loaded.contains_key(v));
             if missing {
                 for error in slot.preload(&inner.loader, wanted) {
-                    inner.stats.versions_refused.fetch_add(1, Ordering::Relaxed);
+                    inner.stats.version_refused(name);
                     tracing::warn!(model = %name, %error, "flagged version not loaded");
                 }
             }

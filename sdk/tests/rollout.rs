@@ -320,6 +320,16 @@ fn a_flag_routes_each_request_and_the_kill_switch_falls_back() {
         );
     }
 
+    // A flagged version that does not load is refused once, not at every look.
+    registry.publish_wasm("linear", "9", b"not a module").unwrap();
+    flags.versions.lock().unwrap().push("9".into());
+    let refused_before = client.stats().versions_refused.load(Ordering::Relaxed);
+    let watcher = client.watch(Duration::from_millis(10));
+    std::thread::sleep(Duration::from_millis(200));
+    drop(watcher);
+    assert_eq!(client.stats().versions_refused.load(Ordering::Relaxed), refused_before + 1);
+    assert_eq!(client.loaded_versions("linear").unwrap(), ["1", "2", "3"]);
+
     // Kill switch: the fallback answers everyone.
     flags.on.store(false, Ordering::Relaxed);
     let got = client.predict_batch("linear", &batch).unwrap();

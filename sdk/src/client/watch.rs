@@ -1,6 +1,6 @@
 //! The background thread behind [`Client::watch`](super::Client::watch).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -23,9 +23,10 @@ impl Watcher {
         let thread = std::thread::Builder::new()
             .name("fresco-watch".into())
             .spawn(move || {
-                // Per model, the manifest version last refused: not retried until the
-                // manifest names another one.
-                let mut refused: HashMap<String, String> = HashMap::new();
+                // Per model, the manifest version last refused (not retried until the
+                // manifest names another one), and the flagged versions refused (not
+                // retried while the watcher runs).
+                let mut refused = Refused::default();
                 loop {
                     match inner.upgrade() {
                         Some(inner) => look(&inner, &mut refused),
@@ -54,25 +55,31 @@ impl Drop for Watcher {
     }
 }
 
+#[derive(Default)]
+struct Refused {
+    manifest: HashMap<String, String>,
+    flagged: HashSet<(String, String)>,
+}
+
 /// One look at every model's manifest and flag.
-fn look(inner: &Arc<Inner>, refused: &mut HashMap<String, String>) {
+fn look(inner: &Arc<Inner>, refused: &mut Refused) {
     for (name, slot) in &inner.models {
         if let Some(registry) = &slot.registry {
             match registry.manifest(name) {
                 Ok(manifest) => {
                     let serving = slot.current().serving.version.to_string();
-                    if manifest.serving != serving && refused.get(name) != Some(&manifest.serving) {
+                    if manifest.serving != serving && refused.manifest.get(name) != Some(&manifest.serving) {
                         match slot.deploy(&inner.loader, &manifest.serving, None) {
                             Ok(_) => {
                                 inner.stats.swapped(name);
-                                refused.remove(name);
+                                refused.manifest.remove(name);
                             }
                             Err(error) => {
                                 if matches!(error, Error::VersionRefused { .. }) {
                                     inner.stats.version_refused(name);
                                 }
                                 tracing::warn!(model = %name, version = %manifest.serving, %error, "manifest version refused; the serving version serves on");
-                                refused.insert(name.clone(), manifest.serving);
+                                refused.manifest.insert(name.clone(), manifest.serving);
                             }
                         }
                     }
@@ -81,11 +88,18 @@ fn look(inner: &Arc<Inner>, refused: &mut HashMap<String, String>) {
             }
         }
         if let (Some(rollout), Some(flags)) = (&slot.rollout, &inner.flags) {
-            let wanted = flags.versions(&rollout.flag);
+            let wanted: Vec<String> = flags
+                .versions(&rollout.flag)
+                .into_iter()
+                .filter(|v| !refused.flagged.contains(&(name.clone(), v.clone())))
+                .collect();
             let missing = wanted.iter().any(|v| !slot.current().loaded.contains_key(v));
             if missing {
                 for error in slot.preload(&inner.loader, wanted) {
                     inner.stats.version_refused(name);
+                    if let Error::VersionRefused { version, .. } = &error {
+                        refused.flagged.insert((name.clone(), version.clone()));
+                    }
                     tracing::warn!(model = %name, %error, "flagged version not loaded");
                 }
             }

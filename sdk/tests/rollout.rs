@@ -231,6 +231,13 @@ fn a_client_starts_with_the_manifest_version_and_the_previous_one_loaded() {
     assert_eq!(client.loaded_versions("linear").unwrap(), ["1", "2"]);
     assert_eq!(client.rollback("linear").unwrap(), "1");
 
+    // A serving module that declares another version than its directory is refused.
+    registry.publish_wasm("linear", "5", &linear_v("7")).unwrap();
+    registry.deploy("linear", "5").unwrap();
+    let err =
+        Client::builder().model(ModelConfig::from_registry(&registry, "linear")).log_to(MemorySink::new()).build();
+    assert!(matches!(err, Err(Error::VersionRefused { reason, .. }) if matches!(*reason, Refusal::Version { .. })));
+
     // A model with no manifest yet, or an unknown one, is a build error naming it.
     registry.publish_wasm("other", "1", &linear_v("1")).unwrap();
     let err = Client::builder().model(ModelConfig::from_registry(&registry, "other")).log_to(MemorySink::new()).build();

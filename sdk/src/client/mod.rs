@@ -300,7 +300,7 @@ impl ClientBuilder {
                 let registry_err = |e| ConfigError::Registry { model: model.clone(), source: Box::new(e) };
                 let manifest = registry.manifest(&model).map_err(registry_err)?;
                 let source = registry.source(&model, &manifest.serving).map_err(registry_err)?;
-                (source, Some(registry), Some(manifest))
+                (source, Some(registry), Some((model, manifest)))
             }
         };
         let rollout = match rollout {
@@ -310,7 +310,25 @@ impl ClientBuilder {
             None => None,
         };
         let slot = Slot::new(loader, source, inputs, holdout, registry, rollout)?;
-        if let Some(previous) = manifest.and_then(|m| m.previous) {
+        // A module in the registry must be the model and version its directory says.
+        if let Some((model, manifest)) = &manifest {
+            let serving = slot.current().serving.clone();
+            let reason = if slot.name != *model {
+                Some(Refusal::Name { declared: slot.name.clone() })
+            } else if *serving.version != *manifest.serving {
+                Some(Refusal::Version { declared: serving.version.to_string() })
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(Error::VersionRefused {
+                    model: model.clone(),
+                    version: manifest.serving.clone(),
+                    reason: Box::new(reason),
+                });
+            }
+        }
+        if let Some(previous) = manifest.and_then(|(_, m)| m.previous) {
             // The previous version is a convenience (instant rollback): one that no longer
             // loads is refused and logged, and the client serves without it.
             let deployed = slot.deploy(loader, &previous, None).and_then(|_| slot.rollback());

@@ -344,6 +344,18 @@ pub enum CliError {
         /// The file.
         path: String,
     },
+    /// A registry version whose module declares another model or version.
+    #[error("{model} {version}: the module declares model `{declared}` version `{declared_version}`")]
+    Mislabelled {
+        /// The model directory.
+        model: String,
+        /// The version directory.
+        version: String,
+        /// The model its metadata names.
+        declared: String,
+        /// The version its metadata names.
+        declared_version: String,
+    },
     /// An ONNX file published without its metadata.
     #[error("an ONNX model needs --metadata (its inputs and outputs)")]
     OnnxMetadata,

@@ -104,8 +104,15 @@ pub fn run(root: &Path, action: Action) -> Result<(), CliError> {
                     manifest.serving
                 }
                 Err(fresco::registry::RegistryError::NotDeployed { .. }) => {
+                    // The first version: it must load and be the model and version its
+                    // directory names (what a Client checks when it starts from it).
                     let source = registry.source(&model, &version)?;
-                    Client::builder().model(ModelConfig::new(source)).log_to(MemorySink::new()).build()?;
+                    let client = Client::builder().model(ModelConfig::new(source)).log_to(MemorySink::new()).build()?;
+                    let declared = client.models().first().map(|m| (*m).to_owned()).unwrap_or_default();
+                    let declared_version = client.serving_version(&declared)?;
+                    if declared != model || declared_version != version {
+                        return Err(CliError::Mislabelled { model, version, declared, declared_version });
+                    }
                     "nothing".into()
                 }
                 Err(e) => return Err(e.into()),

@@ -449,9 +449,17 @@ fn registry_publishes_deploys_refuses_and_rolls_back() {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         String::from_utf8(out.stdout).unwrap()
     };
+    // A first version whose module says it is another version is refused.
+    let mislabelled = version("9");
+    ok(&["publish", "other", "1", mislabelled.to_str().unwrap()]);
+    let out = fresco(&["registry", "--root", root, "deploy", "other", "1"]);
+    assert!(stderr(&out).contains("declares model `linear` version `9`"), "{}", stderr(&out));
     assert_eq!(ok(&["deploy", "linear", "1"]), "linear: serving 1 (was nothing)\n");
     assert_eq!(ok(&["deploy", "linear", "2"]), "linear: serving 2 (was 1)\n");
-    assert_eq!(ok(&["list"]), "model\tversion\tkind\tstate\nlinear\t1\twasm\tprevious\nlinear\t2\twasm\tserving\n");
+    assert_eq!(
+        ok(&["list"]),
+        "model\tversion\tkind\tstate\nlinear\t1\twasm\tprevious\nlinear\t2\twasm\tserving\nother\t1\twasm\t\n"
+    );
 
     // A version that traps is refused and the manifest is unchanged.
     let meta = fresco_test_models::metadata_json("linear").replace(r#""version":"1""#, r#""version":"3""#);

@@ -290,8 +290,13 @@ proptest! {
                     }
                     Aggregation::ApproxDistinct => {
                         let (a, b) = (got.unwrap_or(0.0), want.unwrap_or(0.0));
-                        // Linear counting is exact-ish for these few values.
-                        prop_assert!((a - b).abs() <= 0.1 * b + 1.0, "{} at {:?}: {} vs {}", feature.name, read, a, b);
+                        // Linear counting over 256 registers undercounts by the values
+                        // that share a register: about Poisson with mean b(b-1)/512 (two
+                        // collisions among 8 values happen in ~0.5 % of windows). Allow
+                        // 10 % plus 6 standard deviations of that.
+                        let collisions = b * (b - 1.0).max(0.0) / 512.0;
+                        let allowed = 0.1 * b + 1.0 + collisions + 6.0 * collisions.sqrt();
+                        prop_assert!((a - b).abs() <= allowed, "{} at {:?}: {} vs {}", feature.name, read, a, b);
                     }
                     _ => prop_assert_eq!(got, want, "{} at {:?}", feature.name, read),
                 }

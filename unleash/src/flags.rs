@@ -78,7 +78,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// Applies a state (full, or a delta) to the SDK and to the mirror.
     pub(crate) fn apply(&self, body: &Value) -> Result<Option<unleash_api_client::api::Metrics>, FlagError> {
-        let parse = || UpdateMessage::deserialize_from(body).map_err(|e| FlagError::Snapshot { reason: e.to_string() });
+        // Parsed twice, for the mirror and for the SDK: the message type is not `Clone`.
+        let parse = || parse_update(body);
         let mut mirror = self.mirror.lock().unwrap_or_else(PoisonError::into_inner);
         let engine = EngineState::default();
         engine.take_state(UpdateMessage::FullResponse(mirror.clone()));
@@ -104,19 +105,15 @@ impl Shared {
     }
 }
 
-trait DeserializeFrom: Sized {
-    fn deserialize_from(value: &Value) -> Result<Self, serde_json::Error>;
-}
-
-impl DeserializeFrom for UpdateMessage {
-    fn deserialize_from(value: &Value) -> Result<Self, serde_json::Error> {
-        // Full state and delta are told apart by shape (`features` or `events`); a body
-        // with neither would deserialize as an empty delta, so refuse it by name.
-        if value.get("features").is_none() && value.get("events").is_none() {
-            return Err(serde::de::Error::custom("expected a `features` (full state) or `events` (delta) field"));
-        }
-        serde::Deserialize::deserialize(value)
+/// A flag state body: full (`features`) or a delta (`events`). A body with neither
+/// would deserialize as an empty delta, so it is refused by name.
+fn parse_update(body: &Value) -> Result<UpdateMessage, FlagError> {
+    if body.get("features").is_none() && body.get("events").is_none() {
+        return Err(FlagError::Snapshot {
+            reason: "expected a `features` (full state) or `events` (delta) field".into(),
+        });
     }
+    serde::Deserialize::deserialize(body).map_err(|e: serde_json::Error| FlagError::Snapshot { reason: e.to_string() })
 }
 
 /// How to reach an Unleash server (see [`UnleashFlags::connect`]).

@@ -157,6 +157,24 @@ impl ClientStats {
         self.swaps.fetch_add(1, Ordering::Relaxed);
         metrics::count("fresco_version_swaps_total", model, 1);
     }
+
+    /// Counts a row whose flag named a version that is not loaded.
+    fn flag_version_missing(&self, model: &str) {
+        self.flag_version_unavailable.fetch_add(1, Ordering::Relaxed);
+        metrics::count("fresco_flag_version_unavailable_total", model, 1);
+    }
+
+    /// Counts `n` treatments logged.
+    fn treated(&self, model: &str, n: u64) {
+        self.treatments.fetch_add(n, Ordering::Relaxed);
+        metrics::count("fresco_treatments_total", model, n);
+    }
+
+    /// Counts `n` treatments refused because their entities are held out.
+    fn treatments_held_out(&self, model: &str, n: u64) {
+        self.treatments_refused.fetch_add(n, Ordering::Relaxed);
+        metrics::count("fresco_treatments_refused_total", model, n);
+    }
 }
 
 /// Builds a [`Client`].
@@ -309,25 +327,8 @@ impl ClientBuilder {
             None if fallback.is_some() => return Err(ConfigError::FallbackWithoutFlag.into()),
             None => None,
         };
-        let slot = Slot::new(loader, source, inputs, holdout, registry, rollout)?;
-        // A module in the registry must be the model and version its directory says.
-        if let Some((model, manifest)) = &manifest {
-            let serving = slot.current().serving.clone();
-            let reason = if slot.name != *model {
-                Some(Refusal::Name { declared: slot.name.clone() })
-            } else if *serving.version != *manifest.serving {
-                Some(Refusal::Version { declared: serving.version.to_string() })
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                return Err(Error::VersionRefused {
-                    model: model.clone(),
-                    version: manifest.serving.clone(),
-                    reason: Box::new(reason),
-                });
-            }
-        }
+        let registered = registry.zip(manifest.as_ref()).map(|(r, (model, m))| (r, model.as_str(), m.serving.as_str()));
+        let slot = Slot::new(loader, source, inputs, holdout, registered, rollout)?;
         if let Some(previous) = manifest.and_then(|(_, m)| m.previous) {
             // The previous version is a convenience (instant rollback): one that no longer
             // loads is refused and logged, and the client serves without it.
@@ -392,6 +393,27 @@ struct Inner {
     sink: Arc<dyn PredictionSink>,
     max_batch_rows: usize,
     stats: ClientStats,
+}
+
+impl Inner {
+    /// Runs a change of `slot`'s serving version (a call, or the watcher), counting it
+    /// or its refusal.
+    fn change(&self, slot: &Slot, change: impl FnOnce(&Slot) -> Result<(), Error>) -> Result<(), Error> {
+        let model = slot.name.as_str();
+        match change(slot) {
+            Ok(()) => {
+                self.stats.swapped(model);
+                Ok(())
+            }
+            Err(error) => {
+                if matches!(error, Error::VersionRefused { .. }) {
+                    self.stats.version_refused(model);
+                }
+                tracing::warn!(model, %error, "version change refused; the serving version serves on");
+                Err(error)
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -489,22 +511,8 @@ impl Client {
         Ok(version)
     }
 
-    /// Runs a change of serving version, counting it or its refusal.
     fn change(&self, model: &str, change: impl FnOnce(&Slot) -> Result<(), Error>) -> Result<(), Error> {
-        let slot = self.slot(model)?;
-        match change(slot) {
-            Ok(()) => {
-                self.inner.stats.swapped(model);
-                Ok(())
-            }
-            Err(error) => {
-                if matches!(error, Error::VersionRefused { .. }) {
-                    self.inner.stats.version_refused(model);
-                }
-                tracing::warn!(model, %error, "version change refused; the serving version serves on");
-                Err(error)
-            }
-        }
+        self.inner.change(self.slot(model)?, change)
     }
 
     /// Follows the registry manifests and the flags in the background: every
@@ -597,8 +605,7 @@ impl Client {
             let plan = match wanted.map(|v| versions.loaded.get(v)) {
                 Some(Some(plan)) => plan,
                 Some(None) => {
-                    self.inner.stats.flag_version_unavailable.fetch_add(1, Ordering::Relaxed);
-                    metrics::count("fresco_flag_version_unavailable_total", &slot.name, 1);
+                    self.inner.stats.flag_version_missing(&slot.name);
                     &versions.serving
                 }
                 None => &versions.serving,
@@ -770,9 +777,8 @@ impl Client {
             }
         }
         if let Some(error) = refused {
-            self.inner.stats.treatments_refused.fetch_add(n_refused, Ordering::Relaxed);
             if let Error::HeldOutTreatment { model, .. } = &error {
-                metrics::count("fresco_treatments_refused_total", model, n_refused);
+                self.inner.stats.treatments_held_out(model, n_refused);
             }
             tracing::warn!(refused = n_refused, %error, "treatment of held-out predictions refused");
             return Err(error);
@@ -789,8 +795,7 @@ impl Client {
             .sink
             .append_treatments(model, records)
             .map_err(|source| Error::Log { model: model.into(), source })?;
-        self.inner.stats.treatments.fetch_add(n, Ordering::Relaxed);
-        metrics::count("fresco_treatments_total", model, n);
+        self.inner.stats.treated(model, n);
         Ok(())
     }
 
@@ -813,8 +818,7 @@ impl Client {
         if let Some((holdout, _)) = &plan.holdout
             && holdout.contains(entity_key)
         {
-            self.inner.stats.treatments_refused.fetch_add(1, Ordering::Relaxed);
-            metrics::count("fresco_treatments_refused_total", model, 1);
+            self.inner.stats.treatments_held_out(model, 1);
             return Err(Error::HeldOutTreatment {
                 model: model.into(),
                 prediction_id: prediction_id.into(),

@@ -80,17 +80,45 @@ fn smoke_row(plan: &ModelPlan) -> Vec<f64> {
         .collect()
 }
 
+/// A version must be the model and version it is loaded as (a file copied into the
+/// wrong registry directory is refused, not served under the wrong name).
+fn check_identity(backend: &Backend, model: &str, version: Option<&str>) -> Result<(), Refusal> {
+    let meta = backend.metadata();
+    if meta.name != model {
+        return Err(Refusal::Name { declared: meta.name.clone() });
+    }
+    if let Some(version) = version
+        && meta.version != version
+    {
+        return Err(Refusal::Version { declared: meta.version.clone() });
+    }
+    Ok(())
+}
+
 impl Slot {
     /// Loads the first serving version of a model; a failure here fails the build.
+    /// `registry` is the registry with the model name and version the source was read
+    /// as, which the module must declare.
     pub(crate) fn new(
         loader: &Loader,
         source: ModelSource,
         mappings: HashMap<String, InputSource>,
         holdout: Option<String>,
-        registry: Option<Registry>,
+        registry: Option<(Registry, &str, &str)>,
         rollout: Option<Rollout>,
     ) -> Result<Self, Error> {
         let backend = Backend::load(&loader.engine, source).map_err(|e| ConfigError::Load { source: Box::new(e) })?;
+        let registry = match registry {
+            Some((registry, model, version)) => {
+                check_identity(&backend, model, Some(version)).map_err(|reason| Error::VersionRefused {
+                    model: model.to_owned(),
+                    version: version.to_owned(),
+                    reason: Box::new(reason),
+                })?;
+                Some(registry)
+            }
+            None => None,
+        };
         let plan = ModelPlan::new(backend, &mappings, holdout.as_deref(), loader.stores(), &loader.holdouts)?;
         // The first version is checked as before (it loads and fits the mapping); the
         // smoke row is for versions that replace one that serves.
@@ -113,15 +141,7 @@ impl Slot {
 
     /// Loads `source` as a candidate version and checks it against the serving one.
     fn candidate(&self, loader: &Loader, backend: Backend, version: Option<&str>) -> Result<ModelPlan, Refusal> {
-        let meta = backend.metadata();
-        if meta.name != self.name {
-            return Err(Refusal::Name { declared: meta.name.clone() });
-        }
-        if let Some(version) = version
-            && meta.version != version
-        {
-            return Err(Refusal::Version { declared: meta.version.clone() });
-        }
+        check_identity(&backend, &self.name, version)?;
         let plan = ModelPlan::new(backend, &self.mappings, self.holdout.as_deref(), loader.stores(), &loader.holdouts)
             .map_err(|e| Refusal::Plan(Box::new(e)))?;
         let serving = self.current().serving.clone();

@@ -69,18 +69,12 @@ fn look(inner: &Arc<Inner>, refused: &mut Refused) {
                 Ok(manifest) => {
                     let serving = slot.current().serving.version.to_string();
                     if manifest.serving != serving && refused.manifest.get(name) != Some(&manifest.serving) {
-                        match slot.deploy(&inner.loader, &manifest.serving, None) {
-                            Ok(_) => {
-                                inner.stats.swapped(name);
-                                refused.manifest.remove(name);
-                            }
-                            Err(error) => {
-                                if matches!(error, Error::VersionRefused { .. }) {
-                                    inner.stats.version_refused(name);
-                                }
-                                tracing::warn!(model = %name, version = %manifest.serving, %error, "manifest version refused; the serving version serves on");
-                                refused.manifest.insert(name.clone(), manifest.serving);
-                            }
+                        let deployed =
+                            inner.change(slot, |s| s.deploy(&inner.loader, &manifest.serving, None).map(drop));
+                        if deployed.is_ok() {
+                            refused.manifest.remove(name);
+                        } else {
+                            refused.manifest.insert(name.clone(), manifest.serving);
                         }
                     }
                 }

@@ -185,6 +185,44 @@ impl Definitions {
         &self.features
     }
 
+    /// Only the named streams and the features reading them: what a backfill of one
+    /// stream's slice computes.
+    ///
+    /// ```
+    /// # let defs = fresco::aggregates::Definitions::from_toml(r#"
+    /// # [[stream]]
+    /// # name = "orders"
+    /// # entity = "restaurant_id"
+    /// # [[stream]]
+    /// # name = "trips"
+    /// # entity = "courier_id"
+    /// # [[feature]]
+    /// # name = "orders_30m"
+    /// # stream = "orders"
+    /// # aggregation = "count"
+    /// # window = "30m"
+    /// # [[feature]]
+    /// # name = "trips_1h"
+    /// # stream = "trips"
+    /// # aggregation = "count"
+    /// # window = "1h"
+    /// # "#)?;
+    /// let orders = defs.restricted_to(&["orders"])?;
+    /// assert_eq!(orders.features().len(), 1);
+    /// assert!(defs.restricted_to(&["flights"]).is_err());
+    /// # Ok::<(), fresco::aggregates::AggregateError>(())
+    /// ```
+    pub fn restricted_to(&self, streams: &[&str]) -> Result<Definitions, AggregateError> {
+        if let Some(missing) = streams.iter().find(|name| !self.streams.iter().any(|s| &s.name == *name)) {
+            return Err(AggregateError::UnknownStream { stream: (*missing).to_owned() });
+        }
+        let keep = |stream: &str| streams.contains(&stream);
+        Ok(Definitions {
+            streams: self.streams.iter().filter(|s| keep(&s.name)).cloned().collect(),
+            features: self.features.iter().filter(|f| keep(&f.stream)).cloned().collect(),
+        })
+    }
+
     /// Parses definitions from TOML (`[[stream]]` and `[[feature]]` tables; durations
     /// such as `"90s"`, `"5m"`, `"1h"`, `"1d"`) and validates them.
     pub fn from_toml(text: &str) -> Result<Self, AggregateError> {

@@ -32,7 +32,7 @@ mod tile;
 
 pub use definition::{Aggregation, Definitions, StreamSpec, TILES_PER_WINDOW, WindowedFeature, parse_duration};
 #[cfg(feature = "parquet")]
-pub use offline::{BackfillReport, EventLog, backfill};
+pub use offline::{BackfillReport, EventBatches, EventLog, LateMarker, backfill, backfill_batches};
 pub use store::{AggregateStore, StreamStats};
 
 /// What happened to a recorded event.
@@ -44,6 +44,30 @@ pub enum Recorded {
     Late,
     /// Dropped: dated after its arrival.
     Future,
+}
+
+impl Recorded {
+    /// `accepted`, `late` or `future`: the name in a marked event log's `recorded` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Recorded::Accepted => "accepted",
+            Recorded::Late => "late",
+            Recorded::Future => "future",
+        }
+    }
+}
+
+impl std::str::FromStr for Recorded {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "accepted" => Ok(Recorded::Accepted),
+            "late" => Ok(Recorded::Late),
+            "future" => Ok(Recorded::Future),
+            other => Err(format!("`{other}` is not accepted, late or future")),
+        }
+    }
 }
 
 /// Why an aggregate call failed.

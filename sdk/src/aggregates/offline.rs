@@ -12,8 +12,8 @@ use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::store::AggregateStore;
-use super::{AggregateError, Definitions, Recorded};
+use super::store::{AggregateStore, classify};
+use super::{AggregateError, Definitions, Recorded, StreamSpec};
 use crate::features::Timestamp;
 use crate::features::materialize::{cast, entity_keys, guarded, timestamps};
 
@@ -67,6 +67,96 @@ struct Event {
     key: String,
     ts: Timestamp,
     value: f64,
+    /// What an earlier pass over the whole stream decided (the `recorded` column).
+    marked: Option<Recorded>,
+}
+
+/// One stream's events as Arrow batches: the columns of an [`EventLog`] file, plus
+/// optionally `recorded` (Utf8: `accepted`, `late` or `future`) when a [`LateMarker`]
+/// pass over the whole stream has already applied the late rule.
+///
+/// A marked log is what lets the replay run per entity key on many machines: the late
+/// rule looks at the latest event time over *all* keys, which one key's slice of the log
+/// cannot see. Events marked `late` or `future` are counted and skipped; the rest are
+/// replayed (an event accepted over the whole stream is accepted within any slice of it).
+#[derive(Debug, Clone)]
+pub struct EventBatches {
+    /// The stream.
+    pub stream: String,
+    /// Its events, in arrival order where arrivals tie.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl EventBatches {
+    /// The events of `stream`.
+    pub fn new(stream: impl Into<String>, batches: Vec<RecordBatch>) -> Self {
+        EventBatches { stream: stream.into(), batches }
+    }
+}
+
+/// The late rule over a stream's log, slice by slice in arrival order: the same rule an
+/// [`AggregateStore`] applies as events arrive, for a first pass that marks every event
+/// before a replay split by entity key (see [`EventBatches`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use fresco::Timestamp;
+/// use fresco::aggregates::{LateMarker, Recorded, StreamSpec};
+///
+/// let spec = StreamSpec::new("orders", "restaurant_id").late_tolerance(Duration::from_secs(60));
+/// let s = |secs: i64| Timestamp::from_micros(secs * 1_000_000);
+/// let mut marker = LateMarker::new(&spec);
+/// assert_eq!(marker.mark(s(1000), s(1000)), Recorded::Accepted);
+/// assert_eq!(marker.mark(s(900), s(1001)), Recorded::Late); // 100 s behind, 60 s allowed
+/// assert_eq!(marker.mark(s(2000), s(1002)), Recorded::Future); // dated after its arrival
+/// // The next slice of the log goes on from the latest accepted event time.
+/// let mut next = LateMarker::new(&spec).resume_after(marker.latest());
+/// assert_eq!(next.mark(s(950), s(1003)), Recorded::Accepted);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateMarker {
+    tolerance: i64,
+    latest: i64,
+}
+
+impl LateMarker {
+    /// A marker at the start of `stream`'s log.
+    pub fn new(stream: &StreamSpec) -> Self {
+        LateMarker { tolerance: i64::try_from(stream.late_tolerance.as_micros()).unwrap_or(i64::MAX), latest: i64::MIN }
+    }
+
+    /// Goes on after events whose latest accepted time was `latest` (`None`: no event
+    /// accepted yet). Resuming after several slices takes the largest of theirs.
+    pub fn resume_after(mut self, latest: Option<Timestamp>) -> Self {
+        if let Some(t) = latest {
+            self.latest = self.latest.max(t.as_micros());
+        }
+        self
+    }
+
+    /// Applies the rule to the next event and remembers it.
+    pub fn mark(&mut self, ts: Timestamp, arrival: Timestamp) -> Recorded {
+        let outcome = classify(ts.as_micros(), arrival.as_micros(), self.latest, self.tolerance);
+        if outcome == Recorded::Accepted {
+            self.latest = self.latest.max(ts.as_micros());
+        }
+        outcome
+    }
+
+    /// The latest accepted event time so far.
+    pub fn latest(&self) -> Option<Timestamp> {
+        (self.latest != i64::MIN).then(|| Timestamp::from_micros(self.latest))
+    }
+
+    /// Marks the events of `batches` (columns `ts`, optional `arrival`) in order.
+    pub fn mark_batch(&mut self, batch: &RecordBatch) -> Result<Vec<Recorded>, String> {
+        let ts = timestamps(column(batch, "ts")?, "ts")?;
+        let arrivals = match batch.column_by_name("arrival") {
+            Some(a) => timestamps(a, "arrival")?,
+            None => ts.clone(),
+        };
+        Ok(ts.into_iter().zip(arrivals).map(|(ts, arrival)| self.mark(ts, arrival)).collect())
+    }
 }
 
 fn file_err(path: &Path) -> impl Fn(String) -> AggregateError + '_ {
@@ -99,31 +189,44 @@ fn floats(array: &ArrayRef, name: &str) -> Result<Vec<f64>, String> {
     Ok(values.values().to_vec())
 }
 
-fn read_events(defs: &Definitions, log: &EventLog, events: &mut Vec<Event>) -> Result<(), AggregateError> {
-    let stream = defs
-        .streams
+fn marks(batch: &RecordBatch) -> Result<Option<Vec<Recorded>>, String> {
+    let Some(array) = batch.column_by_name("recorded") else {
+        return Ok(None);
+    };
+    let text = cast(array, &DataType::Utf8, "recorded")?;
+    text.as_string::<i32>()
         .iter()
-        .position(|s| s.name == log.stream)
-        .ok_or_else(|| AggregateError::UnknownStream { stream: log.stream.clone() })?;
+        .map(|m| match m {
+            Some(m) => m.parse::<Recorded>(),
+            None => Err("column `recorded` has null values".to_owned()),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn read_events(defs: &Definitions, log: &EventBatches, events: &mut Vec<Event>) -> Result<(), String> {
+    // Checked by `check_streams` before any log is read.
+    let stream = defs.streams.iter().position(|s| s.name == log.stream).unwrap_or(0);
     let entity = &defs.streams[stream].entity;
-    let err = file_err(&log.path);
-    for batch in read_batches(&log.path)? {
-        let keys = entity_keys(column(&batch, entity).map_err(&err)?, entity).map_err(&err)?;
-        let ts = timestamps(column(&batch, "ts").map_err(&err)?, "ts").map_err(&err)?;
+    for batch in &log.batches {
+        let keys = entity_keys(column(batch, entity)?, entity)?;
+        let ts = timestamps(column(batch, "ts")?, "ts")?;
         let values = match batch.column_by_name("value") {
-            Some(v) => floats(v, "value").map_err(&err)?,
+            Some(v) => floats(v, "value")?,
             None => vec![1.0; batch.num_rows()],
         };
         let arrivals = match batch.column_by_name("arrival") {
-            Some(a) => timestamps(a, "arrival").map_err(&err)?,
+            Some(a) => timestamps(a, "arrival")?,
             None => ts.clone(),
         };
+        let mut marked = marks(batch)?.map(Vec::into_iter);
         for (((key, ts), value), arrival) in keys.into_iter().zip(ts).zip(values).zip(arrivals) {
-            let key = key.ok_or_else(|| err(format!("entity column `{entity}` has null values")))?;
+            let key = key.ok_or_else(|| format!("entity column `{entity}` has null values"))?;
             if !value.is_finite() {
-                return Err(err(format!("column `value` holds {value}, which cannot be aggregated")));
+                return Err(format!("column `value` holds {value}, which cannot be aggregated"));
             }
-            events.push(Event { arrival: arrival.as_micros(), stream, key, ts, value });
+            let marked = marked.as_mut().and_then(Iterator::next);
+            events.push(Event { arrival: arrival.as_micros(), stream, key, ts, value, marked });
         }
     }
     Ok(())
@@ -142,31 +245,118 @@ fn read_events(defs: &Definitions, log: &EventLog, events: &mut Vec<Event>) -> R
 ///
 /// The events are held in memory (about 60 bytes plus the key per event); the table's
 /// rows are processed in its own batches. `progress` gets (rows done, rows in all).
+/// [`backfill_batches`] does the same on Arrow batches in memory.
 pub fn backfill(
     defs: &Definitions,
     logs: &[EventLog],
     table: &Path,
     out: &Path,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<BackfillReport, AggregateError> {
-    let store = AggregateStore::new(defs.clone())?;
-    let mut events = Vec::new();
+    check_streams(defs, logs.iter().map(|l| l.stream.as_str()))?;
+    let mut events = Vec::with_capacity(logs.len());
     for log in logs {
-        read_events(defs, log, &mut events)?;
+        events.push(EventBatches::new(&log.stream, read_batches(&log.path)?));
+    }
+    let batches = read_batches(table)?;
+    let (columns, report) = feature_columns(defs, &events, &batches, progress).map_err(|e| match e {
+        Failure::Events(i, reason) => file_err(&logs[i].path)(reason),
+        Failure::Table(reason) => file_err(table)(reason),
+        Failure::Store(e) => e,
+    })?;
+    let schema = output_schema(&batches, defs).map_err(file_err(out))?;
+    write_table(&batches, &schema, &columns, out)?;
+    Ok(report)
+}
+
+/// [`backfill`] on batches in memory: returns `table` with one more `Float64` column per
+/// feature, batch for batch, and the report. With marked events ([`EventBatches`]) it
+/// can run on one entity key's slice of the logs and table at a time.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+/// use fresco::aggregates::{backfill_batches, Aggregation, Definitions, EventBatches, StreamSpec, WindowedFeature};
+///
+/// let defs = Definitions::new()
+///     .stream(StreamSpec::new("orders", "restaurant_id"))
+///     .feature(WindowedFeature::new("orders_30m", "orders", Aggregation::Count, Duration::from_secs(1800)));
+/// let minute = 60_000_000i64;
+/// let events = RecordBatch::try_from_iter([
+///     ("restaurant_id", Arc::new(StringArray::from(vec!["r1", "r1", "r2"])) as ArrayRef),
+///     ("ts", Arc::new(Int64Array::from(vec![0, minute, 2 * minute])) as ArrayRef),
+/// ])?;
+/// let table = RecordBatch::try_from_iter([
+///     ("restaurant_id", Arc::new(StringArray::from(vec!["r1", "r2"])) as ArrayRef),
+///     ("ts", Arc::new(Int64Array::from(vec![5 * minute, 5 * minute])) as ArrayRef),
+/// ])?;
+/// let (out, report) = backfill_batches(&defs, &[EventBatches::new("orders", vec![events])], &[table])?;
+/// let counts = out[0].column_by_name("orders_30m").unwrap();
+/// assert_eq!(counts.as_ref(), &Float64Array::from(vec![2.0, 1.0]) as &dyn arrow_array::Array);
+/// assert_eq!(report.accepted, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn backfill_batches(
+    defs: &Definitions,
+    events: &[EventBatches],
+    table: &[RecordBatch],
+) -> Result<(Vec<RecordBatch>, BackfillReport), AggregateError> {
+    let batch_err = |what: String, reason: String| AggregateError::File { path: what, reason };
+    let (columns, report) = feature_columns(defs, events, table, |_, _| {}).map_err(|e| match e {
+        Failure::Events(i, reason) => batch_err(format!("events of stream `{}`", events[i].stream), reason),
+        Failure::Table(reason) => batch_err("the table".into(), reason),
+        Failure::Store(e) => e,
+    })?;
+    let schema = output_schema(table, defs).map_err(|reason| batch_err("the table".into(), reason))?;
+    let out = with_features(table, &schema, &columns).map_err(|reason| batch_err("the output".into(), reason))?;
+    Ok((out, report))
+}
+
+/// Where a backfill failed, before it is named after a file or a batch.
+enum Failure {
+    /// The `usize`-th event log.
+    Events(usize, String),
+    Table(String),
+    Store(AggregateError),
+}
+
+/// Per feature, its value for every row of the table.
+type FeatureColumns = Vec<Vec<Option<f64>>>;
+
+/// Every log names a declared stream.
+fn check_streams<'a>(defs: &Definitions, mut streams: impl Iterator<Item = &'a str>) -> Result<(), AggregateError> {
+    match streams.find(|name| !defs.streams.iter().any(|s| s.name == *name)) {
+        Some(stream) => Err(AggregateError::UnknownStream { stream: stream.to_owned() }),
+        None => Ok(()),
+    }
+}
+
+/// Every feature's value for every row of `batches`, in row order.
+fn feature_columns(
+    defs: &Definitions,
+    logs: &[EventBatches],
+    batches: &[RecordBatch],
+    mut progress: impl FnMut(u64, u64),
+) -> Result<(FeatureColumns, BackfillReport), Failure> {
+    let store = AggregateStore::new(defs.clone()).map_err(Failure::Store)?;
+    check_streams(defs, logs.iter().map(|l| l.stream.as_str())).map_err(Failure::Store)?;
+    let mut events = Vec::new();
+    for (i, log) in logs.iter().enumerate() {
+        read_events(defs, log, &mut events).map_err(|reason| Failure::Events(i, reason))?;
     }
     // Stable: events arriving together keep their log order.
     events.sort_by_key(|e| e.arrival);
 
-    let batches = read_batches(table)?;
-    let err = file_err(table);
     // Every row's time and its key for each stream.
     let mut times = Vec::new();
     let mut keys: Vec<Vec<Option<String>>> = vec![Vec::new(); defs.streams.len()];
-    for batch in &batches {
-        times.extend(timestamps(column(batch, "ts").map_err(&err)?, "ts").map_err(&err)?);
+    for batch in batches {
+        let err = Failure::Table;
+        times.extend(timestamps(column(batch, "ts").map_err(err)?, "ts").map_err(err)?);
         for (s, spec) in defs.streams.iter().enumerate() {
             if defs.features.iter().any(|f| f.stream == spec.name) {
-                keys[s].extend(entity_keys(column(batch, &spec.entity).map_err(&err)?, &spec.entity).map_err(&err)?);
+                keys[s].extend(entity_keys(column(batch, &spec.entity).map_err(err)?, &spec.entity).map_err(err)?);
             }
         }
     }
@@ -182,12 +372,12 @@ pub fn backfill(
     for (done, &r) in order.iter().enumerate() {
         let t = times[r];
         while next < events.len() && events[next].arrival <= t.as_micros() {
-            report.count(replay(&store, defs, &events[next])?);
+            report.count(replay(&store, defs, &events[next]).map_err(Failure::Store)?);
             next += 1;
         }
         for (f, feature) in defs.features.iter().enumerate() {
             if let Some(key) = &keys[stream_of[f]][r] {
-                values[f][r] = store.read(&feature.name, key, t)?;
+                values[f][r] = store.read(&feature.name, key, t).map_err(Failure::Store)?;
             }
         }
         if done % 65_536 == 0 {
@@ -196,50 +386,74 @@ pub fn backfill(
     }
     // The rest of the log (arriving after the last row) is counted too.
     for e in &events[next..] {
-        report.count(replay(&store, defs, e)?);
+        report.count(replay(&store, defs, e).map_err(Failure::Store)?);
     }
-    write_table(&batches, defs, &values, out)?;
     report.rows = total;
     progress(total, total);
-    Ok(report)
+    Ok((values, report))
 }
 
-/// Records one event of the log, as it arrived.
+/// Records one event of the log, as it arrived; a marked-dropped one only counts.
 fn replay(store: &AggregateStore, defs: &Definitions, e: &Event) -> Result<Recorded, AggregateError> {
-    store.record_event_at(Timestamp::from_micros(e.arrival), &defs.streams[e.stream].name, &e.key, e.ts, e.value)
+    match e.marked {
+        Some(outcome @ (Recorded::Late | Recorded::Future)) => Ok(outcome),
+        _ => store.record_event_at(
+            Timestamp::from_micros(e.arrival),
+            &defs.streams[e.stream].name,
+            &e.key,
+            e.ts,
+            e.value,
+        ),
+    }
 }
 
-fn write_table(
-    batches: &[RecordBatch],
-    defs: &Definitions,
-    values: &[Vec<Option<f64>>],
-    out: &Path,
-) -> Result<(), AggregateError> {
-    let err = file_err(out);
+/// The table's schema with a nullable `Float64` column per feature.
+fn output_schema(batches: &[RecordBatch], defs: &Definitions) -> Result<Arc<Schema>, String> {
     let Some(first) = batches.first() else {
-        return Err(err("the table has no rows".into()));
+        return Err("the table has no rows".into());
     };
     let mut fields: Vec<Field> = first.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     for f in &defs.features {
         if fields.iter().any(|x| x.name() == &f.name) {
-            return Err(err(format!("the table already has a column `{}`", f.name)));
+            return Err(format!("the table already has a column `{}`", f.name));
         }
         fields.push(Field::new(&f.name, DataType::Float64, true));
     }
-    let schema = Arc::new(Schema::new(fields));
-    let tmp = out.with_extension("parquet.partial");
-    let file = File::create(&tmp).map_err(|e| err(e.to_string()))?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(|e| err(e.to_string()))?;
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// The table's batches with the feature columns appended.
+fn with_features(
+    batches: &[RecordBatch],
+    schema: &Arc<Schema>,
+    values: &[Vec<Option<f64>>],
+) -> Result<Vec<RecordBatch>, String> {
     let mut offset = 0;
+    let mut out = Vec::with_capacity(batches.len());
     for batch in batches {
         let n = batch.num_rows();
         let mut columns = batch.columns().to_vec();
         for feature in values {
             columns.push(Arc::new(Float64Array::from(feature[offset..offset + n].to_vec())) as ArrayRef);
         }
-        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| err(e.to_string()))?;
-        writer.write(&batch).map_err(|e| err(e.to_string()))?;
+        out.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?);
         offset += n;
+    }
+    Ok(out)
+}
+
+fn write_table(
+    batches: &[RecordBatch],
+    schema: &Arc<Schema>,
+    values: &[Vec<Option<f64>>],
+    out: &Path,
+) -> Result<(), AggregateError> {
+    let err = file_err(out);
+    let tmp = out.with_extension("parquet.partial");
+    let file = File::create(&tmp).map_err(|e| err(e.to_string()))?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), None).map_err(|e| err(e.to_string()))?;
+    for batch in with_features(batches, schema, values).map_err(&err)? {
+        writer.write(&batch).map_err(|e| err(e.to_string()))?;
     }
     writer.close().map_err(|e| err(e.to_string()))?;
     std::fs::rename(&tmp, out).map_err(|e| err(e.to_string()))

@@ -110,6 +110,18 @@ pub struct AggregateStore {
     features: HashMap<String, (usize, usize)>,
 }
 
+/// The rule every event meets, online and in a marking pass: dated after its arrival is
+/// `Future`; more than `tolerance` behind the latest accepted event time is `Late`.
+pub(super) fn classify(ts: i64, arrival: i64, latest: i64, tolerance: i64) -> Recorded {
+    if ts > arrival {
+        Recorded::Future
+    } else if ts < latest.saturating_sub(tolerance) {
+        Recorded::Late
+    } else {
+        Recorded::Accepted
+    }
+}
+
 fn shard_of(key: &str) -> usize {
     (crate::log::fnv1a(key.as_bytes()) % SHARDS as u64) as usize
 }
@@ -188,14 +200,16 @@ impl AggregateStore {
             return Err(AggregateError::InvalidValue { stream: stream.to_owned(), key: key.to_owned(), value });
         }
         let ts = ts.as_micros();
-        if ts > arrival.as_micros() {
-            s.future.fetch_add(1, Ordering::Relaxed);
-            return Ok(Recorded::Future);
-        }
-        let latest = s.latest.load(Ordering::Relaxed);
-        if ts < latest.saturating_sub(s.tolerance) {
-            s.late.fetch_add(1, Ordering::Relaxed);
-            return Ok(Recorded::Late);
+        match classify(ts, arrival.as_micros(), s.latest.load(Ordering::Relaxed), s.tolerance) {
+            Recorded::Accepted => {}
+            Recorded::Future => {
+                s.future.fetch_add(1, Ordering::Relaxed);
+                return Ok(Recorded::Future);
+            }
+            Recorded::Late => {
+                s.late.fetch_add(1, Ordering::Relaxed);
+                return Ok(Recorded::Late);
+            }
         }
         s.latest.fetch_max(ts, Ordering::Relaxed);
         let mut shard = lock(&s.shards[shard_of(key)]);

@@ -1,0 +1,231 @@
+"""fresco from Python: score compiled models, apply holdouts, backfill windowed
+features and build training sets, over numpy and Arrow with no per-row Python.
+
+The work is done by the same Rust code as the ``fresco`` command and the SDK (the
+extension module ``fresco._native``); results are bit-for-bit those of the Rust side.
+
+>>> import numpy as np, fresco
+>>> model = fresco.Model("wasm-models/eta/model/eta.wasm")      # doctest: +SKIP
+>>> model.predict(np.zeros((2, len(model.inputs))))            # doctest: +SKIP
+array([[...]])
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping, Sequence, Union
+
+import numpy as np
+import pyarrow as pa
+
+from . import _native
+from ._native import (
+    AggregateError,
+    CompileError,
+    DatasetError,
+    Definitions,
+    FrescoError,
+    HoldoutError,
+    InputError,
+    LateMarker,
+    ModelError,
+    holdout_bucket,
+)
+
+__version__ = _native.__version__
+
+__all__ = [
+    "Model",
+    "compile",
+    "Holdout",
+    "holdout",
+    "holdout_bucket",
+    "Definitions",
+    "LateMarker",
+    "mark_events",
+    "backfill",
+    "build_training_set",
+    "FrescoError",
+    "ModelError",
+    "InputError",
+    "CompileError",
+    "HoldoutError",
+    "AggregateError",
+    "DatasetError",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Tabular = Union[pa.RecordBatch, pa.Table]
+
+
+def _batches(data: Tabular) -> list[pa.RecordBatch]:
+    if isinstance(data, pa.RecordBatch):
+        return [data]
+    if isinstance(data, pa.Table):
+        return data.to_batches()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        pd = None
+    if pd is not None and isinstance(data, pd.DataFrame):
+        return pa.Table.from_pandas(data, preserve_index=False).to_batches()
+    raise InputError(f"expected a pyarrow RecordBatch or Table (or a pandas DataFrame), not {type(data).__name__}")
+
+
+class Model:
+    """A compiled fresco model (``.wasm``), scored in-process by wasmtime.
+
+    ``predict`` takes a 2-D numpy array (rows × inputs, in ``inputs`` order) and returns
+    a 2-D float64 array (rows × outputs); or a pyarrow ``RecordBatch`` / ``Table`` (or a
+    pandas ``DataFrame``) whose columns are matched to the inputs by name, and returns
+    the same kind with one float64 column per output. NaN and nulls are missing values,
+    handled as the model's metadata declares.
+    """
+
+    def __init__(self, path: PathLike | None = None, *, data: bytes | None = None):
+        if (path is None) == (data is None):
+            raise TypeError("give a model path or data=bytes, not both")
+        self._native = _native.Model(os.fspath(path)) if path is not None else _native.Model.from_bytes(data)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Model":
+        """Loads a model from the bytes of a ``.wasm`` file."""
+        return cls(data=data)
+
+    name = property(lambda self: self._native.name, doc="The model's name.")
+    version = property(lambda self: self._native.version, doc="The model's version.")
+    inputs = property(lambda self: self._native.inputs, doc="Input names, in row order.")
+    outputs = property(lambda self: self._native.outputs, doc="Output names, in row order.")
+    sha256 = property(lambda self: self._native.sha256, doc="SHA-256 of the module, hex.")
+
+    @property
+    def metadata(self) -> dict:
+        """The metadata document embedded in the module."""
+        import json
+
+        return json.loads(self._native.metadata_json)
+
+    def predict(self, data):
+        """Scores rows: see the class documentation for the accepted kinds."""
+        if isinstance(data, np.ndarray):
+            return self._predict_array(data)
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover
+            pd = None
+        if pd is not None and isinstance(data, pd.DataFrame):
+            return self.predict(pa.Table.from_pandas(data, preserve_index=False)).to_pandas()
+        if isinstance(data, pa.RecordBatch):
+            return self._native.predict_batch(data)
+        if isinstance(data, pa.Table):
+            batches = [self._native.predict_batch(b) for b in data.to_batches()]
+            if not batches:
+                fields = [pa.field(o, pa.float64(), nullable=False) for o in self.outputs]
+                return pa.table({f.name: pa.array([], pa.float64()) for f in fields})
+            return pa.Table.from_batches(batches)
+        raise InputError(f"cannot score a {type(data).__name__}: give a 2-D numpy array or a pyarrow RecordBatch or Table")
+
+    def _predict_array(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2:
+            raise InputError(f"expected a 2-D array (rows × {len(self.inputs)} inputs), got {x.ndim} dimensions")
+        if x.shape[1] != len(self.inputs):
+            raise InputError(f"model {self.name}@{self.version} takes {len(self.inputs)} inputs per row, the array has {x.shape[1]} columns")
+        if not np.issubdtype(x.dtype, np.number):
+            raise InputError(f"expected numbers, got an array of {x.dtype}")
+        flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+        out = self._native.predict_flat(pa.array(flat, type=pa.float64()), x.shape[0])
+        return out.to_numpy(zero_copy_only=False).reshape(x.shape[0], len(self.outputs))
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+def compile(
+    models: PathLike | Sequence[PathLike],
+    *,
+    name: str | None = None,
+    version: str = "1",
+    interval: Mapping | None = None,
+    out: PathLike | None = None,
+) -> Model:
+    """Compiles LightGBM text / XGBoost JSON models into one fresco model.
+
+    Several models over the same inputs (quantile models, say) are packed into one,
+    their outputs in the order given. ``interval`` is the calibrated-interval JSON of
+    ``fresco compile --interval`` as a dict. Writes the ``.wasm`` to ``out`` when given;
+    returns the loaded model.
+    """
+    import json
+
+    paths = [models] if isinstance(models, (str, os.PathLike)) else list(models)
+    if name is None:
+        name = os.path.splitext(os.path.basename(os.fspath(paths[0])))[0] if paths else "model"
+    wasm = _native.compile([os.fspath(p) for p in paths], name, version, json.dumps(interval) if interval is not None else None)
+    if out is not None:
+        tmp = os.fspath(out) + ".partial"
+        with open(tmp, "wb") as f:
+            f.write(wasm)
+        os.replace(tmp, out)
+    return Model.from_bytes(wasm)
+
+
+class Holdout(_native.Holdout):
+    """A holdout set: the ids whose bucket (murmur3 of ``salt:id`` mod 10000) is below
+    ``round(fraction × 10000)``; the same contract as the SDK's and the CLI's."""
+
+    def contains_many(self, ids) -> np.ndarray:
+        """Whether each id is held out, as a boolean numpy array (ids: any sequence or
+        pyarrow array of strings; no nulls)."""
+        arr = ids if isinstance(ids, (pa.Array, pa.ChunkedArray)) else pa.array(list(ids), type=pa.string())
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if arr.null_count:
+            raise InputError("ids contain nulls")
+        return self.contains_array(arr).to_numpy(zero_copy_only=False)
+
+
+def holdout(salt: str, fraction: float, ids: Iterable[str], name: str = "holdout") -> np.ndarray:
+    """Whether each id is in the holdout defined by ``salt`` and ``fraction``."""
+    return Holdout(name, salt, fraction).contains_many(ids)
+
+
+def mark_events(definitions: Definitions, stream: str, events: Tabular, latest_micros: int | None = None):
+    """Applies a stream's late rule to its events in arrival order: returns the events
+    with a ``recorded`` column (``accepted``, ``late``, ``future``) and the latest
+    accepted event time (µs), to resume from in the next slice of the log."""
+    marker = LateMarker(definitions, stream, latest_micros)
+    table = pa.Table.from_batches(_batches(events)) if not isinstance(events, pa.Table) else events
+    marks = [marker.mark(b) for b in table.to_batches()]
+    recorded = pa.chunked_array(marks, type=pa.string()) if marks else pa.array([], pa.string())
+    return table.append_column("recorded", recorded), marker.latest_micros
+
+
+def backfill(definitions: Definitions, events: Mapping[str, Tabular], table: Tabular):
+    """Windowed features point-in-time for every row of ``table``, as ``fresco backfill``
+    computes them: returns ``(table with one float64 column per feature, report)``.
+
+    ``events`` maps each stream to its log (entity column, ``ts``, optional ``value``,
+    ``arrival`` and ``recorded``, the last from :func:`mark_events`).
+    """
+    batches, report = _native.backfill(
+        definitions, {s: _batches(e) for s, e in events.items()}, _batches(table)
+    )
+    return pa.Table.from_batches(batches), report
+
+
+def build_training_set(
+    logs: PathLike,
+    model: str,
+    policy: str,
+    out: PathLike,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    label_window_days: int = 30,
+    max_outcomes_in_memory: int = 5_000_000,
+) -> dict:
+    """Builds a training set as ``fresco dataset`` does (Parquet at ``out``); ``policy``
+    is ``holdout-only``, ``untreated`` or ``all-with-treatment``. Returns the report."""
+    return _native.build_training_set(
+        os.fspath(logs), model, policy, os.fspath(out), start, end, label_window_days, max_outcomes_in_memory
+    )

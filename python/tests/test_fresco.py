@@ -1,0 +1,187 @@
+"""The Python package against the Rust side: the same scores (bit for bit), the same
+holdout buckets as the shared reference vectors, the same backfill, and typed errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+import fresco
+
+
+def bits(values) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(values, dtype=np.float64)).view(np.uint64)
+
+
+def datagen(repo):
+    sys.path.insert(0, str(repo / "examples" / "spark"))
+    import datagen as g
+
+    return g
+
+
+@pytest.fixture(scope="module")
+def eta(repo):
+    return fresco.Model(repo / "wasm-models" / "eta" / "model" / "eta.wasm")
+
+
+def score_with_cli(fresco_bin, repo, model_path, table, inputs, tmp_path):
+    g = datagen(repo)
+    g.write_csv(table, inputs, tmp_path / "rows.csv")
+    subprocess.run([fresco_bin, "score", str(model_path), "--input", str(tmp_path / "rows.csv"),
+                    "--output", str(tmp_path / "scores.csv")], check=True, capture_output=True)
+    return pcsv.read_csv(tmp_path / "scores.csv")
+
+
+def test_eta_scores_equal_the_rust_runtime_bitwise(repo, eta, fresco_bin, tmp_path):
+    table = datagen(repo).score_rows(eta.inputs, 5_000, seed=3)
+    want = score_with_cli(fresco_bin, repo, repo / "wasm-models/eta/model/eta.wasm", table, eta.inputs, tmp_path)
+    x = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in eta.inputs])
+    from_numpy = eta.predict(x)
+    assert from_numpy.shape == (5_000, len(eta.outputs))
+    shuffled = table.select(list(reversed(table.column_names)))  # columns matched by name
+    from_arrow = eta.predict(shuffled)
+    assert from_arrow.column_names == eta.outputs
+    for j, out in enumerate(eta.outputs):
+        assert np.array_equal(bits(from_numpy[:, j]), bits(want.column(out))), out
+        assert np.array_equal(bits(from_arrow.column(out)), bits(want.column(out))), out
+    # A non-contiguous view and a data frame give the same bits.
+    assert np.array_equal(bits(eta.predict(np.asfortranarray(x))), bits(from_numpy))
+    assert np.array_equal(bits(eta.predict(shuffled.to_pandas()).to_numpy()), bits(from_numpy))
+
+
+@pytest.mark.parametrize("fixture", ["lgb_binary", "lgb_categorical", "lgb_multiclass", "xgb_binary_logistic", "xgb_categorical", "xgb_multi_softprob"])
+def test_compiled_in_python_equals_compiled_by_the_cli(repo, fresco_bin, tmp_path, fixture):
+    fixtures = repo / "wasm-models" / "oracle" / "fixtures"
+    case = json.loads((fixtures / f"{fixture}.case.json").read_text())
+    source = fixtures / case["model"]
+    model = fresco.compile(source, name=fixture, version="7", out=tmp_path / "py.wasm")
+    subprocess.run([fresco_bin, "compile", str(source), "-o", str(tmp_path / "cli.wasm"), "--name", fixture,
+                    "--version", "7"], check=True, capture_output=True)
+    assert (tmp_path / "py.wasm").read_bytes() == (tmp_path / "cli.wasm").read_bytes()
+    assert (model.name, model.version) == (fixture, "7")
+    x = np.array([[np.nan if v is None else v for v in row] for row in case["inputs"]], dtype=np.float64)
+    table = pa.table({name: x[:, i] for i, name in enumerate(model.inputs)})
+    want = score_with_cli(fresco_bin, repo, tmp_path / "cli.wasm", table, model.inputs, tmp_path)
+    got = model.predict(x)
+    for j, out in enumerate(model.outputs):
+        assert np.array_equal(bits(got[:, j]), bits(want.column(out))), out
+
+
+def test_integer_and_null_columns_are_read_as_the_cli_reads_cells(eta):
+    n = len(eta.inputs)
+    x = np.arange(3 * n, dtype=np.float64).reshape(3, n)
+    as_ints = pa.table({name: pa.array(x[:, i].astype(np.int64)) for i, name in enumerate(eta.inputs)})
+    assert np.array_equal(bits(eta.predict(as_ints).to_pandas().to_numpy()), bits(eta.predict(x)))
+    with_null = pa.table({name: pa.array([None, 1.0, 2.0], type=pa.float64()) for name in eta.inputs})
+    nan_rows = np.array([[np.nan] * n, [1.0] * n, [2.0] * n])
+    try:
+        want = eta.predict(nan_rows)
+    except fresco.InputError:
+        with pytest.raises(fresco.InputError):
+            eta.predict(with_null)
+    else:
+        assert np.array_equal(bits(eta.predict(with_null).to_pandas().to_numpy()), bits(want))
+
+
+def test_holdout_equals_the_shared_reference_vectors(repo):
+    vectors = json.loads((repo / "testdata" / "holdout_vectors.json").read_text())
+    assert len(vectors["cases"]) > 100
+    for fraction in vectors["fractions"]:
+        assert fresco.Holdout("h", "s", fraction).threshold == vectors["thresholds"][repr(fraction)]
+    by_salt: dict[str, list[dict]] = {}
+    for case in vectors["cases"]:
+        assert fresco.holdout_bucket(case["salt"], case["id"]) == case["bucket"]
+        by_salt.setdefault(case["salt"], []).append(case)
+    for salt, cases in by_salt.items():
+        ids = [c["id"] for c in cases]
+        for fraction in vectors["fractions"]:
+            key = repr(fraction)
+            h = fresco.Holdout("h", salt, fraction)
+            assert [h.contains(i) for i in ids] == [c["in_holdout"][key] for c in cases]
+            assert fresco.holdout(salt, fraction, ids).tolist() == [c["in_holdout"][key] for c in cases]
+
+
+def test_backfill_equals_the_cli_and_a_per_key_replay_of_marked_events(repo, fresco_bin, tmp_path):
+    g = datagen(repo)
+    definitions = repo / "examples" / "aggregates" / "orders.toml"
+    events = g.order_events(8_000, restaurants=40, seed=5)
+    table = g.feature_rows(2_000, restaurants=40, seed=6)
+    pq.write_table(events, tmp_path / "orders.parquet")
+    pq.write_table(table, tmp_path / "table.parquet")
+    subprocess.run([fresco_bin, "backfill", "--definitions", str(definitions), "--events",
+                    f"orders={tmp_path / 'orders.parquet'}", "--table", str(tmp_path / "table.parquet"),
+                    "-o", str(tmp_path / "cli.parquet")], check=True, capture_output=True)
+    want = pq.read_table(tmp_path / "cli.parquet")
+    defs = fresco.Definitions.from_file(definitions)
+    got, report = fresco.backfill(defs, {"orders": events}, table)
+    assert got.equals(want)
+    assert report["events"] == 8_000 and report["late"] > 0 and report["future"] > 0
+
+    # Marked in three slices of the log, then replayed key by key: the same features.
+    third = events.num_rows // 3
+    marked, latest = [], None
+    for start in range(0, events.num_rows, third):
+        part, latest = fresco.mark_events(defs, "orders", events.slice(start, third), latest)
+        marked.append(part)
+    marked = pa.concat_tables(marked)
+    assert marked.column("recorded").to_pylist().count("late") == report["late"]
+    assert marked.column("recorded").to_pylist().count("future") == report["future"]
+    rows = []
+    keys = {k for k in table.column("restaurant_id").to_pylist()}
+    for key in keys:
+        mine_events = marked.filter(pa.compute.equal(marked.column("restaurant_id"), key)) if key else marked.slice(0, 0)
+        mine_rows = table.filter(pa.compute.equal(table.column("restaurant_id"), key) if key
+                                 else pa.compute.is_null(table.column("restaurant_id")))
+        out, _ = fresco.backfill(defs, {"orders": mine_events}, mine_rows)
+        rows.append(out)
+    per_key = pa.concat_tables(rows).sort_by("request_id")
+    assert per_key.select(want.column_names).equals(want.sort_by("request_id"))
+
+
+def test_training_set_builder(tmp_path):
+    with pytest.raises(fresco.DatasetError, match="no prediction files"):
+        fresco.build_training_set(tmp_path, "churn", "holdout-only", tmp_path / "out.parquet")
+    with pytest.raises(fresco.DatasetError, match="sometimes"):
+        fresco.build_training_set(tmp_path, "churn", "sometimes", tmp_path / "out.parquet")
+
+
+def test_bad_input_raises_typed_errors(repo, eta, tmp_path):
+    (tmp_path / "bad.wasm").write_bytes(b"\0asm\x01\0\0\0garbage")
+    with pytest.raises(fresco.ModelError):
+        fresco.Model(tmp_path / "bad.wasm")
+    with pytest.raises(fresco.ModelError, match="missing.wasm"):
+        fresco.Model(tmp_path / "missing.wasm")
+    with pytest.raises(fresco.InputError, match="inputs per row"):
+        eta.predict(np.zeros((2, len(eta.inputs) + 1)))
+    with pytest.raises(fresco.InputError, match="2-D"):
+        eta.predict(np.zeros(len(eta.inputs)))
+    with pytest.raises(fresco.InputError, match=eta.inputs[0]):
+        eta.predict(pa.table({"something_else": [1.0]}))
+    strings = pa.table({name: pa.array(["1.5"]) for name in eta.inputs})
+    with pytest.raises(fresco.InputError, match="expected numbers"):
+        eta.predict(strings)
+    with pytest.raises(fresco.InputError):
+        eta.predict([[1.0, 2.0]])
+    (tmp_path / "model.txt").write_text("tree\nversion=v4\nnot a model")
+    with pytest.raises(fresco.CompileError):
+        fresco.compile(tmp_path / "model.txt")
+    with pytest.raises(fresco.HoldoutError, match="1.5"):
+        fresco.Holdout("h", "s", 1.5)
+    with pytest.raises(fresco.AggregateError):
+        fresco.Definitions.from_toml("[[stream]]\nname = 'x'\n")
+    defs = fresco.Definitions.from_file(repo / "examples" / "aggregates" / "orders.toml")
+    with pytest.raises(fresco.AggregateError, match="restaurant_id"):
+        fresco.backfill(defs, {"orders": pa.table({"ts": pa.array([1], pa.int64())})},
+                        pa.table({"restaurant_id": ["r"], "ts": pa.array([2], pa.int64())}))
+    with pytest.raises(fresco.AggregateError, match="flights"):
+        fresco.backfill(defs, {"flights": pa.table({"ts": [1]})}, pa.table({"ts": [1]}))
+    for error in (fresco.ModelError, fresco.InputError, fresco.CompileError, fresco.HoldoutError,
+                  fresco.AggregateError, fresco.DatasetError):
+        assert issubclass(error, fresco.FrescoError)

@@ -23,3 +23,20 @@ def fresco_bin() -> str:
         if c and os.access(c, os.X_OK):
             return c
     pytest.fail("no fresco command: set FRESCO_BIN or run `cargo build -p fresco-cli` first")
+
+
+@pytest.fixture(scope="session")
+def churn_logs(tmp_path_factory) -> pathlib.Path:
+    """Prediction, treatment and outcome logs with their manifest: FRESCO_CHURN_LOGS, or
+    written now by the `churn_logs` example the workspace built (`cargo test` builds it)."""
+    given = os.environ.get("FRESCO_CHURN_LOGS")
+    if given:
+        return pathlib.Path(given)
+    example = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")) / "debug" / "examples" / "churn_logs"
+    if not os.access(example, os.X_OK):
+        pytest.fail("no churn logs: set FRESCO_CHURN_LOGS or build the example (`cargo test --workspace`)")
+    out = tmp_path_factory.mktemp("churn")
+    import subprocess
+
+    subprocess.run([str(example), str(out)], check=True, capture_output=True)
+    return out

@@ -145,7 +145,21 @@ def test_backfill_equals_the_cli_and_a_per_key_replay_of_marked_events(repo, fre
     assert per_key.select(want.column_names).equals(want.sort_by("request_id"))
 
 
-def test_training_set_builder(tmp_path):
+@pytest.mark.parametrize("policy", ["holdout-only", "untreated", "all-with-treatment"])
+def test_training_sets_equal_the_cli(churn_logs, fresco_bin, tmp_path, policy):
+    manifest = json.loads((churn_logs / "manifest.json").read_text())
+    window = str(manifest["label_window_days"])
+    subprocess.run([fresco_bin, "dataset", "--logs", str(churn_logs / "logs"), "--model", manifest["model"],
+                    "--policy", policy, "--label-window-days", window, "--out", str(tmp_path / "cli.parquet")],
+                   check=True, capture_output=True)
+    report = fresco.build_training_set(churn_logs / "logs", manifest["model"], policy, tmp_path / "py.parquet",
+                                       label_window_days=manifest["label_window_days"])
+    assert report["rows_written"] == manifest["training_rows"][policy]
+    assert report["per_policy"] == manifest["training_rows"]
+    assert pq.read_table(tmp_path / "py.parquet").equals(pq.read_table(tmp_path / "cli.parquet"))
+
+
+def test_training_set_builder_errors(tmp_path):
     with pytest.raises(fresco.DatasetError, match="no prediction files"):
         fresco.build_training_set(tmp_path, "churn", "holdout-only", tmp_path / "out.parquet")
     with pytest.raises(fresco.DatasetError, match="sometimes"):

@@ -132,6 +132,24 @@ def mark_late(spark: SparkSession, definitions, stream: str, events: DataFrame, 
     return ordered.mapInArrow(mark, schema).drop(PART)
 
 
+def _replayer(definitions_toml: str, stream: str, features: list[str], arrival: str):
+    """The per-key replay of one stream: ``(marked events, table rows) -> (row id,
+    features)`` for ``cogroup().applyInArrow`` (a function per stream, so that each
+    keeps its own stream and features)."""
+
+    def replay(left: pa.Table, right: pa.Table) -> pa.Table:
+        import fresco
+
+        if right.num_rows == 0:
+            return pa.table({ROW: pa.array([], pa.int64()), **{f: pa.array([], pa.float64()) for f in features}})
+        defs = fresco.Definitions.from_toml(definitions_toml).restricted_to([stream])
+        events = left.sort_by([(arrival, "ascending"), (SEQ, "ascending")])
+        out, _ = fresco.backfill(defs, {stream: events}, right)
+        return out.select([ROW] + features)
+
+    return replay
+
+
 def backfill(spark: SparkSession, definitions_toml: str, events: dict[str, DataFrame], table: DataFrame,
              partitions: int = 4) -> tuple[DataFrame, dict[str, dict[str, int]]]:
     """Windowed features point-in-time for every row of ``table``, as ``fresco backfill``
@@ -142,7 +160,8 @@ def backfill(spark: SparkSession, definitions_toml: str, events: dict[str, DataF
     import fresco
 
     defs = fresco.Definitions.from_toml(definitions_toml)
-    table = table.withColumn(ROW, F.monotonically_increasing_id())
+    # Checkpointed: the row ids must stay the same in every place the table is read.
+    table = table.withColumn(ROW, F.monotonically_increasing_id()).localCheckpoint()
     result = table
     counts = {}
     for stream, entity, _ in defs.streams:
@@ -156,17 +175,7 @@ def backfill(spark: SparkSession, definitions_toml: str, events: dict[str, DataF
         out_schema = T.StructType([T.StructField(ROW, T.LongType(), False)] +
                                   [T.StructField(f, T.DoubleType(), True) for f in features])
         arrival = "arrival" if "arrival" in marked.columns else "ts"
-        stream_name = stream
-
-        def replay(left: pa.Table, right: pa.Table) -> pa.Table:
-            if right.num_rows == 0:
-                return pa.table({f.name: pa.array([], type=pa.int64() if f.name == ROW else pa.float64())
-                                 for f in [pa.field(ROW, pa.int64())] + [pa.field(x, pa.float64()) for x in features]})
-            d = fresco.Definitions.from_toml(definitions_toml).restricted_to([stream_name])
-            left = left.sort_by([(arrival, "ascending"), (SEQ, "ascending")])
-            out, _ = fresco.backfill(d, {stream_name: left}, right)
-            return out.select([ROW] + features)
-
+        replay = _replayer(definitions_toml, stream, features, arrival)
         grouped = marked.groupBy(entity).cogroup(table.select(entity, "ts", ROW).groupBy(entity))
         values = grouped.applyInArrow(replay, out_schema)
         result = result.join(values, on=ROW, how="left")

@@ -13,7 +13,10 @@ use crate::errors::InputError;
 pub fn rows_of(batch: &RecordBatch, names: &[&str], model: &str) -> Result<Vec<f64>, PyErr> {
     let n_rows = batch.num_rows();
     let width = names.len();
-    let mut rows = vec![f64::NAN; n_rows.saturating_mul(width)];
+    let cells = n_rows
+        .checked_mul(width)
+        .ok_or_else(|| InputError::new_err(format!("{n_rows} rows × {width} inputs do not fit in memory")))?;
+    let mut rows = vec![f64::NAN; cells];
     for (c, name) in names.iter().enumerate() {
         let column = batch.column_by_name(name).ok_or_else(|| {
             let have: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();

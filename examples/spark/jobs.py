@@ -88,7 +88,7 @@ def _micros(df: DataFrame, column: str):
     return F.col(column).cast(T.LongType())
 
 
-def mark_late(spark: SparkSession, definitions, stream: str, events: DataFrame, partitions: int = 4) -> DataFrame:
+def mark_late(spark: SparkSession, definitions_toml: str, stream: str, events: DataFrame, partitions: int = 4) -> DataFrame:
     """The first, distributed pass of a backfill: marks each event of ``stream``
     ``accepted``, ``late`` or ``future`` by the stream-wide late rule.
 
@@ -116,7 +116,6 @@ def mark_late(spark: SparkSession, definitions, stream: str, events: DataFrame, 
         mine = latest_by_part.get(part)
         if mine is not None and (running is None or mine > running):
             running = mine
-    toml = definitions
 
     def mark(batches):
         marker = None
@@ -125,7 +124,7 @@ def mark_late(spark: SparkSession, definitions, stream: str, events: DataFrame, 
                 continue
             if marker is None:
                 part = batch.column(PART)[0].as_py()
-                marker = fresco.LateMarker(fresco.Definitions.from_toml(toml), stream, start[part])
+                marker = fresco.LateMarker(fresco.Definitions.from_toml(definitions_toml), stream, start[part])
             yield batch.append_column("recorded", marker.mark(batch))
 
     schema = T.StructType(ordered.schema.fields + [T.StructField("recorded", T.StringType(), False)])

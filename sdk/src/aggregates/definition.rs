@@ -72,6 +72,11 @@ impl StreamSpec {
         self.late_tolerance = tolerance;
         self
     }
+
+    /// The tolerance in µs, as the late rule compares it (saturated, never wrapped).
+    pub(crate) fn tolerance_micros(&self) -> i64 {
+        i64::try_from(self.late_tolerance.as_micros()).unwrap_or(i64::MAX)
+    }
 }
 
 /// A feature: one aggregation of one stream over a sliding window.

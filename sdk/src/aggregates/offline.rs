@@ -122,7 +122,7 @@ pub struct LateMarker {
 impl LateMarker {
     /// A marker at the start of `stream`'s log.
     pub fn new(stream: &StreamSpec) -> Self {
-        LateMarker { tolerance: i64::try_from(stream.late_tolerance.as_micros()).unwrap_or(i64::MAX), latest: i64::MIN }
+        LateMarker { tolerance: stream.tolerance_micros(), latest: i64::MIN }
     }
 
     /// Goes on after events whose latest accepted time was `latest` (`None`: no event
@@ -150,11 +150,7 @@ impl LateMarker {
 
     /// Marks the events of `batches` (columns `ts`, optional `arrival`) in order.
     pub fn mark_batch(&mut self, batch: &RecordBatch) -> Result<Vec<Recorded>, String> {
-        let ts = timestamps(column(batch, "ts")?, "ts")?;
-        let arrivals = match batch.column_by_name("arrival") {
-            Some(a) => timestamps(a, "arrival")?,
-            None => ts.clone(),
-        };
+        let (ts, arrivals) = event_times(batch)?;
         Ok(ts.into_iter().zip(arrivals).map(|(ts, arrival)| self.mark(ts, arrival)).collect())
     }
 }
@@ -189,6 +185,16 @@ fn floats(array: &ArrayRef, name: &str) -> Result<Vec<f64>, String> {
     Ok(values.values().to_vec())
 }
 
+/// Each event's time (`ts`) and arrival (`arrival`, else its time).
+fn event_times(batch: &RecordBatch) -> Result<(Vec<Timestamp>, Vec<Timestamp>), String> {
+    let ts = timestamps(column(batch, "ts")?, "ts")?;
+    let arrivals = match batch.column_by_name("arrival") {
+        Some(a) => timestamps(a, "arrival")?,
+        None => ts.clone(),
+    };
+    Ok((ts, arrivals))
+}
+
 fn marks(batch: &RecordBatch) -> Result<Option<Vec<Recorded>>, String> {
     let Some(array) = batch.column_by_name("recorded") else {
         return Ok(None);
@@ -210,14 +216,10 @@ fn read_events(defs: &Definitions, log: &EventBatches, events: &mut Vec<Event>) 
     let entity = &defs.streams[stream].entity;
     for batch in &log.batches {
         let keys = entity_keys(column(batch, entity)?, entity)?;
-        let ts = timestamps(column(batch, "ts")?, "ts")?;
+        let (ts, arrivals) = event_times(batch)?;
         let values = match batch.column_by_name("value") {
             Some(v) => floats(v, "value")?,
             None => vec![1.0; batch.num_rows()],
-        };
-        let arrivals = match batch.column_by_name("arrival") {
-            Some(a) => timestamps(a, "arrival")?,
-            None => ts.clone(),
         };
         let mut marked = marks(batch)?.map(Vec::into_iter);
         for (((key, ts), value), arrival) in keys.into_iter().zip(ts).zip(values).zip(arrivals) {

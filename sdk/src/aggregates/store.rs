@@ -153,7 +153,7 @@ impl AggregateStore {
             streams.push(StreamState {
                 name: spec.name.clone(),
                 view: Arc::new(view),
-                tolerance: i64::try_from(spec.late_tolerance.as_micros()).unwrap_or(i64::MAX),
+                tolerance: spec.tolerance_micros(),
                 tiles,
                 distinct,
                 features: slots,

@@ -51,7 +51,7 @@ mod metadata;
 pub use metadata::{
     DistributionStats, InputSpec, InputType, IntervalSpec, MAX_SEGMENT_CELLS, MAX_SEGMENT_FEATURES, MetadataError,
     MissingInput, MissingPolicy, ModelKind, ModelMetadata, SegmentCell, SegmentFeature, SegmentOffsets, SourceInfo,
-    TrainingStats,
+    StatsKind, TrainingStats,
 };
 
 /// The ABI version this crate describes; `fresco_abi_version()` must return it.

@@ -160,16 +160,86 @@ pub struct TrainingStats {
     pub outputs: BTreeMap<String, DistributionStats>,
 }
 
-/// A histogram over quantile bins plus the missing rate.
+/// What one input or output looked like on the training data: the reference that live
+/// traffic is compared with (see `fresco-drift`).
+///
+/// Numeric columns carry quantile bins (`bin_edges`, `counts`), their range and moments;
+/// categorical ones carry the frequency of each category code. Both carry a reference
+/// `sample` for the tests that need raw values (Kolmogorov–Smirnov, Wasserstein).
+/// Documents written before these fields existed read with them empty.
+///
+/// ```
+/// use fresco_abi::{DistributionStats, StatsKind};
+///
+/// let stats: DistributionStats = serde_json::from_str(
+///     r#"{"kind": "numeric", "count": 4, "bin_edges": [1.5], "counts": [2, 2], "missing_rate": 0.0,
+///         "min": 1.0, "max": 2.0, "mean": 1.5, "std": 0.5, "distinct": 2, "sample": [1, 1, 2, 2]}"#,
+/// ).unwrap();
+/// assert_eq!(stats.kind, StatsKind::Numeric);
+/// assert_eq!(stats.bin_of(1.7), 1);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct DistributionStats {
+    /// Numeric or categorical.
+    #[serde(default)]
+    pub kind: StatsKind,
+    /// Rows seen, missing ones included.
+    #[serde(default)]
+    pub count: u64,
     /// Ascending bin edges; `counts` has one more entry than `bin_edges`
-    /// (below the first edge, between edges, above the last).
+    /// (below the first edge, between edges, above the last). A value equal to an
+    /// edge falls in the bin above it.
     pub bin_edges: Vec<f64>,
-    /// Rows per bin.
+    /// Non-missing rows per bin.
     pub counts: Vec<u64>,
     /// Fraction of rows with a missing value, in `[0, 1]`.
     pub missing_rate: f64,
+    /// Smallest non-missing value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Largest non-missing value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Mean of the non-missing values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    /// Population standard deviation of the non-missing values (`numpy.std`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
+    /// Distinct non-missing values (counted up to a cap; see `fresco-drift`).
+    #[serde(default)]
+    pub distinct: u64,
+    /// Categorical columns: rows per category code (the code in decimal).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub categories: BTreeMap<String, u64>,
+    /// Reference values, ascending: every non-missing value when there are few, else
+    /// evenly spaced order statistics of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<f64>,
+}
+
+/// How a column's distribution is described and tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsKind {
+    /// Ordered values: quantile bins, range, moments.
+    #[default]
+    Numeric,
+    /// Category codes (and booleans): frequencies.
+    Categorical,
+}
+
+impl DistributionStats {
+    /// The bin `value` falls in: `0` below the first edge, `bin_edges.len()` at or
+    /// above the last. NaN has no bin (it is missing); for it this returns `0`.
+    pub fn bin_of(&self, value: f64) -> usize {
+        self.bin_edges.partition_point(|edge| *edge <= value)
+    }
+
+    /// Non-missing rows: the sum of `counts`.
+    pub fn present(&self) -> u64 {
+        self.counts.iter().fold(0u64, |a, c| a.saturating_add(*c))
+    }
 }
 
 /// How to turn quantile outputs into a calibrated interval (conformalized quantile
@@ -509,6 +579,13 @@ impl ModelMetadata {
                         ),
                     ));
                 }
+                let ascending = |v: &[f64]| v.iter().all(|x| x.is_finite()) && v.windows(2).all(|w| w[0] <= w[1]);
+                if !ascending(&s.bin_edges) || !ascending(&s.sample) {
+                    return Err(invalid(
+                        "training_stats",
+                        alloc::format!("`{name}` has bin edges or a sample that are not finite and ascending"),
+                    ));
+                }
                 if !(0.0..=1.0).contains(&s.missing_rate) {
                     return Err(invalid(
                         "training_stats",
@@ -646,7 +723,16 @@ mod tests {
         let mut stats = TrainingStats::default();
         stats.inputs.insert(
             "a".into(),
-            DistributionStats { bin_edges: vec![1.0, 2.0], counts: vec![3, 4, 5], missing_rate: 0.1 },
+            DistributionStats {
+                count: 14,
+                bin_edges: vec![1.0, 2.0],
+                counts: vec![3, 4, 5],
+                missing_rate: 0.1,
+                min: Some(0.5),
+                max: Some(3.0),
+                sample: vec![0.5, 1.5, 3.0],
+                ..DistributionStats::default()
+            },
         );
         meta.training_stats = Some(stats);
         let back = ModelMetadata::from_json(meta.to_json().as_bytes()).unwrap();

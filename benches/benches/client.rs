@@ -1,5 +1,7 @@
 //! End-to-end Client benchmarks at batch 1: an embedded-store hit, a 500-tree GBDT in
-//! WebAssembly, the holdout, and the log enqueue (encoding the record).
+//! WebAssembly, the holdout, and the log enqueue (encoding the record); then the same
+//! with drift monitoring on (the model compiled with training statistics, 30 inputs
+//! and 2 outputs watched over 5-minute and 1-hour windows), for the overhead ratio.
 //!
 //! Before the criterion groups, prints p50 / p99 / p99.9 of single predictions measured
 //! one by one (criterion reports means and medians, not tails).
@@ -42,7 +44,7 @@ impl PredictionSink for EncodingSink {
     }
 }
 
-fn setup(dir: &std::path::Path, sink: impl PredictionSink) -> (Client, Vec<Request>) {
+fn setup(dir: &std::path::Path, sink: impl PredictionSink, monitored: bool) -> (Client, Vec<Request>) {
     let mut rng = SplitMix64::new(1);
     let store = EmbeddedStore::open(dir.join("bench.redb")).unwrap();
     let mut view = FeatureView::new("entities", "entity_id");
@@ -58,18 +60,26 @@ fn setup(dir: &std::path::Path, sink: impl PredictionSink) -> (Client, Vec<Reque
                 .map(|k| (k.as_str(), Timestamp::now(), (0..STORED).map(|_| Value::F64(rng.next_f64())).collect())),
         )
         .unwrap();
-    let wasm = Compiler::new("gbdt500", "1").add_ensemble(gbdt(500, 63, FEATURES, 2)).unwrap().compile().unwrap();
+    let mut compiler = Compiler::new("gbdt500", "1").add_ensemble(gbdt(500, 63, FEATURES, 2)).unwrap();
+    if monitored {
+        // Training statistics over rows like the requests' (uniform in [0, 1)).
+        let rows: Vec<f64> = (0..20_000 * FEATURES).map(|_| rng.next_f64()).collect();
+        compiler = compiler.training_data(&rows, 20).unwrap();
+    }
+    let wasm = compiler.compile().unwrap();
     let mut config = ModelConfig::new(ModelSource::wasm_bytes(wasm)).holdout("h");
     for f in 0..STORED {
         config = config.input(format!("f{f}"), InputSource::stored("entities", format!("f{f}")));
     }
-    let client = Client::builder()
+    let mut builder = Client::builder()
         .feature_store(store)
         .holdout(Holdout::new("h", "bench", 0.05).unwrap(), "user_id")
         .model(config)
-        .log_to(sink)
-        .build()
-        .unwrap();
+        .log_to(sink);
+    if monitored {
+        builder = builder.monitor(fresco::drift::MonitorConfig::default());
+    }
+    let client = builder.build().unwrap();
     let requests = (0..ENTITIES)
         .map(|i| {
             (STORED..FEATURES).fold(
@@ -106,14 +116,18 @@ fn percentiles(client: &Client, requests: &[Request], log: &str) {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let (client, requests) = setup(dir.path(), EncodingSink(Mutex::new(Vec::new())));
+    let (client, requests) = setup(dir.path(), EncodingSink(Mutex::new(Vec::new())), false);
     percentiles(&client, &requests, "record encoded into a buffer");
+    std::fs::create_dir_all(dir.path().join("monitored")).unwrap();
+    let (monitored, monitored_requests) =
+        setup(&dir.path().join("monitored"), EncodingSink(Mutex::new(Vec::new())), true);
+    percentiles(&monitored, &monitored_requests, "record encoded into a buffer, drift monitoring on");
     {
         // The production sink: spool append (write(2), no fsync per call) and queue.
         let logs = dir.path().join("logs");
         let log = PredictionLog::open(LogConfig::new(&logs).durability(SpoolDurability::Buffered)).unwrap();
         std::fs::create_dir_all(dir.path().join("second")).unwrap();
-        let (client, requests) = setup(&dir.path().join("second"), log);
+        let (client, requests) = setup(&dir.path().join("second"), log, false);
         percentiles(&client, &requests, "PredictionLog, buffered spool");
     }
 
@@ -123,6 +137,13 @@ fn main() {
         b.iter(|| {
             i = (i + 1) % requests.len();
             client.predict("gbdt500", black_box(&requests[i])).unwrap()
+        })
+    });
+    let mut k = 0;
+    c.bench_function("client/predict_e2e_batch1_monitored", |b| {
+        b.iter(|| {
+            k = (k + 1) % monitored_requests.len();
+            monitored.predict("gbdt500", black_box(&monitored_requests[k])).unwrap()
         })
     });
 

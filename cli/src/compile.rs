@@ -12,13 +12,23 @@ use crate::{CliError, progress_bar};
 /// Models with fewer trees compile too fast for a progress bar to help.
 const PROGRESS_MIN_TREES: usize = 500;
 
+/// What goes into the metadata besides the trees.
+pub struct Extras<'a> {
+    /// A calibrated interval (JSON).
+    pub interval: Option<&'a Path>,
+    /// Training data to profile (Parquet).
+    pub train_data: Option<&'a Path>,
+    /// Quantile bins per numeric column.
+    pub bins: usize,
+}
+
 pub fn run(
     models: &[PathBuf],
     output: &Path,
     name: Option<String>,
     version: &str,
     format: Option<Format>,
-    interval: Option<&Path>,
+    extras: Extras<'_>,
 ) -> Result<(), CliError> {
     let started = Instant::now();
     let name = name.unwrap_or_else(|| {
@@ -28,8 +38,14 @@ pub fn run(
     for model in models {
         compiler = compiler.add_file(model, format)?;
     }
-    if let Some(path) = interval {
+    if let Some(path) = extras.interval {
         compiler = compiler.interval(read_interval(path)?);
+    }
+    if let Some(path) = extras.train_data {
+        let rows = read_training_rows(&compiler.metadata()?, path)?;
+        let n_rows = rows.len() / compiler.metadata()?.inputs.len().max(1);
+        compiler = compiler.training_data(&rows, extras.bins)?;
+        eprintln!("profiled {n_rows} training rows of {}", path.display());
     }
     let trees: usize = compiler.ensembles().map(|e| e.trees.len()).sum();
     let bar = if trees >= PROGRESS_MIN_TREES {
@@ -59,6 +75,24 @@ pub fn run(
         started.elapsed()
     );
     Ok(())
+}
+
+/// The model's inputs from a Parquet file, row-major, nulls as NaN.
+fn read_training_rows(meta: &fresco_abi::ModelMetadata, path: &Path) -> Result<Vec<f64>, CliError> {
+    let columns: Vec<&str> = meta.inputs.iter().map(|i| i.name.as_str()).collect();
+    let mut rows = Vec::new();
+    crate::intervals::for_each_batch(path, &meta.name, &columns, |arrays, _| {
+        let n = arrays.first().map_or(0, |a| a.len());
+        rows.reserve(n.saturating_mul(arrays.len()));
+        for r in 0..n {
+            rows.extend(arrays.iter().map(|a| crate::intervals::value(a, r)));
+        }
+        Ok(())
+    })?;
+    if rows.is_empty() {
+        return Err(CliError::NoRows { path: path.display().to_string() });
+    }
+    Ok(rows)
 }
 
 fn read_interval(path: &Path) -> Result<IntervalSpec, CliError> {

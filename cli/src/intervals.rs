@@ -113,22 +113,13 @@ fn read_csv(model: &Model, data: &Path, name: &str, label: &str, chunk: &mut Chu
 }
 
 fn read_parquet(model: &Model, data: &Path, name: &str, label: &str, chunk: &mut Chunk<'_>) -> Result<(), CliError> {
-    let parquet_err = |source: parquet::errors::ParquetError| CliError::Parquet { path: name.to_owned(), source };
-    let file = File::open(data).map_err(|source| CliError::Io { path: name.to_owned(), source })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?.with_batch_size(CHUNK_ROWS);
-    let total = builder.metadata().file_metadata().num_rows().max(0).unsigned_abs();
-    let bar = progress_bar(total, ROWS_BAR);
     let meta = model.metadata();
     let mut wanted: Vec<&str> = meta.inputs.iter().map(|i| i.name.as_str()).collect();
     wanted.push(label);
     let (mut rows, mut labels) = (Vec::new(), Vec::new());
-    let mut first_row: u64 = 0;
-    for batch in builder.build().map_err(parquet_err)? {
-        let batch = batch.map_err(|source| CliError::Arrow { path: name.to_owned(), source })?;
-        let columns =
-            wanted.iter().map(|column| float_column(&batch, column, name, model)).collect::<Result<Vec<_>, _>>()?;
+    for_each_batch(data, model.name(), &wanted, |columns, first_row| {
         let (label_values, input_values) = columns.split_last().ok_or(CliError::NoRows { path: name.to_owned() })?;
-        for r in 0..batch.num_rows() {
+        for r in 0..label_values.len() {
             let row_number = first_row.saturating_add(r as u64).saturating_add(1);
             let actual = value(label_values, r);
             if !actual.is_finite() {
@@ -143,26 +134,56 @@ fn read_parquet(model: &Model, data: &Path, name: &str, label: &str, chunk: &mut
             })?;
             labels.push(actual);
         }
-        first_row = first_row.saturating_add(batch.num_rows() as u64);
-        bar.set_position(first_row);
         if !labels.is_empty() {
             chunk(&mut rows, &mut labels)?;
         }
+        Ok(())
+    })
+}
+
+/// Reads `columns` of a Parquet file as f64 (nulls as NaN), batch by batch, with a
+/// progress bar: `f` gets each batch's columns in the order asked and the index of its
+/// first row.
+pub(crate) fn for_each_batch(
+    data: &Path,
+    model: &str,
+    columns: &[&str],
+    mut f: impl FnMut(&[Float64Array], u64) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let name = data.display().to_string();
+    let parquet_err = |source: parquet::errors::ParquetError| CliError::Parquet { path: name.clone(), source };
+    let file = File::open(data).map_err(|source| CliError::Io { path: name.clone(), source })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?.with_batch_size(CHUNK_ROWS);
+    let total = builder.metadata().file_metadata().num_rows().max(0).unsigned_abs();
+    let bar = progress_bar(total, ROWS_BAR);
+    let mut first_row: u64 = 0;
+    for batch in builder.build().map_err(parquet_err)? {
+        let batch = batch.map_err(|source| CliError::Arrow { path: name.clone(), source })?;
+        let arrays =
+            columns.iter().map(|column| float_column(&batch, column, &name, model)).collect::<Result<Vec<_>, _>>()?;
+        f(&arrays, first_row)?;
+        first_row = first_row.saturating_add(batch.num_rows() as u64);
+        bar.set_position(first_row);
     }
     bar.finish_and_clear();
     Ok(())
 }
 
 /// A null is a missing value.
-fn value(column: &Float64Array, row: usize) -> f64 {
+pub(crate) fn value(column: &Float64Array, row: usize) -> f64 {
     if column.is_null(row) { f64::NAN } else { column.value(row) }
 }
 
 /// The column of that name, as f64 (integers, floats, booleans and decimals cast).
-fn float_column(batch: &RecordBatch, column: &str, path: &str, model: &Model) -> Result<Float64Array, CliError> {
+pub(crate) fn float_column(
+    batch: &RecordBatch,
+    column: &str,
+    path: &str,
+    model: &str,
+) -> Result<Float64Array, CliError> {
     let array = batch.column_by_name(column).ok_or_else(|| CliError::MissingColumn {
         path: path.to_owned(),
-        model: model.name().to_owned(),
+        model: model.to_owned(),
         input: column.to_owned(),
         columns: batch.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
     })?;

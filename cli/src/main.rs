@@ -3,6 +3,7 @@
 mod backfill;
 mod compile;
 mod dataset;
+mod drift;
 mod flags;
 mod holdout;
 mod inspect;
@@ -34,6 +35,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare a model's logged predictions with its training statistics: a
+    /// self-contained HTML report, per input and output the training and live histograms
+    /// drawn over each other and the drift test, worst first.
+    Drift {
+        /// The model file (compiled with --train-data).
+        #[arg(long)]
+        model: PathBuf,
+        /// The prediction log's root directory.
+        #[arg(long)]
+        logs: PathBuf,
+        /// Keep predictions made at or after this time (YYYY-MM-DD, RFC 3339 UTC, or epoch seconds).
+        #[arg(long)]
+        from: Option<fresco::Timestamp>,
+        /// Keep predictions made before this time.
+        #[arg(long)]
+        to: Option<fresco::Timestamp>,
+        /// The report to write (HTML).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Compile LightGBM / XGBoost models into one .wasm model (ABI v1).
     ///
     /// Several models over the same inputs (e.g. quantile models for q10, q50, q90) are
@@ -60,6 +81,13 @@ enum Command {
         /// optional `"segments"` for offsets per segment of the inputs (see README).
         #[arg(long, value_name = "JSON_FILE")]
         interval: Option<PathBuf>,
+        /// Training data (Parquet, a column per input): its statistics per input and per
+        /// output (as the model scores it) go into the metadata, for drift monitoring.
+        #[arg(long, value_name = "PARQUET")]
+        train_data: Option<PathBuf>,
+        /// Quantile bins per numeric column of the training statistics.
+        #[arg(long, default_value_t = fresco::drift::DEFAULT_BINS, requires = "train_data")]
+        bins: usize,
     },
     /// Score the rows of a CSV file.
     ///
@@ -281,6 +309,18 @@ pub enum CliError {
         /// The model.
         model: String,
     },
+    /// The model has no training statistics to compare with.
+    #[error("model `{model}` carries no training statistics (compile it with --train-data)")]
+    NoTrainingStats {
+        /// The model.
+        model: String,
+    },
+    /// The drift report could not be drawn.
+    #[error("drift report: {reason}")]
+    Report {
+        /// Why.
+        reason: String,
+    },
     /// A data file holds no rows.
     #[error("{path}: no rows")]
     NoRows {
@@ -374,9 +414,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Compile { models, output, name, version, format, interval } => {
-            compile::run(&models, &output, name, &version, format, interval.as_deref())
+        Command::Compile { models, output, name, version, format, interval, train_data, bins } => {
+            let extras = compile::Extras { interval: interval.as_deref(), train_data: train_data.as_deref(), bins };
+            compile::run(&models, &output, name, &version, format, extras)
         }
+        Command::Drift { model, logs, from, to, out } => drift::run(&model, &logs, from, to, &out),
         Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
         Command::Intervals { model, data, label, segment } => intervals::run(&model, &data, &label, &segment),
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),

@@ -136,7 +136,12 @@ fn verdicts_from_training_statistics_equal_evidentlys() {
             // Order statistics stand for the column: within 2 %, or 0.01 of a standard
             // deviation where the distance itself is small.
             let diff = (got.score - num(&want["score"])).abs();
-            assert!(diff < 0.02 * num(&want["score"]).abs() || diff < 0.01, "{what}: {} vs {}", got.score, num(&want["score"]));
+            assert!(
+                diff < 0.02 * num(&want["score"]).abs() || diff < 0.01,
+                "{what}: {} vs {}",
+                got.score,
+                num(&want["score"])
+            );
         }
     }
 }

@@ -8,20 +8,21 @@ use std::time::Duration;
 
 use fresco_abi::{InputSpec, InputType, ModelKind, ModelMetadata, StatsKind, TrainingStats};
 use fresco_drift::{Alert, AlertKind, Baseline, Monitor, MonitorConfig, TypeViolation, profile};
+use fresco_test_models::synthetic::SplitMix64;
 
 const SECOND: i64 = 1_000_000;
 const WINDOW: Duration = Duration::from_secs(300);
 const WINDOW_US: i64 = 300 * SECOND;
 
-/// xorshift64*, so the tests need no generator crate and replay exactly.
-struct Rng(u64);
+/// Seeded traffic, replayed exactly.
+struct Rng(SplitMix64);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(SplitMix64::new(seed))
+    }
     fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        self.0.next_f64()
     }
     fn normal(&mut self) -> f64 {
         let (u, v) = (self.next().max(1e-300), self.next());
@@ -49,7 +50,7 @@ impl Rng {
 /// A model over `wait_s` (numeric, 20,000 training rows), `zone` (categorical) and
 /// `items` (an integer, 800 training rows: the small-sample tests), with statistics.
 fn model() -> ModelMetadata {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let rows: Vec<[f64; 4]> = (0..20_000).map(|_| rng.row()).collect();
     let column = |i: usize, n: usize| rows.iter().take(n).map(|r| r[i]).collect::<Vec<f64>>();
     let mut stats = TrainingStats::default();
@@ -93,7 +94,7 @@ fn feed(monitor: &Monitor, rng: &mut Rng, start: i64, n: i64, change: impl Fn(i6
 #[test]
 fn a_unit_change_alerts_within_one_window() {
     let (monitor, alerts) = monitor();
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     // 25 minutes of traffic; at minute 12.5 `wait_s` arrives in milliseconds.
     let change_at = 750 * SECOND;
     let end = feed(&monitor, &mut rng, 0, 15_000, |t, row| {
@@ -119,7 +120,7 @@ fn a_unit_change_alerts_within_one_window() {
 #[test]
 fn an_integer_input_arriving_as_float_is_a_contract_violation() {
     let (monitor, alerts) = monitor();
-    let mut rng = Rng(12);
+    let mut rng = Rng::new(12);
     let end = feed(&monitor, &mut rng, 0, 6_000, |_, _| {});
     // The host saw `items` arrive as floats for 20 rows of the second window.
     for i in 0..20 {
@@ -135,7 +136,7 @@ fn an_integer_input_arriving_as_float_is_a_contract_violation() {
 #[test]
 fn a_new_category_and_a_constant_input_are_contract_violations() {
     let (monitor, alerts) = monitor();
-    let mut rng = Rng(13);
+    let mut rng = Rng::new(13);
     let end = feed(&monitor, &mut rng, 0, 6_000, |t, row| {
         if t >= WINDOW_US {
             row[2] = 4.0; // `items` stuck at one value
@@ -155,7 +156,7 @@ fn a_new_category_and_a_constant_input_are_contract_violations() {
 #[test]
 fn stable_traffic_raises_no_alert_over_a_million_predictions() {
     let (monitor, alerts) = monitor();
-    let mut rng = Rng(14);
+    let mut rng = Rng::new(14);
     let end = feed(&monitor, &mut rng, 0, 1_000_000, |_, _| {});
     monitor.flush(end + 3600 * SECOND);
     let alerts = alerts.lock().unwrap();

@@ -13,7 +13,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -28,21 +27,6 @@ use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
 
 const RANDOM_ROWS: usize = 1_000;
 
-fn chromium() -> PathBuf {
-    if let Some(path) = std::env::var_os("FRESCO_CHROMIUM") {
-        return PathBuf::from(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser", "google-chrome"] {
-            if dir.join(name).is_file() {
-                return dir.join(name);
-            }
-        }
-    }
-    panic!("no Chromium found: install Debian's `chromium` package or set FRESCO_CHROMIUM");
-}
-
 /// A headless browser, killed on drop.
 struct Browser {
     child: Child,
@@ -53,7 +37,7 @@ struct Browser {
 impl Browser {
     fn launch() -> Browser {
         let profile = tempfile::tempdir().unwrap();
-        let binary = chromium();
+        let binary = fresco_test_models::chromium();
         let mut child = Command::new(&binary)
             .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0"])
             .arg(format!("--user-data-dir={}", profile.path().display()))

@@ -320,6 +320,12 @@ pub fn build_training_set(
     result.map(|()| report)
 }
 
+/// The prediction log files of `model` under the log root `logs`, every date, sorted
+/// (none when the model has logged nothing).
+pub fn prediction_files(logs: &Path, model: &str) -> Result<Vec<PathBuf>, DatasetError> {
+    partition_files(&logs.join("predictions").join(format!("model={model}")), |_| true)
+}
+
 /// `*.parquet` files under `dir/date=*/` whose date passes `keep`, sorted.
 fn partition_files(dir: &Path, keep: impl Fn(i64) -> bool) -> Result<Vec<PathBuf>, DatasetError> {
     let mut files = Vec::new();

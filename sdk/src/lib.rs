@@ -86,6 +86,9 @@ pub mod rollout;
 pub use fresco_runtime as runtime;
 
 pub use fresco_abi as abi;
+/// Training statistics, drift tests and the window monitor ([`ClientBuilder::monitor`]).
+#[cfg(feature = "client")]
+pub use fresco_drift as drift;
 
 pub use features::{FeatureSpec, FeatureStatus, FeatureStore, FeatureValue, FeatureView, InputSource, StoreError};
 pub use interval::Interval;

@@ -15,7 +15,8 @@
    row without a segment of its own. The offset over all calibration rows (the global
    offset, plain CQR) is what the segmented offsets are compared with.
 4. `fresco compile` packs the three boosters into one module with the offsets in its
-   metadata `interval` field; `fresco score` scores the test split and an unseen
+   metadata `interval` field and the training split's statistics per input and output
+   (`--train-data`, for drift monitoring); `fresco score` scores the test split and an unseen
    simulated week (the main job's world) through that module. The report gives
    coverage and mean width overall and per segment (REPORT_SEGMENTS), for the
    segmented offsets and for the global offset alone, from fresco's own outputs
@@ -27,7 +28,7 @@ at most 1.05 times the global offset's.
 
 Usage: python3 train.py [--seed 7] [--days 56] [--out wasm-models/eta/model]
                         [--data orders.csv] [--week week.csv] [--fresco path/to/fresco]
-Needs: pip install lightgbm numpy pandas; cargo on PATH unless --data, --week and --fresco.
+Needs: pip install lightgbm numpy pandas pyarrow; cargo on PATH unless --data, --week and --fresco.
 """
 import argparse
 import json
@@ -295,10 +296,16 @@ def main():
         json.dump(interval, f, indent=2)
         f.write("\n")
 
+    # The training split's inputs, profiled by `fresco compile` into the metadata's
+    # training statistics (what drift monitoring compares live traffic with).
+    train_data = os.path.join(args.out, "train_inputs.parquet")
+    pd.DataFrame(features(train), columns=INPUTS).to_parquet(train_data, index=False)
     wasm = os.path.join(args.out, "eta.wasm")
     subprocess.run(fresco_command(args.fresco) + ["compile", *files, "-o", wasm, "--name", "eta",
-                                                  "--version", args.version, "--interval", interval_path],
+                                                  "--version", args.version, "--interval", interval_path,
+                                                  "--train-data", train_data],
                    cwd=ROOT, check=True)
+    os.remove(train_data)
 
     scored = score_with_fresco(args.fresco, wasm, test, args.out)
     worst = 0.0

@@ -1,10 +1,10 @@
 //! Watching a model's live inputs and outputs against its training statistics and
 //! against the recent past.
 //!
-//! [`Monitor::observe`] is the hot path: per column and per window length it bumps a
-//! few atomic counters (a histogram over the training bins, missing and out-of-range
-//! rows, unseen categories) and offers the value to a lock-free reservoir sample. No
-//! lock is taken. The first row of a new window claims the slot that held the oldest
+//! [`Monitor::observe`] is the hot path: per window length it counts the row and
+//! decides once whether the window's lock-free reservoir sample keeps it, then per
+//! column bumps a few atomic counters (a histogram over the training bins, missing and
+//! out-of-range values, unseen categories). No lock is taken. The first row of a new window claims the slot that held the oldest
 //! one, copies out the windows that are complete, resets the slot and only then, with
 //! the slot released, tests them: against the training statistics
 //! ([`Reference::test`]) and against the window before ([`detect`]). Findings go to the
@@ -22,7 +22,7 @@ use std::time::Duration;
 use fresco_abi::{DistributionStats, InputType, ModelMetadata, StatsKind};
 
 use crate::{ColumnKind, DriftConfig, DriftScore, Reference, detect, psi};
-use window::WindowCounts;
+use window::Window;
 pub use window::WindowSnapshot;
 
 /// What receives alerts.
@@ -203,25 +203,46 @@ struct Column {
 }
 
 struct Slot {
-    /// Window index + 1; 0 before first use; [`CLAIMED`] while being reset.
+    /// Base window index + 1; 0 before first use; [`CLAIMED`] while being reset.
     epoch: AtomicU64,
-    columns: Box<[WindowCounts]>,
+    window: Window,
 }
 
 const CLAIMED: u64 = u64::MAX;
 
-/// Slots per window length: the window being written, the one before (the baseline
-/// of the next verdict) and one being recycled.
-const SLOTS: usize = 3;
-
-struct Ring {
-    length_micros: i64,
+/// A window length watched, a whole number of base windows long.
+struct View {
     length: Duration,
-    slots: [Slot; SLOTS],
-    /// The last window judged, + 1.
-    judged: AtomicU64,
-    /// The last judged window's counts: the next one's baseline.
-    previous: Mutex<Option<(u64, Vec<WindowSnapshot>)>>,
+    /// Base windows per window of this view.
+    multiple: u64,
+}
+
+/// The base windows (the shortest length asked for), in a ring of slots long enough
+/// to hold the longest view and the window being written: every view is a run of
+/// consecutive base windows, so each row is counted once whatever the views.
+struct Ring {
+    base_micros: i64,
+    slots: Box<[Slot]>,
+    views: Vec<View>,
+    state: Mutex<RingState>,
+}
+
+struct RingState {
+    /// Base windows before this one have been judged (or were never written).
+    judged: u64,
+    /// Per view: the last window judged (its last base window) and its counts, the
+    /// next one's baseline.
+    previous: Vec<Option<(u64, Vec<WindowSnapshot>)>>,
+}
+
+/// A window that ended, its counts copied out, to be judged.
+struct Closed {
+    view: usize,
+    /// Its first base window.
+    first: u64,
+    /// Its last base window.
+    last: u64,
+    snapshots: Vec<WindowSnapshot>,
 }
 
 /// The drift monitor of one model version.
@@ -266,7 +287,7 @@ pub struct Monitor {
     columns: Vec<Column>,
     n_inputs: usize,
     config: MonitorConfig,
-    rings: Vec<Ring>,
+    ring: Option<Ring>,
     late_rows: AtomicU64,
     latest: Mutex<Vec<WindowReport>>,
 }
@@ -322,31 +343,40 @@ impl Monitor {
         if columns.iter().all(|c| c.stats.counts.is_empty()) {
             return None;
         }
-        let rings = config
-            .windows
-            .iter()
-            .filter(|w| w.as_micros() > 0)
-            .map(|&length| Ring {
-                length_micros: i64::try_from(length.as_micros()).unwrap_or(i64::MAX),
-                length,
-                slots: std::array::from_fn(|_| Slot {
+        let lengths: Vec<Duration> = config.windows.iter().copied().filter(|w| w.as_micros() > 0).collect();
+        let ring = lengths.iter().min().map(|&base| {
+            let base_micros = i64::try_from(base.as_micros()).unwrap_or(i64::MAX);
+            let mut views: Vec<View> = lengths
+                .iter()
+                .map(|&length| {
+                    let multiple = length.as_micros().div_ceil(base.as_micros()).max(1);
+                    let multiple = u64::try_from(multiple).unwrap_or(u64::MAX).min(MAX_BASE_WINDOWS);
+                    View { length: base.saturating_mul(u32::try_from(multiple).unwrap_or(u32::MAX)), multiple }
+                })
+                .collect();
+            views.sort_by_key(|v| v.multiple);
+            views.dedup_by_key(|v| v.multiple);
+            let longest = views.last().map_or(1, |v| v.multiple);
+            let slots = (0..longest + 2)
+                .map(|_| Slot {
                     epoch: AtomicU64::new(0),
-                    columns: columns
-                        .iter()
-                        .map(|c| WindowCounts::new(c.stats.counts.len(), config.sample_size))
-                        .collect(),
-                }),
-                judged: AtomicU64::new(0),
-                previous: Mutex::new(None),
-            })
-            .collect();
+                    window: Window::new(columns.iter().map(|c| c.stats.counts.len()), config.sample_size),
+                })
+                .collect();
+            Ring {
+                base_micros,
+                slots,
+                state: Mutex::new(RingState { judged: 0, previous: vec![None; views.len()] }),
+                views,
+            }
+        });
         Some(Monitor {
             model: meta.name.clone(),
             version: meta.version.clone(),
             columns,
             n_inputs,
             config,
-            rings,
+            ring,
             late_rows: AtomicU64::new(0),
             latest: Mutex::new(Vec::new()),
         })
@@ -361,13 +391,12 @@ impl Monitor {
             .take(self.n_inputs)
             .enumerate()
             .chain(outputs.iter().take(n_outputs).enumerate().map(|(j, v)| (self.n_inputs + j, v)));
-        for ring in &self.rings {
-            let Some(slot) = self.enter(ring, ts_micros) else { continue };
-            for (c, value) in values.clone() {
-                let column = &self.columns[c];
-                if !column.stats.counts.is_empty() {
-                    slot.columns[c].record(*value, &column.stats, column.categories.as_deref());
-                }
+        let Some(slot) = self.ring.as_ref().and_then(|ring| self.enter(ring, ts_micros)) else { return };
+        let row = slot.window.row();
+        for (c, value) in values {
+            let column = &self.columns[c];
+            if !column.stats.counts.is_empty() {
+                slot.window.record(row, c, *value, &column.stats, column.categories.as_deref());
             }
         }
     }
@@ -377,31 +406,26 @@ impl Monitor {
         if input >= self.n_inputs {
             return;
         }
-        for ring in &self.rings {
-            if let Some(slot) = self.enter(ring, ts_micros) {
-                let counts = &slot.columns[input];
-                let counter = match violation {
-                    TypeViolation::FloatForInteger => &counts.float_for_integer,
-                    TypeViolation::WrongType => &counts.wrong_type,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(slot) = self.ring.as_ref().and_then(|ring| self.enter(ring, ts_micros)) {
+            let counts = &slot.window.columns[input];
+            let counter = match violation {
+                TypeViolation::FloatForInteger => &counts.float_for_integer,
+                TypeViolation::WrongType => &counts.wrong_type,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// Judges every window that ended at or before `now_micros` and has not been
     /// judged (windows are otherwise judged when the next one's first row arrives).
     pub fn flush(&self, now_micros: i64) {
-        for ring in &self.rings {
-            let Some(current) = window_index(now_micros, ring.length_micros) else { continue };
-            let done: Vec<(u64, Vec<WindowSnapshot>)> = (current.saturating_sub(SLOTS as u64)..current)
-                .filter_map(|w| self.snapshot_of(ring, w).map(|s| (w, s)))
-                .collect();
-            self.judge(ring, done);
-        }
+        let Some(ring) = &self.ring else { return };
+        let Some(index) = window_index(now_micros, ring.base_micros) else { return };
+        let closed = self.close(ring, index, None);
+        self.judge(ring, closed);
     }
 
-    /// Rows that arrived for a window already recycled (older than the last three).
+    /// Rows that arrived for a window already recycled.
     pub fn late_rows(&self) -> u64 {
         self.late_rows.load(Ordering::Relaxed)
     }
@@ -411,13 +435,13 @@ impl Monitor {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// The slot for the window of `ts`, claimed and reset first when it still holds an
-    /// older window (whose complete neighbours are then judged); `None` for a row
-    /// older than the slot's window.
+    /// The slot for the base window of `ts`, claimed and reset first when it still
+    /// holds an older window (the windows that end then are copied out first, and
+    /// judged once the slot is released); `None` for a row older than the slot's window.
     fn enter<'r>(&self, ring: &'r Ring, ts: i64) -> Option<&'r Slot> {
-        let index = window_index(ts, ring.length_micros)?;
+        let index = window_index(ts, ring.base_micros)?;
         let want = index + 1;
-        let slot = &ring.slots[(index % SLOTS as u64) as usize];
+        let slot = &ring.slots[(index % ring.slots.len() as u64) as usize];
         loop {
             let epoch = slot.epoch.load(Ordering::Acquire);
             if epoch == want {
@@ -434,38 +458,63 @@ impl Monitor {
             if slot.epoch.compare_exchange(epoch, CLAIMED, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 continue;
             }
-            // Copy out what completes with this window's start (including the window
-            // this slot held), then recycle the slot and let the writers in.
-            let done: Vec<(u64, Vec<WindowSnapshot>)> = (index.saturating_sub(SLOTS as u64)..index)
-                .filter_map(|w| {
-                    let s = &ring.slots[(w % SLOTS as u64) as usize];
-                    let held = if std::ptr::eq(s, slot) { epoch } else { s.epoch.load(Ordering::Acquire) };
-                    (held == w + 1).then(|| (w, s.columns.iter().map(WindowCounts::snapshot).collect()))
-                })
-                .collect();
-            slot.columns.iter().for_each(WindowCounts::clear);
+            let closed = self.close(ring, index, Some((slot, epoch)));
+            slot.window.clear();
             slot.epoch.store(want, Ordering::Release);
-            self.judge(ring, done);
+            self.judge(ring, closed);
             return Some(slot);
         }
     }
 
-    fn snapshot_of(&self, ring: &Ring, w: u64) -> Option<Vec<WindowSnapshot>> {
-        let slot = &ring.slots[(w % SLOTS as u64) as usize];
-        (slot.epoch.load(Ordering::Acquire) == w + 1).then(|| slot.columns.iter().map(WindowCounts::snapshot).collect())
+    /// The base windows before `index` not judged yet, and for each the views that end
+    /// with it, their counts copied out (a view's base windows merged). `claimed` is
+    /// the slot being recycled and the window it held.
+    fn close(&self, ring: &Ring, index: u64, claimed: Option<(&Slot, u64)>) -> Vec<Closed> {
+        let n = ring.slots.len() as u64;
+        let held = |w: u64| -> Option<&Slot> {
+            let slot = &ring.slots[(w % n) as usize];
+            let epoch = match claimed {
+                Some((c, epoch)) if std::ptr::eq(c, slot) => epoch,
+                _ => slot.epoch.load(Ordering::Acquire),
+            };
+            (epoch == w + 1).then_some(slot)
+        };
+        let mut state = ring.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let from = state.judged.max(index.saturating_sub(n));
+        state.judged = state.judged.max(index);
+        drop(state);
+        let mut closed = Vec::new();
+        for last in from..index {
+            for (v, view) in ring.views.iter().enumerate() {
+                if (last + 1) % view.multiple != 0 {
+                    continue;
+                }
+                let first = (last + 1).saturating_sub(view.multiple);
+                let parts: Vec<Vec<WindowSnapshot>> =
+                    (first..=last).filter_map(|w| held(w).map(|s| s.window.snapshot())).collect();
+                if let Some(snapshots) = merge(parts, self.config.sample_size) {
+                    closed.push(Closed { view: v, first, last, snapshots });
+                }
+            }
+        }
+        closed
     }
 
-    /// Tests the windows in `done` (ascending), each once.
-    fn judge(&self, ring: &Ring, done: Vec<(u64, Vec<WindowSnapshot>)>) {
-        let mut previous = ring.previous.lock().unwrap_or_else(PoisonError::into_inner);
-        for (w, snapshots) in done {
-            // `judged` only grows, and only under `previous`: each window once.
-            if w < ring.judged.load(Ordering::Acquire) {
-                continue;
-            }
-            ring.judged.store(w + 1, Ordering::Release);
-            let start = i64::try_from(w).unwrap_or(i64::MAX).saturating_mul(ring.length_micros);
-            let baseline = previous.as_ref().filter(|(pw, _)| pw + 1 == w).map(|(_, s)| s.as_slice());
+    /// Tests the windows that closed, each against training and its view's previous
+    /// window.
+    fn judge(&self, ring: &Ring, closed: Vec<Closed>) {
+        if closed.is_empty() {
+            return;
+        }
+        let mut state = ring.state.lock().unwrap_or_else(PoisonError::into_inner);
+        for Closed { view, first, last, snapshots } in closed {
+            let length = ring.views[view].length;
+            let start = i64::try_from(first).unwrap_or(i64::MAX).saturating_mul(ring.base_micros);
+            let multiple = ring.views[view].multiple;
+            let baseline = state.previous[view]
+                .as_ref()
+                .filter(|(pl, _)| pl.saturating_add(multiple) == last)
+                .map(|(_, s)| s.as_slice());
             let reports: Vec<WindowReport> = self
                 .columns
                 .iter()
@@ -473,26 +522,26 @@ impl Monitor {
                 .enumerate()
                 .filter(|(_, (c, s))| !c.stats.counts.is_empty() && s.rows >= self.config.min_rows)
                 .map(|(i, (column, counts))| {
-                    self.judge_column(ring, start, column, counts, baseline.and_then(|b| b.get(i)))
+                    self.judge_column(length, start, column, counts, baseline.and_then(|b| b.get(i)))
                 })
                 .collect();
             let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
-            latest.retain(|r| r.window != ring.length || !reports.iter().any(|n| n.column == r.column));
+            latest.retain(|r| r.window != length || !reports.iter().any(|n| n.column == r.column));
             latest.extend(reports);
-            *previous = Some((w, snapshots));
+            state.previous[view] = Some((last, snapshots));
         }
     }
 
     fn judge_column(
         &self,
-        ring: &Ring,
+        length: Duration,
         start: i64,
         column: &Column,
         counts: &WindowSnapshot,
         previous: Option<&WindowSnapshot>,
     ) -> WindowReport {
         let config = &self.config;
-        let alert = |kind: AlertKind| self.alert(ring, start, column, counts.rows, kind);
+        let alert = |kind: AlertKind| self.alert(length, start, column, counts.rows, kind);
         let reference = Reference::new(&column.stats);
         let against_training =
             reference.test(&counts.sample, &config.drift).ok().zip(reference.psi_over_bins(&counts.bins).ok());
@@ -503,7 +552,7 @@ impl Monitor {
         for (baseline, found) in [(Baseline::Training, against_training), (Baseline::PreviousWindow, against_previous)]
         {
             if let Some((score, psi)) = found {
-                record_score(&self.model, &self.version, &column.name, ring.length, baseline, score.score, psi);
+                record_score(&self.model, &self.version, &column.name, length, baseline, score.score, psi);
                 if score.drifted && psi >= config.min_psi {
                     alert(AlertKind::Drift { baseline, score, psi });
                 }
@@ -533,7 +582,7 @@ impl Monitor {
         }
         WindowReport {
             column: column.name.clone(),
-            window: ring.length,
+            window: length,
             window_start_micros: start,
             counts: counts.clone(),
             against_training,
@@ -541,12 +590,12 @@ impl Monitor {
         }
     }
 
-    fn alert(&self, ring: &Ring, start: i64, column: &Column, rows: u64, kind: AlertKind) {
+    fn alert(&self, length: Duration, start: i64, column: &Column, rows: u64, kind: AlertKind) {
         let alert = Alert {
             model: self.model.clone(),
             version: self.version.clone(),
             column: column.name.clone(),
-            window: ring.length,
+            window: length,
             window_start_micros: start,
             rows,
             kind,
@@ -558,11 +607,51 @@ impl Monitor {
             "column" => alert.column.clone(), "kind" => name)
         .increment(1);
         tracing::warn!(model = %alert.model, version = %alert.version, column = %alert.column, kind = name,
-            window_s = ring.length.as_secs(), window_start_us = start, rows, detail = ?alert.kind, "fresco monitoring alert");
+            window_s = length.as_secs(), window_start_us = start, rows, detail = ?alert.kind, "fresco monitoring alert");
         if let Some(callback) = &self.config.on_alert {
             callback(&alert);
         }
     }
+}
+
+/// The longest view, in base windows (a day of minutes).
+const MAX_BASE_WINDOWS: u64 = 1440;
+
+/// One window's counts from its consecutive base windows' (each column's list in
+/// order): counts added, and a sample drawn from each base window's in proportion to
+/// its rows. `None` when no base window was written.
+fn merge(mut parts: Vec<Vec<WindowSnapshot>>, capacity: usize) -> Option<Vec<WindowSnapshot>> {
+    if parts.len() <= 1 {
+        return parts.pop();
+    }
+    let columns = parts.first().map_or(0, Vec::len);
+    let rows: u64 = parts.iter().filter_map(|p| p.first()).map(|s| s.rows).sum();
+    let merged = (0..columns)
+        .map(|c| {
+            let mut out = WindowSnapshot::default();
+            for part in &parts {
+                let s = &part[c];
+                out.rows += s.rows;
+                out.missing += s.missing;
+                out.out_of_range += s.out_of_range;
+                out.unseen += s.unseen;
+                out.float_for_integer += s.float_for_integer;
+                out.wrong_type += s.wrong_type;
+                if out.bins.len() < s.bins.len() {
+                    out.bins.resize(s.bins.len(), 0);
+                }
+                out.bins.iter_mut().zip(&s.bins).for_each(|(a, b)| *a += b);
+                // Every `step`-th value of this part's sample: its share of the rows.
+                let share =
+                    if rows == 0 { 0 } else { (capacity as u128 * u128::from(s.rows) / u128::from(rows)) as usize };
+                let step = s.sample.len().div_ceil(share.max(1)).max(1);
+                out.sample.extend(s.sample.iter().step_by(step).take(share));
+            }
+            out.constant = window::constant(&out.sample);
+            out
+        })
+        .collect();
+    Some(merged)
 }
 
 fn window_index(ts: i64, length: i64) -> Option<u64> {

@@ -1,118 +1,162 @@
-//! One column's counts over one window of time, written by many threads at once.
+//! One window of time's counts, written by many threads at once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fresco_abi::DistributionStats;
 
-/// Counts of one column over one window: a histogram over the training bins, the
-/// missing, out-of-range and unseen-category rows, whether every value was the same,
-/// and a uniform sample of the values (Algorithm R, lock-free: each slot is one word).
-pub(super) struct WindowCounts {
-    pub(super) rows: AtomicU64,
-    pub(super) missing: AtomicU64,
-    pub(super) out_of_range: AtomicU64,
-    pub(super) unseen: AtomicU64,
-    pub(super) bins: Box<[AtomicU64]>,
-    /// Values of another type than the input's declared one, reported by the host.
+/// A window's counts for every column, and a uniform sample of its rows (Algorithm R,
+/// lock-free: each cell is one word, and the row decision is taken once for all
+/// columns).
+pub(super) struct Window {
+    rows: AtomicU64,
+    pub(super) columns: Box<[ColumnCounts]>,
+    /// `capacity` rows × the columns, row-major.
+    sample: Box<[AtomicU64]>,
+    capacity: u64,
+}
+
+/// One column's counts: a histogram over the training bins, the missing, out-of-range
+/// and unseen-category values, and the type problems the host reported. Each touches
+/// its own counter only when it happens; a present, in-range value costs one add.
+pub(super) struct ColumnCounts {
+    missing: AtomicU64,
+    out_of_range: AtomicU64,
+    unseen: AtomicU64,
+    bins: Box<[AtomicU64]>,
     pub(super) float_for_integer: AtomicU64,
     pub(super) wrong_type: AtomicU64,
-    /// The first value's bits, and whether another value was seen since.
-    first: AtomicU64,
-    varied: AtomicU64,
-    sample: Box<[AtomicU64]>,
-    seen: AtomicU64,
 }
 
 const NO_VALUE: u64 = u64::MAX;
 
-impl WindowCounts {
-    pub(super) fn new(bins: usize, sample: usize) -> Self {
-        WindowCounts {
+/// Where a recorded row goes in the sample, if it is kept.
+#[derive(Clone, Copy)]
+pub(super) struct RowSlot(Option<usize>);
+
+impl Window {
+    /// A window over columns with these bin counts, sampling up to `capacity` rows.
+    pub(super) fn new(bins: impl Iterator<Item = usize>, capacity: usize) -> Self {
+        let columns: Box<[ColumnCounts]> = bins.map(ColumnCounts::new).collect();
+        let cells = capacity.saturating_mul(columns.len());
+        Window {
             rows: AtomicU64::new(0),
+            sample: (0..cells).map(|_| AtomicU64::new(NO_VALUE)).collect(),
+            capacity: capacity as u64,
+            columns,
+        }
+    }
+
+    /// Zeroes the counts; the caller holds the window.
+    pub(super) fn clear(&self) {
+        self.rows.store(0, Ordering::Relaxed);
+        self.columns.iter().for_each(ColumnCounts::clear);
+    }
+
+    /// Counts a row and decides whether the sample keeps it (and where).
+    pub(super) fn row(&self) -> RowSlot {
+        let i = self.rows.fetch_add(1, Ordering::Relaxed);
+        if i < self.capacity {
+            return RowSlot(Some(i as usize));
+        }
+        // Keep the i-th row with probability capacity / (i + 1), in a random cell.
+        let j = mix(i) % (i + 1);
+        RowSlot((j < self.capacity).then_some(j as usize))
+    }
+
+    /// Records column `c`'s value of a row counted by [`Window::row`].
+    pub(super) fn record(
+        &self,
+        slot: RowSlot,
+        c: usize,
+        value: f64,
+        stats: &DistributionStats,
+        categories: Option<&[f64]>,
+    ) {
+        self.columns[c].record(value, stats, categories);
+        if let Some(j) = slot.0 {
+            self.sample[j * self.columns.len() + c].store(value.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> Vec<WindowSnapshot> {
+        let rows = self.rows.load(Ordering::Relaxed);
+        let kept = rows.min(self.capacity) as usize;
+        let n = self.columns.len();
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(c, counts)| {
+                let sample = (0..kept)
+                    .map(|j| f64::from_bits(self.sample[j * n + c].load(Ordering::Relaxed)))
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                counts.snapshot(rows, sample)
+            })
+            .collect()
+    }
+}
+
+impl ColumnCounts {
+    fn new(bins: usize) -> Self {
+        ColumnCounts {
             missing: AtomicU64::new(0),
             out_of_range: AtomicU64::new(0),
             unseen: AtomicU64::new(0),
             bins: (0..bins).map(|_| AtomicU64::new(0)).collect(),
             float_for_integer: AtomicU64::new(0),
             wrong_type: AtomicU64::new(0),
-            first: AtomicU64::new(NO_VALUE),
-            varied: AtomicU64::new(0),
-            sample: (0..sample).map(|_| AtomicU64::new(0)).collect(),
-            seen: AtomicU64::new(0),
         }
     }
 
-    /// Zeroes the counts; the caller holds the slot.
-    pub(super) fn clear(&self) {
-        let counters =
-            [&self.rows, &self.missing, &self.out_of_range, &self.unseen, &self.float_for_integer, &self.wrong_type];
-        for c in counters.into_iter().chain([&self.varied, &self.seen]) {
+    fn clear(&self) {
+        let counters = [&self.missing, &self.out_of_range, &self.unseen, &self.float_for_integer, &self.wrong_type];
+        for c in counters {
             c.store(0, Ordering::Relaxed);
         }
-        self.first.store(NO_VALUE, Ordering::Relaxed);
         self.bins.iter().for_each(|b| b.store(0, Ordering::Relaxed));
     }
 
-    /// Records one value; `categories` are the training data's category values,
-    /// ascending, for categorical columns.
-    pub(super) fn record(&self, value: f64, stats: &DistributionStats, categories: Option<&[f64]>) {
-        self.rows.fetch_add(1, Ordering::Relaxed);
+    /// `categories` are the training data's category values, ascending, for
+    /// categorical columns.
+    fn record(&self, value: f64, stats: &DistributionStats, categories: Option<&[f64]>) {
         if value.is_nan() {
             self.missing.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let bin = stats.bin_of(value);
-        if let Some(b) = self.bins.get(bin) {
+        if let Some(b) = self.bins.get(stats.bin_of(value)) {
             b.fetch_add(1, Ordering::Relaxed);
         }
-        let outside = stats.min.is_some_and(|m| value < m) || stats.max.is_some_and(|m| value > m);
-        if outside {
+        if stats.min.is_some_and(|m| value < m) || stats.max.is_some_and(|m| value > m) {
             self.out_of_range.fetch_add(1, Ordering::Relaxed);
         }
         if categories.is_some_and(|known| known.binary_search_by(|k| k.total_cmp(&value)).is_err()) {
             self.unseen.fetch_add(1, Ordering::Relaxed);
         }
-        let bits = value.to_bits();
-        match self.first.compare_exchange(NO_VALUE, bits, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => {}
-            Err(first) if first != bits && self.varied.load(Ordering::Relaxed) == 0 => {
-                self.varied.store(1, Ordering::Relaxed);
-            }
-            Err(_) => {}
-        }
-        let i = self.seen.fetch_add(1, Ordering::Relaxed);
-        let capacity = self.sample.len() as u64;
-        if i < capacity {
-            self.sample[i as usize].store(bits, Ordering::Relaxed);
-        } else if capacity > 0 {
-            // Keep the i-th value with probability capacity / (i + 1).
-            let j = mix(i) % (i + 1);
-            if j < capacity {
-                self.sample[j as usize].store(bits, Ordering::Relaxed);
-            }
-        }
     }
 
-    pub(super) fn snapshot(&self) -> WindowSnapshot {
-        let seen = self.seen.load(Ordering::Relaxed);
-        let kept = seen.min(self.sample.len() as u64) as usize;
-        let first = self.first.load(Ordering::Relaxed);
+    fn snapshot(&self, rows: u64, sample: Vec<f64>) -> WindowSnapshot {
         WindowSnapshot {
-            rows: self.rows.load(Ordering::Relaxed),
+            rows,
             missing: self.missing.load(Ordering::Relaxed),
             out_of_range: self.out_of_range.load(Ordering::Relaxed),
             unseen: self.unseen.load(Ordering::Relaxed),
             float_for_integer: self.float_for_integer.load(Ordering::Relaxed),
             wrong_type: self.wrong_type.load(Ordering::Relaxed),
             bins: self.bins.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
-            constant: (seen > 0 && self.varied.load(Ordering::Relaxed) == 0).then(|| f64::from_bits(first)),
-            sample: self.sample[..kept].iter().map(|v| f64::from_bits(v.load(Ordering::Relaxed))).collect(),
+            constant: constant(&sample),
+            sample,
         }
     }
 }
 
-/// A window's counts, read out.
-#[derive(Debug, Clone, PartialEq)]
+/// The value, when every value of a (non-empty) sample is the same one.
+pub(super) fn constant(sample: &[f64]) -> Option<f64> {
+    let first = *sample.first()?;
+    sample.iter().all(|v| v.to_bits() == first.to_bits()).then_some(first)
+}
+
+/// A window's counts for one column, read out.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct WindowSnapshot {
     /// Rows recorded.
     pub rows: u64,
@@ -128,7 +172,8 @@ pub struct WindowSnapshot {
     pub wrong_type: u64,
     /// Non-missing values per training bin.
     pub bins: Vec<u64>,
-    /// The value, when every non-missing value was the same one.
+    /// The value, when every sampled non-missing value was the same one (the sample
+    /// holds every row of a window up to its size, a uniform sample beyond).
     pub constant: Option<f64>,
     /// A uniform sample of the non-missing values.
     pub sample: Vec<f64>,

@@ -12,6 +12,10 @@
 //! | `fresco_flag_version_unavailable_total` | counter (rows) | `model` |
 //! | `fresco_treatments_total` | counter | `model` |
 //! | `fresco_treatments_refused_total` | counter | `model` |
+//! | `fresco_log_queue_depth` | gauge (batches waiting for the log writer) | |
+//!
+//! Drift monitoring (`fresco_drift::Monitor`) adds `fresco_drift_score`,
+//! `fresco_drift_psi`, `fresco_drift_alerts_total` and `fresco_contract_violations_total`.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -199,6 +199,7 @@ pub struct ClientBuilder {
     sink: Option<Arc<dyn PredictionSink>>,
     max_batch_rows: Option<usize>,
     flags: Option<Arc<dyn FlagSource>>,
+    monitoring: Option<fresco_drift::MonitorConfig>,
 }
 
 impl ClientBuilder {
@@ -263,6 +264,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Watches every model version whose metadata carries training statistics
+    /// (`fresco compile --train-data`): inputs and outputs per window, tested against
+    /// training and against the previous window, type contracts checked as requests
+    /// arrive; alerts go to `config.on_alert`, `tracing` and the `metrics` facade (see
+    /// `fresco_drift::Monitor`). [`Client::monitor`] reads a version's monitor.
+    ///
+    /// ```
+    /// # use fresco::{Client, MemorySink, ModelConfig, ModelSource};
+    /// let client = Client::builder()
+    ///     .model(ModelConfig::new(ModelSource::wasm_bytes(fresco_test_models::linear())))
+    ///     .log_to(MemorySink::new())
+    ///     .monitor(fresco::drift::MonitorConfig::default())
+    ///     .build()?;
+    /// // This model was compiled without training statistics: nothing to watch.
+    /// assert!(client.monitor("linear")?.is_none());
+    /// # Ok::<(), fresco::Error>(())
+    /// ```
+    pub fn monitor(mut self, config: fresco_drift::MonitorConfig) -> Self {
+        self.monitoring = Some(config);
+        self
+    }
+
     /// Refuses batches larger than this ([`DEFAULT_MAX_BATCH_ROWS`](Self::DEFAULT_MAX_BATCH_ROWS)).
     pub fn max_batch_rows(mut self, rows: usize) -> Self {
         self.max_batch_rows = Some(rows);
@@ -279,7 +302,13 @@ impl ClientBuilder {
             None => fresco_runtime::Engine::new()
                 .map_err(|e| ConfigError::Load { source: Box::new(crate::model::ModelError::Runtime(e)) })?,
         };
-        let loader = Loader { engine, store: self.store, aggregates: self.aggregates, holdouts: self.holdouts };
+        let loader = Loader {
+            engine,
+            store: self.store,
+            aggregates: self.aggregates,
+            holdouts: self.holdouts,
+            monitoring: self.monitoring,
+        };
         let stats = ClientStats::default();
         let mut models = HashMap::new();
         for config in self.models {
@@ -443,6 +472,13 @@ impl Client {
     /// The version of `model` that serves now.
     pub fn serving_version(&self, model: &str) -> Result<String, Error> {
         Ok(self.slot(model)?.current().serving.version.to_string())
+    }
+
+    /// The drift monitor of the version of `model` that serves by default, when the
+    /// client monitors ([`ClientBuilder::monitor`]) and that version has training
+    /// statistics.
+    pub fn monitor(&self, model: &str) -> Result<Option<Arc<fresco_drift::Monitor>>, Error> {
+        Ok(self.slot(model)?.current().serving.monitor.clone())
     }
 
     /// The loaded versions of `model` (serving, previous, fallback, flagged), sorted.
@@ -639,6 +675,15 @@ impl Client {
                 plan.backend
                     .predict_into(rows, out)
                     .map_err(|e| Error::Model { model: model.into(), source: Box::new(e) })?;
+            }
+        }
+        if let Some(monitor) = &plan.monitor {
+            for (r, at) in times.iter().enumerate() {
+                monitor.observe(
+                    at.as_micros(),
+                    &assembled.rows[r * n_in..(r + 1) * n_in],
+                    &outputs[r * n_out..(r + 1) * n_out],
+                );
             }
         }
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

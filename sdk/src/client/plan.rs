@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use fresco_abi::{InputSpec, MissingPolicy};
+use fresco_abi::{InputSpec, InputType, MissingPolicy};
+use fresco_drift::TypeViolation;
 
 use super::{ClientStats, Request};
 use crate::Value;
@@ -49,6 +50,8 @@ pub(crate) struct ModelPlan {
     pub(crate) holdout: Option<(Arc<Holdout>, Arc<str>)>,
     /// Columns of this model's prediction log rows.
     pub(crate) log_schema: Arc<LogSchema>,
+    /// Drift monitoring, when asked for and the metadata has training statistics.
+    pub(crate) monitor: Option<Arc<fresco_drift::Monitor>>,
 }
 
 /// Feature vectors for a batch, row-major, with each input's status.
@@ -181,7 +184,15 @@ impl ModelPlan {
             holdout,
             backend,
             meta: Arc::new(meta),
+            monitor: None,
         })
+    }
+
+    /// Watches this version with `config`, when given and the metadata has training
+    /// statistics.
+    pub(crate) fn monitored(mut self, config: Option<&fresco_drift::MonitorConfig>) -> Self {
+        self.monitor = config.and_then(|c| fresco_drift::Monitor::new(&self.meta, c.clone())).map(Arc::new);
+        self
     }
 
     /// Names of the inputs this plan reads from requests.
@@ -222,7 +233,7 @@ impl ModelPlan {
                     name: name.clone(),
                     row: r,
                 })?;
-                self.put(&mut rows, &mut statuses, r, i, value, FeatureStatus::Present)?;
+                self.put(&mut rows, &mut statuses, (r, times[r]), i, value, FeatureStatus::Present)?;
             }
         }
 
@@ -263,7 +274,7 @@ impl ModelPlan {
                     Ok(values) => {
                         for (&r, row) in group.iter().zip(values) {
                             for (FeatureValue { value, status, .. }, &i) in row.into_iter().zip(&fetch.inputs) {
-                                self.put(&mut rows, &mut statuses, r, i, &value, status)?;
+                                self.put(&mut rows, &mut statuses, (r, times[r]), i, &value, status)?;
                             }
                         }
                     }
@@ -306,17 +317,31 @@ impl ModelPlan {
         Ok(Assembled { rows, statuses })
     }
 
+    /// Checks `value` against input `i`'s type and places it in row `r` (made at `at`);
+    /// a value of another type than declared is reported to the monitor, refused or not.
     fn put(
         &self,
         rows: &mut [f64],
         statuses: &mut [FeatureStatus],
-        r: usize,
+        (r, at): (usize, Timestamp),
         i: usize,
         value: &Value,
         status: FeatureStatus,
     ) -> Result<(), Error> {
         let spec = &self.specs[i];
-        let x = value.to_model_input(spec.ty).map_err(|source| Error::InvalidValue {
+        let converted = value.to_model_input(spec.ty);
+        if let Some(monitor) = &self.monitor {
+            let integral = matches!(spec.ty, InputType::I64 | InputType::Categorical | InputType::Bool);
+            let violation = match (value, &converted) {
+                (Value::F64(x), _) if integral && !x.is_nan() => Some(TypeViolation::FloatForInteger),
+                (_, Err(_)) => Some(TypeViolation::WrongType),
+                _ => None,
+            };
+            if let Some(violation) = violation {
+                monitor.type_violation(at.as_micros(), i, violation);
+            }
+        }
+        let x = converted.map_err(|source| Error::InvalidValue {
             model: self.name.to_string(),
             feature: spec.name.clone(),
             row: r,

@@ -27,6 +27,8 @@ pub(crate) struct Loader {
     pub(crate) store: Option<Arc<dyn FeatureStore>>,
     pub(crate) aggregates: Option<Arc<AggregateStore>>,
     pub(crate) holdouts: HashMap<String, (Arc<Holdout>, Arc<str>)>,
+    /// Drift monitoring for every version whose metadata carries training statistics.
+    pub(crate) monitoring: Option<fresco_drift::MonitorConfig>,
 }
 
 /// A model's flag: which flag chooses its version, keyed by which entity.
@@ -119,7 +121,8 @@ impl Slot {
             }
             None => None,
         };
-        let plan = ModelPlan::new(backend, &mappings, holdout.as_deref(), loader.stores(), &loader.holdouts)?;
+        let plan = ModelPlan::new(backend, &mappings, holdout.as_deref(), loader.stores(), &loader.holdouts)?
+            .monitored(loader.monitoring.as_ref());
         // The first version is checked as before (it loads and fits the mapping); the
         // smoke row is for versions that replace one that serves.
         Ok(Slot {
@@ -143,7 +146,8 @@ impl Slot {
     fn candidate(&self, loader: &Loader, backend: Backend, version: Option<&str>) -> Result<ModelPlan, Refusal> {
         check_identity(&backend, &self.name, version)?;
         let plan = ModelPlan::new(backend, &self.mappings, self.holdout.as_deref(), loader.stores(), &loader.holdouts)
-            .map_err(|e| Refusal::Plan(Box::new(e)))?;
+            .map_err(|e| Refusal::Plan(Box::new(e)))?
+            .monitored(loader.monitoring.as_ref());
         let serving = self.current().serving.clone();
         // Callers read the serving version's outputs by name, and send its request
         // inputs: a version that drops one, or needs one nobody sends, would answer

@@ -576,6 +576,8 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => false,
                 Err(RecvTimeoutError::Disconnected) => true,
             };
+            // Batches waiting for this thread: the backlog an alert on the log watches.
+            metrics::gauge!("fresco_log_queue_depth").set(rx.len() as f64);
             if let Err(e) = self.spool.rotate_if_older(self.max_age) {
                 last_error = Some(e.to_string());
             }

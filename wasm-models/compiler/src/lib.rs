@@ -38,7 +38,7 @@ pub use codegen::{BRANCHES_MAX_NODES, Layout};
 use std::path::Path;
 
 use fresco_abi::{
-    InputSpec, InputType, IntervalSpec, MissingPolicy, ModelKind, ModelMetadata, SourceInfo, TrainingStats,
+    InputSpec, InputType, IntervalSpec, MissingPolicy, ModelKind, ModelMetadata, SourceInfo, StatsKind, TrainingStats,
 };
 use fresco_trees::{Ensemble, FeatureKind, ParseError};
 use sha2::{Digest, Sha256};
@@ -140,6 +140,12 @@ pub enum CompileError {
     /// The metadata given is invalid.
     #[error(transparent)]
     Metadata(#[from] fresco_abi::MetadataError),
+    /// Training data could not be profiled.
+    #[error("training data: {reason}")]
+    TrainingData {
+        /// What was wrong.
+        reason: String,
+    },
     /// The model is too large for a 32-bit WebAssembly memory.
     #[error("cannot generate the module: {0}")]
     TooLarge(String),
@@ -228,6 +234,66 @@ impl Compiler {
     pub fn training_stats(mut self, stats: TrainingStats) -> Self {
         self.training_stats = Some(stats);
         self
+    }
+
+    /// Profiles training data and records it as the metadata's `training_stats`: every
+    /// input, and every output as this module will score it (the native evaluator, which
+    /// the module reproduces bit for bit). `rows` is row-major, the inputs in the
+    /// model's order, NaN for missing; `bins` quantile bins per numeric column.
+    ///
+    /// ```
+    /// use fresco_compiler::{Compiler, Format};
+    ///
+    /// # let q50 = "tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n\
+    /// #     max_feature_idx=0\nobjective=quantile\nfeature_names=distance_km\nfeature_infos=[0:9]\n\n\
+    /// #     Tree=0\nnum_leaves=2\nnum_cat=0\nsplit_feature=0\nthreshold=2.5\ndecision_type=2\n\
+    /// #     left_child=-1\nright_child=-2\nleaf_value=6 11\nshrinkage=1\n\nend of trees\n\n\
+    /// #     parameters:\n[alpha: 0.5]\nend of parameters\n";
+    /// // One input, `distance_km`: 0.0, 0.5, ..., 4.5, and one missing value.
+    /// let mut rows: Vec<f64> = (0..10).map(|i| f64::from(i) / 2.0).collect();
+    /// rows.push(f64::NAN);
+    /// let compiler = Compiler::new("eta", "1").add_source(q50, Format::LightGbm)?.training_data(&rows, 4)?;
+    /// let stats = compiler.metadata()?.training_stats.unwrap();
+    /// let distance = &stats.inputs["distance_km"];
+    /// assert_eq!((distance.count, distance.min, distance.max), (11, Some(0.0), Some(4.5)));
+    /// // The output as the model scores it: 6 below 2.5 km, 11 above (and for missing).
+    /// assert_eq!(stats.outputs["q50"].categories.len(), 2);
+    /// # Ok::<(), fresco_compiler::CompileError>(())
+    /// ```
+    pub fn training_data(mut self, rows: &[f64], bins: usize) -> Result<Self, CompileError> {
+        let meta = self.metadata()?;
+        let n_in = meta.inputs.len();
+        if n_in == 0 || rows.is_empty() || !rows.len().is_multiple_of(n_in) {
+            return Err(CompileError::TrainingData {
+                reason: format!("{} values are not whole rows of {n_in} inputs", rows.len()),
+            });
+        }
+        let n_rows = rows.len() / n_in;
+        let _span = tracing::info_span!("fresco.compile.profile", model = %self.name, rows = n_rows).entered();
+        let mut stats = TrainingStats::default();
+        let mut column = vec![0.0; n_rows];
+        for (i, input) in meta.inputs.iter().enumerate() {
+            for (v, row) in column.iter_mut().zip(rows.chunks_exact(n_in)) {
+                *v = row[i];
+            }
+            let kind = match input.ty {
+                InputType::Categorical | InputType::Bool => StatsKind::Categorical,
+                _ => StatsKind::Numeric,
+            };
+            stats.inputs.insert(input.name.clone(), fresco_drift::profile(&column, kind, bins));
+        }
+        for part in &self.parts {
+            let scores = part.ensemble.predict(rows);
+            let n_out = part.ensemble.n_outputs();
+            for (j, name) in part.ensemble.outputs.iter().enumerate() {
+                for (v, out) in column.iter_mut().zip(scores.chunks_exact(n_out)) {
+                    *v = out[j];
+                }
+                stats.outputs.insert(name.clone(), fresco_drift::profile(&column, StatsKind::Numeric, bins));
+            }
+        }
+        self.training_stats = Some(stats);
+        Ok(self)
     }
 
     /// Forces a code layout instead of choosing by model size ([`Layout::for_size`]).

@@ -328,3 +328,24 @@ pub mod oracle {
             .fold(0.0, f64::max)
     }
 }
+
+/// The Chromium binary for browser tests: `FRESCO_CHROMIUM`, else `chromium`,
+/// `chromium-browser` or `google-chrome` on `PATH`.
+///
+/// # Panics
+///
+/// When there is none: browser tests fail, they do not skip.
+pub fn chromium() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("FRESCO_CHROMIUM") {
+        return std::path::PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        for name in ["chromium", "chromium-browser", "google-chrome"] {
+            if dir.join(name).is_file() {
+                return dir.join(name);
+            }
+        }
+    }
+    panic!("no Chromium found: install Debian's `chromium` package or set FRESCO_CHROMIUM");
+}

@@ -166,3 +166,35 @@ fn stable_traffic_raises_no_alert_over_a_million_predictions() {
     assert_eq!(latest.len(), 2 * 4, "{latest:#?}");
     assert!(latest.iter().all(|r| r.against_training.is_some() && r.against_previous.is_some()));
 }
+
+#[test]
+fn concurrent_writers_lose_no_count() {
+    let (monitor, alerts) = monitor();
+    let monitor = Arc::new(monitor);
+    // 4 threads, 50,000 rows each, all inside the first 5-minute window.
+    let threads: Vec<_> = (0..4)
+        .map(|k| {
+            let monitor = monitor.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(100 + k);
+                for i in 0..50_000 {
+                    let row = rng.row();
+                    monitor.observe(i * 5_000 + k as i64, &row[..3], &row[3..]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    monitor.flush(2 * WINDOW_US);
+    let latest = monitor.latest();
+    let five_minutes: Vec<_> = latest.iter().filter(|r| r.window == WINDOW).collect();
+    assert_eq!(five_minutes.len(), 4);
+    for report in five_minutes {
+        assert_eq!(report.counts.rows, 200_000, "{}", report.column);
+        assert_eq!(report.counts.bins.iter().sum::<u64>(), report.counts.present(), "{}", report.column);
+        assert_eq!(report.counts.sample.len(), 1_000, "{}", report.column);
+    }
+    assert!(alerts.lock().unwrap().is_empty());
+}

@@ -39,7 +39,11 @@ pub type AlertCallback = Arc<dyn Fn(&Alert) + Send + Sync>;
 /// ```
 #[derive(Clone)]
 pub struct MonitorConfig {
-    /// Window lengths, each watched on its own (default: 5 minutes and 1 hour).
+    /// Window lengths, each judged on its own (default: 5 minutes and 1 hour). Rows
+    /// are counted into windows of the shortest length; a longer one is a run of them,
+    /// rounded up to a whole number (at most 1,440). The monitor holds longest ÷
+    /// shortest + 2 such windows, each with `sample_size` rows of every column: about
+    /// (14 × 1,000 × 8 bytes) = 112 KB per column for the defaults.
     pub windows: Vec<Duration>,
     /// Tests and thresholds.
     pub drift: DriftConfig,

@@ -190,7 +190,7 @@ fn judge<'a>(
         if let Some(c) = live_counts.get_mut(stats.bin_of(v)) {
             *c += 1;
         }
-        if stats.min.is_some_and(|m| v < m) || stats.max.is_some_and(|m| v > m) {
+        if stats.outside_range(v) {
             out_of_range += 1;
         }
         present.push(v);

@@ -306,14 +306,19 @@ fn histogram(values: &[f64], edges: &[f64]) -> Vec<f64> {
 /// Counts of each distinct value of either sample, in one order for both.
 fn value_counts(reference: &[f64], current: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let keys = distinct(&[reference, current].concat());
-    let count = |s: &[f64]| {
-        let mut sorted = s.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        keys.iter()
-            .map(|k| (sorted.partition_point(|x| x < k)..sorted.partition_point(|x| x <= k)).len() as f64)
-            .collect::<Vec<f64>>()
-    };
-    (count(reference), count(current))
+    (counts_of(reference, &keys), counts_of(current, &keys))
+}
+
+/// How many values of `sample` equal each of `keys`.
+pub(crate) fn counts_of(sample: &[f64], keys: &[f64]) -> Vec<f64> {
+    let mut sorted = sample.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    counts_in_sorted(&sorted, keys).map(|n| n as f64).collect()
+}
+
+/// How many values of the ascending `sorted` equal each of `keys`.
+pub(crate) fn counts_in_sorted<'a>(sorted: &'a [f64], keys: &'a [f64]) -> impl Iterator<Item = u64> + 'a {
+    keys.iter().map(|k| (sorted.partition_point(|x| x <= k) - sorted.partition_point(|x| x < k)) as u64)
 }
 
 /// The distinct values, ascending (`0.0` and `-0.0` are one value).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use fresco_abi::{DistributionStats, StatsKind};
 
-use crate::detect::{BIN_BY_VALUE_MAX_DISTINCT, distinct, population_std};
+use crate::detect::{BIN_BY_VALUE_MAX_DISTINCT, counts_in_sorted, distinct, population_std};
 
 /// Quantile bins per numeric column (fewer where values tie).
 pub const DEFAULT_BINS: usize = 20;
@@ -83,12 +83,7 @@ pub fn category_key(value: f64) -> String {
 }
 
 fn value_counts(sorted: &[f64], keys: &[f64]) -> BTreeMap<String, u64> {
-    keys.iter()
-        .map(|k| {
-            let n = sorted.partition_point(|x| x <= k) - sorted.partition_point(|x| x < k);
-            (category_key(*k), n as u64)
-        })
-        .collect()
+    keys.iter().map(|k| category_key(*k)).zip(counts_in_sorted(sorted, keys)).collect()
 }
 
 /// `numpy.quantile(sorted, [1/bins, ..., (bins-1)/bins])`, ties merged.

@@ -5,7 +5,7 @@ use fresco_abi::{DistributionStats, StatsKind};
 use crate::DriftError;
 use crate::categorical::{chi_square, z_test};
 use crate::detect::{
-    ColumnKind, DriftConfig, DriftScore, Method, binned_shares_of_counts, default_method, distinct, score,
+    ColumnKind, DriftConfig, DriftScore, Method, binned_shares_of_counts, counts_of, default_method, distinct, score,
 };
 use crate::distance::{jensen_shannon, psi, wasserstein_distance};
 use crate::profile::category_key;
@@ -110,12 +110,7 @@ impl<'a> Reference<'a> {
                 keys.extend(current);
                 let keys = distinct(&keys);
                 let reference = self.counts_by_value(&keys);
-                let mut sorted = current.to_vec();
-                sorted.sort_by(f64::total_cmp);
-                let live: Vec<f64> = keys
-                    .iter()
-                    .map(|k| (sorted.partition_point(|x| x <= k) - sorted.partition_point(|x| x < k)) as f64)
-                    .collect();
+                let live = counts_of(current, &keys);
                 match method {
                     Method::ChiSquare => {
                         let k = current.len() as f64 / reference_rows;

@@ -126,7 +126,7 @@ impl ColumnCounts {
         if let Some(b) = self.bins.get(stats.bin_of(value)) {
             b.fetch_add(1, Ordering::Relaxed);
         }
-        if stats.min.is_some_and(|m| value < m) || stats.max.is_some_and(|m| value > m) {
+        if stats.outside_range(value) {
             self.out_of_range.fetch_add(1, Ordering::Relaxed);
         }
         if categories.is_some_and(|known| known.binary_search_by(|k| k.total_cmp(&value)).is_err()) {

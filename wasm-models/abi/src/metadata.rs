@@ -236,6 +236,11 @@ impl DistributionStats {
         self.bin_edges.partition_point(|edge| *edge <= value)
     }
 
+    /// Whether `value` lies below the training minimum or above its maximum.
+    pub fn outside_range(&self, value: f64) -> bool {
+        self.min.is_some_and(|m| value < m) || self.max.is_some_and(|m| value > m)
+    }
+
     /// Non-missing rows: the sum of `counts`.
     pub fn present(&self) -> u64 {
         self.counts.iter().fold(0u64, |a, c| a.saturating_add(*c))

@@ -5,8 +5,8 @@ ONNX via onnxmltools, treelite/tl2cgen shared object) and writes the scoring dat
 
 Usage: python3 make_models.py OUT_DIR [--skip-compiled SIZE,...]
 Writes: <size>.model.txt, <size>.xgb.json (XGBoost, depth 5 / 6 / 8), <size>.onnx, <size>.lleaves.so, <size>.tl2cgen.so, X.f64 (100,000 x 30
-little-endian float64, row-major, ~2% NaN), lib_lightgbm path in lightgbm_lib.txt, the
-wheel's libonnxruntime path in onnxruntime_lib.txt.
+little-endian float64, row-major, ~2% NaN), lib_lightgbm path in lightgbm_lib.txt, libxgboost's in
+xgboost_lib.txt, the wheel's libonnxruntime path in onnxruntime_lib.txt.
 """
 import os
 import subprocess
@@ -42,6 +42,9 @@ def main():
         f.write(lib)
     import glob
     import onnxruntime
+    import xgboost
+    with open(os.path.join(out, "xgboost_lib.txt"), "w") as f:
+        f.write(os.path.join(os.path.dirname(xgboost.__file__), "lib", "libxgboost.so"))
     ort_lib = sorted(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), "capi", "libonnxruntime.so*")))
     if ort_lib:
         with open(os.path.join(out, "onnxruntime_lib.txt"), "w") as f:

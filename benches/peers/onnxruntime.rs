@@ -8,7 +8,7 @@
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::Path;
 
-use super::{Contender, Fail, N_FEATURES};
+use super::{Contender, Fail};
 
 type Status = *mut c_void;
 
@@ -156,13 +156,14 @@ impl OnnxRuntime {
         }
     }
 
-    /// Scores `rows` (row-major, 30 features) into `out`.
+    /// Scores `rows` (row-major, `out.len()` rows) into `out`.
     fn score(&mut self, rows: &[f64], out: &mut [f64]) -> Result<(), Fail> {
-        let n = rows.len() / N_FEATURES;
+        let n = out.len();
+        let features = rows.len().checked_div(n).ok_or("no rows to score")?;
         self.buffer.clear();
         self.buffer.extend(rows.iter().map(|&v| v as f32));
-        let shape = [n as i64, N_FEATURES as i64];
-        // SAFETY: the tensor borrows `buffer` (n × 30 f32) for the duration of `Run`; the
+        let shape = [i64::try_from(n)?, i64::try_from(features)?];
+        // SAFETY: the tensor borrows `buffer` (n × features f32) for the duration of `Run`; the
         // output tensor holds n f32 values; both values are released here.
         unsafe {
             let create: unsafe extern "C" fn(

@@ -2,13 +2,21 @@
 //! lleaves' compiled object and onnxruntime's C API, all called in-process from compiled
 //! code, one thread.
 //!
-//! `peer-bench DIR SIZE [lightgbm|xgboost]` reads `DIR/SIZE.model.txt` (or, for
-//! XGBoost, `DIR/SIZE.xgb.json`), `DIR/X.f64` (row-major f64, 30 columns), and for
-//! LightGBM `DIR/lightgbm_lib.txt`, `DIR/SIZE.lleaves.so`, `DIR/onnxruntime_lib.txt` and
-//! `DIR/SIZE.onnx` (see `make_models.py`);
-//! checks that every contender agrees with fresco, then prints one JSON line per
-//! measurement: rows/s at batch 100,000 and median / p99 latency at batch 1. XGBoost's
-//! own numbers come from `run.py` (`inplace_predict`).
+//! Two ways to name what to compare (`peer-bench --help` prints both):
+//!
+//! - `peer-bench DIR SIZE [lightgbm|xgboost] [OPTIONS]`: the layout `make_models.py`
+//!   writes, `DIR/SIZE.model.txt` (XGBoost: `DIR/SIZE.xgb.json`), `DIR/X.f64`,
+//!   `DIR/SIZE.lleaves.so`, `DIR/SIZE.onnx` and the peers' libraries named in
+//!   `DIR/{lightgbm,xgboost,onnxruntime}_lib.txt`;
+//! - `peer-bench --model FILE --data FILE [OPTIONS]`: any LightGBM text or XGBoost JSON
+//!   model and any data, with each peer given by its own option.
+//!
+//! The data is row-major little-endian f64 (`--features N` columns, 30 by default) or,
+//! for a `.csv` file, numbers with an optional header row (empty or `nan` is missing;
+//! the column count is read from the file). Every contender is first checked against
+//! fresco, then each prints one JSON line per measurement: rows/s at batch 100,000 and
+//! median / p99 latency at batch 1. A peer whose file or library is not there is left
+//! out with a line on stderr.
 
 use std::ffi::{CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
@@ -19,7 +27,8 @@ use fresco_compiler::{Compiler, Format, Layout};
 mod onnxruntime;
 use fresco_runtime::{Engine, Limits, Model};
 
-const N_FEATURES: usize = 30;
+/// Columns of a raw f64 data file unless `--features` says otherwise.
+const DEFAULT_FEATURES: usize = 30;
 const BATCH: usize = 100_000;
 const SINGLE_ROW_CALLS: usize = 50_000;
 /// Timed batches per contender (the best counts).
@@ -32,7 +41,7 @@ type Fail = Box<dyn std::error::Error>;
 /// Something that scores rows.
 trait Contender {
     fn name(&self) -> &'static str;
-    /// Scores `rows.len() / 30` rows into `out` (one value per row).
+    /// Scores `out.len()` rows (row-major in `rows`) into `out`, one value per row.
     fn batch(&mut self, rows: &[f64], out: &mut [f64]);
     /// Scores one row.
     fn one(&mut self, row: &[f64]) -> f64;
@@ -57,13 +66,13 @@ impl Contender for FrescoWasm {
     }
 }
 
-struct FrescoNative(fresco_trees::Ensemble, Vec<f64>);
+struct FrescoNative(fresco_trees::Ensemble, Vec<f64>, usize);
 impl Contender for FrescoNative {
     fn name(&self) -> &'static str {
         "fresco-native"
     }
     fn batch(&mut self, rows: &[f64], out: &mut [f64]) {
-        for (row, o) in rows.chunks_exact(N_FEATURES).zip(out.chunks_exact_mut(1)) {
+        for (row, o) in rows.chunks_exact(self.2).zip(out.chunks_exact_mut(1)) {
             self.0.predict_row_with(row, o, &mut self.1);
         }
     }
@@ -100,10 +109,11 @@ struct LightGbm {
     fast_config: *mut c_void,
     fast: LgbFast,
     for_mat: LgbForMat,
+    features: i32,
 }
 
 impl LightGbm {
-    fn load(lib_path: &Path, model: &Path) -> Result<Self, Fail> {
+    fn load(lib_path: &Path, model: &Path, features: usize) -> Result<Self, Fail> {
         // SAFETY: loading LightGBM's own library and calling its documented C API with
         // the argument types of c_api.h.
         unsafe {
@@ -120,10 +130,10 @@ impl LightGbm {
             let params = CString::new("num_threads=1")?;
             let mut fast_config = std::ptr::null_mut();
             // predict_type 0 = normal, data_type 1 = float64
-            if init(booster, 0, 0, -1, 1, N_FEATURES as i32, params.as_ptr(), &mut fast_config) != 0 {
+            if init(booster, 0, 0, -1, 1, i32::try_from(features)?, params.as_ptr(), &mut fast_config) != 0 {
                 return Err("LGBM_BoosterPredictForMatSingleRowFastInit failed".into());
             }
-            Ok(LightGbm { _lib: lib, booster, fast_config, fast, for_mat })
+            Ok(LightGbm { _lib: lib, booster, fast_config, fast, for_mat, features: i32::try_from(features)? })
         }
     }
 }
@@ -141,8 +151,8 @@ impl Contender for LightGbm {
                 self.booster,
                 rows.as_ptr().cast(),
                 1,
-                (rows.len() / N_FEATURES) as i32,
-                N_FEATURES as i32,
+                i32::try_from(out.len()).unwrap_or(i32::MAX),
+                self.features,
                 1,
                 0,
                 0,
@@ -156,7 +166,7 @@ impl Contender for LightGbm {
     }
     fn one(&mut self, row: &[f64]) -> f64 {
         let (mut len, mut out) = (0i64, 0.0f64);
-        // SAFETY: one row of N_FEATURES f64 values, one output.
+        // SAFETY: one row of `features` f64 values, one output.
         let rc = unsafe { (self.fast)(self.fast_config, row.as_ptr().cast(), &mut len, &mut out) };
         assert_eq!(rc, 0, "LGBM_BoosterPredictForMatSingleRowFast failed");
         out
@@ -187,8 +197,8 @@ impl Contender for Lleaves {
         "lleaves"
     }
     fn batch(&mut self, rows: &[f64], out: &mut [f64]) {
-        // SAFETY: `rows` holds `n` rows of 30 features and `out` n values.
-        unsafe { (self.root)(rows.as_ptr(), out.as_mut_ptr(), 0, (rows.len() / N_FEATURES) as c_int) }
+        // SAFETY: `rows` holds `out.len()` rows of the model's features.
+        unsafe { (self.root)(rows.as_ptr(), out.as_mut_ptr(), 0, c_int::try_from(out.len()).unwrap_or(c_int::MAX)) }
     }
     fn one(&mut self, row: &[f64]) -> f64 {
         let mut out = 0.0;
@@ -198,23 +208,296 @@ impl Contender for Lleaves {
     }
 }
 
-fn main() -> Result<(), Fail> {
-    let args: Vec<String> = std::env::args().collect();
-    let (dir, size, format) = match args.as_slice() {
-        [_, dir, size] => (PathBuf::from(dir), size.clone(), Format::LightGbm),
-        [_, dir, size, format] => (PathBuf::from(dir), size.clone(), format.parse::<Format>()?),
-        _ => return Err("usage: peer-bench DIR SIZE [lightgbm|xgboost]".into()),
+type XgbCreate = unsafe extern "C" fn(*const *mut c_void, u64, *mut *mut c_void) -> c_int;
+type XgbLoad = unsafe extern "C" fn(*mut c_void, *const c_char) -> c_int;
+type XgbSetParam = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> c_int;
+type XgbPredictDense = unsafe extern "C" fn(
+    *mut c_void,
+    *const c_char,
+    *const c_char,
+    *mut c_void,
+    *mut *const u64,
+    *mut u64,
+    *mut *const f32,
+) -> c_int;
+type XgbLastError = unsafe extern "C" fn() -> *const c_char;
+
+/// XGBoost through its C API: `XGBoosterPredictFromDense`, the call behind Python's
+/// `inplace_predict`, on the rows in place (an array-interface description of them, no
+/// DMatrix). XGBoost predicts in float32.
+struct XgBoost {
+    _lib: libloading::Library,
+    booster: *mut c_void,
+    predict: XgbPredictDense,
+    last_error: XgbLastError,
+    features: usize,
+    /// The array-interface JSON of the rows, rebuilt per call (their address changes).
+    interface: String,
+    config: CString,
+}
+
+impl XgBoost {
+    fn load(lib_path: &Path, model: &Path, features: usize) -> Result<Self, Fail> {
+        // SAFETY: XGBoost's documented C API (c_api.h) with its argument types; the
+        // booster outlives every call made through it.
+        unsafe {
+            let lib = libloading::Library::new(lib_path)?;
+            let create: XgbCreate = *lib.get(b"XGBoosterCreate\0")?;
+            let load: XgbLoad = *lib.get(b"XGBoosterLoadModel\0")?;
+            let set_param: XgbSetParam = *lib.get(b"XGBoosterSetParam\0")?;
+            let predict: XgbPredictDense = *lib.get(b"XGBoosterPredictFromDense\0")?;
+            let last_error: XgbLastError = *lib.get(b"XGBGetLastError\0")?;
+            let mut booster = std::ptr::null_mut();
+            let fail = |what: &str| -> Fail {
+                let detail = std::ffi::CStr::from_ptr(last_error()).to_string_lossy().into_owned();
+                format!("{what} failed: {detail}").into()
+            };
+            if create(std::ptr::null(), 0, &mut booster) != 0 {
+                return Err(fail("XGBoosterCreate"));
+            }
+            let path = CString::new(model.to_string_lossy().as_bytes())?;
+            if load(booster, path.as_ptr()) != 0 {
+                return Err(fail("XGBoosterLoadModel"));
+            }
+            if set_param(booster, c"nthread".as_ptr(), c"1".as_ptr()) != 0 {
+                return Err(fail("XGBoosterSetParam(nthread)"));
+            }
+            // What Python's inplace_predict passes: normal prediction, every tree, NaN missing.
+            let config = CString::new(
+                r#"{"type":0,"training":false,"iteration_begin":0,"iteration_end":0,"strict_shape":false,"missing":NaN,"cache_id":0}"#,
+            )?;
+            Ok(XgBoost { _lib: lib, booster, predict, last_error, features, interface: String::new(), config })
+        }
+    }
+
+    fn score(&mut self, rows: &[f64], out: &mut [f64]) {
+        use std::fmt::Write as _;
+        self.interface.clear();
+        let _ = write!(
+            self.interface,
+            r#"{{"data":[{},true],"shape":[{},{}],"typestr":"<f8","version":3}}"#,
+            rows.as_ptr() as usize,
+            out.len(),
+            self.features
+        );
+        self.interface.push('\0');
+        let (mut shape, mut dims, mut result) = (std::ptr::null(), 0u64, std::ptr::null());
+        // SAFETY: the interface describes `rows` (out.len() × features f64, read only
+        // during the call); XGBoost's result buffer holds one f32 per row and stays valid
+        // until the next call on this booster, so it is copied out at once.
+        unsafe {
+            let rc = (self.predict)(
+                self.booster,
+                self.interface.as_ptr().cast(),
+                self.config.as_ptr(),
+                std::ptr::null_mut(),
+                &mut shape,
+                &mut dims,
+                &mut result,
+            );
+            if rc != 0 {
+                let detail = std::ffi::CStr::from_ptr((self.last_error)()).to_string_lossy();
+                panic!("XGBoosterPredictFromDense failed: {detail}");
+            }
+            let n = out.len();
+            for (o, v) in out.iter_mut().zip(std::slice::from_raw_parts(result, n)) {
+                *o = f64::from(*v);
+            }
+        }
+    }
+}
+
+impl Contender for XgBoost {
+    fn name(&self) -> &'static str {
+        "xgboost-capi"
+    }
+    fn batch(&mut self, rows: &[f64], out: &mut [f64]) {
+        self.score(rows, out);
+    }
+    fn one(&mut self, row: &[f64]) -> f64 {
+        let mut out = [0.0];
+        self.score(row, &mut out);
+        out[0]
+    }
+}
+
+const USAGE: &str = "usage:
+  peer-bench DIR SIZE [lightgbm|xgboost] [OPTIONS]   models and data as make_models.py lays them out
+  peer-bench --model FILE --data FILE [OPTIONS]       any model, any data
+options:
+  --format lightgbm|xgboost   the model's format (default: lightgbm)
+  --data FILE                 rows: raw little-endian f64 (row-major) or .csv
+  --features N                columns of a raw f64 file (default 30; a .csv says its own)
+  --lightgbm-lib FILE         lib_lightgbm.so (LightGBM models)
+  --xgboost-lib FILE          libxgboost.so (XGBoost models)
+  --onnxruntime-lib FILE      libonnxruntime.so, with --onnx
+  --onnx FILE                 the model converted to ONNX
+  --lleaves FILE              lleaves' compiled model as a shared object";
+
+/// What to compare: the model, its rows, and where each peer is.
+#[derive(Debug, Default)]
+struct Setup {
+    label: String,
+    model: Option<PathBuf>,
+    format: Option<Format>,
+    data: Option<PathBuf>,
+    features: Option<usize>,
+    lightgbm_lib: Option<PathBuf>,
+    xgboost_lib: Option<PathBuf>,
+    onnxruntime_lib: Option<PathBuf>,
+    onnx: Option<PathBuf>,
+    lleaves: Option<PathBuf>,
+}
+
+impl Setup {
+    fn from_args(args: &[String]) -> Result<Setup, Fail> {
+        let mut setup = Setup::default();
+        let mut positional = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            if arg == "--help" || arg == "-h" {
+                return Err(USAGE.into());
+            }
+            let Some(flag) = arg.strip_prefix("--") else {
+                positional.push(arg.clone());
+                continue;
+            };
+            let value = args.next().ok_or_else(|| format!("--{flag} needs a value\n{USAGE}"))?;
+            let path = Some(PathBuf::from(value));
+            match flag {
+                "model" => setup.model = path,
+                "format" => setup.format = Some(value.parse::<Format>()?),
+                "data" => setup.data = path,
+                "features" => {
+                    let n: usize = value.parse().map_err(|e| format!("--features {value}: {e}"))?;
+                    if n == 0 {
+                        return Err("--features must be at least 1".into());
+                    }
+                    setup.features = Some(n);
+                }
+                "lightgbm-lib" => setup.lightgbm_lib = path,
+                "xgboost-lib" => setup.xgboost_lib = path,
+                "onnxruntime-lib" => setup.onnxruntime_lib = path,
+                "onnx" => setup.onnx = path,
+                "lleaves" => setup.lleaves = path,
+                _ => return Err(format!("unknown option --{flag}\n{USAGE}").into()),
+            }
+        }
+        match positional.as_slice() {
+            [] => {}
+            [dir, size] | [dir, size, _] => {
+                if let [_, _, format] = positional.as_slice() {
+                    setup.format = Some(format.parse::<Format>()?);
+                }
+                setup.fill_from_dir(Path::new(dir), size);
+            }
+            _ => return Err(format!("unexpected arguments {positional:?}\n{USAGE}").into()),
+        }
+        if setup.model.is_none() || setup.data.is_none() {
+            return Err(format!("a model and data are needed\n{USAGE}").into());
+        }
+        Ok(setup)
+    }
+
+    /// The `make_models.py` layout, for whatever the options did not name.
+    fn fill_from_dir(&mut self, dir: &Path, size: &str) {
+        let lib = |name: &str| std::fs::read_to_string(dir.join(name)).ok().map(|s| PathBuf::from(s.trim()));
+        let model = match self.format.unwrap_or(Format::LightGbm) {
+            Format::LightGbm => dir.join(format!("{size}.model.txt")),
+            Format::XgBoost => dir.join(format!("{size}.xgb.json")),
+        };
+        self.label = size.to_owned();
+        self.model.get_or_insert(model);
+        self.data.get_or_insert(dir.join("X.f64"));
+        if self.lightgbm_lib.is_none() {
+            self.lightgbm_lib = lib("lightgbm_lib.txt");
+        }
+        if self.xgboost_lib.is_none() {
+            self.xgboost_lib = lib("xgboost_lib.txt");
+        }
+        if self.onnxruntime_lib.is_none() {
+            self.onnxruntime_lib = lib("onnxruntime_lib.txt");
+        }
+        self.onnx.get_or_insert(dir.join(format!("{size}.onnx")));
+        self.lleaves.get_or_insert(dir.join(format!("{size}.lleaves.so")));
+    }
+}
+
+/// Reads the rows: a `.csv` file (its column count), or raw little-endian f64 with
+/// `features` columns. Returns the values row-major and the column count.
+fn read_rows(path: &Path, features: Option<usize>) -> Result<(Vec<f64>, usize), Fail> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (data, columns) = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        let text = std::str::from_utf8(&bytes).map_err(|e| format!("{}: not UTF-8: {e}", path.display()))?;
+        let mut data = Vec::new();
+        let mut columns = None;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let parsed: Result<Vec<f64>, _> = cells
+                .iter()
+                .map(|c| match *c {
+                    "" => Ok(f64::NAN),
+                    c if c.eq_ignore_ascii_case("nan") => Ok(f64::NAN),
+                    c => c.parse::<f64>().map_err(|e| format!("{c:?}: {e}")),
+                })
+                .collect();
+            match (parsed, i) {
+                (Ok(values), _) => {
+                    if *columns.get_or_insert(values.len()) != values.len() {
+                        return Err(format!("{}: line {} has {} cells", path.display(), i + 1, values.len()).into());
+                    }
+                    data.extend(values);
+                }
+                (Err(_), 0) => {} // a header row
+                (Err(e), _) => return Err(format!("{}: line {}: {e}", path.display(), i + 1).into()),
+            }
+        }
+        (data, columns.unwrap_or(0))
+    } else {
+        if bytes.len() % 8 != 0 {
+            return Err(format!("{}: {} bytes is not a whole number of f64", path.display(), bytes.len()).into());
+        }
+        let data = bytes.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        (data.collect(), features.unwrap_or(DEFAULT_FEATURES))
     };
-    let model_path = match format {
-        Format::LightGbm => dir.join(format!("{size}.model.txt")),
-        Format::XgBoost => dir.join(format!("{size}.xgb.json")),
+    if let Some(n) = features
+        && n != columns
+    {
+        return Err(format!("{}: --features {n}, but the file has {columns} columns", path.display()).into());
+    }
+    if columns == 0 || data.is_empty() || data.len() % columns != 0 {
+        return Err(format!("{}: {} values do not make rows of {columns} features", path.display(), data.len()).into());
+    }
+    Ok((data, columns))
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("peer-bench: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), Fail> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let setup = Setup::from_args(&args)?;
+    let (Some(model_path), Some(data_path)) = (setup.model.as_deref(), setup.data.as_deref()) else {
+        return Err(USAGE.into());
     };
-    let bytes = std::fs::read(dir.join("X.f64"))?;
-    let data: Vec<f64> = bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
-    let n_rows = data.len() / N_FEATURES;
+    let format = setup.format.unwrap_or(Format::LightGbm);
+    let size = if setup.label.is_empty() {
+        model_path.file_stem().map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned())
+    } else {
+        setup.label.clone()
+    };
+    let (data, features) = read_rows(data_path, setup.features)?;
+    let n_rows = data.len() / features;
 
     let started = Instant::now();
-    let mut compiler = Compiler::new(size.clone(), "1").add_file(&model_path, Some(format))?;
+    let mut compiler = Compiler::new(size.clone(), "1").add_file(model_path, Some(format))?;
     // FRESCO_LAYOUT=branches|tables overrides the size-based choice, for layout studies.
     match std::env::var("FRESCO_LAYOUT").as_deref() {
         Ok("branches") => compiler = compiler.layout(Layout::Branches),
@@ -243,33 +526,51 @@ fn main() -> Result<(), Fail> {
         wasm.len()
     );
 
+    if ensemble.n_features() != features {
+        return Err(format!("the model reads {} features, the data has {features}", ensemble.n_features()).into());
+    }
     let mut contenders: Vec<Box<dyn Contender>> =
-        vec![Box::new(FrescoWasm(model)), Box::new(FrescoNative(ensemble, vec![0.0; 1]))];
-    if format == Format::LightGbm {
-        let lib = std::fs::read_to_string(dir.join("lightgbm_lib.txt"))?;
-        contenders.push(Box::new(LightGbm::load(Path::new(lib.trim()), &model_path)?));
-        let lleaves = dir.join(format!("{size}.lleaves.so"));
-        if lleaves.exists() {
-            contenders.push(Box::new(Lleaves::load(&lleaves)?));
-        } else {
-            eprintln!("{}: not built, lleaves left out", lleaves.display());
+        vec![Box::new(FrescoWasm(model)), Box::new(FrescoNative(ensemble, vec![0.0; 1], features))];
+    let present = |path: &Option<PathBuf>, what: &str| match path {
+        Some(p) if p.exists() => Some(p.clone()),
+        Some(p) => {
+            eprintln!("{}: not there, {what} left out", p.display());
+            None
         }
-        // The onnxmltools conversion, scored in float32 (so it agrees to about 1e-5).
-        let onnx = dir.join(format!("{size}.onnx"));
-        match std::fs::read_to_string(dir.join("onnxruntime_lib.txt")) {
-            Ok(lib) if onnx.exists() => {
-                contenders.push(Box::new(onnxruntime::OnnxRuntime::load(Path::new(lib.trim()), &onnx)?))
+        None => {
+            eprintln!("{what} not given, left out");
+            None
+        }
+    };
+    match format {
+        Format::LightGbm => {
+            if let Some(lib) = present(&setup.lightgbm_lib, "LightGBM") {
+                contenders.push(Box::new(LightGbm::load(&lib, model_path, features)?));
             }
-            _ => eprintln!("{}: no ONNX model or onnxruntime library, onnxruntime left out", onnx.display()),
+            if let Some(so) = present(&setup.lleaves, "lleaves") {
+                contenders.push(Box::new(Lleaves::load(&so)?));
+            }
+            // The onnxmltools conversion, scored in float32 (so it agrees to about 1e-5).
+            if let (Some(lib), Some(onnx)) =
+                (present(&setup.onnxruntime_lib, "onnxruntime"), present(&setup.onnx, "the ONNX model"))
+            {
+                contenders.push(Box::new(onnxruntime::OnnxRuntime::load(&lib, &onnx)?));
+            }
+        }
+        Format::XgBoost => {
+            if let Some(lib) = present(&setup.xgboost_lib, "XGBoost") {
+                contenders.push(Box::new(XgBoost::load(&lib, model_path, features)?));
+            }
         }
     }
 
     // Agreement first: every contender against fresco-wasm on the first 2,000 rows.
-    let check = &data[..2000 * N_FEATURES];
-    let mut reference = vec![0.0; 2000];
+    let check_rows = n_rows.min(2000);
+    let check = &data[..check_rows * features];
+    let mut reference = vec![0.0; check_rows];
     contenders[0].batch(check, &mut reference);
     for c in contenders.iter_mut().skip(1) {
-        let mut got = vec![0.0; 2000];
+        let mut got = vec![0.0; check_rows];
         c.batch(check, &mut got);
         let err = got.iter().zip(&reference).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f64::max);
         println!(
@@ -285,8 +586,8 @@ fn main() -> Result<(), Fail> {
 
     // Contenders take turns, round after round, so that a slow spell of this shared
     // machine hits all of them rather than whichever ran then.
-    let batch = &data[..BATCH.min(n_rows) * N_FEATURES];
-    let mut out = vec![0.0; batch.len() / N_FEATURES];
+    let batch = &data[..BATCH.min(n_rows) * features];
+    let mut out = vec![0.0; batch.len() / features];
     let mut best = vec![f64::INFINITY; contenders.len()];
     for c in contenders.iter_mut() {
         c.batch(batch, &mut out); // warm-up
@@ -304,7 +605,7 @@ fn main() -> Result<(), Fail> {
     for round in 0..SINGLE_ROW_ROUNDS {
         for ((c, lat), sink) in contenders.iter_mut().zip(&mut latencies).zip(&mut sinks) {
             for i in 0..per_round + 100 {
-                let row = &data[((round * per_round + i) % n_rows) * N_FEATURES..][..N_FEATURES];
+                let row = &data[((round * per_round + i) % n_rows) * features..][..features];
                 let t = Instant::now();
                 *sink += c.one(row);
                 let ns = t.elapsed().as_nanos() as f64;

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use super::definition::{Aggregation, Definitions, WindowedFeature};
 use super::tile::Ring;
@@ -29,14 +30,38 @@ struct FeatureSlot {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct KeyState {
-    /// One ring per distinct window length of the stream.
-    rings: Vec<Ring>,
+    /// One ring per distinct window length of the stream, held in the map's entry for
+    /// up to three lengths (one pointer less to follow per event). Snapshots store a
+    /// sequence, as they did a `Vec`.
+    #[serde(with = "inline_rings")]
+    rings: SmallVec<[Ring; 3]>,
+}
+
+/// Serde for the rings as a plain sequence.
+mod inline_rings {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use smallvec::SmallVec;
+
+    use super::Ring;
+
+    pub(super) fn serialize<S: Serializer>(rings: &SmallVec<[Ring; 3]>, s: S) -> Result<S::Ok, S::Error> {
+        rings.as_slice().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SmallVec<[Ring; 3]>, D::Error> {
+        Vec::<Ring>::deserialize(d).map(SmallVec::from_vec)
+    }
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    keys: HashMap<String, KeyState>,
+    /// foldhash rather than SipHash: the lookup is most of an event's cost, and its
+    /// per-map random seed still keeps chosen keys from colliding on purpose.
+    keys: HashMap<String, KeyState, foldhash::fast::RandomState>,
     since_sweep: u64,
+    /// Events accepted into this shard (counted under its lock: a shared atomic
+    /// counter was a locked instruction per event).
+    accepted: u64,
 }
 
 #[derive(Debug)]
@@ -52,7 +77,6 @@ struct StreamState {
     /// Latest accepted event time: the late-event rule's reference.
     latest: AtomicI64,
     shards: Box<[Mutex<Shard>]>,
-    accepted: AtomicU64,
     late: AtomicU64,
     future: AtomicU64,
 }
@@ -122,6 +146,13 @@ pub(super) fn classify(ts: i64, arrival: i64, latest: i64, tolerance: i64) -> Re
     }
 }
 
+impl StreamState {
+    /// Events accepted, all shards together.
+    fn accepted(&self) -> u64 {
+        self.shards.iter().fold(0u64, |n, m| n.saturating_add(lock(m).accepted))
+    }
+}
+
 fn shard_of(key: &str) -> usize {
     (crate::log::fnv1a(key.as_bytes()) % SHARDS as u64) as usize
 }
@@ -159,7 +190,6 @@ impl AggregateStore {
                 features: slots,
                 latest: AtomicI64::new(i64::MIN),
                 shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-                accepted: AtomicU64::new(0),
                 late: AtomicU64::new(0),
                 future: AtomicU64::new(0),
             });
@@ -211,18 +241,21 @@ impl AggregateStore {
                 return Ok(Recorded::Late);
             }
         }
-        s.latest.fetch_max(ts, Ordering::Relaxed);
+        if ts > s.latest.load(Ordering::Relaxed) {
+            s.latest.fetch_max(ts, Ordering::Relaxed);
+        }
         let mut shard = lock(&s.shards[shard_of(key)]);
         let state = match shard.keys.get_mut(key) {
             Some(state) => state,
             None => shard
                 .keys
                 .entry(key.to_owned())
-                .or_insert_with(|| KeyState { rings: vec![Ring::default(); s.tiles.len()] }),
+                .or_insert_with(|| KeyState { rings: smallvec::smallvec![Ring::default(); s.tiles.len()] }),
         };
         for ((ring, &tile), &distinct) in state.rings.iter_mut().zip(&s.tiles).zip(&s.distinct) {
             ring.add(tile, ts, value, distinct);
         }
+        shard.accepted = shard.accepted.saturating_add(1);
         shard.since_sweep += 1;
         if shard.since_sweep >= SWEEP_EVERY {
             shard.since_sweep = 0;
@@ -230,7 +263,6 @@ impl AggregateStore {
             shard.keys.retain(|_, k| !k.rings.iter().zip(&s.tiles).all(|(r, &tile)| r.expired(tile, now)));
         }
         drop(shard);
-        s.accepted.fetch_add(1, Ordering::Relaxed);
         Ok(Recorded::Accepted)
     }
 
@@ -248,7 +280,7 @@ impl AggregateStore {
     pub fn stats(&self, stream: &str) -> Result<StreamStats, AggregateError> {
         let s = self.stream(stream)?;
         Ok(StreamStats {
-            accepted: s.accepted.load(Ordering::Relaxed),
+            accepted: s.accepted(),
             late: s.late.load(Ordering::Relaxed),
             future: s.future.load(Ordering::Relaxed),
             keys: s.shards.iter().map(|m| lock(m).keys.len()).sum(),
@@ -264,11 +296,7 @@ impl AggregateStore {
             .map(|s| SnapshotStream {
                 name: s.name.clone(),
                 latest: s.latest.load(Ordering::Relaxed),
-                counters: [
-                    s.accepted.load(Ordering::Relaxed),
-                    s.late.load(Ordering::Relaxed),
-                    s.future.load(Ordering::Relaxed),
-                ],
+                counters: [s.accepted(), s.late.load(Ordering::Relaxed), s.future.load(Ordering::Relaxed)],
                 keys: s
                     .shards
                     .iter()
@@ -315,7 +343,7 @@ impl AggregateStore {
         for saved in snapshot.streams {
             let s = store.stream(&saved.name)?;
             s.latest.store(saved.latest, Ordering::Relaxed);
-            s.accepted.store(saved.counters[0], Ordering::Relaxed);
+            lock(&s.shards[0]).accepted = saved.counters[0];
             s.late.store(saved.counters[1], Ordering::Relaxed);
             s.future.store(saved.counters[2], Ordering::Relaxed);
             for (key, state) in saved.keys {

@@ -10,8 +10,9 @@ use super::definition::{Aggregation, TILES_PER_WINDOW};
 /// HyperLogLog registers per tile (precision 8).
 const HLL_REGISTERS: usize = 256;
 
-/// Everything the aggregations need about the events of one tile.
+/// Everything the aggregations need about the events of one tile: one cache line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[repr(align(64))]
 pub(crate) struct Tile {
     /// `event_ts.div_euclid(tile length)`.
     index: i64,
@@ -28,17 +29,20 @@ pub(crate) struct Tile {
 }
 
 impl Tile {
+    /// The newest tile of a ring that has none yet (no events: `count` 0).
+    const VACANT: Tile = Tile {
+        index: i64::MIN,
+        count: 0,
+        sum: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        last_ts: i64::MIN,
+        last: f64::NAN,
+        hll: None,
+    };
+
     fn empty(index: i64, distinct: bool) -> Self {
-        Tile {
-            index,
-            count: 0,
-            sum: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-            last_ts: i64::MIN,
-            last: f64::NAN,
-            hll: distinct.then(|| Box::new([0; HLL_REGISTERS])),
-        }
+        Tile { index, hll: distinct.then(|| Box::new([0; HLL_REGISTERS])), ..Tile::VACANT }
     }
 
     fn add(&mut self, ts: i64, value: f64) {
@@ -91,30 +95,77 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One key's tiles for one window length, oldest first; at most [`TILES_PER_WINDOW`]
-/// tiles behind the newest are kept.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+/// One key's tiles for one window length: at most [`TILES_PER_WINDOW`] tiles behind the
+/// newest are kept. Snapshots hold them as one run, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "RingTiles", into = "RingTiles")]
 pub(crate) struct Ring {
-    tiles: VecDeque<Tile>,
+    /// The newest tile ([`Tile::VACANT`] in an empty ring), held in the ring itself and
+    /// on a cache line of its own: most events land in it, and a key's rings sit side by
+    /// side, so an event touches no other memory.
+    newest: Tile,
+    /// The tiles before it, oldest first.
+    older: VecDeque<Tile>,
     /// The distinct-count registers merged over the window that ends at tile `.0`:
     /// a cache, so that repeated reads of a key do not merge 60 sketches each time.
     /// Events landing in that window update it; anything else that could change the
-    /// merge (the window moving, a tile evicted) drops it. Not part of snapshots.
-    #[serde(skip)]
+    /// merge (the window moving past it) drops it. Not part of snapshots.
     merged: Option<(i64, Box<[u8; HLL_REGISTERS]>)>,
 }
 
+/// A ring as snapshots store it: its tiles in one run, oldest first.
+#[derive(Serialize, Deserialize)]
+struct RingTiles {
+    tiles: VecDeque<Tile>,
+}
+
+impl From<RingTiles> for Ring {
+    fn from(RingTiles { mut tiles }: RingTiles) -> Self {
+        let newest = tiles.pop_back().unwrap_or(Tile::VACANT);
+        Ring { newest, older: tiles, merged: None }
+    }
+}
+
+impl From<Ring> for RingTiles {
+    fn from(ring: Ring) -> Self {
+        let has_newest = ring.newest().is_some();
+        let floor = ring.newest.index.saturating_sub(TILES_PER_WINDOW);
+        let mut tiles = ring.older;
+        tiles.retain(|t| t.index > floor);
+        if has_newest {
+            tiles.push_back(ring.newest);
+        }
+        RingTiles { tiles }
+    }
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Ring { newest: Tile::VACANT, older: VecDeque::new(), merged: None }
+    }
+}
+
 impl Ring {
+    /// The newest tile, if the ring has any.
+    fn newest(&self) -> Option<&Tile> {
+        (self.newest.count > 0 || !self.older.is_empty()).then_some(&self.newest)
+    }
+
+    /// Every tile, oldest first.
+    fn tiles(&self) -> impl DoubleEndedIterator<Item = &Tile> + Clone {
+        self.older.iter().chain(self.newest())
+    }
+
     /// Whether a ring read from a snapshot is one that [`add`](Self::add) could have
     /// built: tiles in strictly increasing order within one window's span, each with
     /// registers exactly when the ring keeps distinct counts, and no NaN in its sums.
     pub(crate) fn is_well_formed(&self, distinct: bool) -> bool {
-        let ordered = self.tiles.iter().zip(self.tiles.iter().skip(1)).all(|(a, b)| a.index < b.index);
-        let span = match (self.tiles.front(), self.tiles.back()) {
+        let ordered = self.tiles().zip(self.tiles().skip(1)).all(|(a, b)| a.index < b.index);
+        let span = match (self.tiles().next(), self.newest()) {
             (Some(first), Some(last)) => last.index.checked_sub(first.index).is_some_and(|d| d < TILES_PER_WINDOW),
             _ => true,
         };
-        let tiles_fit = self.tiles.iter().all(|t| {
+        let tiles_fit = self.tiles().all(|t| {
             t.hll.is_some() == distinct
                 && !t.sum.is_nan()
                 && (t.count == 0 || (t.min <= t.max && !t.last.is_nan()))
@@ -126,32 +177,57 @@ impl Ring {
     /// Adds an event at `ts` (µs) to the tile of length `tile` it falls in.
     pub(crate) fn add(&mut self, tile: i64, ts: i64, value: f64, distinct: bool) {
         let index = ts.div_euclid(tile);
-        let newest = self.tiles.back().map_or(i64::MIN, |t| t.index);
-        if index <= newest.saturating_sub(TILES_PER_WINDOW) {
-            // Older than any window a later read can cover (reads come after the
-            // events they see, so never before the newest one).
-            return;
-        }
-        let at = match self.tiles.iter().rposition(|t| t.index <= index) {
-            Some(i) if self.tiles[i].index == index => i,
-            Some(i) => {
-                self.tiles.insert(i + 1, Tile::empty(index, distinct));
-                i + 1
+        let vacant = self.newest().is_none();
+        let newest = match &mut self.newest {
+            t if !vacant && t.index == index => {
+                t.add(ts, value);
+                index
             }
-            None => {
-                self.tiles.push_front(Tile::empty(index, distinct));
-                0
+            t if !vacant && index < t.index => {
+                let newest = t.index;
+                if index <= newest.saturating_sub(TILES_PER_WINDOW) {
+                    // Older than any window a later read can cover (reads come after
+                    // the events they see, so never before the newest one).
+                    return;
+                }
+                let at = match self.older.iter().rposition(|t| t.index <= index) {
+                    Some(i) if self.older[i].index == index => i,
+                    Some(i) => {
+                        self.older.insert(i + 1, Tile::empty(index, distinct));
+                        i + 1
+                    }
+                    None => {
+                        self.older.push_front(Tile::empty(index, distinct));
+                        0
+                    }
+                };
+                self.older[at].add(ts, value);
+                newest
+            }
+            _ => {
+                let mut fresh = Tile::empty(index, distinct);
+                fresh.add(ts, value);
+                let previous = std::mem::replace(&mut self.newest, fresh);
+                if !vacant {
+                    // Tiles out of every window are dropped only when the deque is full,
+                    // before it would grow: reading the oldest tile on every new one cost
+                    // a cache miss per event. Reads stop at the window's start, so the
+                    // stale tiles are never seen, and at most 64 tiles are kept.
+                    if self.older.len() == self.older.capacity() {
+                        let floor = index.saturating_sub(TILES_PER_WINDOW);
+                        while self.older.front().is_some_and(|t| t.index <= floor) {
+                            self.older.pop_front();
+                        }
+                    }
+                    self.older.push_back(previous);
+                }
+                index
             }
         };
-        self.tiles[at].add(ts, value);
-        let newest = self.tiles.back().map_or(index, |t| t.index);
-        let mut evicted = false;
-        while self.tiles.front().is_some_and(|t| t.index <= newest.saturating_sub(TILES_PER_WINDOW)) {
-            self.tiles.pop_front();
-            evicted = true;
-        }
         if let Some((last, registers)) = &mut self.merged {
-            if evicted || newest > *last {
+            // Evicted tiles are older than any window ending at or after the newest tile,
+            // so only the window moving past the cached one makes it stale.
+            if newest > *last {
                 self.merged = None;
             } else if distinct && index > last.saturating_sub(TILES_PER_WINDOW) {
                 let (register, rank) = hll_slot(value);
@@ -162,7 +238,7 @@ impl Ring {
 
     /// Whether nothing newer than tile `index` is kept (the key can be forgotten).
     pub(crate) fn expired(&self, tile: i64, now: i64) -> bool {
-        self.tiles.back().is_none_or(|t| t.index <= now.div_euclid(tile).saturating_sub(TILES_PER_WINDOW))
+        self.newest().is_none_or(|t| t.index <= now.div_euclid(tile).saturating_sub(TILES_PER_WINDOW))
     }
 
     /// The tiles of the window ending with tile `last`, newest first, in one pass:
@@ -171,7 +247,7 @@ impl Ring {
     fn window(&self, last: i64) -> impl Iterator<Item = &Tile> + Clone {
         // Saturating: tile indices of the clock's first microseconds sit near i64::MIN.
         let first = last.saturating_sub(TILES_PER_WINDOW - 1);
-        self.tiles.iter().rev().skip_while(move |t| t.index > last).take_while(move |t| t.index >= first)
+        self.tiles().rev().skip_while(move |t| t.index > last).take_while(move |t| t.index >= first)
     }
 
     /// The aggregation over the window that ends at `now` (µs): the tiles from
@@ -249,7 +325,9 @@ mod tests {
         for t in 0..200 {
             ring.add(10, t * 10, 1.0, false);
         }
-        assert!(ring.tiles.len() <= TILES_PER_WINDOW as usize);
+        assert!(ring.tiles().count() <= 65, "at most 64 older tiles and the newest");
+        let restored: Ring = RingTiles::from(ring.clone()).into();
+        assert!(restored.tiles().count() <= TILES_PER_WINDOW as usize, "snapshots keep the window's tiles");
         assert_eq!(ring.read(10, 1995, Aggregation::Count), Some(60.0));
         assert_eq!(ring.read(10, 2500, Aggregation::Count), Some(9.0));
         assert_eq!(ring.read(10, 5000, Aggregation::Count), Some(0.0));

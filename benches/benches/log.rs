@@ -5,6 +5,9 @@
 //! ```sh
 //! taskset -c 0 cargo bench -p fresco-benches --bench log
 //! ```
+//!
+//! Arguments pick configurations, for profiling one: `buffered`, `fsync`, and rows per
+//! append (`-- buffered 1024`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -42,11 +45,16 @@ fn main() {
         inputs: (0..FEATURES).map(|f| (format!("f{f}"), InputType::F64)).collect(),
         outputs: vec!["q10".into(), "q50".into(), "q90".into()],
     });
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let picked = |words: &[String]| args.iter().all(|a| words.iter().any(|w| w.eq_ignore_ascii_case(a)));
     println!("prediction log, {ROWS} rows of {FEATURES} features, spool on, append through publish:");
     for durability in [SpoolDurability::Fsync, SpoolDurability::Buffered] {
         for batch in [1usize, 64, 1024] {
             if batch == 1 && durability == SpoolDurability::Fsync {
                 // One fsync per row from one thread measures the disk, not fresco.
+                continue;
+            }
+            if !picked(&[format!("{durability:?}"), batch.to_string()]) {
                 continue;
             }
             let dir = tempfile::tempdir().unwrap();

@@ -53,11 +53,75 @@ mod inline_rings {
     }
 }
 
+/// An entity key as a shard's map holds it: up to 23 bytes in the map's entry itself
+/// (most ids), longer ones on the heap. A lookup compares the bytes in the entry it has
+/// already loaded instead of following a pointer to a `String`'s buffer: that second
+/// cache miss was a sixth of an event's cost.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; Key::INLINE] },
+    Heap(Box<str>),
+}
+
+impl Key {
+    const INLINE: usize = 23;
+
+    fn new(key: &str) -> Self {
+        let mut bytes = [0; Key::INLINE];
+        match bytes.get_mut(..key.len()) {
+            Some(head) => {
+                head.copy_from_slice(key.as_bytes());
+                Key::Inline { len: key.len() as u8, bytes }
+            }
+            None => Key::Heap(key.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Heap(key) => key.as_bytes(),
+        }
+    }
+
+    /// The key as text (it was made from a `&str`, so nothing is ever replaced).
+    fn to_text(&self) -> String {
+        String::from_utf8_lossy(self.as_bytes()).into_owned()
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+// Hash and equality are those of the bytes, as `Borrow<[u8]>` requires.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.to_text(), f)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shard {
     /// foldhash rather than SipHash: the lookup is most of an event's cost, and its
     /// per-map random seed still keeps chosen keys from colliding on purpose.
-    keys: HashMap<String, KeyState, foldhash::fast::RandomState>,
+    keys: HashMap<Key, KeyState, foldhash::fast::RandomState>,
     since_sweep: u64,
     /// Events accepted into this shard (counted under its lock: a shared atomic
     /// counter was a locked instruction per event).
@@ -245,11 +309,11 @@ impl AggregateStore {
             s.latest.fetch_max(ts, Ordering::Relaxed);
         }
         let mut shard = lock(&s.shards[shard_of(key)]);
-        let state = match shard.keys.get_mut(key) {
+        let state = match shard.keys.get_mut(key.as_bytes()) {
             Some(state) => state,
             None => shard
                 .keys
-                .entry(key.to_owned())
+                .entry(Key::new(key))
                 .or_insert_with(|| KeyState { rings: smallvec::smallvec![Ring::default(); s.tiles.len()] }),
         };
         for ((ring, &tile), &distinct) in state.rings.iter_mut().zip(&s.tiles).zip(&s.distinct) {
@@ -305,7 +369,7 @@ impl AggregateStore {
                         shard
                             .keys
                             .iter()
-                            .map(|(k, v)| (k.clone(), KeyState { rings: v.rings.clone() }))
+                            .map(|(k, v)| (k.to_text(), KeyState { rings: v.rings.clone() }))
                             .collect::<Vec<_>>()
                     })
                     .collect(),
@@ -352,7 +416,7 @@ impl AggregateStore {
                 if !rings_fit {
                     return Err(AggregateError::Snapshot { reason: format!("key `{key}` has the wrong rings") });
                 }
-                lock(&s.shards[shard_of(&key)]).keys.insert(key, state);
+                lock(&s.shards[shard_of(&key)]).keys.insert(Key::new(&key), state);
             }
         }
         Ok(store)
@@ -380,7 +444,7 @@ impl AggregateStore {
 fn read_slot(s: &StreamState, f: &FeatureSlot, key: &str, now: Timestamp) -> Option<f64> {
     let mut shard = lock(&s.shards[shard_of(key)]);
     let tile = s.tiles[f.ring];
-    match shard.keys.get_mut(key) {
+    match shard.keys.get_mut(key.as_bytes()) {
         Some(state) if f.aggregation == Aggregation::ApproxDistinct => {
             Some(state.rings[f.ring].read_distinct(tile, now.as_micros()))
         }
@@ -441,5 +505,43 @@ impl FeatureStore for AggregateStore {
                     .collect()
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::aggregates::StreamSpec;
+
+    #[test]
+    fn keys_short_and_long_are_told_apart_and_survive_a_snapshot() {
+        let defs = || {
+            Definitions::new().stream(StreamSpec::new("orders", "restaurant_id")).feature(WindowedFeature::new(
+                "orders_30m",
+                "orders",
+                Aggregation::Count,
+                Duration::from_secs(1800),
+            ))
+        };
+        let store = AggregateStore::new(defs()).unwrap();
+        let inline = "k".repeat(Key::INLINE);
+        // Keys around the inline limit, one a prefix of another, and multi-byte text.
+        let keys = ["", "a", "ab", inline.as_str(), &format!("{inline}k"), &"é".repeat(40)].map(str::to_owned);
+        let t = Timestamp::from_micros(1_764_201_600_000_000);
+        for (n, key) in keys.iter().enumerate() {
+            for _ in 0..=n {
+                store.record_event_at(t, "orders", key, t, 1.0).unwrap();
+            }
+        }
+        let restored = AggregateStore::restore(defs(), &store.snapshot().unwrap()).unwrap();
+        for s in [&store, &restored] {
+            for (n, key) in keys.iter().enumerate() {
+                assert_eq!(s.read("orders_30m", key, t).unwrap(), Some((n + 1) as f64), "key {key:?}");
+            }
+            assert_eq!(s.read("orders_30m", "abc", t).unwrap(), Some(0.0));
+            assert_eq!(s.stats("orders").unwrap().keys, keys.len());
+        }
     }
 }

@@ -176,8 +176,16 @@ impl Ring {
 
     /// Adds an event at `ts` (µs) to the tile of length `tile` it falls in.
     pub(crate) fn add(&mut self, tile: i64, ts: i64, value: f64, distinct: bool) {
-        let index = ts.div_euclid(tile);
         let vacant = self.newest().is_none();
+        // Most events fall in the newest tile: tell so with a multiply, not a division.
+        let in_newest = !vacant
+            && self
+                .newest
+                .index
+                .checked_mul(tile)
+                .and_then(|start| ts.checked_sub(start))
+                .is_some_and(|d| (0..tile).contains(&d));
+        let index = if in_newest { self.newest.index } else { ts.div_euclid(tile) };
         let newest = match &mut self.newest {
             t if !vacant && t.index == index => {
                 t.add(ts, value);
@@ -224,12 +232,13 @@ impl Ring {
                 index
             }
         };
-        if let Some((last, registers)) = &mut self.merged {
+        // Only rings that keep registers ever cache a merge; the others skip a load.
+        if distinct && let Some((last, registers)) = &mut self.merged {
             // Evicted tiles are older than any window ending at or after the newest tile,
             // so only the window moving past the cached one makes it stale.
             if newest > *last {
                 self.merged = None;
-            } else if distinct && index > last.saturating_sub(TILES_PER_WINDOW) {
+            } else if index > last.saturating_sub(TILES_PER_WINDOW) {
                 let (register, rank) = hll_slot(value);
                 registers[register] = registers[register].max(rank);
             }
@@ -332,6 +341,28 @@ mod tests {
         assert_eq!(ring.read(10, 2500, Aggregation::Count), Some(9.0));
         assert_eq!(ring.read(10, 5000, Aggregation::Count), Some(0.0));
         assert_eq!(ring.read(10, 5000, Aggregation::Max), None);
+    }
+
+    #[test]
+    fn events_on_tile_boundaries_land_in_the_tile_they_start() {
+        let mut ring = Ring::default();
+        ring.add(10, 0, 1.0, false);
+        ring.add(10, 9, 1.0, false);
+        ring.add(10, 10, 1.0, false);
+        ring.add(10, 19, 1.0, false);
+        ring.add(10, 20, 1.0, false);
+        // Windows ending at tiles 60, 61 and 62 start at tiles 1, 2 and 3.
+        assert_eq!(ring.read(10, 599, Aggregation::Count), Some(5.0));
+        assert_eq!(ring.read(10, 600, Aggregation::Count), Some(3.0));
+        assert_eq!(ring.read(10, 610, Aggregation::Count), Some(1.0));
+        assert_eq!(ring.read(10, 620, Aggregation::Count), Some(0.0));
+        // Before zero, tiles round down: -1 is in tile -1, -10 too, -11 in tile -2.
+        let mut ring = Ring::default();
+        for ts in [-11, -10, -1] {
+            ring.add(10, ts, 1.0, false);
+        }
+        assert_eq!(ring.read(10, 580, Aggregation::Count), Some(2.0));
+        assert_eq!(ring.read(10, 590, Aggregation::Count), Some(0.0));
     }
 
     #[test]

@@ -196,14 +196,16 @@ impl Spool {
             if seg.bytes >= self.max_bytes {
                 self.rotate_locked(&mut seg)?;
             }
-            let mut buf = Vec::with_capacity(frame.len() + 64);
-            if let Some((schema, fingerprint)) = schema
-                && !seg.schemas.contains(&fingerprint)
-            {
-                buf.extend_from_slice(&encode(&FrameRef::Schema(schema))?);
-            }
-            buf.extend_from_slice(frame);
-            if let Err(e) = seg.file.write_all(&buf) {
+            // The schema frame goes first, once per segment; the records are written
+            // from their own buffer (no copy).
+            let schema_frame = match schema {
+                Some((schema, fingerprint)) if !seg.schemas.contains(&fingerprint) => {
+                    encode(&FrameRef::Schema(schema))?
+                }
+                _ => Vec::new(),
+            };
+            let written = seg.file.write_all(&schema_frame).and_then(|()| seg.file.write_all(frame));
+            if let Err(e) = written {
                 // Undo a partial write so the segment never holds a torn frame followed
                 // by good ones; if that fails too, refuse further appends.
                 let len = seg.bytes;
@@ -218,7 +220,7 @@ impl Spool {
             if let Some((_, fingerprint)) = schema {
                 seg.schemas.insert(fingerprint);
             }
-            seg.bytes += buf.len() as u64;
+            seg.bytes += (schema_frame.len() + frame.len()) as u64;
             seg.records += records;
             seg.seq += 1;
             (seg.id, seg.seq)

@@ -4,12 +4,14 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use fresco_abi::InputType;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
 use parquet::basic::Compression;
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
 use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, TreatmentRecord};
@@ -87,52 +89,176 @@ fn floats(values: impl Iterator<Item = f64>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-fn bools(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
-    let mut b = BooleanBuilder::new();
-    for v in values {
-        b.append_option(v);
-    }
-    Arc::new(b.finish())
+/// One input column being built, typed as the schema declares it.
+enum InputColumn {
+    F64(Float64Builder),
+    I64(Int64Builder),
+    Bool(BooleanBuilder),
 }
 
-/// Prediction records as one Arrow batch. NaN (missing) inputs and outputs are nulls.
-pub(crate) fn prediction_batch(schema: &LogSchema, records: &[PredictionRecord]) -> Result<RecordBatch, LogError> {
-    let mut columns: Vec<ArrayRef> = vec![
-        strings(records.iter().map(|r| Some(r.prediction_id.as_str()))),
-        timestamps(records.iter().map(|r| r.ts.as_micros())),
-        strings(records.iter().map(|r| Some(r.model_version.as_str()))),
-    ];
-    for entity in &schema.entities {
-        columns.push(strings(
-            records.iter().map(|r| r.entities.iter().find(|(n, _)| n == entity).map(|(_, k)| k.as_str())),
-        ));
+impl InputColumn {
+    fn new(ty: InputType, rows: usize) -> Self {
+        match input_type(ty) {
+            DataType::Int64 => InputColumn::I64(Int64Builder::with_capacity(rows)),
+            DataType::Boolean => InputColumn::Bool(BooleanBuilder::with_capacity(rows)),
+            _ => InputColumn::F64(Float64Builder::with_capacity(rows)),
+        }
     }
-    for (i, (_, ty)) in schema.inputs.iter().enumerate() {
-        let values = records.iter().map(move |r| r.inputs.get(i).copied().unwrap_or(f64::NAN));
-        columns.push(match input_type(*ty) {
-            DataType::Int64 => {
-                let mut b = Int64Builder::new();
-                for v in values {
-                    b.append_option((!v.is_nan()).then_some(v as i64));
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Boolean => bools(values.map(|v| (!v.is_nan()).then_some(v != 0.0))),
-            _ => floats(values),
-        });
+
+    /// Appends a value as scored (NaN is missing: a null).
+    fn push(&mut self, v: f64) {
+        let missing = v.is_nan();
+        match self {
+            InputColumn::F64(b) if missing => b.append_null(),
+            InputColumn::F64(b) => b.append_value(v),
+            InputColumn::I64(b) if missing => b.append_null(),
+            InputColumn::I64(b) => b.append_value(v as i64),
+            InputColumn::Bool(b) if missing => b.append_null(),
+            InputColumn::Bool(b) => b.append_value(v != 0.0),
+        }
     }
-    for i in 0..schema.outputs.len() {
-        columns.push(floats(records.iter().map(|r| r.outputs.get(i).copied().unwrap_or(f64::NAN))));
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            InputColumn::F64(b) => Arc::new(b.finish()),
+            InputColumn::I64(b) => Arc::new(b.finish()),
+            InputColumn::Bool(b) => Arc::new(b.finish()),
+        }
     }
-    columns.push(strings(records.iter().map(|r| r.holdout.as_deref())));
-    columns.push(bools(records.iter().map(|r| Some(r.in_holdout))));
-    columns.push(bools(records.iter().map(|r| Some(r.eligible))));
-    columns.push(strings(records.iter().map(|r| r.flag_variant.as_deref())));
-    columns.push(Arc::new(arrow_array::Int64Array::from_iter_values(
-        records.iter().map(|r| i64::try_from(r.latency_us).unwrap_or(i64::MAX)),
-    )));
-    RecordBatch::try_new(prediction_schema(schema), columns)
-        .map_err(|e| LogError::Schema { model: schema.model.clone(), reason: e.to_string() })
+}
+
+/// Appends an output (NaN is a null).
+fn push_float(b: &mut Float64Builder, v: f64) {
+    if v.is_nan() { b.append_null() } else { b.append_value(v) }
+}
+
+/// The columns of up to one row group of prediction records, being appended to.
+struct OpenColumns {
+    rows: usize,
+    prediction_id: StringBuilder,
+    ts: TimestampMicrosecondBuilder,
+    model_version: StringBuilder,
+    entities: Vec<StringBuilder>,
+    inputs: Vec<InputColumn>,
+    outputs: Vec<Float64Builder>,
+    holdout: StringBuilder,
+    in_holdout: BooleanBuilder,
+    eligible: BooleanBuilder,
+    flag_variant: StringBuilder,
+    latency_us: Int64Builder,
+}
+
+impl OpenColumns {
+    fn new(schema: &LogSchema, rows: usize) -> Self {
+        OpenColumns {
+            rows: 0,
+            prediction_id: StringBuilder::with_capacity(rows, rows * 36),
+            ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            model_version: StringBuilder::new(),
+            entities: schema.entities.iter().map(|_| StringBuilder::new()).collect(),
+            inputs: schema.inputs.iter().map(|(_, ty)| InputColumn::new(*ty, rows)).collect(),
+            outputs: schema.outputs.iter().map(|_| Float64Builder::with_capacity(rows)).collect(),
+            holdout: StringBuilder::new(),
+            in_holdout: BooleanBuilder::with_capacity(rows),
+            eligible: BooleanBuilder::with_capacity(rows),
+            flag_variant: StringBuilder::new(),
+            latency_us: Int64Builder::with_capacity(rows),
+        }
+    }
+
+    fn push(&mut self, schema: &LogSchema, r: &PredictionRecord) {
+        self.rows += 1;
+        self.prediction_id.append_value(&r.prediction_id);
+        self.ts.append_value(r.ts.as_micros());
+        self.model_version.append_value(&r.model_version);
+        for (column, name) in self.entities.iter_mut().zip(&schema.entities) {
+            column.append_option(r.entities.iter().find(|(n, _)| n == name).map(|(_, k)| k.as_str()));
+        }
+        // A record shorter than its schema has the rest missing.
+        let inputs = r.inputs.iter().copied().chain(std::iter::repeat(f64::NAN));
+        for (column, v) in self.inputs.iter_mut().zip(inputs) {
+            column.push(v);
+        }
+        let outputs = r.outputs.iter().copied().chain(std::iter::repeat(f64::NAN));
+        for (column, v) in self.outputs.iter_mut().zip(outputs) {
+            push_float(column, v);
+        }
+        self.holdout.append_option(r.holdout.as_deref());
+        self.in_holdout.append_value(r.in_holdout);
+        self.eligible.append_value(r.eligible);
+        self.flag_variant.append_option(r.flag_variant.as_deref());
+        self.latency_us.append_value(i64::try_from(r.latency_us).unwrap_or(i64::MAX));
+    }
+
+    /// The columns in [`prediction_schema`] order; the builders start over empty.
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        self.rows = 0;
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(self.prediction_id.finish()),
+            Arc::new(self.ts.finish()),
+            Arc::new(self.model_version.finish()),
+        ];
+        columns.extend(self.entities.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(self.inputs.iter_mut().map(InputColumn::finish));
+        columns.extend(self.outputs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.push(Arc::new(self.holdout.finish()));
+        columns.push(Arc::new(self.in_holdout.finish()));
+        columns.push(Arc::new(self.eligible.finish()));
+        columns.push(Arc::new(self.flag_variant.finish()));
+        columns.push(Arc::new(self.latency_us.finish()));
+        columns
+    }
+}
+
+/// Prediction records of one schema, turned into Arrow columns as they arrive: a
+/// partition waiting for its segment to seal holds its rows once, as columns, and each
+/// record is read once, front to back, instead of once per column at publish time.
+///
+/// Records are cut into row groups of [`ROW_GROUP_ROWS`]. NaN (missing) inputs and
+/// outputs are nulls.
+pub(crate) struct PredictionColumns {
+    schema: Arc<LogSchema>,
+    arrow: SchemaRef,
+    open: OpenColumns,
+    /// Full row groups, in order.
+    sealed: Vec<Vec<ArrayRef>>,
+}
+
+impl PredictionColumns {
+    pub(crate) fn new(schema: Arc<LogSchema>) -> Self {
+        let arrow = prediction_schema(&schema);
+        // Most partitions are small (a segment seals by size or age): grow as needed.
+        let open = OpenColumns::new(&schema, 1024);
+        PredictionColumns { schema, arrow, open, sealed: Vec::new() }
+    }
+
+    pub(crate) fn schema(&self) -> &Arc<LogSchema> {
+        &self.schema
+    }
+
+    pub(crate) fn push(&mut self, record: &PredictionRecord) {
+        self.open.push(&self.schema, record);
+        if self.open.rows >= ROW_GROUP_ROWS {
+            self.sealed.push(self.open.finish());
+        }
+    }
+
+    /// The Arrow schema of the file.
+    pub(crate) fn arrow_schema(&self) -> SchemaRef {
+        self.arrow.clone()
+    }
+
+    /// Every row so far as batches of at most [`ROW_GROUP_ROWS`] rows (the open row
+    /// group is sealed first, so a retry after a failed publish writes the same batches).
+    pub(crate) fn batches(&mut self) -> impl Iterator<Item = Result<RecordBatch, LogError>> + '_ {
+        if self.open.rows > 0 {
+            self.sealed.push(self.open.finish());
+        }
+        self.sealed.iter().map(|columns| {
+            RecordBatch::try_new(self.arrow.clone(), columns.clone())
+                .map_err(|e| LogError::Schema { model: self.schema.model.clone(), reason: e.to_string() })
+        })
+    }
 }
 
 /// Outcome records as one Arrow batch.
@@ -160,10 +286,14 @@ pub(crate) fn treatment_batch(records: &[TreatmentRecord]) -> Result<RecordBatch
 /// Writes `batches` to `path` atomically: a hidden temporary file in the same
 /// directory, fsync, rename, fsync of the directory. Readers never see a partial file;
 /// on error the temporary file is removed and nothing is published.
+///
+/// Each batch is one row group; its columns are encoded on up to `threads` threads
+/// (the bytes are the same whatever the count).
 pub(crate) fn publish(
     path: &Path,
     schema: SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch, LogError>>,
+    threads: usize,
 ) -> Result<(), LogError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let io = |p: &Path| {
@@ -195,11 +325,21 @@ pub(crate) fn publish(
             },
             other => LogError::Parquet { path: tmp.display().to_string(), reason: other.to_string() },
         };
-        let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(parquet_err)?;
-        for batch in batches {
-            writer.write(&batch?).map_err(parquet_err)?;
+        // The ArrowWriter sets up the file (its Arrow schema in the footer); row groups
+        // are then written column by column, so that columns can be encoded apart.
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(parquet_err)?;
+        let (mut file_writer, row_groups) = writer.into_serialized_writer().map_err(parquet_err)?;
+        for (index, batch) in batches.enumerate() {
+            let batch = batch?;
+            let writers = row_groups.create_column_writers(index).map_err(parquet_err)?;
+            let chunks = encode_columns(&schema, &batch, writers, threads).map_err(parquet_err)?;
+            let mut row_group = file_writer.next_row_group().map_err(parquet_err)?;
+            for chunk in chunks {
+                chunk.append_to_row_group(&mut row_group).map_err(parquet_err)?;
+            }
+            row_group.close().map_err(parquet_err)?;
         }
-        let file = writer.into_inner().map_err(parquet_err)?;
+        let file = file_writer.into_inner().map_err(parquet_err)?;
         file.sync_all().map_err(io(&tmp))?;
         drop(file);
         std::fs::rename(&tmp, path).map_err(io(path))?;
@@ -211,7 +351,123 @@ pub(crate) fn publish(
     result
 }
 
+/// Encodes the columns of one row group, spread over up to `threads` scoped threads in
+/// contiguous runs; the chunks come back in column order. Every column of the log is
+/// flat, so each field is one leaf and one writer.
+fn encode_columns(
+    schema: &Schema,
+    batch: &RecordBatch,
+    writers: Vec<ArrowColumnWriter>,
+    threads: usize,
+) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
+    fn encode<'a>(
+        jobs: impl Iterator<Item = (ArrowColumnWriter, (&'a FieldRef, &'a ArrayRef))>,
+    ) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
+        jobs.map(|(mut writer, (field, column))| {
+            for leaf in compute_leaves(field, column)? {
+                writer.write(&leaf)?;
+            }
+            writer.close()
+        })
+        .collect()
+    }
+    if writers.len() != schema.fields().len() {
+        return Err(ParquetError::General(format!(
+            "{} column writers for {} columns",
+            writers.len(),
+            schema.fields().len()
+        )));
+    }
+    let jobs = writers.into_iter().zip(schema.fields().iter().zip(batch.columns()));
+    let threads = threads.clamp(1, schema.fields().len().max(1));
+    if threads == 1 {
+        return encode(jobs);
+    }
+    let per_thread = schema.fields().len().div_ceil(threads);
+    let mut runs: Vec<Vec<_>> = Vec::with_capacity(threads);
+    for job in jobs {
+        match runs.last_mut() {
+            Some(run) if run.len() < per_thread => run.push(job),
+            _ => runs.push(vec![job]),
+        }
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = runs.into_iter().map(|run| scope.spawn(move || encode(run.into_iter()))).collect();
+        let mut chunks = Vec::with_capacity(schema.fields().len());
+        for handle in handles {
+            let run = handle.join().map_err(|_| ParquetError::General("a column encoder panicked".into()))??;
+            chunks.extend(run);
+        }
+        Ok(chunks)
+    })
+}
+
 /// Splits `records` into batches of at most [`ROW_GROUP_ROWS`].
 pub(crate) fn chunks<T>(records: &[T]) -> impl Iterator<Item = &[T]> {
     records.chunks(ROW_GROUP_ROWS)
+}
+
+#[cfg(test)]
+mod tests {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+    use crate::Timestamp;
+
+    fn columns(rows: usize) -> PredictionColumns {
+        let schema = Arc::new(LogSchema {
+            model: "eta".into(),
+            version: "3".into(),
+            entities: vec!["restaurant_id".into()],
+            inputs: vec![("distance_km".into(), InputType::F64), ("orders".into(), InputType::I64)],
+            outputs: vec!["q50".into()],
+        });
+        let mut columns = PredictionColumns::new(schema);
+        for i in 0..rows {
+            columns.push(&PredictionRecord {
+                prediction_id: format!("p-{i}"),
+                ts: Timestamp::from_micros(1_764_201_600_000_000 + i as i64),
+                model: "eta".into(),
+                model_version: "3".into(),
+                entities: vec![("restaurant_id".into(), format!("r-{}", i % 7))],
+                // Every fifth distance is missing; the record is one input short.
+                inputs: if i % 5 == 0 { vec![f64::NAN] } else { vec![i as f64 * 0.5, 3.0] },
+                outputs: vec![i as f64],
+                holdout: None,
+                in_holdout: false,
+                eligible: true,
+                flag_variant: (i % 2 == 0).then(|| "b".into()),
+                latency_us: 20,
+            });
+        }
+        columns
+    }
+
+    #[test]
+    fn columns_encoded_on_several_threads_make_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = ROW_GROUP_ROWS + 1_000;
+        let mut files = Vec::new();
+        for threads in [1, 3, 64] {
+            let mut columns = columns(rows);
+            let path = dir.path().join(format!("t{threads}.parquet"));
+            publish(&path, columns.arrow_schema(), columns.batches(), threads).unwrap();
+            files.push(std::fs::read(&path).unwrap());
+        }
+        assert!(files.iter().all(|f| f == &files[0]), "the bytes do not depend on the thread count");
+
+        let file = File::open(dir.path().join("t3.parquet")).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 2);
+        let batches: Vec<RecordBatch> =
+            reader.with_batch_size(ROW_GROUP_ROWS).build().unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), rows);
+        let first = &batches[0];
+        let distance = first.column_by_name("distance_km").unwrap();
+        let orders = first.column_by_name("orders").unwrap();
+        let missing = first.num_rows().div_ceil(5);
+        assert_eq!((distance.null_count(), orders.null_count()), (missing, missing));
+        let q50 = first.column_by_name("q50").unwrap().as_any().downcast_ref::<arrow_array::Float64Array>().unwrap();
+        assert_eq!(q50.value(1234), 1234.0);
+    }
 }

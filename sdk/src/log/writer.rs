@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
 pub use super::spool::SpoolDurability;
 use super::spool::{self, Frame, Spool, io};
@@ -58,6 +58,7 @@ pub struct LogConfig {
     max_file_bytes: u64,
     max_file_age: Duration,
     durability: SpoolDurability,
+    publish_threads: usize,
 }
 
 impl LogConfig {
@@ -71,6 +72,7 @@ impl LogConfig {
             max_file_bytes: 64 << 20,
             max_file_age: Duration::from_secs(60),
             durability: SpoolDurability::Fsync,
+            publish_threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
         }
     }
 
@@ -103,6 +105,14 @@ impl LogConfig {
         self.durability = durability;
         self
     }
+
+    /// Threads that encode the columns of a Parquet file being published (default: the
+    /// cores this process may run on, at most 4). Files are the same whatever the count;
+    /// 1 keeps publishing on the log's one background thread.
+    pub fn publish_threads(mut self, threads: usize) -> Self {
+        self.publish_threads = threads.max(1);
+        self
+    }
 }
 
 /// Counters of a [`PredictionLog`].
@@ -128,6 +138,7 @@ enum Item {
     Predictions {
         segment: u64,
         schema: Arc<LogSchema>,
+        fingerprint: u64,
         records: Vec<PredictionRecord>,
     },
     Outcomes {
@@ -173,6 +184,7 @@ enum Item {
 /// ```
 pub struct PredictionLog {
     spool: Arc<Spool>,
+    fingerprints: Fingerprints,
     tx: Option<Sender<Item>>,
     overflow: OverflowPolicy,
     stats: Arc<LogStats>,
@@ -207,12 +219,12 @@ impl PredictionLog {
                     Frame::Schema(schema) => {
                         schemas.insert(schema.fingerprint(), Arc::new(schema));
                     }
-                    Frame::Predictions { schema, records } => {
-                        let schema = schemas.get(&schema).cloned().ok_or_else(|| LogError::Encoding {
+                    Frame::Predictions { schema: fingerprint, records } => {
+                        let schema = schemas.get(&fingerprint).cloned().ok_or_else(|| LogError::Encoding {
                             reason: format!("{}: records of an undeclared schema", path.display()),
                         })?;
                         stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
-                        buffers.add_predictions(schema, records);
+                        buffers.add_predictions(schema, fingerprint, &records);
                     }
                     Frame::Outcomes { model, records } => {
                         stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -224,7 +236,7 @@ impl PredictionLog {
                     }
                 }
             }
-            let published = buffers.publish(&config.root, id)?;
+            let published = buffers.publish(&config.root, id, config.publish_threads)?;
             stats.files_published.fetch_add(published, Ordering::Relaxed);
             std::fs::remove_file(&path).map_err(io(&path))?;
             next = id + 1;
@@ -240,6 +252,7 @@ impl PredictionLog {
                 stats: stats.clone(),
                 dropped: dropped.clone(),
                 max_age: config.max_file_age,
+                publish_threads: config.publish_threads,
                 segments: BTreeMap::new(),
                 waiting: Vec::new(),
             };
@@ -250,6 +263,7 @@ impl PredictionLog {
         };
         Ok(PredictionLog {
             spool,
+            fingerprints: Fingerprints::default(),
             tx: Some(tx),
             overflow: config.overflow,
             stats,
@@ -329,6 +343,30 @@ impl Drop for PredictionLog {
     }
 }
 
+/// The fingerprints of the schemas appended lately, by `Arc` identity: a fingerprint
+/// encodes the whole schema, too much to redo on every one-row append. Holding the `Arc`
+/// keeps its address from being reused by another schema while it is kept.
+#[derive(Default)]
+struct Fingerprints(Mutex<Vec<(Arc<LogSchema>, u64)>>);
+
+impl Fingerprints {
+    /// Schemas kept (models times versions logging at once, in most services).
+    const KEPT: usize = 16;
+
+    fn of(&self, schema: &Arc<LogSchema>) -> u64 {
+        let mut kept = lock(&self.0);
+        if let Some((_, fingerprint)) = kept.iter().find(|(s, _)| Arc::ptr_eq(s, schema)) {
+            return *fingerprint;
+        }
+        let fingerprint = schema.fingerprint();
+        if kept.len() >= Self::KEPT {
+            kept.remove(0);
+        }
+        kept.push((schema.clone(), fingerprint));
+        fingerprint
+    }
+}
+
 fn closed(reason: &str) -> LogError {
     LogError::Closed { reason: reason.into() }
 }
@@ -339,9 +377,10 @@ impl PredictionSink for PredictionLog {
             return Ok(());
         }
         let n = records.len() as u64;
-        let segment = self.spool.append_predictions(schema, schema.fingerprint(), &records)?;
+        let fingerprint = self.fingerprints.of(schema);
+        let segment = self.spool.append_predictions(schema, fingerprint, &records)?;
         self.stats.predictions.fetch_add(n, Ordering::Relaxed);
-        self.enqueue(segment, n, Item::Predictions { segment, schema: schema.clone(), records })
+        self.enqueue(segment, n, Item::Predictions { segment, schema: schema.clone(), fingerprint, records })
     }
 
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
@@ -473,18 +512,27 @@ type PartitionKey = (u64, i64);
 #[derive(Default)]
 struct SegmentBuffers {
     received: u64,
-    predictions: HashMap<PartitionKey, (Arc<LogSchema>, Vec<PredictionRecord>)>,
+    predictions: HashMap<PartitionKey, table::PredictionColumns>,
     outcomes: HashMap<(String, i64), Vec<OutcomeRecord>>,
     treatments: HashMap<(String, i64), Vec<TreatmentRecord>>,
 }
 
 impl SegmentBuffers {
-    fn add_predictions(&mut self, schema: Arc<LogSchema>, records: Vec<PredictionRecord>) {
+    fn add_predictions(&mut self, schema: Arc<LogSchema>, fingerprint: u64, records: &[PredictionRecord]) {
         self.received += records.len() as u64;
-        let fingerprint = schema.fingerprint();
-        for record in records {
-            let key = (fingerprint, time::utc_day(record.ts));
-            self.predictions.entry(key).or_insert_with(|| (schema.clone(), Vec::new())).1.push(record);
+        // A batch is almost always one day: look its partition up once per run of a day.
+        let mut rest = records;
+        while let Some(first) = rest.first() {
+            let day = time::utc_day(first.ts);
+            let run = rest.iter().position(|r| time::utc_day(r.ts) != day).unwrap_or(rest.len());
+            let columns = self
+                .predictions
+                .entry((fingerprint, day))
+                .or_insert_with(|| table::PredictionColumns::new(schema.clone()));
+            for record in &rest[..run] {
+                columns.push(record);
+            }
+            rest = &rest[run..];
         }
     }
 
@@ -503,35 +551,33 @@ impl SegmentBuffers {
     }
 
     /// Publishes one file per partition; skips files that already exist (a replay).
-    fn publish(&self, root: &Path, segment: u64) -> Result<u64, LogError> {
+    fn publish(&mut self, root: &Path, segment: u64, threads: usize) -> Result<u64, LogError> {
         let mut published = 0;
-        for ((fingerprint, day), (schema, records)) in &self.predictions {
-            let (model, date) = (&schema.model, time::day_to_date(*day));
+        for ((fingerprint, day), columns) in &mut self.predictions {
+            let (model, date) = (&columns.schema().model, time::day_to_date(*day));
             let path = root
                 .join("predictions")
                 .join(format!("model={model}"))
                 .join(format!("date={date}"))
                 .join(format!("seg{segment:016}-{fingerprint:016x}.parquet"));
             if !path.exists() {
-                table::publish(
-                    &path,
-                    table::prediction_schema(schema),
-                    table::chunks(records).map(|c| table::prediction_batch(schema, c)),
-                )?;
+                table::publish(&path, columns.arrow_schema(), columns.batches(), threads)?;
                 published += 1;
             }
         }
         for ((model, day), records) in &self.outcomes {
             let path = side_table_path(root, "outcomes", model, *day, segment);
             if !path.exists() {
-                table::publish(&path, table::outcome_schema(), table::chunks(records).map(table::outcome_batch))?;
+                let batches = table::chunks(records).map(table::outcome_batch);
+                table::publish(&path, table::outcome_schema(), batches, threads)?;
                 published += 1;
             }
         }
         for ((model, day), records) in &self.treatments {
             let path = side_table_path(root, "treatments", model, *day, segment);
             if !path.exists() {
-                table::publish(&path, table::treatment_schema(), table::chunks(records).map(table::treatment_batch))?;
+                let batches = table::chunks(records).map(table::treatment_batch);
+                table::publish(&path, table::treatment_schema(), batches, threads)?;
                 published += 1;
             }
         }
@@ -554,23 +600,43 @@ struct Writer {
     stats: Arc<LogStats>,
     dropped: Arc<Mutex<HashMap<u64, u64>>>,
     max_age: Duration,
+    publish_threads: usize,
     segments: BTreeMap<u64, SegmentBuffers>,
     waiting: Vec<(u64, Sender<Result<(), String>>)>,
 }
 
 impl Writer {
+    /// While records keep coming the writer polls the queue every [`Self::POLL`] rather
+    /// than blocking on it: a send to a blocked receiver wakes it, a system call in
+    /// every `append` (and so in every `predict`). It blocks again once the queue has
+    /// stayed empty for [`Self::LINGER`].
+    const POLL: Duration = Duration::from_millis(1);
+    const LINGER: Duration = Duration::from_millis(100);
+
     fn run(mut self, rx: Receiver<Item>) {
         let tick = (self.max_age / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
         let mut last_error: Option<String> = None;
         let mut retry = Retry::new();
+        let mut last_item: Option<Instant> = None;
         loop {
-            let disconnected = match rx.recv_timeout(tick) {
+            let received = match last_item {
+                Some(at) if at.elapsed() < Self::LINGER => {
+                    std::thread::sleep(Self::POLL);
+                    rx.try_recv().map_err(|e| match e {
+                        TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    })
+                }
+                _ => rx.recv_timeout(tick),
+            };
+            let disconnected = match received {
                 Ok(item) => {
                     self.take(item);
                     // Drain what is already queued before doing file work.
                     while let Ok(item) = rx.try_recv() {
                         self.take(item);
                     }
+                    last_item = Some(Instant::now());
                     false
                 }
                 Err(RecvTimeoutError::Timeout) => false,
@@ -609,8 +675,8 @@ impl Writer {
 
     fn take(&mut self, item: Item) {
         match item {
-            Item::Predictions { segment, schema, records } => {
-                self.segments.entry(segment).or_default().add_predictions(schema, records);
+            Item::Predictions { segment, schema, fingerprint, records } => {
+                self.segments.entry(segment).or_default().add_predictions(schema, fingerprint, &records);
             }
             Item::Outcomes { segment, model, records } => {
                 self.segments.entry(segment).or_default().add_outcomes(model, records);
@@ -632,8 +698,8 @@ impl Writer {
                 return Ok(());
             }
             let _span = tracing::debug_span!("fresco.log.publish", segment = id, records = received).entered();
-            if let Some(buffers) = self.segments.get(&id) {
-                let published = buffers.publish(&self.root, id)?;
+            if let Some(buffers) = self.segments.get_mut(&id) {
+                let published = buffers.publish(&self.root, id, self.publish_threads)?;
                 self.stats.files_published.fetch_add(published, Ordering::Relaxed);
             }
             self.spool.remove(id)?;

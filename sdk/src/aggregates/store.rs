@@ -57,7 +57,6 @@ mod inline_rings {
 /// (most ids), longer ones on the heap. A lookup compares the bytes in the entry it has
 /// already loaded instead of following a pointer to a `String`'s buffer: that second
 /// cache miss was a sixth of an event's cost.
-#[derive(Clone)]
 enum Key {
     Inline { len: u8, bytes: [u8; Key::INLINE] },
     Heap(Box<str>),

@@ -89,47 +89,40 @@ fn floats(values: impl Iterator<Item = f64>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// One input column being built, typed as the schema declares it.
-enum InputColumn {
+/// One input or output column being built, typed as the schema declares it (outputs
+/// are f64).
+enum ValueColumn {
     F64(Float64Builder),
     I64(Int64Builder),
     Bool(BooleanBuilder),
 }
 
-impl InputColumn {
+impl ValueColumn {
     fn new(ty: InputType, rows: usize) -> Self {
         match input_type(ty) {
-            DataType::Int64 => InputColumn::I64(Int64Builder::with_capacity(rows)),
-            DataType::Boolean => InputColumn::Bool(BooleanBuilder::with_capacity(rows)),
-            _ => InputColumn::F64(Float64Builder::with_capacity(rows)),
+            DataType::Int64 => ValueColumn::I64(Int64Builder::with_capacity(rows)),
+            DataType::Boolean => ValueColumn::Bool(BooleanBuilder::with_capacity(rows)),
+            _ => ValueColumn::F64(Float64Builder::with_capacity(rows)),
         }
     }
 
     /// Appends a value as scored (NaN is missing: a null).
     fn push(&mut self, v: f64) {
-        let missing = v.is_nan();
+        let present = !v.is_nan();
         match self {
-            InputColumn::F64(b) if missing => b.append_null(),
-            InputColumn::F64(b) => b.append_value(v),
-            InputColumn::I64(b) if missing => b.append_null(),
-            InputColumn::I64(b) => b.append_value(v as i64),
-            InputColumn::Bool(b) if missing => b.append_null(),
-            InputColumn::Bool(b) => b.append_value(v != 0.0),
+            ValueColumn::F64(b) => b.append_option(present.then_some(v)),
+            ValueColumn::I64(b) => b.append_option(present.then_some(v as i64)),
+            ValueColumn::Bool(b) => b.append_option(present.then_some(v != 0.0)),
         }
     }
 
     fn finish(&mut self) -> ArrayRef {
         match self {
-            InputColumn::F64(b) => Arc::new(b.finish()),
-            InputColumn::I64(b) => Arc::new(b.finish()),
-            InputColumn::Bool(b) => Arc::new(b.finish()),
+            ValueColumn::F64(b) => Arc::new(b.finish()),
+            ValueColumn::I64(b) => Arc::new(b.finish()),
+            ValueColumn::Bool(b) => Arc::new(b.finish()),
         }
     }
-}
-
-/// Appends an output (NaN is a null).
-fn push_float(b: &mut Float64Builder, v: f64) {
-    if v.is_nan() { b.append_null() } else { b.append_value(v) }
 }
 
 /// The columns of up to one row group of prediction records, being appended to.
@@ -139,8 +132,8 @@ struct OpenColumns {
     ts: TimestampMicrosecondBuilder,
     model_version: StringBuilder,
     entities: Vec<StringBuilder>,
-    inputs: Vec<InputColumn>,
-    outputs: Vec<Float64Builder>,
+    inputs: Vec<ValueColumn>,
+    outputs: Vec<ValueColumn>,
     holdout: StringBuilder,
     in_holdout: BooleanBuilder,
     eligible: BooleanBuilder,
@@ -156,8 +149,8 @@ impl OpenColumns {
             ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             model_version: StringBuilder::new(),
             entities: schema.entities.iter().map(|_| StringBuilder::new()).collect(),
-            inputs: schema.inputs.iter().map(|(_, ty)| InputColumn::new(*ty, rows)).collect(),
-            outputs: schema.outputs.iter().map(|_| Float64Builder::with_capacity(rows)).collect(),
+            inputs: schema.inputs.iter().map(|(_, ty)| ValueColumn::new(*ty, rows)).collect(),
+            outputs: schema.outputs.iter().map(|_| ValueColumn::new(InputType::F64, rows)).collect(),
             holdout: StringBuilder::new(),
             in_holdout: BooleanBuilder::with_capacity(rows),
             eligible: BooleanBuilder::with_capacity(rows),
@@ -175,13 +168,10 @@ impl OpenColumns {
             column.append_option(r.entities.iter().find(|(n, _)| n == name).map(|(_, k)| k.as_str()));
         }
         // A record shorter than its schema has the rest missing.
-        let inputs = r.inputs.iter().copied().chain(std::iter::repeat(f64::NAN));
-        for (column, v) in self.inputs.iter_mut().zip(inputs) {
-            column.push(v);
-        }
-        let outputs = r.outputs.iter().copied().chain(std::iter::repeat(f64::NAN));
-        for (column, v) in self.outputs.iter_mut().zip(outputs) {
-            push_float(column, v);
+        for (columns, values) in [(&mut self.inputs, &r.inputs), (&mut self.outputs, &r.outputs)] {
+            for (column, v) in columns.iter_mut().zip(values.iter().copied().chain(std::iter::repeat(f64::NAN))) {
+                column.push(v);
+            }
         }
         self.holdout.append_option(r.holdout.as_deref());
         self.in_holdout.append_value(r.in_holdout);
@@ -199,8 +189,7 @@ impl OpenColumns {
             Arc::new(self.model_version.finish()),
         ];
         columns.extend(self.entities.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
-        columns.extend(self.inputs.iter_mut().map(InputColumn::finish));
-        columns.extend(self.outputs.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(self.inputs.iter_mut().chain(&mut self.outputs).map(ValueColumn::finish));
         columns.push(Arc::new(self.holdout.finish()));
         columns.push(Arc::new(self.in_holdout.finish()));
         columns.push(Arc::new(self.eligible.finish()));

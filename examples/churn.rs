@@ -1,6 +1,6 @@
 //! The churn feedback loop, shown with numbers: `fresco_examples::churn`.
 //!
-//! `cargo run --release -p fresco-examples --example churn [-- OUT_DIR]`
+//! `cargo run -p fresco-examples --example churn [-- OUT_DIR]`
 //!
 //! 50,000 users, six monthly cycles: each month every user is scored through the
 //! `Client` (10 % held out), the top 10 % of eligible users get a discount (logged as a

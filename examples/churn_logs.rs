@@ -1,6 +1,6 @@
 //! Churn scoring with a holdout, logged to Parquet, turned into training sets.
 //!
-//! `cargo run --release -p fresco-examples --example churn_logs -- OUT_DIR`
+//! `cargo run -p fresco-examples --example churn_logs -- OUT_DIR`
 //!
 //! Two versions of a churn model (the second swaps a feature: the logs evolve) score
 //! 3,000 users through the Client; 10 % are held out. Half of everyone else gets a

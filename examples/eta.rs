@@ -1,6 +1,6 @@
 //! Delivery-time ranges end to end: the main fresco example.
 //!
-//! `cargo run --release -p fresco-examples --example eta [-- OUT_DIR]`
+//! `cargo run -p fresco-examples --example eta [-- OUT_DIR]`
 //!
 //! One simulated week of a food-delivery city ([`fresco_examples::eta`], seeded, from
 //! Monday 2026-11-02): each restaurant's usual preparation time is in the embedded
@@ -22,7 +22,7 @@
 //! With `--feast URL` the preparation times come from a Feast feature server instead
 //! of the embedded store; `--write-feast-repo DIR` writes the Feast repository that
 //! serves them (the same values), to `feast apply`, `feast materialize` and
-//! `feast serve` (README: "Features from Feast").
+//! `feast serve` (`docs/feast.md`).
 
 use std::path::PathBuf;
 use std::sync::Arc;

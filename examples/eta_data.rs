@@ -2,7 +2,7 @@
 //! the training data of the ETA model (`wasm-models/eta/train.py` runs this).
 //!
 //! ```sh
-//! cargo run --release -p fresco-examples --example eta_data -- --seed 7 --days 28 orders.csv
+//! cargo run -p fresco-examples --example eta_data -- --seed 7 --days 28 orders.csv
 //! ```
 //!
 //! Columns: `order_id`, `customer_id`, `restaurant_id`, `tick`, the model inputs

@@ -1,6 +1,6 @@
 //! Serves the ETA page (`examples/eta-web`): the shipped model scored in the browser.
 //!
-//! `cargo run --release -p fresco-examples --example eta_web [-- ADDR]` (default
+//! `cargo run -p fresco-examples --example eta_web [-- ADDR]` (default
 //! `127.0.0.1:8080`), then open the printed address. The page fetches `eta.wasm`, the
 //! very file the `eta` example scores with wasmtime, and computes the range locally.
 

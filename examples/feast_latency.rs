@@ -3,7 +3,7 @@
 //! here, beside the main job, so it shares the main job's build.)
 //!
 //! ```sh
-//! cargo run --release -p fresco-examples --example feast_latency -- http://127.0.0.1:6566 2000 r-0 r-1 r-2
+//! cargo run -p fresco-examples --example feast_latency -- http://127.0.0.1:6566 2000 r-0 r-1 r-2
 //! ```
 //!
 //! Prints one JSON line: calls, p50 and p99 in microseconds.

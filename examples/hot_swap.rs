@@ -5,7 +5,7 @@
 //! logged to the Parquet prediction log.
 //!
 //! ```sh
-//! cargo run --release -p fresco-examples --example hot_swap
+//! cargo run -p fresco-examples --example hot_swap
 //! ```
 
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! runaway model, reload from the compiled-code cache, and compile three LightGBM
 //! quantile models into one module.
 //!
-//! Run: `cargo run --release -p fresco-examples --example quickstart [MODEL.wasm]`
+//! Run: `cargo run -p fresco-examples --example quickstart [MODEL.wasm]`
 //! Without an argument it uses a small built-in demo model (`y = 2·a + 3·b + 1`).
 
 use std::time::{Duration, Instant};

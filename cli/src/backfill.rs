@@ -8,7 +8,7 @@ use fresco::aggregates::{Definitions, EventLog, backfill};
 use crate::{CliError, ROWS_BAR, progress_bar};
 
 /// Parses `STREAM=PATH`.
-pub fn parse_event_log(text: &str) -> Result<EventLog, String> {
+pub(crate) fn parse_event_log(text: &str) -> Result<EventLog, String> {
     let (stream, path) = text.split_once('=').ok_or_else(|| format!("`{text}` is not STREAM=PATH"))?;
     if stream.is_empty() || path.is_empty() {
         return Err(format!("`{text}` is not STREAM=PATH"));

@@ -18,7 +18,7 @@ use crate::{CliError, ROWS_BAR, progress_bar};
 const CHUNK_ROWS: usize = 8192;
 
 /// A reporting segment from the command line: `input=edge,edge,...`.
-pub fn parse_segment(text: &str) -> Result<SegmentFeature, String> {
+pub(crate) fn parse_segment(text: &str) -> Result<SegmentFeature, String> {
     let (input, edges) = text.split_once('=').ok_or("expected INPUT=EDGE,EDGE,... (e.g. distance_km=2,4,6)")?;
     let edges = edges
         .split(',')
@@ -26,7 +26,10 @@ pub fn parse_segment(text: &str) -> Result<SegmentFeature, String> {
         .map(|e| e.trim().parse::<f64>().map_err(|err| format!("edge `{e}`: {err}")))
         .collect::<Result<Vec<_>, _>>()?;
     let feature = SegmentFeature { input: input.trim().to_owned(), edges };
-    feature.check_values()?;
+    feature.check_values().map_err(|e| match e {
+        fresco_abi::MetadataError::Invalid { reason, .. } => reason,
+        other => other.to_string(),
+    })?;
     Ok(feature)
 }
 

@@ -78,7 +78,7 @@ enum Command {
         /// A calibrated interval over the outputs, as JSON: `{"coverage": 0.8,
         /// "lower": "q10", "mid": "q50", "upper": "q90", "lower_offset": 0.4,
         /// "upper_offset": 0.4}` (conformal offsets widen the quantile bounds), with
-        /// optional `"segments"` for offsets per segment of the inputs (see README).
+        /// optional `"segments"` for offsets per segment of the inputs (see docs/intervals.md).
         #[arg(long, value_name = "JSON_FILE")]
         interval: Option<PathBuf>,
         /// Training data (Parquet, a column per input): its statistics per input and per

@@ -68,7 +68,7 @@ pub struct LoopConfig {
 }
 
 impl LoopConfig {
-    /// The README's configuration: 50,000 users, six cycles, a 10 % holdout, the top
+    /// The configuration `docs/logging.md` describes: 50,000 users, six cycles, a 10 % holdout, the top
     /// 10 % treated.
     pub fn new(seed: u64, out: impl Into<PathBuf>) -> Self {
         LoopConfig {

@@ -100,7 +100,7 @@ def main():
         keys = ["r-%d" % i for i in range(0, RESTAURANTS, 7)]
 
         # The main job's package and build: nothing extra is compiled.
-        out = subprocess.run(["cargo", "run", "--quiet", "--release", "-p", "fresco-examples", "--example",
+        out = subprocess.run(["cargo", "run", "--quiet", "-p", "fresco-examples", "--example",
                               "feast_latency", "--", url, str(args.calls), *keys],
                              cwd=ROOT, check=True, capture_output=True, text=True).stdout
         ours = json.loads(out.strip().splitlines()[-1])

@@ -77,6 +77,21 @@ fn stack_overflow_is_reported() {
     assert!(matches!(err, Error::StackOverflow { .. }), "{err}");
 }
 
+/// The stack limit is the engine's: a call 2,000 frames deep succeeds under the default
+/// limit and stops with a typed error under a 16 KiB one.
+#[test]
+fn the_stack_limit_is_configurable() {
+    let roomy = engine();
+    let model = Model::from_bytes(&roomy, hostile::deep_recursion()).unwrap();
+    assert!(model.predict(&[1.0, 2.0]).is_ok());
+
+    let tight = Engine::builder().limits(Limits::default().with_max_stack_bytes(16 << 10)).build().unwrap();
+    let model = Model::from_bytes(&tight, hostile::deep_recursion()).unwrap();
+    let err = model.predict(&[1.0, 2.0]).unwrap_err();
+    assert!(matches!(err, Error::StackOverflow { .. }), "{err}");
+    assert_good_model_still_works(&tight);
+}
+
 #[test]
 fn nonzero_status_is_reported_and_instance_reused() {
     let err = call_err(hostile::nonzero_status());

@@ -138,12 +138,6 @@ pub enum Error {
         /// The model.
         model: String,
     },
-    /// A registry operation on a model that was not registered from a registry.
-    #[error("model `{model}` was not registered from a registry")]
-    NotFromRegistry {
-        /// The model.
-        model: String,
-    },
 }
 
 /// Why a model version was refused.

@@ -36,6 +36,8 @@
 //!
 //! - [`client`]: the `Client`, its builder, requests and predictions;
 //! - [`features`]: feature sources, the [`FeatureStore`] trait and the embedded store;
+//! - [`aggregates`]: windowed features ("orders in the last 30 minutes"), online and
+//!   replayed offline;
 //! - [`time`]: timestamps and UTC calendar dates (strictly parsed);
 //! - [`value`]: typed values and their lossless conversion to model inputs;
 //! - [`model`]: model backends (WebAssembly, compiled trees, ONNX);
@@ -43,6 +45,8 @@
 //! - [`rollout`]: flags that choose a model version per request;
 //! - [`holdout`]: deterministic holdout assignment, identical in Rust, in WebAssembly
 //!   and in Python (`mmh3`);
+//! - [`interval`]: calibrated ranges from quantile outputs, per segment, and coverage
+//!   reports;
 //! - [`log`]: prediction records and sinks; the durable Parquet log;
 //! - [`dataset`]: training sets from the logs, holdout-aware.
 //!
@@ -111,6 +115,16 @@ pub use model::{ModelError, ModelSource};
 #[cfg(feature = "onnx")]
 pub use model::{OnnxError, OnnxModel};
 
+/// The Rust examples of the README and of the guides under `docs/` compile and run as
+/// doc tests.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
+mod guides {
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../docs/client.md")]
+    struct Client;
+    #[doc = include_str!("../../docs/logging.md")]
+    struct Logging;
+    #[doc = include_str!("../../docs/aggregates.md")]
+    struct Aggregates;
+}

@@ -81,7 +81,7 @@ def cargo(*args):
 
 def generate(seed, days, path):
     """Orders from the Rust generator, as CSV."""
-    cargo("run", "--quiet", "--release", "-p", "fresco-examples", "--example", "eta_data", "--",
+    cargo("run", "--quiet", "-p", "fresco-examples", "--example", "eta_data", "--",
           "--seed", str(seed), "--days", str(days), path)
 
 
@@ -191,7 +191,7 @@ def quantile_name(alpha):
 def fresco_command(fresco):
     if fresco:
         return [fresco]
-    return ["cargo", "run", "--quiet", "--release", "-p", "fresco-cli", "--"]
+    return ["cargo", "run", "--quiet", "-p", "fresco-cli", "--"]
 
 
 def score_with_fresco(fresco, model, frame, workdir):

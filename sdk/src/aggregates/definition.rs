@@ -300,21 +300,56 @@ impl Definitions {
     }
 }
 
+/// Why [`parse_duration`] refused a text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// The text does not start with a whole number.
+    #[error("`{text}` does not start with a whole number")]
+    NotANumber {
+        /// The text given.
+        text: String,
+    },
+    /// The duration does not fit in a `Duration` of seconds.
+    #[error("`{text}` is too long")]
+    TooLong {
+        /// The text given.
+        text: String,
+    },
+    /// The unit is none of `ms`, `s`, `m`, `h`, `d`.
+    #[error("unknown unit `{unit}` in `{text}` (use ms, s, m, h or d)")]
+    UnknownUnit {
+        /// The unit found.
+        unit: String,
+        /// The text given.
+        text: String,
+    },
+}
+
 /// Parses `"250ms"`, `"90s"`, `"5m"`, `"1h"`, `"1d"` (one number and one unit).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+///
+/// ```
+/// use std::time::Duration;
+/// use fresco::aggregates::{DurationError, parse_duration};
+///
+/// assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+/// assert!(matches!(parse_duration("30 weeks"), Err(DurationError::UnknownUnit { .. })));
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("`{text}` does not start with a whole number"))?;
-    let seconds =
-        |factor: u64| n.checked_mul(factor).map(Duration::from_secs).ok_or_else(|| format!("`{text}` is too long"));
+    let n: u64 = number.parse().map_err(|_| DurationError::NotANumber { text: text.into() })?;
+    let seconds = |factor: u64| {
+        n.checked_mul(factor).map(Duration::from_secs).ok_or_else(|| DurationError::TooLong { text: text.into() })
+    };
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => seconds(1),
         "m" | "min" => seconds(60),
         "h" => seconds(3600),
         "d" => seconds(86_400),
-        other => Err(format!("unknown unit `{other}` in `{text}` (use ms, s, m, h or d)")),
+        other => Err(DurationError::UnknownUnit { unit: other.into(), text: text.into() }),
     }
 }
 

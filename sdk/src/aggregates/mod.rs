@@ -30,7 +30,9 @@ mod offline;
 mod store;
 mod tile;
 
-pub use definition::{Aggregation, Definitions, StreamSpec, TILES_PER_WINDOW, WindowedFeature, parse_duration};
+pub use definition::{
+    Aggregation, Definitions, DurationError, StreamSpec, TILES_PER_WINDOW, WindowedFeature, parse_duration,
+};
 #[cfg(feature = "parquet")]
 pub use offline::{BackfillReport, EventBatches, EventLog, LateMarker, backfill, backfill_batches};
 pub use store::{AggregateStore, StreamStats};

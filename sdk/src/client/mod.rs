@@ -523,6 +523,25 @@ impl Client {
 
     /// Serves a version of `model` from `source` (not from a registry), validated as
     /// [`deploy`](Self::deploy) does; its version is the one its metadata declares.
+    ///
+    /// ```
+    /// use fresco::{Client, Error, MemorySink, ModelConfig, ModelSource, Request};
+    ///
+    /// let client = Client::builder()
+    ///     .model(ModelConfig::new(ModelSource::wasm_bytes(fresco_test_models::linear())))
+    ///     .log_to(MemorySink::new())
+    ///     .build()?;
+    /// client.deploy_source("linear", ModelSource::wasm_bytes(fresco_test_models::linear_version("2")))?;
+    /// let request = Request::new().value("a", 1.0).value("b", 1.0);
+    /// assert_eq!(client.predict("linear", &request)?.model_version(), "2");
+    ///
+    /// // A source that does not load is refused, and version 2 serves on.
+    /// let err = client.deploy_source("linear", ModelSource::wasm_bytes(b"not wasm".to_vec())).unwrap_err();
+    /// assert!(matches!(err, Error::VersionRefused { .. }), "{err}");
+    /// assert_eq!(client.predict("linear", &request)?.model_version(), "2");
+    /// assert_eq!(client.rollback("linear")?, "1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn deploy_source(&self, model: &str, source: ModelSource) -> Result<(), Error> {
         let backend = crate::model::Backend::load(&self.inner.loader.engine, source).map_err(|e| {
             self.inner.stats.version_refused(model);

@@ -80,7 +80,7 @@ impl CoverageReport {
         let segments = segments
             .iter()
             .map(|f| {
-                f.check_values().map_err(|reason| IntervalError::InvalidSpec { reason })?;
+                f.check_values().map_err(|source| IntervalError::InvalidSpec { source })?;
                 match inputs.iter().position(|i| *i == f.input) {
                     Some(i) => Ok((f.clone(), i, vec![Tally::default(); f.edges.len() + 2])),
                     None => Err(IntervalError::UnknownInput { input: f.input.clone() }),

@@ -180,11 +180,6 @@ impl OnnxModel {
         self
     }
 
-    /// The limits set with [`limits`](Self::limits), if any.
-    pub fn explicit_limits(&self) -> Option<&Limits> {
-        self.limits.as_ref()
-    }
-
     /// Adopts `limits` unless limits were set explicitly (the `Client` passes its
     /// engine's).
     pub(crate) fn with_default_limits(mut self, limits: &Limits) -> Self {

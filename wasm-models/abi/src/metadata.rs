@@ -320,12 +320,19 @@ pub struct SegmentFeature {
 
 impl SegmentFeature {
     /// Checks the edges: finite, strictly ascending, at most 65,535 of them.
-    pub fn check_values(&self) -> Result<(), String> {
+    pub fn check_values(&self) -> Result<(), MetadataError> {
         if self.edges.len() > u16::MAX as usize {
-            return Err(alloc::format!("segment input `{}` has {} edges", self.input, self.edges.len()));
+            return Err(interval_error(alloc::format!(
+                "segment input `{}` has {} edges",
+                self.input,
+                self.edges.len()
+            )));
         }
         if self.edges.iter().any(|e| !e.is_finite()) || self.edges.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(alloc::format!("segment input `{}`: edges must be finite and strictly ascending", self.input));
+            return Err(interval_error(alloc::format!(
+                "segment input `{}`: edges must be finite and strictly ascending",
+                self.input
+            )));
         }
         Ok(())
     }
@@ -360,57 +367,60 @@ impl SegmentOffsets {
 
     /// Checks everything that does not depend on the model: edges strictly ascending
     /// and finite, cells within the features' bins, no cell twice, finite offsets.
-    pub fn check_values(&self) -> Result<(), String> {
+    pub fn check_values(&self) -> Result<(), MetadataError> {
         if self.features.is_empty() || self.features.len() > MAX_SEGMENT_FEATURES {
-            return Err(alloc::format!(
+            return Err(interval_error(alloc::format!(
                 "segments need 1 to {MAX_SEGMENT_FEATURES} features, got {}",
                 self.features.len()
-            ));
+            )));
         }
         if self.cells.len() > MAX_SEGMENT_CELLS {
-            return Err(alloc::format!("{} segment cells, more than {MAX_SEGMENT_CELLS}", self.cells.len()));
+            return Err(interval_error(alloc::format!(
+                "{} segment cells, more than {MAX_SEGMENT_CELLS}",
+                self.cells.len()
+            )));
         }
         for f in &self.features {
             f.check_values()?;
         }
         if let Some(dup) = first_duplicate(self.features.iter().map(|f| f.input.as_str())) {
-            return Err(alloc::format!("segment input `{dup}` is declared twice"));
+            return Err(interval_error(alloc::format!("segment input `{dup}` is declared twice")));
         }
         let mut seen: Vec<&[u32]> = Vec::with_capacity(self.cells.len());
         for cell in &self.cells {
             if cell.bins.len() != self.features.len() {
-                return Err(alloc::format!(
+                return Err(interval_error(alloc::format!(
                     "segment {:?} must name {} bins, one per feature",
                     cell.bins,
                     self.features.len()
-                ));
+                )));
             }
             for (f, &bin) in self.features.iter().zip(&cell.bins) {
                 if bin as usize > f.edges.len() + 1 {
-                    return Err(alloc::format!(
+                    return Err(interval_error(alloc::format!(
                         "segment {:?}: input `{}` has bins 0..={}",
                         cell.bins,
                         f.input,
                         f.edges.len() + 1
-                    ));
+                    )));
                 }
             }
             if !cell.lower_offset.is_finite() || !cell.upper_offset.is_finite() {
-                return Err(alloc::format!("segment {:?}: offsets must be finite", cell.bins));
+                return Err(interval_error(alloc::format!("segment {:?}: offsets must be finite", cell.bins)));
             }
             if cell.count < self.min_count {
-                return Err(alloc::format!(
+                return Err(interval_error(alloc::format!(
                     "segment {:?} was calibrated on {} rows, fewer than min_count {}",
                     cell.bins,
                     cell.count,
                     self.min_count
-                ));
+                )));
             }
             seen.push(&cell.bins);
         }
         seen.sort_unstable();
         if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
-            return Err(alloc::format!("segment {:?} is declared twice", w[0]));
+            return Err(interval_error(alloc::format!("segment {:?} is declared twice", w[0])));
         }
         Ok(())
     }
@@ -430,18 +440,23 @@ impl IntervalSpec {
     /// spec.coverage = 1.0;
     /// assert!(spec.check_values().is_err());
     /// ```
-    pub fn check_values(&self) -> Result<(), String> {
+    pub fn check_values(&self) -> Result<(), MetadataError> {
         if !(self.coverage > 0.0 && self.coverage < 1.0) {
-            return Err(alloc::format!("coverage {} is not in (0, 1)", self.coverage));
+            return Err(interval_error(alloc::format!("coverage {} is not in (0, 1)", self.coverage)));
         }
         if !self.lower_offset.is_finite() || !self.upper_offset.is_finite() {
-            return Err("offsets must be finite".into());
+            return Err(interval_error("offsets must be finite".into()));
         }
         match &self.segments {
             Some(segments) => segments.check_values(),
             None => Ok(()),
         }
     }
+}
+
+/// An unusable value in the `interval` field.
+fn interval_error(reason: String) -> MetadataError {
+    MetadataError::Invalid { field: "interval", reason }
 }
 
 /// Why a metadata document was refused.
@@ -603,7 +618,7 @@ impl ModelMetadata {
     }
 
     fn validate_interval(&self, interval: &IntervalSpec) -> Result<(), MetadataError> {
-        interval.check_values().map_err(|reason| invalid("interval", reason))?;
+        interval.check_values()?;
         let named = [Some(&interval.lower), interval.mid.as_ref(), Some(&interval.upper)];
         for name in named.into_iter().flatten() {
             if self.output_index(name).is_none() {

@@ -207,3 +207,22 @@ fn add_ensemble_refuses_an_invalid_ensemble() {
         }
     }
 }
+
+/// `rename_outputs` names the outputs of the model added last, refuses a count that
+/// differs from its outputs, and refuses to rename before any model was added.
+#[test]
+fn rename_outputs_names_the_last_models_outputs() {
+    let case = oracle::cases()
+        .into_iter()
+        .find(|c| c.library == "lightgbm" && c.expect_error.is_none() && c.expected.first().map(Vec::len) == Some(1))
+        .expect("a single-output LightGBM fixture");
+    let compiler = Compiler::new("renamed", "1").add_source(&case.model_text(), Format::LightGbm).unwrap();
+
+    let wasm = compiler.clone().rename_outputs(vec!["minutes".into()]).unwrap().compile().unwrap();
+    let model = Model::from_bytes(&Engine::new().unwrap(), &wasm).unwrap();
+    assert_eq!(model.metadata().outputs, ["minutes"]);
+
+    let err = compiler.rename_outputs(vec!["a".into(), "b".into()]).err().expect("two names for one output");
+    assert!(err.to_string().contains("2 names for 1 outputs"), "{err}");
+    assert!(matches!(Compiler::new("empty", "1").rename_outputs(vec![]), Err(CompileError::Empty)));
+}

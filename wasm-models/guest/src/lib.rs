@@ -34,7 +34,6 @@
 
 extern crate alloc;
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 pub use fresco_abi as abi;
@@ -95,14 +94,17 @@ pub const fn __to_array<const N: usize>(bytes: &[u8]) -> [u8; N] {
 
 /// Checks that a metadata document parses, validates, and declares `n_inputs` inputs
 /// and `n_outputs` outputs. Call it from a host-side test of the model crate.
-pub fn check_metadata(json: &[u8], n_inputs: usize, n_outputs: usize) -> Result<(), String> {
-    let meta = abi::ModelMetadata::from_json(json).map_err(|e| alloc::format!("{e}"))?;
-    if meta.inputs.len() != n_inputs || meta.outputs.len() != n_outputs {
-        return Err(alloc::format!(
-            "metadata declares {} inputs and {} outputs; the code handles {n_inputs} and {n_outputs}",
-            meta.inputs.len(),
-            meta.outputs.len()
-        ));
+pub fn check_metadata(json: &[u8], n_inputs: usize, n_outputs: usize) -> Result<(), abi::MetadataError> {
+    let meta = abi::ModelMetadata::from_json(json)?;
+    for (field, declared, handled) in
+        [("inputs", meta.inputs.len(), n_inputs), ("outputs", meta.outputs.len(), n_outputs)]
+    {
+        if declared != handled {
+            return Err(abi::MetadataError::Invalid {
+                field,
+                reason: alloc::format!("{declared} declared; the code handles {handled}"),
+            });
+        }
     }
     Ok(())
 }

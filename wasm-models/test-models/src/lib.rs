@@ -130,6 +130,19 @@ pub mod hostile {
         model("stack-overflow", 1, "(call $predict (local.get $in) (local.get $n) (local.get $out))", "")
     }
 
+    /// `fresco_predict` recurses 2,000 calls deep, then returns: it fits the default
+    /// stack limit, not a small one.
+    pub fn deep_recursion() -> Vec<u8> {
+        model(
+            "deep-recursion",
+            1,
+            "(call $descend (i32.const 2000)) (i32.const 0)",
+            "(func $descend (param $depth i32)
+               (if (local.get $depth)
+                 (then (call $descend (i32.sub (local.get $depth) (i32.const 1))))))",
+        )
+    }
+
     /// `fresco_predict` returns status 7.
     pub fn nonzero_status() -> Vec<u8> {
         model("nonzero-status", 1, "(i32.const 7)", "")

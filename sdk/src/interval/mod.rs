@@ -75,10 +75,11 @@ pub enum IntervalError {
         input: String,
     },
     /// The spec itself is unusable.
-    #[error("invalid interval: {reason}")]
+    #[error("unusable interval spec: {source}")]
     InvalidSpec {
         /// What is wrong with it.
-        reason: String,
+        #[source]
+        source: fresco_abi::MetadataError,
     },
     /// A row of outputs is shorter than the model's outputs.
     #[error("{got} outputs given, the interval reads output #{needed}")]
@@ -245,7 +246,7 @@ impl IntervalRule {
         let find = |name: &str| {
             outputs.iter().position(|o| o == name).ok_or_else(|| IntervalError::UnknownOutput { output: name.into() })
         };
-        spec.check_values().map_err(|reason| IntervalError::InvalidSpec { reason })?;
+        spec.check_values().map_err(|source| IntervalError::InvalidSpec { source })?;
         Ok(IntervalRule {
             lower: find(&spec.lower)?,
             mid: spec.mid.as_deref().map(find).transpose()?,

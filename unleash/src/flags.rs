@@ -32,6 +32,16 @@ pub enum FlagError {
         /// Why.
         source: std::io::Error,
     },
+    /// A flag the evaluation engine cannot evaluate as given (variants whose weights
+    /// add up to 0 or are negative, a rollout that is not a percentage): the whole state
+    /// is refused and the last good one keeps serving.
+    #[error("flag `{flag}` cannot be evaluated: {reason}")]
+    InvalidFlag {
+        /// The flag.
+        flag: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The SDK client, HTTP client or polling thread could not be made.
     #[error("unleash client: {reason}")]
     Client {
@@ -49,6 +59,9 @@ pub struct FlagStats {
     pub failures: AtomicU64,
     /// Snapshots loaded.
     pub snapshots: AtomicU64,
+    /// States refused because a flag could not be evaluated ([`FlagError::InvalidFlag`];
+    /// a refused poll also counts in `failures`).
+    pub refused: AtomicU64,
 }
 
 /// The SDK is generic over a typed flag enum; fresco looks flags up by name only.
@@ -88,9 +101,15 @@ impl Shared {
                 tracing::warn!(flag = %w.toggle_name, message = %w.message, "flag does not compile");
             }
         }
+        let state = engine.get_state();
+        if let Err(refusal) = crate::validate::check_state(&state) {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%refusal, "flag state refused; the last good state keeps serving");
+            return Err(refusal);
+        }
         let metrics =
             self.client.memoize_update_message(parse()?).map_err(|e| FlagError::Snapshot { reason: e.to_string() })?;
-        *mirror = engine.get_state();
+        *mirror = state;
         *self.last_update.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         Ok(metrics)
     }

@@ -35,6 +35,7 @@
 
 mod flags;
 mod poll;
+mod validate;
 
 pub use flags::{FlagError, FlagStats, UnleashConfig, UnleashFlags};
 /// The Unleash evaluation context (user id, properties, ...), for callers that evaluate

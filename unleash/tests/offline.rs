@@ -27,6 +27,25 @@ fn bad_snapshots_are_refused_and_change_nothing() {
     assert!(matches!(missing, FlagError::Io { .. }) && missing.to_string().contains("/nonexistent/flags.json"));
 }
 
+/// A state the engine cannot evaluate (variants weighing 0 in all, which the engine
+/// divides by) is refused with the flag named, and the last good state serves on.
+#[test]
+fn a_flag_the_engine_cannot_evaluate_is_refused_and_the_last_state_serves() {
+    let zero_weights = br#"{"version": 2, "features": [{"name": "eta-model", "enabled": true,
+        "strategies": [{"name": "default", "parameters": {}}],
+        "variants": [{"name": "v4", "weight": 0, "payload": {"type": "string", "value": "4"}},
+                     {"name": "v5", "weight": 0, "payload": {"type": "string", "value": "5"}}]}]}"#;
+    let err = UnleashFlags::from_snapshot(zero_weights).unwrap_err();
+    assert!(matches!(&err, FlagError::InvalidFlag { flag, .. } if flag == "eta-model"), "{err}");
+
+    let flags = UnleashFlags::from_snapshot_file(SNAPSHOT).unwrap();
+    let before: Vec<_> = ["rider-1", "rider-2", "rider-3"].map(|id| flags.decide("eta-model", id)).into();
+    assert!(matches!(flags.load_snapshot(zero_weights), Err(FlagError::InvalidFlag { .. })));
+    let after: Vec<_> = ["rider-1", "rider-2", "rider-3"].map(|id| flags.decide("eta-model", id)).into();
+    assert_eq!(before, after);
+    assert_eq!(flags.stats().refused.load(Ordering::Relaxed), 1);
+}
+
 #[test]
 fn a_snapshot_saved_from_the_state_reads_back_the_same() {
     let flags = UnleashFlags::from_snapshot_file(SNAPSHOT).unwrap();

@@ -10,6 +10,7 @@ use arrow_schema::DataType;
 use fresco::Timestamp;
 use fresco::abi::{DistributionStats, ModelMetadata, StatsKind};
 use fresco::drift::{DriftConfig, DriftScore, Reference};
+use fresco::untrusted::guarded;
 use fresco_runtime::{Engine, Model};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use plotters::prelude::*;
@@ -126,13 +127,14 @@ fn read_logged(
     let (from, to) = (from.map_or(i64::MIN, Timestamp::as_micros), to.map_or(i64::MAX, Timestamp::as_micros));
     for path in files {
         let name = path.display().to_string();
-        let parquet_err = |source: parquet::errors::ParquetError| CliError::Parquet { path: name.clone(), source };
+        let unreadable = |reason: String| CliError::Unreadable { path: name.clone(), reason };
         let file = File::open(path).map_err(|source| CliError::Io { path: name.clone(), source })?;
-        let reader =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?.build().map_err(parquet_err)?;
+        let mut reader = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)?.build()).map_err(unreadable)?;
         logged.files += 1;
-        for batch in reader {
-            let batch = batch.map_err(|source| CliError::Arrow { path: name.clone(), source })?;
+        let mut first_row: u64 = 0;
+        while let Some(batch) = guarded(|| reader.next().transpose()).map_err(unreadable)? {
+            let batch_first_row = first_row;
+            first_row = first_row.saturating_add(batch.num_rows() as u64);
             let column = |c: &str, ty: &DataType| -> Result<arrow_array::ArrayRef, CliError> {
                 let array = batch.column_by_name(c).ok_or_else(|| CliError::MissingColumn {
                     path: name.clone(),
@@ -149,8 +151,10 @@ fn read_logged(
             else {
                 continue;
             };
-            let arrays =
-                columns.iter().map(|c| float_column(&batch, c, &name, &meta.name)).collect::<Result<Vec<_>, _>>()?;
+            let arrays = columns
+                .iter()
+                .map(|c| float_column(&batch, c, &name, &meta.name, batch_first_row))
+                .collect::<Result<Vec<_>, _>>()?;
             for r in 0..batch.num_rows() {
                 let t = if ts.is_null(r) { continue } else { ts.value(r) };
                 if t < from || t >= to {

@@ -5,9 +5,9 @@ use std::fs::File;
 use std::path::Path;
 
 use arrow_array::{Array, Float64Array, RecordBatch};
-use arrow_schema::DataType;
 use fresco::abi::SegmentFeature;
 use fresco::interval::{CoverageReport, IntervalRule};
+use fresco::untrusted::{f64_column, guarded};
 use fresco_runtime::{Engine, Model};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -154,16 +154,18 @@ pub(crate) fn for_each_batch(
     mut f: impl FnMut(&[Float64Array], u64) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let name = data.display().to_string();
-    let parquet_err = |source: parquet::errors::ParquetError| CliError::Parquet { path: name.clone(), source };
+    let unreadable = |reason: String| CliError::Unreadable { path: name.clone(), reason };
     let file = File::open(data).map_err(|source| CliError::Io { path: name.clone(), source })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?.with_batch_size(CHUNK_ROWS);
+    let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)).map_err(unreadable)?;
     let total = builder.metadata().file_metadata().num_rows().max(0).unsigned_abs();
     let bar = progress_bar(total, ROWS_BAR);
     let mut first_row: u64 = 0;
-    for batch in builder.build().map_err(parquet_err)? {
-        let batch = batch.map_err(|source| CliError::Arrow { path: name.clone(), source })?;
-        let arrays =
-            columns.iter().map(|column| float_column(&batch, column, &name, model)).collect::<Result<Vec<_>, _>>()?;
+    let mut reader = guarded(|| builder.with_batch_size(CHUNK_ROWS).build()).map_err(unreadable)?;
+    while let Some(batch) = guarded(|| reader.next().transpose()).map_err(unreadable)? {
+        let arrays = columns
+            .iter()
+            .map(|column| float_column(&batch, column, &name, model, first_row))
+            .collect::<Result<Vec<_>, _>>()?;
         f(&arrays, first_row)?;
         first_row = first_row.saturating_add(batch.num_rows() as u64);
         bar.set_position(first_row);
@@ -177,12 +179,14 @@ pub(crate) fn value(column: &Float64Array, row: usize) -> f64 {
     if column.is_null(row) { f64::NAN } else { column.value(row) }
 }
 
-/// The column of that name, as f64 (integers, floats, booleans and decimals cast).
+/// The column of that name, as f64 without a lossy conversion
+/// ([`fresco::untrusted::f64_column`]); `first_row` is the batch's first row in the file.
 pub(crate) fn float_column(
     batch: &RecordBatch,
     column: &str,
     path: &str,
     model: &str,
+    first_row: u64,
 ) -> Result<Float64Array, CliError> {
     let array = batch.column_by_name(column).ok_or_else(|| CliError::MissingColumn {
         path: path.to_owned(),
@@ -190,12 +194,5 @@ pub(crate) fn float_column(
         input: column.to_owned(),
         columns: batch.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
     })?;
-    let cast = arrow_cast::cast(array, &DataType::Float64)
-        .map_err(|source| CliError::Arrow { path: path.to_owned(), source })?;
-    cast.as_any().downcast_ref::<Float64Array>().cloned().ok_or_else(|| CliError::NotANumber {
-        path: path.to_owned(),
-        line: 0,
-        column: column.to_owned(),
-        value: format!("a column of {}", array.data_type()),
-    })
+    f64_column(array, column, first_row).map_err(|source| CliError::Column { path: path.to_owned(), source })
 }

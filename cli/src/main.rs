@@ -327,14 +327,22 @@ pub enum CliError {
         /// The file.
         path: String,
     },
-    /// Reading a Parquet file failed.
-    #[error("{path}: {source}")]
-    Parquet {
+    /// A Parquet file the reader refused, or that made it fail (malformed metadata).
+    #[error("{path}: {reason}")]
+    Unreadable {
         /// The file.
         path: String,
-        /// What the reader said.
+        /// What was wrong.
+        reason: String,
+    },
+    /// A column that cannot be read as numbers without losing values.
+    #[error("{path}: {source}")]
+    Column {
+        /// The file.
+        path: String,
+        /// Which column, row and value.
         #[source]
-        source: parquet::errors::ParquetError,
+        source: fresco::untrusted::ColumnError,
     },
     /// A Parquet column could not be read as numbers.
     #[error("{path}: {source}")]
@@ -411,6 +419,14 @@ pub enum CliError {
 }
 
 fn main() -> ExitCode {
+    // A malformed input file can make a reader panic; `guarded` turns that into the
+    // error printed below, so the panic itself is not reported twice.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !fresco::untrusted::inside_guard() {
+            default_hook(info);
+        }
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { model, json } => inspect::run(&model, json),

@@ -624,3 +624,94 @@ fn drift_report_renders_in_chromium() {
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "{} bytes", png.len());
 }
+
+/// `path` rewritten with its first column chunk starting at a negative offset, which
+/// the Parquet reader asserts on instead of returning an error.
+fn with_negative_offset(path: &Path, out: &Path) {
+    use parquet::file::metadata::{ParquetMetaDataReader, ParquetMetaDataWriter, RowGroupMetaData};
+    let bytes = std::fs::read(path).unwrap();
+    let meta = ParquetMetaDataReader::new().parse_and_finish(&std::fs::File::open(path).unwrap()).unwrap();
+    let mut builder = meta.into_builder();
+    let mut groups = builder.take_row_groups();
+    let first = groups.remove(0);
+    let mut columns = first.columns().to_vec();
+    let has_dictionary = columns[0].dictionary_page_offset().is_some();
+    let mut chunk = columns[0].clone().into_builder().set_data_page_offset(-4096);
+    if has_dictionary {
+        chunk = chunk.set_dictionary_page_offset(Some(-4096));
+    }
+    columns[0] = chunk.build().unwrap();
+    let rebuilt = RowGroupMetaData::builder(first.schema_descr_ptr())
+        .set_num_rows(first.num_rows())
+        .set_total_byte_size(first.total_byte_size())
+        .set_column_metadata(columns)
+        .build()
+        .unwrap();
+    builder = builder.add_row_group(rebuilt);
+    for group in groups {
+        builder = builder.add_row_group(group);
+    }
+    let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
+    let mut rewritten = bytes[..bytes.len() - 8 - footer].to_vec();
+    ParquetMetaDataWriter::new(&mut rewritten, &builder.build()).finish().unwrap();
+    std::fs::write(out, rewritten).unwrap();
+}
+
+/// Every command that reads a user's Parquet file (`compile --train-data`,
+/// `intervals`, `drift`) answers a malformed one with an error naming it, never a
+/// panic, and refuses text where numbers are expected (naming column, row and value)
+/// instead of reading it as missing.
+#[test]
+fn untrusted_parquet_gets_a_typed_error_from_every_reader() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let (model, logs, training) = drift_fixture(dir.path());
+
+    let good = dir.path().join("train.parquet");
+    let broken = dir.path().join("broken.parquet");
+    with_negative_offset(&good, &broken);
+    let mut texts = float_arrays(&training);
+    let words: Vec<String> =
+        (0..training[0].1.len()).map(|r| if r == 1234 { "fast".into() } else { r.to_string() }).collect();
+    texts[3] = ("Column_3", Arc::new(arrow_array::StringArray::from(words)) as _);
+    let text = dir.path().join("text.parquet");
+    write_parquet(&text, texts);
+
+    let broken_logs = dir.path().join("broken_logs");
+    let day = broken_logs.join("predictions/model=eta/date=2026-11-02");
+    std::fs::create_dir_all(&day).unwrap();
+    let logged = std::fs::read_dir(logs.join("predictions/model=eta/date=2026-11-02")).unwrap().next().unwrap();
+    with_negative_offset(&logged.unwrap().path(), &day.join("part-0.parquet"));
+
+    let out = dir.path().join("out.wasm");
+    let report = dir.path().join("report.html");
+    let spec =
+        r#"{"coverage": 0.8, "lower": "q10", "mid": "q50", "upper": "q90", "lower_offset": 0.5, "upper_offset": 0.5}"#;
+    let interval = write(dir.path(), "interval.json", spec.as_bytes());
+    let ranged = dir.path().join("ranged.wasm");
+    assert!(compile_quantiles(&ranged, &["--interval", interval.to_str().unwrap()]).status.success());
+    let compile = |data: &Path| compile_quantiles(&out, &["--train-data", data.to_str().unwrap()]);
+    let intervals = |data: &Path| {
+        let args = ["intervals", "--model", ranged.to_str().unwrap(), "--data", data.to_str().unwrap()];
+        fresco(&[&args[..], &["--label", "Column_1"]].concat())
+    };
+    let drift = |logs: &Path| {
+        let args = ["drift", "--model", model.to_str().unwrap(), "--logs", logs.to_str().unwrap()];
+        fresco(&[&args[..], &["--out", report.to_str().unwrap()]].concat())
+    };
+    for (what, o, wanted) in [
+        ("compile, malformed", compile(&broken), "broken.parquet: "),
+        ("intervals, malformed", intervals(&broken), "broken.parquet: "),
+        ("drift, malformed", drift(&broken_logs), "part-0.parquet: "),
+        ("compile, text", compile(&text), "column `Column_3` holds text, and row 1234 is \"fast\", not a number"),
+        ("intervals, text", intervals(&text), "column `Column_3` holds text, and row 1234 is \"fast\", not a number"),
+    ] {
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains(wanted), "{what}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{what}: {}", stderr(&o));
+    }
+    // A size the user controls has a limit: 10^7 bins wrote a 690 MB module before.
+    let o = compile_quantiles(&out, &["--train-data", good.to_str().unwrap(), "--bins", "10000000"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("10000000 bins; the statistics take 1 to 1000"), "{}", stderr(&o));
+}

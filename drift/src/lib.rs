@@ -45,7 +45,7 @@ pub use ks::{KS_EXACT_MAX, KsTest, ks_2samp};
 pub use monitor::{
     Alert, AlertCallback, AlertKind, Baseline, Monitor, MonitorConfig, TypeViolation, WindowReport, WindowSnapshot,
 };
-pub use profile::{DEFAULT_BINS, SAMPLE_SIZE, category_key, profile};
+pub use profile::{DEFAULT_BINS, MAX_BINS, SAMPLE_SIZE, category_key, profile};
 pub use reference::Reference;
 
 /// Why a test could not be computed.

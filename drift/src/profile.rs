@@ -10,6 +10,11 @@ use crate::detect::{BIN_BY_VALUE_MAX_DISTINCT, counts_in_sorted, distinct, popul
 /// Quantile bins per numeric column (fewer where values tie).
 pub const DEFAULT_BINS: usize = 20;
 
+/// The most quantile bins a profile takes: each is a stored edge and a count in the
+/// model's metadata, and a drift test's histogram; more than this resolves nothing a
+/// 1,000-value reference sample could tell apart. [`profile`] uses at most this many.
+pub const MAX_BINS: usize = 1_000;
+
 /// Reference values kept per column. A column with at most this many non-missing
 /// values keeps them all, so the small-sample tests (KS, chi-square, Z) against it are
 /// exactly Evidently's; a larger one keeps this many evenly spaced order statistics.
@@ -57,7 +62,7 @@ pub fn profile(values: &[f64], kind: StatsKind, bins: usize) -> DistributionStat
     let values_seen = distinct(&present);
     stats.distinct = values_seen.len() as u64;
     stats.bin_edges = match kind {
-        StatsKind::Numeric => quantile_edges(&present, bins.max(1)),
+        StatsKind::Numeric => quantile_edges(&present, bins.clamp(1, MAX_BINS)),
         StatsKind::Categorical => values_seen.windows(2).map(|w| w[0] + (w[1] - w[0]) / 2.0).collect(),
     };
     let mut counts = vec![0u64; stats.bin_edges.len() + 1];

@@ -32,8 +32,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::Timestamp;
-use crate::features::guarded;
 use crate::time;
+use crate::untrusted::guarded;
 
 /// Which logged rows a training set keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

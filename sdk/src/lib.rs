@@ -48,7 +48,9 @@
 //! - [`interval`]: calibrated ranges from quantile outputs, per segment, and coverage
 //!   reports;
 //! - [`log`]: prediction records and sinks; the durable Parquet log;
-//! - [`dataset`]: training sets from the logs, holdout-aware.
+//! - [`dataset`]: training sets from the logs, holdout-aware;
+//! - [`untrusted`]: the rules for reading files a user hands over (no panic from a
+//!   malformed file, no lossy conversion).
 //!
 //! # Cargo features
 //!
@@ -85,6 +87,8 @@ pub mod model;
 #[cfg(feature = "client")]
 pub mod registry;
 pub mod rollout;
+#[cfg(feature = "parquet")]
+pub mod untrusted;
 
 #[cfg(feature = "runtime")]
 pub use fresco_runtime as runtime;

@@ -15,7 +15,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::store::{AggregateStore, classify};
 use super::{AggregateError, Definitions, Recorded, StreamSpec};
 use crate::features::Timestamp;
-use crate::features::materialize::{cast, entity_keys, guarded, timestamps};
+use crate::features::materialize::{cast, entity_keys, timestamps};
+use crate::untrusted::guarded;
 
 /// One stream's event log: a Parquet file with the stream's entity column, `ts` (event
 /// time), optionally `value` (float or integer; 1.0 for every event when absent) and

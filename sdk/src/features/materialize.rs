@@ -13,6 +13,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use redb::Durability;
 
 use super::{EmbeddedStore, StoreError, Timestamp};
+use crate::untrusted::guarded;
 use crate::{Value, ValueType};
 
 /// Column names for [`EmbeddedStore::materialize_parquet`].
@@ -146,23 +147,6 @@ impl EmbeddedStore {
         self.sync()?;
         report.elapsed = started.elapsed();
         Ok(report)
-    }
-}
-
-/// Runs a Parquet reader call, turning its errors and its panics into a message. The
-/// reader asserts on some malformed metadata (negative offsets, for one) instead of
-/// returning an error; a bad file must not bring the caller down.
-pub(crate) fn guarded<T, E: std::fmt::Display>(f: impl FnOnce() -> Result<T, E>) -> Result<T, String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown failure".into());
-            Err(format!("malformed Parquet file: {what}"))
-        }
     }
 }
 

@@ -241,6 +241,9 @@ impl Compiler {
     /// the module reproduces bit for bit). `rows` is row-major, the inputs in the
     /// model's order, NaN for missing; `bins` quantile bins per numeric column.
     ///
+    /// Refused: rows that are not whole rows of the model's inputs, and `bins` outside
+    /// 1 to [`fresco_drift::MAX_BINS`].
+    ///
     /// ```
     /// use fresco_compiler::{Compiler, Format};
     ///
@@ -261,6 +264,11 @@ impl Compiler {
     /// # Ok::<(), fresco_compiler::CompileError>(())
     /// ```
     pub fn training_data(mut self, rows: &[f64], bins: usize) -> Result<Self, CompileError> {
+        if !(1..=fresco_drift::MAX_BINS).contains(&bins) {
+            return Err(CompileError::TrainingData {
+                reason: format!("{bins} bins; the statistics take 1 to {}", fresco_drift::MAX_BINS),
+            });
+        }
         let meta = self.metadata()?;
         let n_in = meta.inputs.len();
         if n_in == 0 || rows.is_empty() || !rows.len().is_multiple_of(n_in) {

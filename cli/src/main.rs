@@ -344,7 +344,7 @@ pub enum CliError {
         #[source]
         source: fresco::untrusted::ColumnError,
     },
-    /// A Parquet column could not be read as numbers.
+    /// A prediction log's `ts` or `model_version` column could not be cast.
     #[error("{path}: {source}")]
     Arrow {
         /// The file.

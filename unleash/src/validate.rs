@@ -24,8 +24,7 @@ pub(crate) fn check_state(state: &ClientFeatures) -> Result<(), FlagError> {
 fn check_flag(flag: &ClientFeature) -> Result<(), FlagError> {
     let invalid = |reason: String| FlagError::InvalidFlag { flag: flag.name.clone(), reason };
     if let Some(variants) = &flag.variants {
-        check_weights(variants.iter().map(|v| (v.name.as_str(), v.weight)))
-            .map_err(|r| invalid(format!("variants: {r}")))?;
+        check_weights(variants.iter().map(|v| (v.name.as_str(), v.weight))).map_err(invalid)?;
     }
     for (k, strategy) in flag.strategies.iter().flatten().enumerate() {
         check_strategy(strategy).map_err(|r| invalid(format!("strategy {k} (`{}`): {r}", strategy.name)))?;
@@ -35,7 +34,7 @@ fn check_flag(flag: &ClientFeature) -> Result<(), FlagError> {
 
 fn check_strategy(strategy: &Strategy) -> Result<(), String> {
     if let Some(variants) = &strategy.variants {
-        check_weights(variants.iter().map(|v| (v.name.as_str(), v.weight))).map_err(|r| format!("variants: {r}"))?;
+        check_weights(variants.iter().map(|v| (v.name.as_str(), v.weight)))?;
     }
     let parameter = PERCENT_PARAMETERS.iter().find(|(name, _)| *name == strategy.name).map(|(_, p)| *p);
     if let (Some(parameter), Some(parameters)) = (parameter, &strategy.parameters)
@@ -47,20 +46,21 @@ fn check_strategy(strategy: &Strategy) -> Result<(), String> {
     Ok(())
 }
 
-/// Weights are not negative and, when there are variants, add up to more than 0 (the
-/// engine picks a variant by a hash modulo the total) without overflowing.
+/// A flag's or a strategy's variants: weights are not negative and, when there are
+/// variants, add up to more than 0 (the engine picks a variant by a hash modulo the
+/// total) without overflowing. The message names the list, as "variants: ...".
 fn check_weights<'a>(variants: impl Iterator<Item = (&'a str, i32)>) -> Result<(), String> {
     let mut total: i32 = 0;
     let mut count = 0usize;
     for (name, weight) in variants {
         count += 1;
         if weight < 0 {
-            return Err(format!("variant `{name}` has the negative weight {weight}"));
+            return Err(format!("variants: variant `{name}` has the negative weight {weight}"));
         }
-        total = total.checked_add(weight).ok_or_else(|| "the weights add up past 2^31".to_owned())?;
+        total = total.checked_add(weight).ok_or_else(|| "variants: the weights add up past 2^31".to_owned())?;
     }
     if count > 0 && total == 0 {
-        return Err(format!("the weights of the {count} variants add up to 0"));
+        return Err(format!("variants: the weights of the {count} variants add up to 0"));
     }
     Ok(())
 }

@@ -26,7 +26,6 @@ pub use view::{FeatureSpec, FeatureView};
 #[cfg(feature = "embedded-store")]
 pub use embedded::EmbeddedStore;
 #[cfg(feature = "parquet")]
-#[cfg(feature = "parquet")]
 pub use materialize::{MaterializeOptions, MaterializeProgress, MaterializeReport};
 
 use serde::{Deserialize, Serialize};

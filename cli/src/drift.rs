@@ -9,10 +9,9 @@ use arrow_array::{Array, Int64Array, StringArray};
 use arrow_schema::DataType;
 use fresco::Timestamp;
 use fresco::abi::{DistributionStats, ModelMetadata, StatsKind};
-use fresco::drift::{DriftConfig, DriftScore, Reference};
-use fresco::untrusted::guarded;
+use fresco::drift::{AlertKind, MonitorConfig, MonitoredColumn, Verdict, WindowSnapshot};
+use fresco::untrusted::{guarded, open_parquet};
 use fresco_runtime::{Engine, Model};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use plotters::prelude::*;
 
 use crate::CliError;
@@ -21,31 +20,34 @@ use crate::intervals::{float_column, value};
 /// Live values tested per column: the exact KS p-value holds up to this many.
 const TEST_SAMPLE: usize = fresco::drift::KS_EXACT_MAX;
 
-/// One input or output, judged.
-struct ColumnReport<'a> {
-    name: &'a str,
+/// One input or output, judged by the monitor's rules.
+struct ColumnReport {
+    column: MonitoredColumn,
     role: &'static str,
-    stats: &'a DistributionStats,
-    live_counts: Vec<u64>,
-    live_rows: u64,
-    live_missing: u64,
-    out_of_range: u64,
-    test: Option<DriftScore>,
-    psi: Option<f64>,
+    counts: WindowSnapshot,
+    verdict: Verdict,
 }
 
-impl ColumnReport<'_> {
-    fn missing_rate(&self) -> f64 {
-        if self.live_rows == 0 { 0.0 } else { self.live_missing as f64 / self.live_rows as f64 }
+impl ColumnReport {
+    fn name(&self) -> &str {
+        self.column.name()
     }
 
-    fn out_of_range_rate(&self) -> f64 {
-        let present = self.live_rows.saturating_sub(self.live_missing);
-        if present == 0 { 0.0 } else { self.out_of_range as f64 / present as f64 }
+    fn stats(&self) -> &DistributionStats {
+        self.column.stats()
     }
 
-    fn drifted(&self) -> bool {
-        self.test.is_some_and(|t| t.drifted)
+    fn psi(&self) -> Option<f64> {
+        self.verdict.score.map(|(_, psi)| psi)
+    }
+
+    /// What fired, by the names of the monitor's alerts.
+    fn findings(&self) -> String {
+        if !self.verdict.judged {
+            return format!("not judged: {} rows, {} needed", self.counts.rows, MonitorConfig::default().min_rows);
+        }
+        let names: Vec<&str> = self.verdict.findings.iter().map(AlertKind::name).collect();
+        if names.is_empty() { "-".to_owned() } else { names.join(", ") }
     }
 }
 
@@ -60,30 +62,40 @@ pub fn run(
     let model = Model::from_file(&engine, model_path)?;
     let meta = model.metadata();
     let stats = meta.training_stats.as_ref().ok_or_else(|| CliError::NoTrainingStats { model: meta.name.clone() })?;
-    let columns: Vec<(&str, &'static str, &DistributionStats)> = meta
+    let columns: Vec<(MonitoredColumn, &'static str)> = meta
         .inputs
         .iter()
-        .filter_map(|i| stats.inputs.get(&i.name).map(|s| (i.name.as_str(), "input", s)))
-        .chain(meta.outputs.iter().filter_map(|o| stats.outputs.get(o).map(|s| (o.as_str(), "output", s))))
+        .filter_map(|i| stats.inputs.get(&i.name).map(|s| (MonitoredColumn::input(i, s.clone()), "input")))
+        .chain(
+            meta.outputs
+                .iter()
+                .filter_map(|o| stats.outputs.get(o).map(|s| (MonitoredColumn::output(o, s.clone()), "output"))),
+        )
         .collect();
     let files = fresco::dataset::prediction_files(logs, &meta.name)?;
-    let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.0.name()).collect();
     let live = read_logged(&files, meta, &names, from, to)?;
     if live.rows == 0 {
         return Err(CliError::NoRows { path: format!("{} (model {} v{})", logs.display(), meta.name, meta.version) });
     }
-    let config = DriftConfig::default();
-    let mut reports: Vec<ColumnReport<'_>> = columns
-        .iter()
+    let config = MonitorConfig::default();
+    let mut reports: Vec<ColumnReport> = columns
+        .into_iter()
         .zip(&live.values)
-        .map(|(&(name, role, stats), values)| judge(name, role, stats, values, &config))
+        .map(|((column, role), values)| {
+            let counts = column.count(values, TEST_SAMPLE);
+            let verdict = column.judge(&counts, &config);
+            ColumnReport { column, role, counts, verdict }
+        })
         .collect();
     // Worst first: drifted columns, then by PSI.
-    reports.sort_by(|a, b| b.drifted().cmp(&a.drifted()).then(b.psi.unwrap_or(0.0).total_cmp(&a.psi.unwrap_or(0.0))));
+    reports.sort_by(|a, b| {
+        b.verdict.drifted().cmp(&a.verdict.drifted()).then(b.psi().unwrap_or(0.0).total_cmp(&a.psi().unwrap_or(0.0)))
+    });
     let html = render(meta, &live, &reports)?;
     let io = |source| CliError::Io { path: out.display().to_string(), source };
     std::fs::write(out, html).map_err(io)?;
-    let drifted: Vec<&str> = reports.iter().filter(|r| r.drifted()).map(|r| r.name).collect();
+    let drifted: Vec<&str> = reports.iter().filter(|r| r.verdict.drifted()).map(ColumnReport::name).collect();
     println!(
         "{} v{}: {} logged predictions from {} files; {} of {} columns drifted{}; report: {}",
         meta.name,
@@ -129,7 +141,7 @@ fn read_logged(
         let name = path.display().to_string();
         let unreadable = |reason: String| CliError::Unreadable { path: name.clone(), reason };
         let file = File::open(path).map_err(|source| CliError::Io { path: name.clone(), source })?;
-        let mut reader = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)?.build()).map_err(unreadable)?;
+        let mut reader = guarded(|| open_parquet(file)?.build().map_err(|e| e.to_string())).map_err(unreadable)?;
         logged.files += 1;
         let mut first_row: u64 = 0;
         while let Some(batch) = guarded(|| reader.next().transpose()).map_err(unreadable)? {
@@ -176,46 +188,6 @@ fn read_logged(
     Ok(logged)
 }
 
-fn judge<'a>(
-    name: &'a str,
-    role: &'static str,
-    stats: &'a DistributionStats,
-    values: &[f64],
-    config: &DriftConfig,
-) -> ColumnReport<'a> {
-    let mut live_counts = vec![0u64; stats.counts.len()];
-    let (mut missing, mut out_of_range) = (0u64, 0u64);
-    let mut present = Vec::with_capacity(values.len());
-    for &v in values {
-        if v.is_nan() {
-            missing += 1;
-            continue;
-        }
-        if let Some(c) = live_counts.get_mut(stats.bin_of(v)) {
-            *c += 1;
-        }
-        if stats.outside_range(v) {
-            out_of_range += 1;
-        }
-        present.push(v);
-    }
-    // Every k-th value when there are more than the exact test takes.
-    let step = present.len().div_ceil(TEST_SAMPLE).max(1);
-    let sample: Vec<f64> = present.iter().step_by(step).copied().collect();
-    let reference = Reference::new(stats);
-    ColumnReport {
-        name,
-        role,
-        stats,
-        live_rows: values.len() as u64,
-        live_missing: missing,
-        out_of_range,
-        test: reference.test(&sample, config).ok(),
-        psi: reference.psi_over_bins(&live_counts).ok(),
-        live_counts,
-    }
-}
-
 /// `YYYY-MM-DD HH:MM UTC`.
 fn utc_minute(micros: i64) -> String {
     let minute_of_day = micros.div_euclid(60_000_000).rem_euclid(24 * 60);
@@ -226,7 +198,7 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn render(meta: &ModelMetadata, live: &Logged, reports: &[ColumnReport<'_>]) -> Result<String, CliError> {
+fn render(meta: &ModelMetadata, live: &Logged, reports: &[ColumnReport]) -> Result<String, CliError> {
     let span = match (live.first, live.last) {
         (Some(f), Some(l)) => format!("{} to {}", utc_minute(f), utc_minute(l)),
         _ => String::new(),
@@ -239,9 +211,11 @@ fn render(meta: &ModelMetadata, live: &Logged, reports: &[ColumnReport<'_>]) -> 
          td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}\
          tr.drifted td{{background:#fde2e2}}figure{{margin:1.5em 0}}figcaption{{font-weight:bold}}</style></head><body>\n\
          <h1>Drift report: {name} v{version}</h1>\n<p>{rows} logged predictions ({span}) from {files} files, against the \
-         statistics of the training data{others}. Worst first.</p>\n<table><tr><th>column</th><th>role</th><th>test</th>\
-         <th>score</th><th>threshold</th><th>drifted</th><th>PSI (training bins)</th><th>missing live / training</th>\
-         <th>out of training range</th></tr>\n",
+         statistics of the training data{others}, by the rules of the online monitor (a drift test with a PSI of at \
+         least 0.1, values out of range, a changed missing rate, new categories, a constant, fractions for an \
+         integer). Worst first.</p>\n<table><tr><th>column</th><th>role</th><th>test</th><th>score</th>\
+         <th>threshold</th><th>drifted</th><th>findings</th><th>PSI (training bins)</th>\
+         <th>missing live / training</th><th>out of training range</th></tr>\n",
         name = escape(&meta.name),
         version = escape(&meta.version),
         rows = live.rows,
@@ -253,31 +227,33 @@ fn render(meta: &ModelMetadata, live: &Logged, reports: &[ColumnReport<'_>]) -> 
         },
     );
     for r in reports {
-        let (test, score, threshold) = match r.test {
-            Some(t) => (t.method.name().to_owned(), score_text(t.score), format!("{}", t.threshold)),
+        let (test, score, threshold) = match r.verdict.score {
+            Some((t, _)) => (t.method.name().to_owned(), score_text(t.score), format!("{}", t.threshold)),
             None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
         };
         let _ = writeln!(
             html,
             "<tr class=\"{class}\"><td>{name}</td><td>{role}</td><td>{test}</td><td>{score}</td><td>{threshold}</td>\
-             <td>{drifted}</td><td>{psi}</td><td>{ml:.3} / {mt:.3}</td><td>{oor:.2} %</td></tr>",
-            class = if r.drifted() { "drifted" } else { "stable" },
-            name = escape(r.name),
+             <td>{drifted}</td><td>{findings}</td><td>{psi}</td><td>{ml:.3} / {mt:.3}</td><td>{oor:.2} %</td></tr>",
+            class = if r.verdict.drifted() { "drifted" } else { "stable" },
+            name = escape(r.name()),
             role = r.role,
-            drifted = if r.drifted() { "yes" } else { "no" },
-            psi = r.psi.map_or("-".to_owned(), |p| format!("{p:.4}")),
-            ml = r.missing_rate(),
-            mt = r.stats.missing_rate,
-            oor = 100.0 * r.out_of_range_rate(),
+            drifted = if r.verdict.drifted() { "yes" } else { "no" },
+            findings = escape(&r.findings()),
+            psi = r.psi().map_or("-".to_owned(), |p| format!("{p:.4}")),
+            ml = r.counts.missing_rate(),
+            mt = r.stats().missing_rate,
+            oor = 100.0 * r.counts.out_of_range_rate(),
         );
     }
     html.push_str("</table>\n");
     for r in reports {
-        let svg = chart(r).map_err(|reason| CliError::Report { reason: format!("chart of `{}`: {reason}", r.name) })?;
+        let svg =
+            chart(r).map_err(|reason| CliError::Report { reason: format!("chart of `{}`: {reason}", r.name()) })?;
         let _ = writeln!(
             html,
             "<figure data-column=\"{name}\"><figcaption>{name} ({role})</figcaption>\n{svg}</figure>",
-            name = escape(r.name),
+            name = escape(r.name()),
             role = r.role
         );
     }
@@ -286,19 +262,19 @@ fn render(meta: &ModelMetadata, live: &Logged, reports: &[ColumnReport<'_>]) -> 
 }
 
 /// Training and live shares per training bin, drawn over each other.
-fn chart(r: &ColumnReport<'_>) -> Result<String, String> {
+fn chart(r: &ColumnReport) -> Result<String, String> {
     let share = |counts: &[u64]| {
         let total: u64 = counts.iter().sum();
         counts.iter().map(|c| if total == 0 { 0.0 } else { *c as f64 / total as f64 }).collect::<Vec<f64>>()
     };
-    let (training, live) = (share(&r.stats.counts), share(&r.live_counts));
+    let (training, live) = (share(&r.stats().counts), share(&r.counts.bins));
     let top = training.iter().chain(&live).copied().fold(0.0f64, f64::max).max(1e-3) * 1.1;
     let bins = training.len().max(1);
-    let edges = &r.stats.bin_edges;
+    let edges = &r.stats().bin_edges;
     let label = |x: &f64| -> String {
         let i = x.round() as usize;
-        match (r.stats.kind, i) {
-            (StatsKind::Categorical, _) => category_label(r.stats, i),
+        match (r.stats().kind, i) {
+            (StatsKind::Categorical, _) => category_label(r.stats(), i),
             (_, 0) => format!("< {}", short(edges.first().copied().unwrap_or(f64::NAN))),
             (_, i) if i >= edges.len() => format!("≥ {}", short(edges.last().copied().unwrap_or(f64::NAN))),
             (_, i) => short(edges[i - 1]),

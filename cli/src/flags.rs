@@ -10,6 +10,14 @@ use crate::CliError;
 
 pub fn run(snapshot: &Path, flag: &str, ids: &[String]) -> Result<(), CliError> {
     let flags = UnleashFlags::from_snapshot_file(snapshot)?;
+    let known = flags.flag_names();
+    if !known.iter().any(|name| name == flag) {
+        return Err(CliError::UnknownFlag {
+            flag: flag.to_owned(),
+            snapshot: snapshot.display().to_string(),
+            known: if known.is_empty() { "none".into() } else { known.join(", ") },
+        });
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let io = |source| CliError::Io { path: "<stdout>".into(), source };

@@ -7,9 +7,8 @@ use std::path::Path;
 use arrow_array::{Array, Float64Array, RecordBatch};
 use fresco::abi::SegmentFeature;
 use fresco::interval::{CoverageReport, IntervalRule};
-use fresco::untrusted::{f64_column, guarded};
+use fresco::untrusted::{f64_column, guarded, open_parquet};
 use fresco_runtime::{Engine, Model};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::score::{column_indices, parse_cell, push_row};
 use crate::{CliError, ROWS_BAR, progress_bar};
@@ -156,7 +155,7 @@ pub(crate) fn for_each_batch(
     let name = data.display().to_string();
     let unreadable = |reason: String| CliError::Unreadable { path: name.clone(), reason };
     let file = File::open(data).map_err(|source| CliError::Io { path: name.clone(), source })?;
-    let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)).map_err(unreadable)?;
+    let builder = open_parquet(file).map_err(unreadable)?;
     let total = builder.metadata().file_metadata().num_rows().max(0).unsigned_abs();
     let bar = progress_bar(total, ROWS_BAR);
     let mut first_row: u64 = 0;

@@ -21,8 +21,36 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "fresco", version, about)]
 struct Cli {
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (default: warnings).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Errors only on stderr (no warnings).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Sends the SDK's `tracing` events (warnings by default) to stderr, so that a refused
+/// flag state or a skipped file is said, not lost.
+fn install_log_output(verbose: u8, quiet: bool) {
+    use std::io::IsTerminal;
+    let level = match (quiet, verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::INFO,
+        (false, 2) => tracing::Level::DEBUG,
+        (false, _) => tracing::Level::TRACE,
+    };
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .finish();
+    // Only fails when a subscriber is already installed, which main does not do.
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 #[derive(Debug, Subcommand)]
@@ -386,6 +414,16 @@ pub enum CliError {
     /// Flag state that could not be read.
     #[error(transparent)]
     Flags(#[from] fresco_unleash::FlagError),
+    /// A flag the snapshot does not hold (every id would read it as off).
+    #[error("{snapshot}: no flag `{flag}` (flags: {known})")]
+    UnknownFlag {
+        /// The flag asked for.
+        flag: String,
+        /// The snapshot file.
+        snapshot: String,
+        /// The flags it holds.
+        known: String,
+    },
     /// A file that is not a known artifact.
     #[error("{path}: not a model artifact (.wasm, .onnx, LightGBM .txt, XGBoost .json)")]
     UnknownArtifact {
@@ -428,6 +466,7 @@ fn main() -> ExitCode {
         }
     }));
     let cli = Cli::parse();
+    install_log_output(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Inspect { model, json } => inspect::run(&model, json),
         Command::Compile { models, output, name, version, format, interval, train_data, bins } => {
@@ -457,7 +496,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes on one line.
 /// A progress bar of `len` steps drawn with `template` (indicatif's syntax).
 fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
@@ -470,6 +508,7 @@ fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
 /// The bar of commands that go through rows of a file.
 const ROWS_BAR: &str = "{spinner} {bar:40} {pos}/{len} rows ({per_sec}, {eta})";
 
+/// The error and its causes on one line.
 fn one_line(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Subcommand;
-use fresco::registry::{ArtifactKind, Registry};
+use fresco::registry::{ArtifactKind, Registry, RegistryError};
 use fresco::{Client, MemorySink, ModelConfig};
 
 use crate::CliError;
@@ -18,7 +18,9 @@ pub enum Action {
         model: Option<String>,
     },
     /// Store a model file as a new version: `.wasm`, `.onnx` (with --metadata),
-    /// LightGBM `.txt` or XGBoost `.json`.
+    /// LightGBM `.txt` or XGBoost `.json`. The file is loaded first as a Client would
+    /// load it (it compiles or loads, a module declares MODEL and VERSION, it scores a
+    /// plain row); a refused file takes no version number.
     Publish {
         /// The model.
         model: String,
@@ -58,8 +60,19 @@ pub fn run(root: &Path, action: Action) -> Result<(), CliError> {
                 None => registry.models()?,
             };
             writeln!(out, "model\tversion\tkind\tstate").map_err(io)?;
+            // Every model is listed; an unreadable manifest is reported after the list
+            // (and fails the command) rather than shown as "nothing serves".
+            let mut unreadable = None;
             for model in models {
-                let manifest = registry.manifest(&model).ok();
+                let manifest = match registry.manifest(&model) {
+                    Ok(manifest) => Some(manifest),
+                    Err(RegistryError::NotDeployed { .. }) => None,
+                    Err(e @ RegistryError::UnknownModel { .. }) => return Err(e.into()),
+                    Err(e) => {
+                        unreadable.get_or_insert(e);
+                        None
+                    }
+                };
                 for entry in registry.versions(&model)? {
                     let state = match &manifest {
                         Some(m) if m.serving == entry.version => "serving",
@@ -68,6 +81,9 @@ pub fn run(root: &Path, action: Action) -> Result<(), CliError> {
                     };
                     writeln!(out, "{model}\t{}\t{}\t{state}", entry.version, entry.kind).map_err(io)?;
                 }
+            }
+            if let Some(e) = unreadable {
+                return Err(e.into());
             }
         }
         Action::Publish { model, version, file, metadata } => {
@@ -103,7 +119,7 @@ pub fn run(root: &Path, action: Action) -> Result<(), CliError> {
                     client.deploy(&model, &version)?;
                     manifest.serving
                 }
-                Err(fresco::registry::RegistryError::NotDeployed { .. }) => {
+                Err(RegistryError::NotDeployed { .. }) => {
                     // The first version: it must load and be the model and version its
                     // directory names (what a Client checks when it starts from it).
                     let source = registry.source(&model, &version)?;

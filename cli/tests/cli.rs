@@ -423,6 +423,11 @@ fn flags_explains_which_version_each_id_gets() {
     );
     let out = fresco(&["flags", "--snapshot", snapshot, "--flag", "killed", "rider-1"]);
     assert!(String::from_utf8(out.stdout).unwrap().contains("rider-1\tfalse\tdisabled\t-"));
+    // A flag the snapshot does not hold is an error naming the flags it does hold,
+    // not "disabled" for everyone.
+    let out = fresco(&["flags", "--snapshot", snapshot, "--flag", "eta-modle", "rider-1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no flag `eta-modle` (flags: eta-model, killed"), "{}", stderr(&out));
 
     let dir = tempfile::tempdir().unwrap();
     let bad = write(dir.path(), "flags.json", br#"{"toggles": []}"#);
@@ -449,31 +454,61 @@ fn registry_publishes_deploys_refuses_and_rolls_back() {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         String::from_utf8(out.stdout).unwrap()
     };
-    // A first version whose module says it is another version is refused.
+    let fails = |args: &[&str], expected: &str| {
+        let mut all = vec!["registry", "--root", root];
+        all.extend_from_slice(args);
+        let out = fresco(&all);
+        assert!(!out.status.success() && stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+    };
+    // Publish loads the file first: another model's module, an empty file, text given
+    // as a LightGBM model and a module that traps take no version.
     let mislabelled = version("9");
-    ok(&["publish", "other", "1", mislabelled.to_str().unwrap()]);
-    let out = fresco(&["registry", "--root", root, "deploy", "other", "1"]);
-    assert!(stderr(&out).contains("declares model `linear` version `9`"), "{}", stderr(&out));
+    fails(&["publish", "other", "1", mislabelled.to_str().unwrap()], "its metadata names model `linear`");
+    let empty = write(dir.path(), "empty.wasm", b"");
+    fails(
+        &["publish", "linear", "3", empty.to_str().unwrap()],
+        "`linear` version `3` was not published: it does not load",
+    );
+    let text = write(dir.path(), "notes.txt", b"remember the milk\n");
+    fails(&["publish", "linear", "3", text.to_str().unwrap()], "was not published: it does not load");
+    let meta = fresco_test_models::metadata_json("linear").replace(r#""version":"1""#, r#""version":"3""#);
+    let trap_linear = fresco_test_models::with_metadata(fresco_test_models::assemble(1, "(unreachable)", ""), &meta);
+    let trap = write(dir.path(), "trap.wasm", &trap_linear);
+    fails(&["publish", "linear", "3", trap.to_str().unwrap()], "it fails on a smoke row");
+    assert_eq!(ok(&["list"]), "model\tversion\tkind\tstate\nlinear\t1\twasm\t\nlinear\t2\twasm\t\n");
+
+    // Files copied in by hand are checked again when deployed: a first version whose
+    // module says it is another version, a version that traps.
+    let plant = |model: &str, v: &str, bytes: &[u8]| {
+        let version_dir = Path::new(root).join(model).join(v);
+        std::fs::create_dir_all(&version_dir).unwrap();
+        std::fs::write(version_dir.join("model.wasm"), bytes).unwrap();
+    };
+    plant("other", "1", &fresco_test_models::linear_version("9"));
+    fails(&["deploy", "other", "1"], "declares model `linear` version `9`");
     assert_eq!(ok(&["deploy", "linear", "1"]), "linear: serving 1 (was nothing)\n");
-    assert_eq!(ok(&["deploy", "linear", "2"]), "linear: serving 2 (was 1)\n");
+    // -v shows the SDK's info events on stderr; the default shows warnings only.
+    let out = fresco(&["registry", "--root", root, "-v", "deploy", "linear", "2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "linear: serving 2 (was 1)\n");
+    assert!(stderr(&out).contains("INFO deployed model=linear from=1 to=2"), "{}", stderr(&out));
     assert_eq!(
         ok(&["list"]),
         "model\tversion\tkind\tstate\nlinear\t1\twasm\tprevious\nlinear\t2\twasm\tserving\nother\t1\twasm\t\n"
     );
-
-    // A version that traps is refused and the manifest is unchanged.
-    let meta = fresco_test_models::metadata_json("linear").replace(r#""version":"1""#, r#""version":"3""#);
-    let trap_linear = fresco_test_models::with_metadata(fresco_test_models::assemble(1, "(unreachable)", ""), &meta);
-    let trap = write(dir.path(), "trap.wasm", &trap_linear);
-    ok(&["publish", "linear", "3", trap.to_str().unwrap()]);
-    let out = fresco(&["registry", "--root", root, "deploy", "linear", "3"]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("version `3` refused: it fails on a smoke row"), "{}", stderr(&out));
+    plant("linear", "3", &trap_linear);
+    fails(&["deploy", "linear", "3"], "version `3` refused: it fails on a smoke row");
     assert!(ok(&["list", "linear"]).contains("linear\t2\twasm\tserving"));
 
     assert_eq!(ok(&["rollback", "linear"]), "linear: serving 1 (was 2)\n");
     let out = fresco(&["registry", "--root", root, "publish", "linear", "4", "model.bin"]);
     assert!(stderr(&out).contains("not a model artifact"), "{}", stderr(&out));
+
+    // A corrupt manifest: every version is still listed, and the command fails naming it.
+    std::fs::write(Path::new(root).join("linear/manifest.json"), b"{\"serving\": ").unwrap();
+    let out = fresco(&["registry", "--root", root, "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("linear\t3\twasm\t\nother\t1"));
+    assert!(stderr(&out).contains("manifest.json: not a valid manifest"), "{}", stderr(&out));
 }
 
 /// `n` rows of 12 columns `Column_0..`, uniform in [0, 10); `scale` multiplies
@@ -543,6 +578,39 @@ fn drift_report(model: &Path, logs: &Path, from: &str, to: &str, report: &Path) 
     let o = fresco(&[&args[..], &["--from", from, "--to", to, "--out", report.to_str().unwrap()]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     (String::from_utf8(o.stdout).unwrap(), std::fs::read_to_string(report).unwrap())
+}
+
+/// The report judges by the online monitor's rules: a column gone missing or constant
+/// has drifted (no distribution test can say so: it has no values, or one), and a day
+/// too short to judge says so instead of "no".
+#[test]
+fn drift_report_counts_missing_and_constant_columns_and_skips_short_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, logs, _) = drift_fixture(dir.path());
+    let mut day = uniform_columns(4, 600, 1.0);
+    day[5].1 = vec![f64::NAN; 600];
+    day[6].1 = vec![4.25; 600];
+    write_logged_day(&logs, &model, "2026-11-05", 1_793_836_800, &day);
+    let report = dir.path().join("report.html");
+    let (out, html) = drift_report(&model, &logs, "2026-11-05", "2026-11-06", &report);
+    let listed = out.split(" drifted (").nth(1).and_then(|s| s.split(')').next()).unwrap_or("");
+    let mut drifted: Vec<&str> = listed.split(", ").collect();
+    drifted.sort_unstable();
+    assert_eq!(drifted, ["Column_5", "Column_6"], "{out}");
+    assert!(
+        html.contains("<td>Column_5</td><td>input</td><td>-</td><td>-</td><td>-</td><td>yes</td><td>missing_rate</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>Column_6</td><td>input</td><td>wasserstein</td>")
+            && html.contains("<td>drift, constant</td>"),
+        "{html}"
+    );
+
+    write_logged_day(&logs, &model, "2026-11-06", 1_793_923_200, &uniform_columns(5, 1, 1.0));
+    let (out, html) = drift_report(&model, &logs, "2026-11-06", "2026-11-07", &report);
+    assert!(out.contains("1 logged predictions from 4 files; 0 of 15 columns drifted"), "{out}");
+    assert!(html.contains("not judged: 1 rows, 100 needed"), "{html}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use fresco_abi::{InputSpec, ModelKind, ModelMetadata, StatsKind, TrainingStats};
+use fresco_abi::{InputSpec, InputType, ModelKind, ModelMetadata, StatsKind, TrainingStats};
 use fresco_drift::{ColumnKind, DriftConfig, detect, jensen_shannon, ks_2samp, profile, wasserstein_distance};
 use proptest::prelude::*;
 
@@ -78,5 +78,69 @@ proptest! {
             let score = detect(&values, &values, kind, &DriftConfig::default()).unwrap();
             prop_assert!(!score.drifted, "{:?}", score);
         }
+    }
+}
+
+/// A training column: numbers (a few distinct values, or many), or categories.
+fn training_column() -> impl Strategy<Value = (Vec<f64>, StatsKind)> {
+    prop_oneof![
+        (prop::collection::vec((-50i32..50).prop_map(|v| f64::from(v) / 4.0), 1..400), Just(StatsKind::Numeric)),
+        (prop::collection::vec((0i32..6).prop_map(f64::from), 1..400), Just(StatsKind::Categorical)),
+        // One value only: a constant training column, or a single category.
+        ((-5i32..5, 1usize..200).prop_map(|(v, n)| vec![f64::from(v); n]), Just(StatsKind::Numeric)),
+        ((0i32..3, 1usize..200).prop_map(|(v, n)| vec![f64::from(v); n]), Just(StatsKind::Categorical)),
+    ]
+}
+
+/// Live values built to be degenerate: all missing, one value, one row, or ordinary.
+fn live_column() -> impl Strategy<Value = Vec<f64>> {
+    prop_oneof![
+        (0usize..400).prop_map(|n| vec![f64::NAN; n]),
+        ((-60i32..60), 0usize..400).prop_map(|(v, n)| vec![f64::from(v) / 4.0; n]),
+        (-60i32..60).prop_map(|v| vec![f64::from(v) / 4.0]),
+        prop::collection::vec(prop_oneof![Just(f64::NAN), (-60i32..60).prop_map(|v| f64::from(v) / 4.0)], 0..400),
+    ]
+}
+
+proptest! {
+    /// The rules give a verdict on any column, degenerate ones included, and the
+    /// verdict follows the documented rules (docs/design.md §10).
+    #[test]
+    fn degenerate_columns_get_the_rules_verdict(
+        (training, kind) in training_column(),
+        live in live_column(),
+        integral in any::<bool>(),
+    ) {
+        let config = fresco_drift::MonitorConfig::default();
+        let stats = profile(&training, kind, 10);
+        let spec = InputSpec { ty: if integral { InputType::I64 } else { InputType::F64 }, ..InputSpec::f64("x") };
+        let column = fresco_drift::MonitoredColumn::input(&spec, stats.clone());
+        let counts = column.count(&live, 1_000);
+        prop_assert_eq!(counts.rows, live.len() as u64);
+        prop_assert_eq!(counts.missing, live.iter().filter(|v| v.is_nan()).count() as u64);
+        prop_assert_eq!(counts.bins.iter().sum::<u64>(), counts.present());
+        let verdict = column.judge(&counts, &config);
+        if counts.rows < config.min_rows {
+            prop_assert!(!verdict.judged && !verdict.drifted());
+            return Ok(());
+        }
+        prop_assert!(verdict.judged);
+        if let Some((score, psi)) = verdict.score {
+            prop_assert!(score.score.is_finite() && psi.is_finite() && psi >= 0.0, "{:?} {}", score, psi);
+        }
+        let names: Vec<&str> = verdict.findings.iter().map(|f| f.name()).collect();
+        let missing_moved = (counts.missing_rate() - stats.missing_rate).abs() > config.max_missing_rate_change;
+        prop_assert_eq!(names.contains(&"missing_rate"), missing_moved);
+        // No values: no test, and "drifted" only through the missing rate.
+        if counts.present() == 0 {
+            prop_assert!(verdict.score.is_none());
+            prop_assert_eq!(verdict.drifted(), missing_moved);
+        }
+        // One live value where training had several is a finding; where training had
+        // one (a constant, a single category) it is not.
+        let live_constant = counts.present() > 0 && counts.constant.is_some();
+        prop_assert_eq!(names.contains(&"constant"), live_constant && stats.distinct > 1);
+        let fractions = live.iter().any(|v| v.is_finite() && v.fract() != 0.0);
+        prop_assert_eq!(names.contains(&"float_for_integer"), integral && fractions);
     }
 }

@@ -45,6 +45,11 @@ use fresco::{FeatureStore, FeatureValue, FeatureView, StoreError, Timestamp, Val
 
 use cache::Cache;
 
+/// The largest answer read from the feature server (64 MiB): a misbehaving server or
+/// proxy cannot make a replica hold an unbounded body in memory. A batch of 10,000 rows
+/// of 20 features is about 2 MiB.
+pub const MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
 /// Why a call to the feature server failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -78,6 +83,12 @@ pub enum FeastError {
     Decode {
         /// What did not fit.
         reason: String,
+    },
+    /// An answer larger than [`MAX_RESPONSE_BYTES`], refused before it is held whole.
+    #[error("the feature server's answer exceeds {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
     },
     /// An entity key is not of the entity's type.
     #[error("feature view `{view}`: entity key `{key}` is not an int64")]
@@ -340,7 +351,7 @@ impl FeastStore {
             let failure = match self.http.post(&self.endpoint).json(body).timeout(left).send() {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let text = response.text().map_err(|e| transport(&e))?;
+                    let text = read_bounded(response, MAX_RESPONSE_BYTES)?;
                     if (200..300).contains(&status) {
                         return serde_json::from_str(&text).map_err(|e| FeastError::Decode { reason: e.to_string() });
                     }
@@ -365,6 +376,20 @@ impl FeastStore {
             backoff = backoff.saturating_mul(2);
         }
     }
+}
+
+/// The body as text, at most `limit` bytes of it.
+fn read_bounded(response: impl std::io::Read, limit: u64) -> Result<String, FeastError> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    response
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut body)
+        .map_err(|e| FeastError::Transport { reason: e.to_string() })?;
+    if body.len() as u64 > limit {
+        return Err(FeastError::TooLarge { limit });
+    }
+    String::from_utf8(body).map_err(|e| FeastError::Decode { reason: format!("not UTF-8 text: {e}") })
 }
 
 /// `value` as of `now`: the feature server does not apply a view's time to live when it
@@ -441,5 +466,20 @@ impl FeatureStore for FeastStore {
                     .collect())
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn an_answer_past_the_limit_is_refused_and_one_at_it_is_read() {
+        let body = vec![b'x'; 1_001];
+        assert!(matches!(read_bounded(&body[..], 1_000), Err(FeastError::TooLarge { limit: 1_000 })));
+        assert_eq!(read_bounded(&body[..1_000], 1_000).unwrap().len(), 1_000);
+        assert!(matches!(read_bounded(&[0xff, 0xfe][..], 1_000), Err(FeastError::Decode { .. })));
     }
 }

@@ -33,7 +33,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::Timestamp;
 use crate::time;
-use crate::untrusted::guarded;
+use crate::untrusted::{guarded, open_parquet};
 
 /// Which logged rows a training set keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -351,7 +351,7 @@ fn partition_files(dir: &Path, keep: impl Fn(i64) -> bool) -> Result<Vec<PathBuf
 
 fn open(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, DatasetError> {
     let file = File::open(path).map_err(|e| file_err(path)(e.to_string()))?;
-    guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)).map_err(file_err(path))
+    open_parquet(file).map_err(file_err(path))
 }
 
 fn row_count(path: &Path) -> Result<u64, DatasetError> {

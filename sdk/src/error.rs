@@ -187,6 +187,14 @@ pub enum Refusal {
         /// The output.
         output: String,
     },
+    /// A tree model's file that is not text (LightGBM and XGBoost files are UTF-8).
+    #[error("it is not a {kind} model: byte {at} is not UTF-8 text")]
+    NotText {
+        /// The kind it was given as.
+        kind: String,
+        /// The offset of the first byte that is not UTF-8.
+        at: usize,
+    },
     /// The version is not loaded and the model has no registry to load it from.
     #[error("it is not loaded, and the model was not registered from a registry")]
     NotLoaded,

@@ -50,13 +50,15 @@
 //! - [`log`]: prediction records and sinks; the durable Parquet log;
 //! - [`dataset`]: training sets from the logs, holdout-aware;
 //! - [`untrusted`]: the rules for reading files a user hands over (no panic from a
-//!   malformed file, no lossy conversion).
+//!   malformed file, no allocation it asks for beyond its size, no lossy conversion).
 //!
 //! # Cargo features
 //!
 //! - `client` (default): the [`Client`], on wasmtime ([`runtime`]).
 //! - `embedded-store` (default): [`EmbeddedStore`], on redb.
 //! - `parquet` (default): bulk loads from Parquet.
+//! - `parquet-read`: only [`untrusted`] (what `parquet` reads user files with), with no
+//!   runtime or store; `std`: with default features off, the registry [`Manifest`](registry::Manifest).
 //! - `onnx` (default): [`OnnxModel`], on tract.
 //! - `trees` (default): LightGBM / XGBoost files compiled when registered.
 //! - `tokio` (default): `predict_async`, off the async workers.
@@ -84,10 +86,10 @@ pub mod dataset;
 mod error;
 #[cfg(feature = "client")]
 pub mod model;
-#[cfg(feature = "client")]
+#[cfg(feature = "std")]
 pub mod registry;
 pub mod rollout;
-#[cfg(feature = "parquet")]
+#[cfg(feature = "parquet-read")]
 pub mod untrusted;
 
 #[cfg(feature = "runtime")]

@@ -71,4 +71,12 @@ pub trait FlagSource: Send + Sync + 'static {
     /// Every version the flag's variants can name now (their payloads), so the client
     /// loads and validates them before any request is routed there.
     fn versions(&self, flag: &str) -> Vec<String>;
+
+    /// Whether the flag state holds `flag` at all. A flag missing from it decides "off"
+    /// for every key, like a flag that is off; the client says so once in its log.
+    /// Sources that cannot tell answer `true` (the default).
+    fn knows(&self, flag: &str) -> bool {
+        let _ = flag;
+        true
+    }
 }

@@ -28,7 +28,9 @@ fn predictions_latency_swaps_and_refusals_are_recorded_per_model_and_version() {
         let registry = Registry::open(dir.path()).unwrap();
         registry.publish_wasm("linear", "1", &fresco_test_models::linear_version("1")).unwrap();
         registry.publish_wasm("linear", "2", &fresco_test_models::linear_version("2")).unwrap();
-        registry.publish_wasm("linear", "3", b"not a module").unwrap();
+        // A broken version copied in by hand (`publish` would refuse it).
+        std::fs::create_dir_all(dir.path().join("linear/3")).unwrap();
+        std::fs::write(dir.path().join("linear/3/model.wasm"), b"not a module").unwrap();
         registry.deploy("linear", "1").unwrap();
         let client = Client::builder()
             .model(ModelConfig::from_registry(&registry, "linear"))

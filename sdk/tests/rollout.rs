@@ -26,6 +26,14 @@ fn registry_with(versions: &[&str]) -> (tempfile::TempDir, Registry) {
     (dir, registry)
 }
 
+/// Stores `bytes` as a version of `model` without the checks of `Registry::publish`: a
+/// file copied into the registry by hand, or by a tool that does not check.
+fn plant(registry: &Registry, model: &str, version: &str, bytes: &[u8]) {
+    let dir = registry.root().join(model).join(version);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.wasm"), bytes).unwrap();
+}
+
 fn client(registry: &Registry, log: &Arc<MemorySink>) -> Client {
     Client::builder().model(ModelConfig::from_registry(registry, "linear")).shared_log(log.clone()).build().unwrap()
 }
@@ -116,10 +124,10 @@ fn four_threads_predict_through_100_deploys_and_rollbacks_without_a_failure() {
     assert_eq!(client.stats().versions_refused.load(Ordering::Relaxed), 0);
 }
 
-/// Publishes `bytes` as version `version` and checks the client refuses it, counts it,
+/// Plants `bytes` as version `version` and checks the client refuses it, counts it,
 /// and keeps serving version 1.
 fn assert_refused(registry: &Registry, client: &Client, version: &str, bytes: &[u8], why: fn(&Refusal) -> bool) {
-    registry.publish_wasm("linear", version, bytes).unwrap();
+    plant(registry, "linear", version, bytes);
     let refused_before = client.stats().versions_refused.load(Ordering::Relaxed);
     match client.deploy("linear", version) {
         Err(Error::VersionRefused { version: v, reason, .. }) => {
@@ -207,7 +215,7 @@ fn the_watcher_follows_the_manifest_and_skips_refused_versions() {
     wait_for("1");
 
     // A broken version deployed in the manifest: refused once, not retried.
-    registry.publish_wasm("linear", "3", b"not a module").unwrap();
+    plant(&registry, "linear", "3", b"not a module");
     registry.deploy("linear", "3").unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while client.stats().versions_refused.load(Ordering::Relaxed) == 0 {
@@ -232,14 +240,14 @@ fn a_client_starts_with_the_manifest_version_and_the_previous_one_loaded() {
     assert_eq!(client.rollback("linear").unwrap(), "1");
 
     // A serving module that declares another version than its directory is refused.
-    registry.publish_wasm("linear", "5", &linear_v("7")).unwrap();
+    plant(&registry, "linear", "5", &linear_v("7"));
     registry.deploy("linear", "5").unwrap();
     let err =
         Client::builder().model(ModelConfig::from_registry(&registry, "linear")).log_to(MemorySink::new()).build();
     assert!(matches!(err, Err(Error::VersionRefused { reason, .. }) if matches!(*reason, Refusal::Version { .. })));
 
     // A model with no manifest yet, or an unknown one, is a build error naming it.
-    registry.publish_wasm("other", "1", &linear_v("1")).unwrap();
+    plant(&registry, "other", "1", &linear_v("1"));
     let err = Client::builder().model(ModelConfig::from_registry(&registry, "other")).log_to(MemorySink::new()).build();
     assert!(err.unwrap_err().to_string().contains("no manifest"));
 }
@@ -263,6 +271,51 @@ fn the_registry_refuses_bad_names_ambiguous_versions_and_overwrites() {
     std::fs::remove_file(dir.path().join("linear/1/model.txt")).unwrap();
     let versions: Vec<String> = registry.versions("linear").unwrap().into_iter().map(|v| v.version).collect();
     assert_eq!(versions, ["1", "9", "10"]);
+}
+
+#[test]
+fn publish_refuses_an_artifact_before_it_takes_a_version() {
+    let (dir, registry) = registry_with(&["1"]);
+    let wasm = linear_v("2");
+    let lightgbm =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../wasm-models/oracle/fixtures/lgb_regression.model.txt"))
+            .unwrap();
+    let refusals: [(&str, ArtifactKind, &[u8], &str); 7] = [
+        ("empty", ArtifactKind::Wasm, b"", "does not load"),
+        ("half a module", ArtifactKind::Wasm, &wasm[..wasm.len() / 2], "does not load"),
+        ("another version", ArtifactKind::Wasm, &linear_v("7"), "declares version `7`"),
+        ("another model", ArtifactKind::Wasm, &fresco_test_models::hostile::trap(), "names model"),
+        ("text as LightGBM", ArtifactKind::LightGbm, b"hello, world\n", "does not load"),
+        ("binary as XGBoost", ArtifactKind::XgBoost, &[0xff, 0xfe, 0], "byte 0 is not UTF-8"),
+        (
+            "a trap",
+            ArtifactKind::Wasm,
+            &with_metadata(
+                assemble(1, "(unreachable)", ""),
+                &metadata_json("linear").replace(r#""version":"1""#, r#""version":"2""#),
+            ),
+            "smoke row",
+        ),
+    ];
+    for (what, kind, bytes, reason) in refusals {
+        let err = registry.publish("linear", "2", kind, bytes, None).unwrap_err();
+        assert!(matches!(err, RegistryError::Refused { .. }), "{what}: {err}");
+        assert!(err.to_string().contains(reason), "{what}: {err}");
+    }
+    // ONNX metadata goes with ONNX models only.
+    let meta: fresco::abi::ModelMetadata = serde_json::from_str(&metadata_json("linear")).unwrap();
+    let err = registry.publish("linear", "2", ArtifactKind::Wasm, &wasm, Some(&meta)).unwrap_err();
+    assert!(matches!(err, RegistryError::Metadata { .. }), "{err}");
+    // Nothing was stored, not even a hidden staging directory; version 2 is still free.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("linear"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    registry.publish_wasm("linear", "2", &wasm).unwrap();
+    // A tree model is published under the registry's name and version.
+    registry.publish("trees", "1", ArtifactKind::LightGbm, &lightgbm, None).unwrap();
+    assert_eq!(registry.versions("trees").unwrap()[0].kind, ArtifactKind::LightGbm);
 }
 
 /// A flag source whose answers the test scripts: version by key parity, or off.
@@ -328,7 +381,7 @@ fn a_flag_routes_each_request_and_the_kill_switch_falls_back() {
     }
 
     // A flagged version that does not load is refused once, not at every look.
-    registry.publish_wasm("linear", "9", b"not a module").unwrap();
+    plant(&registry, "linear", "9", b"not a module");
     flags.versions.lock().unwrap().push("9".into());
     let refused_before = client.stats().versions_refused.load(Ordering::Relaxed);
     let watcher = client.watch(Duration::from_millis(10));

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use fresco::rollout::{FlagDecision, FlagSource};
 use serde_json::Value;
 use unleash_api_client::client::{FeatureKey, Variant};
+use unleash_api_client::http::TransportRef;
 use unleash_api_client::{Client, ClientBuilder, Context};
 use unleash_types::client_features::ClientFeatures;
 use unleash_yggdrasil::{EngineState, UpdateMessage};
 
+#[cfg(feature = "server")]
 use crate::poll::Poller;
 
 /// Why flags could not be set up or a snapshot read.
@@ -78,6 +80,7 @@ impl FeatureKey for ByName {
 pub(crate) struct Shared {
     pub(crate) client: Client<ByName>,
     pub(crate) api_url: String,
+    #[cfg(feature = "server")]
     pub(crate) refresh: Duration,
     app_name: String,
     environment: String,
@@ -228,24 +231,29 @@ impl UnleashConfig {
 /// [`FlagSource`](fresco::rollout::FlagSource) for [`fresco::ClientBuilder::flags`].
 pub struct UnleashFlags {
     shared: Arc<Shared>,
+    #[cfg(feature = "server")]
     poller: Option<Poller>,
 }
 
 impl std::fmt::Debug for UnleashFlags {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnleashFlags")
-            .field("api_url", &self.shared.api_url)
-            .field("polling", &self.poller.is_some())
-            .finish_non_exhaustive()
+        let mut f = f.debug_struct("UnleashFlags");
+        f.field("api_url", &self.shared.api_url);
+        #[cfg(feature = "server")]
+        f.field("polling", &self.poller.is_some());
+        f.finish_non_exhaustive()
     }
 }
 
 impl UnleashFlags {
     fn new(config: &UnleashConfig) -> Result<Self, FlagError> {
         let client_err = |e: &dyn std::fmt::Display| FlagError::Client { reason: e.to_string() };
-        let http = unleash_api_client::http::reqwest::ReqwestTransport::new(
+        #[cfg(feature = "server")]
+        let http: TransportRef = Arc::new(unleash_api_client::http::reqwest::ReqwestTransport::new(
             reqwest::Client::builder().timeout(config.request_timeout).build().map_err(|e| client_err(&e))?,
-        );
+        ));
+        #[cfg(not(feature = "server"))]
+        let http: TransportRef = Arc::new(NoServer);
         let refresh_ms = u64::try_from(config.refresh.as_millis()).unwrap_or(u64::MAX);
         let client = ClientBuilder::default()
             .enable_string_features()
@@ -255,13 +263,14 @@ impl UnleashFlags {
                 &config.app_name,
                 &config.instance_id,
                 Some(config.token.clone()),
-                Arc::new(http),
+                http,
             )
             .map_err(|e| client_err(&e))?;
         Ok(UnleashFlags {
             shared: Arc::new(Shared {
                 client,
                 api_url: config.api_url.clone(),
+                #[cfg(feature = "server")]
                 refresh: config.refresh,
                 app_name: config.app_name.clone(),
                 environment: config.environment.clone(),
@@ -269,6 +278,7 @@ impl UnleashFlags {
                 last_update: Mutex::new(None),
                 stats: FlagStats::default(),
             }),
+            #[cfg(feature = "server")]
             poller: None,
         })
     }
@@ -298,6 +308,7 @@ impl UnleashFlags {
     /// Polls the server in the background (registering first, and posting the SDK's
     /// usage metrics). Serves the snapshot, if the config names one, until the first
     /// poll answers; otherwise waits up to [`UnleashConfig::first_fetch`] for it.
+    #[cfg(feature = "server")]
     pub fn connect(config: UnleashConfig) -> Result<Self, FlagError> {
         let mut flags = Self::new(&config)?;
         if let Some(path) = &config.snapshot {
@@ -345,11 +356,65 @@ impl UnleashFlags {
         self.shared.client.get_variant_str(flag, context)
     }
 
+    /// The names of the flags in the state, sorted.
+    ///
+    /// ```
+    /// let snapshot = br#"{"version": 2, "features": [
+    ///     {"name": "eta-rollout", "enabled": true, "strategies": [{"name": "default"}]}
+    /// ]}"#;
+    /// let flags = fresco_unleash::UnleashFlags::from_snapshot(snapshot)?;
+    /// assert_eq!(flags.flag_names(), ["eta-rollout"]);
+    /// # Ok::<(), fresco_unleash::FlagError>(())
+    /// ```
+    pub fn flag_names(&self) -> Vec<String> {
+        let mirror = self.shared.mirror.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut names: Vec<String> = mirror.features.iter().map(|f| f.name.clone()).collect();
+        names.sort();
+        names
+    }
+
     /// The flag state as last applied: the JSON that
     /// [`from_snapshot`](Self::from_snapshot) reads back, to save for the edge.
     pub fn snapshot(&self) -> Result<Vec<u8>, FlagError> {
         let mirror = self.shared.mirror.lock().unwrap_or_else(PoisonError::into_inner);
-        serde_json::to_vec_pretty(&*mirror).map_err(|e| FlagError::Snapshot { reason: e.to_string() })
+        let mut state = serde_json::to_value(&*mirror).map_err(|e| FlagError::Snapshot { reason: e.to_string() })?;
+        restore_unknown_operators(&mut state);
+        serde_json::to_vec_pretty(&state).map_err(|e| FlagError::Snapshot { reason: e.to_string() })
+    }
+}
+
+/// The transport of a build without the `server` feature: flag state comes from
+/// snapshots, so nothing is ever sent.
+#[cfg(not(feature = "server"))]
+struct NoServer;
+
+#[cfg(not(feature = "server"))]
+#[async_trait::async_trait]
+impl unleash_api_client::http::Transport for NoServer {
+    async fn execute(
+        &self,
+        request: unleash_api_client::http::Request,
+    ) -> Result<unleash_api_client::http::Response, anyhow::Error> {
+        Err(anyhow::anyhow!("{}: fresco-unleash was built without its `server` feature", request.url))
+    }
+}
+
+/// A constraint operator this SDK does not know (a newer server's) is kept by the wire
+/// types as `Unknown("OP")` but written back as `{"UNKNOWN": "OP"}`, which no parser
+/// reads: write it as the server sent it, so a saved state reads back. (The engine
+/// does not compile such a strategy; `apply` warns about it.)
+fn restore_unknown_operators(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(operator) = map.get_mut("operator")
+                && let Some(Value::String(name)) = operator.as_object().and_then(|o| o.get("UNKNOWN"))
+            {
+                *operator = Value::String(name.clone());
+            }
+            map.values_mut().for_each(restore_unknown_operators);
+        }
+        Value::Array(items) => items.iter_mut().for_each(restore_unknown_operators),
+        _ => {}
     }
 }
 
@@ -366,6 +431,11 @@ impl FlagSource for UnleashFlags {
         let variant = self.variant(flag, &context);
         let payload = if variant.enabled { variant.payload.get("value").map(String::as_str) } else { None };
         FlagDecision::variant(variant.name.clone(), payload)
+    }
+
+    fn knows(&self, flag: &str) -> bool {
+        let mirror = self.shared.mirror.lock().unwrap_or_else(PoisonError::into_inner);
+        mirror.features.iter().any(|f| f.name == flag)
     }
 
     fn versions(&self, flag: &str) -> Vec<String> {

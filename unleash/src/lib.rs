@@ -8,8 +8,9 @@
 //!
 //! Two ways to get flag state, usable together:
 //!
-//! - [`UnleashFlags::connect`]: poll a server (`GET /api/client/features`) every
-//!   refresh interval; when the server goes away the last state keeps serving.
+//! - `UnleashFlags::connect`: poll a server (`GET /api/client/features`) every
+//!   refresh interval; when the server goes away the last state keeps serving. Cargo
+//!   feature `server` (default); without it no HTTP client or async runtime is built.
 //! - a snapshot: the body of that endpoint, saved to a file or held in memory, for edge
 //!   devices with no server ([`UnleashFlags::from_snapshot`]), or as the state used
 //!   until the first poll answers ([`UnleashConfig::snapshot`]).
@@ -34,6 +35,7 @@
 //! ```
 
 mod flags;
+#[cfg(feature = "server")]
 mod poll;
 mod validate;
 

@@ -46,6 +46,31 @@ fn a_flag_the_engine_cannot_evaluate_is_refused_and_the_last_state_serves() {
     assert_eq!(flags.stats().refused.load(Ordering::Relaxed), 1);
 }
 
+/// A flag name the state does not hold reads as off for everyone; `knows` tells the
+/// client (which says so in its log) and `flag_names` the `fresco flags` command.
+#[test]
+fn a_flag_missing_from_the_state_is_known_to_be_missing() {
+    let flags = UnleashFlags::from_snapshot_file(SNAPSHOT).unwrap();
+    assert_eq!(flags.flag_names(), ["eta-model", "killed"]);
+    assert!(flags.knows("eta-model") && flags.knows("killed"));
+    assert!(!flags.knows("eta-modle"));
+    assert!(!flags.decide("eta-modle", "rider-1").enabled);
+}
+
+/// Found by the `flag_snapshot` fuzz target: a constraint operator the SDK does not
+/// know was accepted but saved in a form that did not read back.
+#[test]
+fn a_state_with_an_unknown_operator_saves_and_reads_back() {
+    let state = br#"{"version": 2, "features": [{"name": "eta-model", "enabled": true,
+        "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": "100"},
+            "constraints": [{"contextName": "userId", "operator": "STR_SOUNDS_LIKE", "values": ["x"]}]}]}]}"#;
+    let flags = UnleashFlags::from_snapshot(state).unwrap();
+    let saved = flags.snapshot().unwrap();
+    assert!(String::from_utf8_lossy(&saved).contains(r#""operator": "STR_SOUNDS_LIKE""#));
+    let again = UnleashFlags::from_snapshot(&saved).unwrap();
+    assert_eq!(again.snapshot().unwrap(), saved);
+}
+
 #[test]
 fn a_snapshot_saved_from_the_state_reads_back_the_same() {
     let flags = UnleashFlags::from_snapshot_file(SNAPSHOT).unwrap();

@@ -13,15 +13,17 @@
 //! A row that races with the reset of its slot can be counted in the new window; at
 //! one row per window boundary that is noise, not drift.
 
+mod column;
 mod window;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use fresco_abi::{DistributionStats, InputType, ModelMetadata, StatsKind};
+use fresco_abi::ModelMetadata;
 
-use crate::{ColumnKind, DriftConfig, DriftScore, Reference, detect, psi};
+use crate::{DriftConfig, DriftScore, detect, psi};
+pub use column::{MonitoredColumn, Verdict};
 use window::Window;
 pub use window::WindowSnapshot;
 
@@ -198,14 +200,6 @@ pub enum TypeViolation {
     WrongType,
 }
 
-struct Column {
-    name: String,
-    stats: DistributionStats,
-    kind: ColumnKind,
-    /// Categorical columns: training category values, ascending.
-    categories: Option<Vec<f64>>,
-}
-
 struct Slot {
     /// Base window index + 1; 0 before first use; [`CLAIMED`] while being reset.
     epoch: AtomicU64,
@@ -288,7 +282,7 @@ pub struct Monitor {
     model: String,
     version: String,
     /// Inputs (in the model's order), then outputs.
-    columns: Vec<Column>,
+    columns: Vec<MonitoredColumn>,
     n_inputs: usize,
     config: MonitorConfig,
     ring: Option<Ring>,
@@ -318,32 +312,19 @@ impl Monitor {
     /// `None` when none has.
     pub fn new(meta: &ModelMetadata, config: MonitorConfig) -> Option<Monitor> {
         let stats = meta.training_stats.as_ref()?;
-        let mut columns = Vec::new();
-        let column = |name: &str, s: &DistributionStats, declared: Option<InputType>| {
-            let kind = match (s.kind, declared) {
-                (StatsKind::Categorical, _) | (_, Some(InputType::Categorical | InputType::Bool)) => {
-                    ColumnKind::Categorical
-                }
-                _ => ColumnKind::Numeric,
-            };
-            let categories = (kind == ColumnKind::Categorical).then(|| {
-                let mut v: Vec<f64> = s.categories.keys().filter_map(|k| k.parse().ok()).collect();
-                v.sort_by(f64::total_cmp);
-                v
-            });
-            Column { name: name.to_owned(), stats: s.clone(), kind, categories }
-        };
         // Every input has a column (one without statistics is never judged), so that a
         // row's values line up with the columns.
-        for input in &meta.inputs {
-            let s = stats.inputs.get(&input.name).cloned().unwrap_or_default();
-            columns.push(column(&input.name, &s, Some(input.ty)));
-        }
+        let mut columns: Vec<MonitoredColumn> = meta
+            .inputs
+            .iter()
+            .map(|input| MonitoredColumn::input(input, stats.inputs.get(&input.name).cloned().unwrap_or_default()))
+            .collect();
         let n_inputs = columns.len();
-        for output in &meta.outputs {
-            let s = stats.outputs.get(output).cloned().unwrap_or_default();
-            columns.push(column(output, &s, None));
-        }
+        columns.extend(
+            meta.outputs
+                .iter()
+                .map(|output| MonitoredColumn::output(output, stats.outputs.get(output).cloned().unwrap_or_default())),
+        );
         if columns.iter().all(|c| c.stats.counts.is_empty()) {
             return None;
         }
@@ -400,7 +381,7 @@ impl Monitor {
         for (c, value) in values {
             let column = &self.columns[c];
             if !column.stats.counts.is_empty() {
-                slot.window.record(row, c, *value, &column.stats, column.categories.as_deref());
+                slot.window.record(row, c, *value, column);
             }
         }
     }
@@ -540,15 +521,14 @@ impl Monitor {
         &self,
         length: Duration,
         start: i64,
-        column: &Column,
+        column: &MonitoredColumn,
         counts: &WindowSnapshot,
         previous: Option<&WindowSnapshot>,
     ) -> WindowReport {
         let config = &self.config;
         let alert = |kind: AlertKind| self.alert(length, start, column, counts.rows, kind);
-        let reference = Reference::new(&column.stats);
-        let against_training =
-            reference.test(&counts.sample, &config.drift).ok().zip(reference.psi_over_bins(&counts.bins).ok());
+        let verdict = column.judge(counts, config);
+        let against_training = verdict.score;
         let against_previous = previous.filter(|p| p.rows >= config.min_rows && !p.sample.is_empty()).and_then(|p| {
             let score = detect(&p.sample, &counts.sample, column.kind, &config.drift).ok()?;
             Some((score, bins_psi(&p.bins, &counts.bins)?))
@@ -557,32 +537,14 @@ impl Monitor {
         {
             if let Some((score, psi)) = found {
                 record_score(&self.model, &self.version, &column.name, length, baseline, score.score, psi);
-                if score.drifted && psi >= config.min_psi {
-                    alert(AlertKind::Drift { baseline, score, psi });
-                }
             }
         }
-        let rate = counts.out_of_range_rate();
-        if column.kind == ColumnKind::Numeric && rate > config.max_out_of_range_rate {
-            alert(AlertKind::OutOfRange { rate });
-        }
-        let (live, training) = (counts.missing_rate(), column.stats.missing_rate);
-        if (live - training).abs() > config.max_missing_rate_change {
-            alert(AlertKind::MissingRate { live, training });
-        }
-        if counts.unseen > 0 {
-            alert(AlertKind::NewCategory { rows: counts.unseen });
-        }
-        if let Some(value) = counts.constant
-            && column.stats.distinct > 1
+        verdict.findings.into_iter().for_each(alert);
+        if let Some((score, psi)) = against_previous
+            && score.drifted
+            && psi >= config.min_psi
         {
-            alert(AlertKind::Constant { value });
-        }
-        if counts.float_for_integer > 0 {
-            alert(AlertKind::FloatForInteger { rows: counts.float_for_integer });
-        }
-        if counts.wrong_type > 0 {
-            alert(AlertKind::WrongType { rows: counts.wrong_type });
+            alert(AlertKind::Drift { baseline: Baseline::PreviousWindow, score, psi });
         }
         WindowReport {
             column: column.name.clone(),
@@ -594,7 +556,7 @@ impl Monitor {
         }
     }
 
-    fn alert(&self, length: Duration, start: i64, column: &Column, rows: u64, kind: AlertKind) {
+    fn alert(&self, length: Duration, start: i64, column: &MonitoredColumn, rows: u64, kind: AlertKind) {
         let alert = Alert {
             model: self.model.clone(),
             version: self.version.clone(),

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fresco_abi::DistributionStats;
+use super::MonitoredColumn;
 
 /// A window's counts for every column, and a uniform sample of its rows (Algorithm R,
 /// lock-free: each cell is one word, and the row decision is taken once for all
@@ -64,15 +64,8 @@ impl Window {
     }
 
     /// Records column `c`'s value of a row counted by [`Window::row`].
-    pub(super) fn record(
-        &self,
-        slot: RowSlot,
-        c: usize,
-        value: f64,
-        stats: &DistributionStats,
-        categories: Option<&[f64]>,
-    ) {
-        self.columns[c].record(value, stats, categories);
+    pub(super) fn record(&self, slot: RowSlot, c: usize, value: f64, column: &MonitoredColumn) {
+        self.columns[c].record(value, column);
         if let Some(j) = slot.0 {
             self.sample[j * self.columns.len() + c].store(value.to_bits(), Ordering::Relaxed);
         }
@@ -116,20 +109,19 @@ impl ColumnCounts {
         self.bins.iter().for_each(|b| b.store(0, Ordering::Relaxed));
     }
 
-    /// `categories` are the training data's category values, ascending, for
-    /// categorical columns.
-    fn record(&self, value: f64, stats: &DistributionStats, categories: Option<&[f64]>) {
+    fn record(&self, value: f64, column: &MonitoredColumn) {
         if value.is_nan() {
             self.missing.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if let Some(b) = self.bins.get(stats.bin_of(value)) {
+        let placed = column.place(value);
+        if let Some(b) = self.bins.get(placed.bin) {
             b.fetch_add(1, Ordering::Relaxed);
         }
-        if stats.outside_range(value) {
+        if placed.outside {
             self.out_of_range.fetch_add(1, Ordering::Relaxed);
         }
-        if categories.is_some_and(|known| known.binary_search_by(|k| k.total_cmp(&value)).is_err()) {
+        if placed.unseen {
             self.unseen.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -147,6 +139,16 @@ impl ColumnCounts {
             sample,
         }
     }
+}
+
+/// Where a present value lands among a column's training statistics.
+pub(super) struct Placement {
+    /// Its training bin.
+    pub(super) bin: usize,
+    /// Below the training minimum or above its maximum.
+    pub(super) outside: bool,
+    /// A categorical column's value that was no training category.
+    pub(super) unseen: bool,
 }
 
 /// The value, when every value of a (non-empty) sample is the same one.

@@ -10,13 +10,12 @@ use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::store::{AggregateStore, classify};
 use super::{AggregateError, Definitions, Recorded, StreamSpec};
 use crate::features::Timestamp;
 use crate::features::materialize::{cast, entity_keys, timestamps};
-use crate::untrusted::guarded;
+use crate::untrusted::{guarded, open_parquet};
 
 /// One stream's event log: a Parquet file with the stream's entity column, `ts` (event
 /// time), optionally `value` (float or integer; 1.0 for every event when absent) and
@@ -162,7 +161,8 @@ fn file_err(path: &Path) -> impl Fn(String) -> AggregateError + '_ {
 
 fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, AggregateError> {
     let file = File::open(path).map_err(|e| file_err(path)(e.to_string()))?;
-    let mut reader = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)?.build()).map_err(file_err(path))?;
+    let builder = open_parquet(file).map_err(file_err(path))?;
+    let mut reader = guarded(|| builder.build()).map_err(file_err(path))?;
     let mut batches = Vec::new();
     while let Some(batch) = guarded(|| reader.next().transpose()).map_err(file_err(path))? {
         batches.push(batch);

@@ -24,6 +24,7 @@ use crate::model::ModelSource;
 use crate::registry::Registry;
 use crate::rollout::FlagSource;
 use plan::ModelPlan;
+pub(crate) use versions::check_artifact;
 use versions::{Loader, Rollout, Slot, Versions};
 pub use watch::Watcher;
 

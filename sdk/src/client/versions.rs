@@ -70,8 +70,8 @@ pub(crate) struct Slot {
 }
 
 /// The input for the smoke row: each input's declared default, else zero.
-fn smoke_row(plan: &ModelPlan) -> Vec<f64> {
-    plan.backend
+fn smoke_row(backend: &Backend) -> Vec<f64> {
+    backend
         .metadata()
         .inputs
         .iter()
@@ -95,6 +95,31 @@ fn check_identity(backend: &Backend, model: &str, version: Option<&str>) -> Resu
         return Err(Refusal::Version { declared: meta.version.clone() });
     }
     Ok(())
+}
+
+/// Scores one plain row: a version that traps or answers NaN is refused.
+fn smoke(backend: &Backend) -> Result<(), Refusal> {
+    let row = smoke_row(backend);
+    let outputs = &backend.metadata().outputs;
+    let mut out = vec![0.0; outputs.len()];
+    backend.predict_into(&row, &mut out).map_err(|e| Refusal::Smoke(Box::new(e)))?;
+    if let Some((name, _)) = outputs.iter().zip(&out).find(|(_, v)| !v.is_finite()) {
+        return Err(Refusal::NonFinite { output: name.clone() });
+    }
+    Ok(())
+}
+
+/// What a registry checks before it stores a version: the artifact loads, is the model
+/// and version it is published as, and scores a smoke row.
+pub(crate) fn check_artifact(
+    engine: &fresco_runtime::Engine,
+    source: ModelSource,
+    model: &str,
+    version: &str,
+) -> Result<(), Refusal> {
+    let backend = Backend::load(engine, source).map_err(|e| Refusal::Load(Box::new(e)))?;
+    check_identity(&backend, model, Some(version))?;
+    smoke(&backend)
 }
 
 impl Slot {
@@ -158,19 +183,8 @@ impl Slot {
         if let Some(input) = plan.request_input_names().find(|i| !serving.has_request_input(i)) {
             return Err(Refusal::UnsentInput { input: input.to_owned() });
         }
-        self.smoke(&plan)?;
+        smoke(&plan.backend)?;
         Ok(plan)
-    }
-
-    /// Scores one plain row: a version that traps or answers NaN is refused.
-    fn smoke(&self, plan: &ModelPlan) -> Result<(), Refusal> {
-        let row = smoke_row(plan);
-        let mut out = vec![0.0; plan.n_outputs()];
-        plan.backend.predict_into(&row, &mut out).map_err(|e| Refusal::Smoke(Box::new(e)))?;
-        if let Some((name, _)) = plan.output_names.iter().zip(&out).find(|(_, v)| !v.is_finite()) {
-            return Err(Refusal::NonFinite { output: name.clone() });
-        }
-        Ok(())
     }
 
     /// The loaded plan of `version`, loading it from the registry (or `source`) first.

@@ -59,6 +59,8 @@ impl Drop for Watcher {
 struct Refused {
     manifest: HashMap<String, String>,
     flagged: HashSet<(String, String)>,
+    /// Rollout flags found missing from the flag state (said once until they appear).
+    unknown_flags: HashSet<String>,
 }
 
 /// One look at every model's manifest and flag.
@@ -82,6 +84,12 @@ fn look(inner: &Arc<Inner>, refused: &mut Refused) {
             }
         }
         if let (Some(rollout), Some(flags)) = (&slot.rollout, &inner.flags) {
+            if flags.knows(&rollout.flag) {
+                refused.unknown_flags.remove(&rollout.flag);
+            } else if refused.unknown_flags.insert(rollout.flag.clone()) {
+                tracing::warn!(model = %name, flag = %rollout.flag,
+                    "the rollout flag is not in the flag state: requests are served as with the flag off");
+            }
             let wanted: Vec<String> = flags
                 .versions(&rollout.flag)
                 .into_iter()

@@ -9,11 +9,10 @@ use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, TimeUnit};
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use redb::Durability;
 
 use super::{EmbeddedStore, StoreError, Timestamp};
-use crate::untrusted::guarded;
+use crate::untrusted::{guarded, open_parquet};
 use crate::{Value, ValueType};
 
 /// Column names for [`EmbeddedStore::materialize_parquet`].
@@ -107,7 +106,7 @@ impl EmbeddedStore {
         let entity_column = options.entity_column.clone().unwrap_or_else(|| def.entity.clone());
 
         let file = File::open(path).map_err(|e| source(e.to_string()))?;
-        let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)).map_err(source)?;
+        let builder = open_parquet(file).map_err(source)?;
         let rows_total = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let schema = builder.parquet_schema();
         let mut wanted: Vec<&str> = vec![entity_column.as_str(), options.timestamp_column.as_str()];
@@ -238,7 +237,7 @@ impl EmbeddedStore {
         let path = path.as_ref();
         let source = |reason: String| StoreError::Source { path: path.display().to_string(), reason };
         let file = File::open(path).map_err(|e| source(e.to_string()))?;
-        let builder = guarded(|| ParquetRecordBatchReaderBuilder::try_new(file)).map_err(source)?;
+        let builder = open_parquet(file).map_err(source)?;
         let schema = builder.schema();
         for needed in [entity_column, timestamp_column] {
             if schema.field_with_name(needed).is_err() {

@@ -1,54 +1,12 @@
-//! A model registry on disk: versioned artifacts and a manifest naming the serving
-//! version, so a model can be deployed and rolled back without a redeploy of the app.
-//!
-//! Layout (docs/design.md §8):
-//!
-//! ```text
-//! <root>/<model>/manifest.json        {"serving": "4", "previous": "3"}
-//! <root>/<model>/<version>/model.wasm  or model.onnx + metadata.json,
-//!                                      or model.txt (LightGBM), model.json (XGBoost)
-//! ```
-//!
-//! One artifact per version directory. Tree files are compiled when loaded; a `.wasm`
-//! must declare the directory's model name and version in its metadata, so a file
-//! copied into the wrong place is refused instead of served under the wrong name.
-//! The manifest is replaced atomically (written beside, then renamed), so a reader
-//! never sees half of it.
-//!
-//! ```
-//! use fresco::registry::Registry;
-//!
-//! let root = tempfile::tempdir()?;
-//! let registry = Registry::open(root.path())?;
-//! registry.publish_wasm("linear", "1", &fresco_test_models::linear())?;
-//! registry.deploy("linear", "1")?;
-//! assert_eq!(registry.manifest("linear")?.serving, "1");
-//! assert_eq!(registry.versions("linear")?[0].version, "1");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
-
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fresco_abi::ModelMetadata;
-use serde::{Deserialize, Serialize};
 
+use super::manifest::{self, InvalidName, MANIFEST, Manifest, ManifestError};
+use crate::error::Refusal;
 use crate::model::ModelSource;
-
-/// The name of each model's manifest file.
-pub const MANIFEST: &str = "manifest.json";
-
-/// Which version of a model serves, and which served before it (for rollback).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    /// The version that serves.
-    pub serving: String,
-    /// The version that served before, kept loaded for an instant rollback.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous: Option<String>,
-}
 
 /// The kind of artifact a version directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,12 +103,13 @@ pub enum RegistryError {
         reason: String,
     },
     /// A manifest that is not valid JSON of the documented form.
-    #[error("{path}: not a valid manifest: {reason}")]
+    #[error("{path}: not a valid manifest: {source}")]
     Manifest {
         /// The manifest file.
         path: PathBuf,
         /// Why.
-        reason: String,
+        #[source]
+        source: ManifestError,
     },
     /// The model has never been deployed (no manifest).
     #[error("model `{model}` has no manifest yet: deploy a version first")]
@@ -182,6 +141,28 @@ pub enum RegistryError {
         /// Why.
         source: crate::OnnxError,
     },
+    /// An artifact refused at publish, before a version number was taken: it does not
+    /// load, declares another model or version, or fails to score a plain row.
+    #[error("`{model}` version `{version}` was not published: {reason}")]
+    Refused {
+        /// The model.
+        model: String,
+        /// The version it was to be.
+        version: String,
+        /// Why (boxed: it is large and rare).
+        #[source]
+        reason: Box<crate::error::Refusal>,
+    },
+    /// ONNX metadata missing for an ONNX model, or given for another kind.
+    #[error("`{model}` version `{version}`: {reason}")]
+    Metadata {
+        /// The model.
+        model: String,
+        /// The version.
+        version: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// An artifact this build cannot load (its Cargo feature is off).
     #[error("{path}: {kind} models need fresco's `{feature}` feature")]
     Unsupported {
@@ -204,14 +185,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
     move |source| RegistryError::Io { path: path.to_owned(), source }
 }
 
-/// Model and version names become directory names: keep them to a safe alphabet so a
-/// name can never climb out of the registry (`..`, `/`).
 fn check_name(what: &'static str, name: &str) -> Result<(), RegistryError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(()) } else { Err(RegistryError::InvalidName { what, name: name.to_owned() }) }
+    manifest::check_name(what, name).map_err(|InvalidName { what, name }| RegistryError::InvalidName { what, name })
 }
 
 /// Orders versions numerically where both are numbers ("9" < "10"), else as text.
@@ -220,6 +195,64 @@ fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
         (Ok(x), Ok(y)) => x.cmp(&y),
         _ => a.cmp(b),
     }
+}
+
+/// Loads `bytes` as a Client would load `version` of `model` from the registry, and
+/// checks it ([`Registry::publish`]).
+fn check_artifact(
+    model: &str,
+    version: &str,
+    kind: ArtifactKind,
+    bytes: &[u8],
+    onnx_metadata: Option<&ModelMetadata>,
+) -> Result<(), RegistryError> {
+    let refused = |reason| RegistryError::Refused {
+        model: model.to_owned(),
+        version: version.to_owned(),
+        reason: Box::new(reason),
+    };
+    let metadata_error =
+        |reason| RegistryError::Metadata { model: model.to_owned(), version: version.to_owned(), reason };
+    if onnx_metadata.is_some() && kind != ArtifactKind::Onnx {
+        return Err(metadata_error("metadata is given with ONNX models only (the others carry their own)"));
+    }
+    let load_error = |e: crate::ModelError| refused(Refusal::Load(Box::new(e)));
+    let source = match kind {
+        ArtifactKind::Wasm => ModelSource::WasmBytes(bytes.to_vec()),
+        #[cfg(feature = "trees")]
+        ArtifactKind::LightGbm | ArtifactKind::XgBoost => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| refused(Refusal::NotText { kind: kind.to_string(), at: e.valid_up_to() }))?;
+            let format = if kind == ArtifactKind::LightGbm {
+                fresco_compiler::Format::LightGbm
+            } else {
+                fresco_compiler::Format::XgBoost
+            };
+            let compiler = fresco_compiler::Compiler::new(model, version)
+                .add_source(text, format)
+                .map_err(|e| load_error(e.into()))?;
+            ModelSource::Trees(Box::new(compiler))
+        }
+        #[cfg(feature = "onnx")]
+        ArtifactKind::Onnx => {
+            let mut meta = onnx_metadata
+                .cloned()
+                .ok_or_else(|| metadata_error("an ONNX model is published with its metadata (inputs and outputs)"))?;
+            meta.name = model.to_owned();
+            meta.version = version.to_owned();
+            ModelSource::Onnx(crate::OnnxModel::from_bytes(bytes, meta).map_err(|e| load_error(e.into()))?)
+        }
+        #[allow(unreachable_patterns)]
+        kind => {
+            return Err(RegistryError::Unsupported {
+                path: PathBuf::from(kind.file_name()),
+                kind,
+                feature: if kind == ArtifactKind::Onnx { "onnx" } else { "trees" },
+            });
+        }
+    };
+    let engine = fresco_runtime::Engine::new().map_err(|e| load_error(e.into()))?;
+    crate::client::check_artifact(&engine, source, model, version).map_err(refused)
 }
 
 impl Registry {
@@ -317,11 +350,7 @@ impl Registry {
             }
             Err(e) => return Err(io_err(&path)(e)),
         };
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| RegistryError::Manifest { path: path.clone(), reason: e.to_string() })?;
-        check_name("version", &manifest.serving)
-            .and_then(|()| manifest.previous.as_deref().map_or(Ok(()), |p| check_name("version", p)))
-            .map_err(|e| RegistryError::Manifest { path, reason: e.to_string() })?;
+        let manifest = Manifest::from_json(&bytes).map_err(|source| RegistryError::Manifest { path, source })?;
         Ok(manifest)
     }
 
@@ -356,15 +385,33 @@ impl Registry {
         let dir = self.model_dir(model)?;
         let path = dir.join(MANIFEST);
         let tmp = dir.join(format!(".{MANIFEST}.{}.tmp", std::process::id()));
-        let json = serde_json::to_vec_pretty(manifest)
-            .map_err(|e| RegistryError::Manifest { path: path.clone(), reason: e.to_string() })?;
+        let json = manifest.to_json();
         let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
         file.write_all(&json).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
         fs::rename(&tmp, &path).map_err(io_err(&path))
     }
 
     /// Stores `bytes` as the artifact of a new version (refusing to overwrite one).
+    ///
+    /// The artifact is loaded and checked first, as a Client would load it: it must
+    /// load (a tree model compiles, an ONNX graph fits its metadata), a `.wasm` must
+    /// declare this model and version, and it must score a plain row (each input's
+    /// default, else 0) with finite outputs. A refused artifact takes no version number.
     /// The version appears whole: it is written under a hidden name and renamed.
+    ///
+    /// ```
+    /// use fresco::registry::{ArtifactKind, Registry, RegistryError};
+    ///
+    /// let root = tempfile::tempdir()?;
+    /// let registry = Registry::open(root.path())?;
+    /// let refused = registry.publish("linear", "1", ArtifactKind::LightGbm, b"not a booster", None);
+    /// assert!(matches!(refused, Err(RegistryError::Refused { .. })));
+    /// // A module declaring version 1 cannot be published as version 2.
+    /// let mislabelled = registry.publish_wasm("linear", "2", &fresco_test_models::linear_version("1"));
+    /// assert!(mislabelled.unwrap_err().to_string().contains("declares version `1`"));
+    /// assert!(registry.models()?.is_empty(), "nothing was stored");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish(
         &self,
         model: &str,
@@ -382,6 +429,7 @@ impl Registry {
                 reason: "this version already exists; versions are immutable".into(),
             });
         }
+        check_artifact(model, version, kind, bytes, onnx_metadata)?;
         let staging = model_dir.join(format!(".{version}.{}.staging", std::process::id()));
         fs::create_dir_all(&staging).map_err(io_err(&staging))?;
         let artifact = staging.join(kind.file_name());
@@ -419,8 +467,10 @@ impl Registry {
             ArtifactKind::Onnx => {
                 let meta_path = path.with_file_name("metadata.json");
                 let bytes = fs::read(&meta_path).map_err(io_err(&meta_path))?;
-                let mut meta: ModelMetadata = serde_json::from_slice(&bytes)
-                    .map_err(|e| RegistryError::Manifest { path: meta_path.clone(), reason: e.to_string() })?;
+                let mut meta: ModelMetadata = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Artifact {
+                    dir: meta_path.clone(),
+                    reason: format!("metadata.json is not valid model metadata: {e}"),
+                })?;
                 meta.name = model.to_owned();
                 meta.version = version.to_owned();
                 crate::OnnxModel::from_file(&path, meta)

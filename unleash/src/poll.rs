@@ -1,5 +1,6 @@
 //! The background poll: fetch the flag state every refresh interval, apply it, post
-//! the SDK's usage metrics. A failed poll keeps the last state.
+//! the SDK's usage metrics (beside the polls, so a slow metrics endpoint never delays
+//! a flag change). A failed poll keeps the last state.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -30,7 +31,7 @@ impl Poller {
             .spawn(move || {
                 runtime.block_on(async {
                     tokio::select! {
-                        () = run(&shared) => {}
+                        () = run(shared) => {}
                         _ = stopped => {}
                     }
                 });
@@ -51,7 +52,7 @@ impl Drop for Poller {
     }
 }
 
-async fn run(shared: &Shared) {
+async fn run(shared: Arc<Shared>) {
     let endpoint = features_endpoint(&shared.api_url);
     let metrics_endpoint = Metrics::endpoint(&shared.api_url);
     let interval_ms = u64::try_from(shared.refresh.as_millis()).unwrap_or(u64::MAX);
@@ -64,10 +65,15 @@ async fn run(shared: &Shared) {
             Ok(metrics) => {
                 shared.stats.fetches.fetch_add(1, Ordering::Relaxed);
                 if let Some(metrics) = metrics {
-                    let posted = shared.client.http.post_json(&metrics_endpoint, metrics, Some(interval_ms)).await;
-                    if !matches!(posted, Ok(true)) {
-                        tracing::debug!(url = %shared.api_url, "unleash metrics not accepted");
-                    }
+                    // Posted beside the polls, not before the next one: a slow metrics
+                    // endpoint (up to the request timeout) must not delay flag changes.
+                    let (shared, endpoint) = (shared.clone(), metrics_endpoint.clone());
+                    tokio::spawn(async move {
+                        let posted = shared.client.http.post_json(&endpoint, metrics, Some(interval_ms)).await;
+                        if !matches!(posted, Ok(true)) {
+                            tracing::debug!(url = %shared.api_url, "unleash metrics not accepted");
+                        }
+                    });
                 }
             }
             Err(reason) => {

@@ -219,7 +219,7 @@ mod tests {
 
     use super::*;
 
-    /// A 1.2 KB file the `parquet_columns` fuzz target found: its dictionary page
+    /// A 942-byte file the `parquet_columns` fuzz target found: its dictionary page
     /// declares 1.9 billion doubles, which the reader allocated (15.4 GB) before
     /// noticing the page held a few bytes.
     #[test]

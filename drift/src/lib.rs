@@ -43,8 +43,8 @@ pub use detect::{
 pub use distance::{jensen_shannon, psi, wasserstein_distance, wasserstein_weighted};
 pub use ks::{KS_EXACT_MAX, KsTest, ks_2samp};
 pub use monitor::{
-    Alert, AlertCallback, AlertKind, Baseline, Monitor, MonitorConfig, MonitoredColumn, TypeViolation, Verdict,
-    WindowReport, WindowSnapshot,
+    Alert, AlertCallback, AlertKind, Baseline, MAX_SAMPLE_SIZE, Monitor, MonitorConfig, MonitorConfigError,
+    MonitoredColumn, TypeViolation, Verdict, WindowReport, WindowSnapshot,
 };
 pub use profile::{DEFAULT_BINS, MAX_BINS, SAMPLE_SIZE, category_key, profile};
 pub use reference::Reference;

@@ -207,6 +207,9 @@ pub enum ConfigError {
     /// No prediction log was configured.
     #[error("no prediction log configured: call ClientBuilder::log_to")]
     NoPredictionLog,
+    /// A drift monitor configuration the monitor cannot run with.
+    #[error(transparent)]
+    Monitor(#[from] fresco_drift::MonitorConfigError),
     /// A model's registry could not be read.
     #[error("model `{model}`: {source}")]
     Registry {

@@ -210,6 +210,10 @@ fn configuration_mistakes_are_refused_at_build() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("not a WebAssembly module"), "{err}");
+    // A monitor that would hold a billion values per column and window.
+    let huge = fresco::drift::MonitorConfig { sample_size: 1 << 30, ..Default::default() };
+    let err = Client::builder().model(ModelConfig::new(source())).log_to(MemorySink::new()).monitor(huge).build();
+    assert_eq!(err.unwrap_err().to_string(), "monitor sample_size 1073741824 is outside 1..=100000");
 }
 
 #[test]

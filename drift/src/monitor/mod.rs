@@ -49,7 +49,9 @@ pub struct MonitorConfig {
     pub windows: Vec<Duration>,
     /// Tests and thresholds.
     pub drift: DriftConfig,
-    /// Values sampled per column and window for the tests (default 1,000).
+    /// Values sampled per column and window for the tests (default 1,000), from 1 to
+    /// [`MAX_SAMPLE_SIZE`]: [`MonitorConfig::check`] refuses others, and
+    /// [`Monitor::new`] keeps to that range.
     pub sample_size: usize,
     /// Windows with fewer rows than this are not judged (default 100).
     pub min_rows: u64,
@@ -78,6 +80,37 @@ impl Default for MonitorConfig {
             max_missing_rate_change: 0.1,
             on_alert: None,
         }
+    }
+}
+
+/// The largest [`MonitorConfig::sample_size`]: the monitor holds that many values per
+/// column for each of its windows (100,000 × 14 windows × 8 bytes = 11 MB per column).
+pub const MAX_SAMPLE_SIZE: usize = 100_000;
+
+/// A [`MonitorConfig`] the monitor cannot run with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MonitorConfigError {
+    /// A sample size of 0 (nothing would be tested) or past [`MAX_SAMPLE_SIZE`].
+    #[error("monitor sample_size {0} is outside 1..={MAX_SAMPLE_SIZE}")]
+    SampleSize(usize),
+}
+
+impl MonitorConfig {
+    /// Checks the sizes the monitor allocates by.
+    ///
+    /// ```
+    /// use fresco_drift::{MonitorConfig, MonitorConfigError};
+    ///
+    /// assert!(MonitorConfig::default().check().is_ok());
+    /// let huge = MonitorConfig { sample_size: 1 << 30, ..MonitorConfig::default() };
+    /// assert_eq!(huge.check(), Err(MonitorConfigError::SampleSize(1 << 30)));
+    /// ```
+    pub fn check(&self) -> Result<(), MonitorConfigError> {
+        if !(1..=MAX_SAMPLE_SIZE).contains(&self.sample_size) {
+            return Err(MonitorConfigError::SampleSize(self.sample_size));
+        }
+        Ok(())
     }
 }
 
@@ -345,7 +378,10 @@ impl Monitor {
             let slots = (0..longest + 2)
                 .map(|_| Slot {
                     epoch: AtomicU64::new(0),
-                    window: Window::new(columns.iter().map(|c| c.stats.counts.len()), config.sample_size),
+                    window: Window::new(
+                        columns.iter().map(|c| c.stats.counts.len()),
+                        config.sample_size.clamp(1, MAX_SAMPLE_SIZE),
+                    ),
                 })
                 .collect();
             Ring {
@@ -477,7 +513,7 @@ impl Monitor {
                 let first = (last + 1).saturating_sub(view.multiple);
                 let parts: Vec<Vec<WindowSnapshot>> =
                     (first..=last).filter_map(|w| held(w).map(|s| s.window.snapshot())).collect();
-                if let Some(snapshots) = merge(parts, self.config.sample_size) {
+                if let Some(snapshots) = merge(parts, self.config.sample_size.clamp(1, MAX_SAMPLE_SIZE)) {
                     closed.push(Closed { view: v, first, last, snapshots });
                 }
             }

@@ -298,6 +298,9 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, Error> {
         let _span = tracing::info_span!("fresco.client.build", models = self.models.len()).entered();
         let sink = self.sink.ok_or(ConfigError::NoPredictionLog)?;
+        if let Some(config) = &self.monitoring {
+            config.check().map_err(ConfigError::Monitor)?;
+        }
         let engine = match self.engine {
             Some(engine) => engine,
             None => fresco_runtime::Engine::new()

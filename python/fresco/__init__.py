@@ -85,7 +85,25 @@ class Model:
     def __init__(self, path: PathLike | None = None, *, data: bytes | None = None):
         if (path is None) == (data is None):
             raise TypeError("give a model path or data=bytes, not both")
-        self._native = _native.Model(os.fspath(path)) if path is not None else _native.Model.from_bytes(data)
+        if path is not None:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError as e:
+                raise ModelError(f"{os.fspath(path)}: {e.strerror or e}") from e
+        # The module's bytes are kept so that a model pickles (joblib, multiprocessing,
+        # Spark UDFs that capture it): the copy is loaded and validated again where it
+        # lands, and scores the same bits.
+        self._data = bytes(data)
+        try:
+            self._native = _native.Model.from_bytes(self._data)
+        except ModelError as e:
+            if path is None:
+                raise
+            raise ModelError(f"{os.fspath(path)}: {e}") from e
+
+    def __reduce__(self):
+        return (type(self).from_bytes, (self._data,))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Model":

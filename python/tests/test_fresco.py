@@ -166,6 +166,27 @@ def test_training_set_builder_errors(tmp_path):
         fresco.build_training_set(tmp_path, "churn", "sometimes", tmp_path / "out.parquet")
 
 
+def _score_in_worker(args):
+    model, rows = args
+    return model.predict(rows)
+
+
+def test_a_pickled_model_scores_the_same_bits_in_other_processes(repo, eta):
+    import multiprocessing
+    import pickle
+
+    rows = np.random.default_rng(7).uniform(0, 30, size=(500, len(eta.inputs)))
+    expected = eta.predict(rows)
+    copy = pickle.loads(pickle.dumps(eta))
+    assert (copy.name, copy.version, copy.sha256) == (eta.name, eta.version, eta.sha256)
+    assert np.array_equal(bits(copy.predict(rows)), bits(expected))
+    # Fresh interpreters (spawn), each unpickling the model it is handed.
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.map(_score_in_worker, [(eta, rows[i::4]) for i in range(4)])
+    for i, got in enumerate(results):
+        assert np.array_equal(bits(got), bits(expected[i::4])), f"worker {i}"
+
+
 def test_bad_input_raises_typed_errors(repo, eta, tmp_path):
     (tmp_path / "bad.wasm").write_bytes(b"\0asm\x01\0\0\0garbage")
     with pytest.raises(fresco.ModelError):

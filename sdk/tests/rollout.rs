@@ -318,6 +318,38 @@ fn publish_refuses_an_artifact_before_it_takes_a_version() {
     assert_eq!(registry.versions("trees").unwrap()[0].kind, ArtifactKind::LightGbm);
 }
 
+/// Eight publishers of one version at the same moment (as from eight processes of a
+/// deploy pipeline): one stores it, the others are told it exists, and no half-written
+/// hidden directory stays behind.
+#[test]
+fn concurrent_publishers_of_one_version_store_it_once() {
+    let (dir, registry) = registry_with(&["1"]);
+    let wasm = linear_v("2");
+    let barrier = std::sync::Barrier::new(8);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    registry.publish_wasm("linear", "2", &wasm)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    for err in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(err.to_string().contains("already exists"), "{err}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("linear"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["1", "2", "manifest.json"]);
+    assert_eq!(std::fs::read(dir.path().join("linear/2/model.wasm")).unwrap(), wasm);
+}
+
 /// A flag source whose answers the test scripts: version by key parity, or off.
 struct Scripted {
     on: AtomicBool,

@@ -30,6 +30,16 @@ impl ArtifactKind {
         (ArtifactKind::XgBoost, "model.json"),
     ];
 
+    /// The Cargo feature that loads this kind (WebAssembly: `client`, which the registry
+    /// needs anyway).
+    fn feature(self) -> &'static str {
+        match self {
+            ArtifactKind::Wasm => "client",
+            ArtifactKind::Onnx => "onnx",
+            ArtifactKind::LightGbm | ArtifactKind::XgBoost => "trees",
+        }
+    }
+
     /// The artifact's file name inside a version directory.
     pub fn file_name(self) -> &'static str {
         Self::ALL.iter().find(|(k, _)| *k == self).map_or("model.wasm", |(_, f)| f)
@@ -71,13 +81,8 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     /// A model or version name that is not a plain directory name.
-    #[error("`{name}` is not a valid {what} name: use letters, digits, `.`, `_` and `-` (not starting with `.`)")]
-    InvalidName {
-        /// "model" or "version".
-        what: &'static str,
-        /// The name given.
-        name: String,
-    },
+    #[error(transparent)]
+    InvalidName(#[from] InvalidName),
     /// No such model in the registry.
     #[error("the registry at {root} has no model `{model}`")]
     UnknownModel {
@@ -186,7 +191,19 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
 }
 
 fn check_name(what: &'static str, name: &str) -> Result<(), RegistryError> {
-    manifest::check_name(what, name).map_err(|InvalidName { what, name }| RegistryError::InvalidName { what, name })
+    Ok(manifest::check_name(what, name)?)
+}
+
+/// A suffix no other writer uses at the same moment (process id and a counter), so
+/// that two publishers or deployers, in one process or in two, never write the same
+/// hidden file.
+fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!("{}.{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+fn already_exists(dir: PathBuf) -> RegistryError {
+    RegistryError::Artifact { dir, reason: "this version already exists; versions are immutable".into() }
 }
 
 /// Orders versions numerically where both are numbers ("9" < "10"), else as text.
@@ -247,7 +264,7 @@ fn check_artifact(
             return Err(RegistryError::Unsupported {
                 path: PathBuf::from(kind.file_name()),
                 kind,
-                feature: if kind == ArtifactKind::Onnx { "onnx" } else { "trees" },
+                feature: kind.feature(),
             });
         }
     };
@@ -384,7 +401,7 @@ impl Registry {
     fn write_manifest(&self, model: &str, manifest: &Manifest) -> Result<(), RegistryError> {
         let dir = self.model_dir(model)?;
         let path = dir.join(MANIFEST);
-        let tmp = dir.join(format!(".{MANIFEST}.{}.tmp", std::process::id()));
+        let tmp = dir.join(format!(".{MANIFEST}.{}.tmp", unique_suffix()));
         let json = manifest.to_json();
         let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
         file.write_all(&json).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
@@ -424,23 +441,30 @@ impl Registry {
         let model_dir = self.model_dir(model)?;
         let dir = model_dir.join(version);
         if dir.exists() {
-            return Err(RegistryError::Artifact {
-                dir,
-                reason: "this version already exists; versions are immutable".into(),
-            });
+            return Err(already_exists(dir));
         }
         check_artifact(model, version, kind, bytes, onnx_metadata)?;
-        let staging = model_dir.join(format!(".{version}.{}.staging", std::process::id()));
-        fs::create_dir_all(&staging).map_err(io_err(&staging))?;
-        let artifact = staging.join(kind.file_name());
-        fs::write(&artifact, bytes).map_err(io_err(&artifact))?;
-        if let Some(meta) = onnx_metadata {
-            let path = staging.join("metadata.json");
-            let json = serde_json::to_vec_pretty(meta)
-                .map_err(|e| RegistryError::Artifact { dir: staging.clone(), reason: e.to_string() })?;
-            fs::write(&path, json).map_err(io_err(&path))?;
+        let staging = model_dir.join(format!(".{version}.{}.staging", unique_suffix()));
+        let publish = || {
+            fs::create_dir_all(&staging).map_err(io_err(&staging))?;
+            let artifact = staging.join(kind.file_name());
+            fs::write(&artifact, bytes).map_err(io_err(&artifact))?;
+            if let Some(meta) = onnx_metadata {
+                let path = staging.join("metadata.json");
+                let json = serde_json::to_vec_pretty(meta)
+                    .map_err(|e| RegistryError::Artifact { dir: staging.clone(), reason: e.to_string() })?;
+                fs::write(&path, json).map_err(io_err(&path))?;
+            }
+            // Two publishers of one version may both have passed the check above: the
+            // rename of the second fails (the directory is there and not empty).
+            fs::rename(&staging, &dir)
+                .map_err(|e| if dir.exists() { already_exists(dir.clone()) } else { io_err(&dir)(e) })
+        };
+        if let Err(e) = publish() {
+            // Nothing half-written stays behind.
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
         }
-        fs::rename(&staging, &dir).map_err(io_err(&dir))?;
         self.entry(model, version)
     }
 
@@ -478,11 +502,7 @@ impl Registry {
                     .map_err(|source| RegistryError::Onnx { path, source })
             }
             #[allow(unreachable_patterns)]
-            kind => Err(RegistryError::Unsupported {
-                path,
-                kind,
-                feature: if kind == ArtifactKind::Onnx { "onnx" } else { "trees" },
-            }),
+            kind => Err(RegistryError::Unsupported { path, kind, feature: kind.feature() }),
         }
     }
 }

@@ -4,6 +4,7 @@ mod backfill;
 mod compile;
 mod dataset;
 mod drift;
+mod events;
 mod flags;
 mod holdout;
 mod inspect;
@@ -237,14 +238,34 @@ enum Command {
         definitions: PathBuf,
         /// A stream's event log: STREAM=PATH (Parquet: entity column, `ts`, optional
         /// `value` and `arrival`). Repeat for several streams.
-        #[arg(long = "events", value_parser = backfill::parse_event_log, required = true)]
+        #[arg(long = "events", value_parser = backfill::parse_event_log, required_unless_present_any = ["archive", "redis"])]
         events: Vec<fresco::aggregates::EventLog>,
+        /// An archive of the shared event stream (`fresco events archive`).
+        #[arg(long, conflicts_with = "events")]
+        archive: Option<PathBuf>,
+        /// The shared event stream's Redis server (`redis://host:port`): its entries
+        /// after what --archive holds, if given.
+        #[arg(long, conflicts_with = "events")]
+        redis: Option<String>,
+        /// The stream's key, with --redis.
+        #[arg(long, default_value = "fresco:events")]
+        stream_key: String,
+        /// With --redis: replay the stream only through this position (HI-LO), e.g.
+        /// what the replicas had applied.
+        #[arg(long, requires = "redis")]
+        until: Option<fresco::events::Position>,
         /// The table (Parquet with `ts` and the streams' entity columns).
         #[arg(long)]
         table: PathBuf,
         /// Where to write the table with the feature columns added.
         #[arg(long, short)]
         out: PathBuf,
+    },
+    /// The shared event stream of windowed aggregates (Redis Streams): archive it to
+    /// Parquet, trim it, show where it stands.
+    Events {
+        #[command(subcommand)]
+        action: events::Action,
     },
     /// Load feature rows from a Parquet file into an embedded feature store.
     ///
@@ -414,6 +435,12 @@ pub enum CliError {
     /// Flag state that could not be read.
     #[error(transparent)]
     Flags(#[from] fresco_unleash::FlagError),
+    /// The shared event stream failed.
+    #[error(transparent)]
+    Stream(#[from] fresco::events::StreamError),
+    /// Archiving the event stream failed.
+    #[error(transparent)]
+    Archive(#[from] fresco::events::archive::ArchiveError),
     /// A flag the snapshot does not hold (every id would read it as off).
     #[error("{snapshot}: no flag `{flag}` (flags: {known})")]
     UnknownFlag {
@@ -482,7 +509,13 @@ fn main() -> ExitCode {
         Command::Dataset { logs, model, from, to, label_window_days, policy, max_outcomes_in_memory, out } => {
             dataset::run(&logs, &model, from, to, label_window_days, policy, max_outcomes_in_memory, &out)
         }
-        Command::Backfill { definitions, events, table, out } => backfill::run(&definitions, &events, &table, &out),
+        Command::Backfill { definitions, events, archive, redis, stream_key, until, table, out } => {
+            let stream = redis.map(|redis| events::StreamArgs { redis, stream_key });
+            let source =
+                backfill::Source { logs: &events, archive: archive.as_deref(), stream: stream.as_ref(), until };
+            backfill::run(&definitions, source, &table, &out)
+        }
+        Command::Events { action } => events::run(action),
         Command::Materialize { store, view, entity, timestamp, ttl_secs, parquet } => {
             materialize::run(&store, &view, &entity, &timestamp, ttl_secs, &parquet)
         }

@@ -138,6 +138,19 @@ pub enum Error {
         /// The model.
         model: String,
     },
+    /// An event was not taken ([`Client::record_event`](crate::Client::record_event)):
+    /// the publisher's buffer is full, or the event is invalid.
+    #[error(transparent)]
+    Events(#[from] crate::events::StreamError),
+    /// An event was not recorded into the client's own aggregate store.
+    #[error(transparent)]
+    Aggregates(#[from] crate::aggregates::AggregateError),
+    /// [`Client::record_event`](crate::Client::record_event) with neither an event
+    /// publisher nor an aggregate store configured.
+    #[error(
+        "no event publisher or aggregate store configured: call ClientBuilder::events or ClientBuilder::aggregates"
+    )]
+    NoEventSink,
 }
 
 /// Why a model version was refused.

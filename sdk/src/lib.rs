@@ -70,6 +70,10 @@
 
 #[cfg(feature = "client")]
 pub mod aggregates;
+#[cfg(feature = "std")]
+mod atomic_file;
+#[cfg(feature = "client")]
+pub mod events;
 pub mod features;
 pub mod holdout;
 pub mod interval;

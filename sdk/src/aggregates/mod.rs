@@ -34,8 +34,8 @@ pub use definition::{
     Aggregation, Definitions, DurationError, StreamSpec, TILES_PER_WINDOW, WindowedFeature, parse_duration,
 };
 #[cfg(feature = "parquet")]
-pub use offline::{BackfillReport, EventBatches, EventLog, LateMarker, backfill, backfill_batches};
-pub use store::{AggregateStore, StreamStats};
+pub use offline::{BackfillReport, EventBatches, EventLog, LateMarker, backfill, backfill_batches, backfill_events};
+pub use store::{AggregateStore, Applied, StreamStats};
 
 /// What happened to a recorded event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +108,13 @@ pub enum AggregateError {
     #[error("aggregate snapshot: {reason}")]
     Snapshot {
         /// What went wrong.
+        reason: String,
+    },
+    /// The store refuses reads: it cannot vouch for its windows (see
+    /// [`AggregateStore::set_unavailable`]).
+    #[error("windowed aggregates unavailable: {reason}")]
+    Unavailable {
+        /// Why.
         reason: String,
     },
     /// Reading the event log or the table, or writing the output, failed.

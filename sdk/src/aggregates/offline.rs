@@ -261,9 +261,33 @@ pub fn backfill(
     for log in logs {
         events.push(EventBatches::new(&log.stream, read_batches(&log.path)?));
     }
+    backfill_table(defs, &events, table, out, progress, |i| logs[i].path.display().to_string())
+}
+
+/// [`backfill`] from event logs already in memory (e.g. the entries of a shared event
+/// stream, [`entry_batches`](crate::events::archive::entry_batches)), the table read
+/// from and written to Parquet files.
+pub fn backfill_events(
+    defs: &Definitions,
+    events: &[EventBatches],
+    table: &Path,
+    out: &Path,
+    progress: impl FnMut(u64, u64),
+) -> Result<BackfillReport, AggregateError> {
+    backfill_table(defs, events, table, out, progress, |i| format!("events of stream `{}`", events[i].stream))
+}
+
+fn backfill_table(
+    defs: &Definitions,
+    events: &[EventBatches],
+    table: &Path,
+    out: &Path,
+    progress: impl FnMut(u64, u64),
+    source: impl Fn(usize) -> String,
+) -> Result<BackfillReport, AggregateError> {
     let batches = read_batches(table)?;
-    let (columns, report) = feature_columns(defs, &events, &batches, progress).map_err(|e| match e {
-        Failure::Events(i, reason) => file_err(&logs[i].path)(reason),
+    let (columns, report) = feature_columns(defs, events, &batches, progress).map_err(|e| match e {
+        Failure::Events(i, reason) => AggregateError::File { path: source(i), reason },
         Failure::Table(reason) => file_err(table)(reason),
         Failure::Store(e) => e,
     })?;

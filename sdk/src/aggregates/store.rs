@@ -10,6 +10,7 @@ use smallvec::SmallVec;
 use super::definition::{Aggregation, Definitions, WindowedFeature};
 use super::tile::Ring;
 use super::{AggregateError, Recorded};
+use crate::events::{Entry, Position};
 use crate::features::{FeatureSpec, FeatureStore, FeatureValue, FeatureView, StoreError, Timestamp};
 use crate::sync::lock;
 use crate::value::{Value, ValueType};
@@ -195,6 +196,39 @@ pub struct AggregateStore {
     streams: Vec<StreamState>,
     /// Feature name → (stream, feature slot).
     features: HashMap<String, (usize, usize)>,
+    /// The last event-stream entry applied ([`apply`](Self::apply)).
+    position: Mutex<Option<Position>>,
+    /// Why reads are refused (a follower that fell behind a trimmed stream), if they are.
+    unavailable: Mutex<Option<String>>,
+    /// Whether `unavailable` holds a reason: one load on the read path.
+    refusing: std::sync::atomic::AtomicBool,
+}
+
+/// What [`AggregateStore::apply`] did with a run of stream entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// Entries that counted.
+    pub accepted: u64,
+    /// Dropped as late.
+    pub late: u64,
+    /// Dropped as dated after their arrival.
+    pub future: u64,
+    /// At or before the store's position: applied before, skipped.
+    pub duplicate: u64,
+    /// Skipped because no reader can apply them (unreadable, an undeclared stream, a
+    /// value that is not finite).
+    pub unusable: u64,
+}
+
+impl Applied {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: Applied) {
+        self.accepted += other.accepted;
+        self.late += other.late;
+        self.future += other.future;
+        self.duplicate += other.duplicate;
+        self.unusable += other.unusable;
+    }
 }
 
 /// The rule every event meets, online and in a marking pass: dated after its arrival is
@@ -257,7 +291,14 @@ impl AggregateStore {
                 future: AtomicU64::new(0),
             });
         }
-        Ok(AggregateStore { definitions, streams, features })
+        Ok(AggregateStore {
+            definitions,
+            streams,
+            features,
+            position: Mutex::new(None),
+            unavailable: Mutex::new(None),
+            refusing: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// The definitions it was built from.
@@ -329,11 +370,72 @@ impl AggregateStore {
         Ok(Recorded::Accepted)
     }
 
+    /// Applies event-stream entries in order, each once: an entry at or before the
+    /// store's [`position`](Self::position) is a duplicate and changes nothing; the
+    /// others are recorded as arriving at their [`Entry::arrival`] (never this
+    /// process's clock), so every store that applies the same stream holds the same
+    /// state. One writer at a time ([`Follower`](crate::events::Follower) is the one).
+    ///
+    /// An entry no store can apply (see [`Applied::unusable`]) is skipped, counted and
+    /// logged; it still moves the position.
+    pub fn apply(&self, entries: &[Entry]) -> Applied {
+        let mut done = Applied::default();
+        let mut position = lock(&self.position);
+        for entry in entries {
+            if position.is_some_and(|p| entry.position <= p) {
+                done.duplicate += 1;
+                continue;
+            }
+            *position = Some(entry.position);
+            let outcome = match &entry.event {
+                Ok(e) => {
+                    self.record_event_at(entry.arrival, &e.stream, &e.key, e.ts, e.value).map_err(|e| e.to_string())
+                }
+                Err(reason) => Err(reason.clone()),
+            };
+            match outcome {
+                Ok(Recorded::Accepted) => done.accepted += 1,
+                Ok(Recorded::Late) => done.late += 1,
+                Ok(Recorded::Future) => done.future += 1,
+                Err(reason) => {
+                    done.unusable += 1;
+                    tracing::warn!(position = %entry.position, %reason, "event-stream entry skipped");
+                }
+            }
+        }
+        done
+    }
+
+    /// The last event-stream entry this store reflects (`None`: none applied).
+    pub fn position(&self) -> Option<Position> {
+        *lock(&self.position)
+    }
+
+    /// Refuses reads with `reason` (`Some`), or serves them again (`None`): a follower
+    /// that cannot go on from the stream says so rather than serve counts that miss
+    /// events.
+    pub fn set_unavailable(&self, reason: Option<String>) {
+        let mut slot = lock(&self.unavailable);
+        self.refusing.store(reason.is_some(), Ordering::Release);
+        *slot = reason;
+    }
+
+    fn check_available(&self) -> Result<(), String> {
+        if !self.refusing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match lock(&self.unavailable).clone() {
+            Some(reason) => Err(reason),
+            None => Ok(()),
+        }
+    }
+
     /// The value of `feature` for `key` at time `now`; `None` where the aggregation has
     /// no value for an empty window (mean, min, max, last).
     pub fn read(&self, feature: &str, key: &str, now: Timestamp) -> Result<Option<f64>, AggregateError> {
         let &(stream, slot) =
             self.features.get(feature).ok_or_else(|| AggregateError::UnknownFeature { feature: feature.to_owned() })?;
+        self.check_available().map_err(|reason| AggregateError::Unavailable { reason })?;
         let s = &self.streams[stream];
         let f = &s.features[slot];
         Ok(read_slot(s, f, key, now))
@@ -374,7 +476,8 @@ impl AggregateStore {
                     .collect(),
             })
             .collect();
-        let snapshot = Snapshot { version: SNAPSHOT_VERSION, fingerprint: self.fingerprint(), streams };
+        let snapshot =
+            Snapshot { version: SNAPSHOT_VERSION, fingerprint: self.fingerprint(), position: self.position(), streams };
         let mut bytes =
             postcard::to_allocvec(&snapshot).map_err(|e| AggregateError::Snapshot { reason: e.to_string() })?;
         // A checksum trailer: a damaged snapshot is refused rather than restored into
@@ -396,13 +499,19 @@ impl AggregateStore {
         if crc32fast::hash(payload) != u32::from_le_bytes(checksum) {
             return Err(damaged("damaged: the checksum does not match".into()));
         }
-        let snapshot: Snapshot = postcard::from_bytes(payload).map_err(|e| damaged(format!("unreadable: {e}")))?;
-        if snapshot.version != SNAPSHOT_VERSION {
-            return Err(AggregateError::Snapshot { reason: format!("format version {}", snapshot.version) });
+        // The version first: another version's fields need not decode as this one's.
+        let (version, _) =
+            postcard::take_from_bytes::<u32>(payload).map_err(|e| damaged(format!("unreadable: {e}")))?;
+        if version != SNAPSHOT_VERSION {
+            return Err(AggregateError::Snapshot {
+                reason: format!("format version {version}; this build reads version {SNAPSHOT_VERSION}"),
+            });
         }
+        let snapshot: Snapshot = postcard::from_bytes(payload).map_err(|e| damaged(format!("unreadable: {e}")))?;
         if snapshot.fingerprint != store.fingerprint() {
             return Err(AggregateError::Snapshot { reason: "taken with other stream or feature definitions".into() });
         }
+        *lock(&store.position) = snapshot.position;
         for saved in snapshot.streams {
             let s = store.stream(&saved.name)?;
             s.latest.store(saved.latest, Ordering::Relaxed);
@@ -452,13 +561,14 @@ fn read_slot(s: &StreamState, f: &FeatureSlot, key: &str, now: Timestamp) -> Opt
     }
 }
 
-/// 2: a CRC-32 trailer.
-const SNAPSHOT_VERSION: u32 = 2;
+/// 2: a CRC-32 trailer. 3: the event-stream position.
+const SNAPSHOT_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     version: u32,
     fingerprint: u64,
+    position: Option<Position>,
     streams: Vec<SnapshotStream>,
 }
 
@@ -483,6 +593,7 @@ impl FeatureStore for AggregateStore {
         now: Timestamp,
     ) -> Result<Vec<Vec<FeatureValue>>, StoreError> {
         let s = self.stream_view(view)?;
+        self.check_available().map_err(|reason| StoreError::Unavailable { reason })?;
         let slots = features
             .iter()
             .map(|name| {

@@ -13,6 +13,14 @@
 //! | `fresco_treatments_total` | counter | `model` |
 //! | `fresco_treatments_refused_total` | counter | `model` |
 //! | `fresco_log_queue_depth` | gauge (batches waiting for the log writer) | |
+//! | `fresco_events_published_total` | counter (events appended by publishers) | |
+//! | `fresco_events_refused_total` | counter (events refused: publisher buffer full) | |
+//! | `fresco_events_append_failures_total` | counter (appends retried) | |
+//! | `fresco_events_buffered` | gauge (events waiting in a publisher) | |
+//! | `fresco_events_applied_total` | counter (stream entries read by followers) | `outcome`: accepted, late, future, duplicate, unusable |
+//! | `fresco_events_read_failures_total` | counter (follower reads retried) | |
+//! | `fresco_events_lag_seconds` | gauge (now − arrival of the last entry applied) | |
+//! | `fresco_events_behind` | gauge (1 while a follower's entries were trimmed and no archive has them) | |
 //!
 //! Drift monitoring (`fresco_drift::Monitor`) adds `fresco_drift_score`,
 //! `fresco_drift_psi`, `fresco_drift_alerts_total` and `fresco_contract_violations_total`.

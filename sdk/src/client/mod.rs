@@ -1,5 +1,6 @@
 //! The [`Client`]: one call from a request to a logged, holdout-aware prediction.
 
+mod events;
 mod metrics;
 mod plan;
 mod request;
@@ -201,6 +202,7 @@ pub struct ClientBuilder {
     max_batch_rows: Option<usize>,
     flags: Option<Arc<dyn FlagSource>>,
     monitoring: Option<fresco_drift::MonitorConfig>,
+    publisher: Option<Arc<crate::events::Publisher>>,
 }
 
 impl ClientBuilder {
@@ -332,6 +334,7 @@ impl ClientBuilder {
                 sink,
                 max_batch_rows: self.max_batch_rows.unwrap_or(Self::DEFAULT_MAX_BATCH_ROWS),
                 stats,
+                publisher: self.publisher,
             }),
         })
     }
@@ -426,6 +429,7 @@ struct Inner {
     sink: Arc<dyn PredictionSink>,
     max_batch_rows: usize,
     stats: ClientStats,
+    publisher: Option<Arc<crate::events::Publisher>>,
 }
 
 impl Inner {

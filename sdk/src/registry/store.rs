@@ -1,5 +1,4 @@
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fresco_abi::ModelMetadata;
@@ -192,14 +191,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
 
 fn check_name(what: &'static str, name: &str) -> Result<(), RegistryError> {
     Ok(manifest::check_name(what, name)?)
-}
-
-/// A suffix no other writer uses at the same moment (process id and a counter), so
-/// that two publishers or deployers, in one process or in two, never write the same
-/// hidden file.
-fn unique_suffix() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    format!("{}.{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }
 
 fn already_exists(dir: PathBuf) -> RegistryError {
@@ -401,11 +392,7 @@ impl Registry {
     fn write_manifest(&self, model: &str, manifest: &Manifest) -> Result<(), RegistryError> {
         let dir = self.model_dir(model)?;
         let path = dir.join(MANIFEST);
-        let tmp = dir.join(format!(".{MANIFEST}.{}.tmp", unique_suffix()));
-        let json = manifest.to_json();
-        let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(&json).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))
+        crate::atomic_file::write_whole(&path, &manifest.to_json()).map_err(io_err(&path))
     }
 
     /// Stores `bytes` as the artifact of a new version (refusing to overwrite one).
@@ -444,7 +431,7 @@ impl Registry {
             return Err(already_exists(dir));
         }
         check_artifact(model, version, kind, bytes, onnx_metadata)?;
-        let staging = model_dir.join(format!(".{version}.{}.staging", unique_suffix()));
+        let staging = model_dir.join(format!(".{version}.{}.staging", crate::atomic_file::unique_suffix()));
         let publish = || {
             fs::create_dir_all(&staging).map_err(io_err(&staging))?;
             let artifact = staging.join(kind.file_name());

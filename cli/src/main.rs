@@ -132,6 +132,10 @@ enum Command {
         /// Output CSV (standard output when omitted).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Also write each row's calibrated range (`low`, `high` columns) by the
+        /// interval rule the model declares.
+        #[arg(long)]
+        interval: bool,
     },
     /// Measure a model's calibrated intervals on labeled rows: coverage and mean width
     /// overall and per segment.
@@ -501,7 +505,7 @@ fn main() -> ExitCode {
             compile::run(&models, &output, name, &version, format, extras)
         }
         Command::Drift { model, logs, from, to, out } => drift::run(&model, &logs, from, to, &out),
-        Command::Score { model, input, output } => score::run(&model, &input, output.as_deref()),
+        Command::Score { model, input, output, interval } => score::run(&model, &input, output.as_deref(), interval),
         Command::Intervals { model, data, label, segment } => intervals::run(&model, &data, &label, &segment),
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),
         Command::Flags { snapshot, flag, ids } => flags::run(&snapshot, &flag, &ids),

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use fresco::interval::IntervalRule;
 use fresco_runtime::{Engine, Model};
 
 use crate::CliError;
@@ -10,9 +11,18 @@ use crate::CliError;
 /// Rows scored per call into the model.
 const CHUNK_ROWS: usize = 8192;
 
-pub fn run(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<(), CliError> {
+pub fn run(model_path: &Path, input: &Path, output: Option<&Path>, interval: bool) -> Result<(), CliError> {
     let engine = Engine::new()?;
     let model = Model::from_file(&engine, model_path)?;
+    let interval_err = |source| CliError::Interval { model: model.name().to_owned(), source };
+    let rule = match interval {
+        true => Some(
+            IntervalRule::for_model(model.metadata())
+                .map_err(interval_err)?
+                .ok_or_else(|| CliError::NoInterval { model: model.name().to_owned() })?,
+        ),
+        false => None,
+    };
     let in_name = input.display().to_string();
     let csv_err = |path: &str| {
         let path = path.to_owned();
@@ -30,7 +40,11 @@ pub fn run(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<(),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut writer = csv::Writer::from_writer(std::io::BufWriter::new(sink));
-    writer.write_record(&model.metadata().outputs).map_err(csv_err(&out_name))?;
+    let mut header_out = model.metadata().outputs.clone();
+    if rule.is_some() {
+        header_out.extend(["low".to_owned(), "high".to_owned()]);
+    }
+    writer.write_record(&header_out).map_err(csv_err(&out_name))?;
 
     let width = model.n_inputs();
     let mut rows: Vec<f64> = Vec::with_capacity(CHUNK_ROWS * width);
@@ -43,8 +57,15 @@ pub fn run(model_path: &Path, input: &Path, output: Option<&Path>) -> Result<(),
         }
         if rows.len() >= CHUNK_ROWS * width || (!more && !rows.is_empty()) {
             let scores = model.predict(&rows)?;
-            for out_row in scores.chunks(model.n_outputs()) {
-                for value in out_row {
+            for (in_row, out_row) in rows.chunks(width.max(1)).zip(scores.chunks(model.n_outputs())) {
+                let range = match &rule {
+                    Some(rule) => {
+                        let i = rule.apply(in_row, out_row).map_err(interval_err)?;
+                        vec![i.low, i.high]
+                    }
+                    None => Vec::new(),
+                };
+                for value in out_row.iter().chain(&range) {
                     cell.clear();
                     // `{}` on f64 prints the shortest text that parses back to the same value.
                     use std::fmt::Write as _;

@@ -19,18 +19,18 @@ import numpy as np
 import pyarrow as pa
 
 from . import _native
-from ._native import (
+from ._errors import (
     AggregateError,
     CompileError,
     DatasetError,
-    Definitions,
     FrescoError,
     HoldoutError,
     InputError,
-    LateMarker,
+    InputTypeError,
     ModelError,
-    holdout_bucket,
+    ModelNotFoundError,
 )
+from ._native import Definitions, LateMarker, holdout_bucket
 
 __version__ = _native.__version__
 
@@ -47,7 +47,9 @@ __all__ = [
     "build_training_set",
     "FrescoError",
     "ModelError",
+    "ModelNotFoundError",
     "InputError",
+    "InputTypeError",
     "CompileError",
     "HoldoutError",
     "AggregateError",
@@ -69,7 +71,7 @@ def _batches(data: Tabular) -> list[pa.RecordBatch]:
         pd = None
     if pd is not None and isinstance(data, pd.DataFrame):
         return pa.Table.from_pandas(data, preserve_index=False).to_batches()
-    raise InputError(f"expected a pyarrow RecordBatch or Table (or a pandas DataFrame), not {type(data).__name__}")
+    raise InputTypeError(f"expected a pyarrow RecordBatch or Table (or a pandas DataFrame), not {type(data).__name__}")
 
 
 class Model:
@@ -89,6 +91,8 @@ class Model:
             try:
                 with open(path, "rb") as f:
                     data = f.read()
+            except FileNotFoundError as e:
+                raise ModelNotFoundError(e.errno, f"no model file {os.fspath(path)}", os.fspath(path)) from e
             except OSError as e:
                 raise ModelError(f"{os.fspath(path)}: {e.strerror or e}") from e
         # The module's bytes are kept so that a model pickles (joblib, multiprocessing,
@@ -123,8 +127,19 @@ class Model:
 
         return json.loads(self._native.metadata_json)
 
-    def predict(self, data):
-        """Scores rows: see the class documentation for the accepted kinds."""
+    def predict(self, data, *, squeeze: bool = False):
+        """Scores rows: see the class documentation for the accepted kinds. A pandas
+        ``DataFrame`` comes back with its index. ``squeeze=True`` returns a model with
+        one output as one column: a 1-D numpy array or a pandas ``Series``."""
+        if squeeze:
+            if len(self.outputs) != 1:
+                raise InputError(f"squeeze=True needs a model with one output; {self.name} has {len(self.outputs)}")
+            out = self.predict(data)
+            if isinstance(out, np.ndarray):
+                return out[:, 0]
+            if isinstance(out, (pa.Table, pa.RecordBatch)):
+                return out.column(0).to_numpy()
+            return out[self.outputs[0]]
         if isinstance(data, np.ndarray):
             return self._predict_array(data)
         try:
@@ -132,7 +147,9 @@ class Model:
         except ImportError:  # pragma: no cover
             pd = None
         if pd is not None and isinstance(data, pd.DataFrame):
-            return self.predict(pa.Table.from_pandas(data, preserve_index=False)).to_pandas()
+            out = self.predict(pa.Table.from_pandas(self._encode_categories(data), preserve_index=False)).to_pandas()
+            out.index = data.index
+            return out
         if isinstance(data, pa.RecordBatch):
             return self._native.predict_batch(data)
         if isinstance(data, pa.Table):
@@ -141,15 +158,80 @@ class Model:
                 fields = [pa.field(o, pa.float64(), nullable=False) for o in self.outputs]
                 return pa.table({f.name: pa.array([], pa.float64()) for f in fields})
             return pa.Table.from_batches(batches)
-        raise InputError(f"cannot score a {type(data).__name__}: give a 2-D numpy array or a pyarrow RecordBatch or Table")
+        raise InputTypeError(f"cannot score a {type(data).__name__}: give a 2-D numpy array or a pyarrow RecordBatch or Table")
 
-    def _predict_array(self, x: np.ndarray) -> np.ndarray:
+    def predict_interval(self, data) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated range of each row, ``(lower, upper)`` as float64 arrays, by the
+        interval rule the artifact declares (``fresco compile --interval``): the same
+        bits as ``Prediction::interval`` in Rust. ``data`` as for :meth:`predict`
+        (a table's columns are matched to the inputs by name)."""
+        x = self._rows(data)
+        flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
+        lower, upper = self._native.predict_interval_flat(pa.array(flat, type=pa.float64()), x.shape[0])
+        return lower.to_numpy(zero_copy_only=False), upper.to_numpy(zero_copy_only=False)
+
+    def _rows(self, data) -> np.ndarray:
+        """Rows × inputs as float64 (NaN for missing), from any accepted kind."""
+        if isinstance(data, np.ndarray):
+            self._check_array(data)
+            return data
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover
+            pd = None
+        if pd is not None and isinstance(data, pd.DataFrame):
+            data = pa.Table.from_pandas(self._encode_categories(data), preserve_index=False)
+        if isinstance(data, (pa.Table, pa.RecordBatch)):
+            missing = [name for name in self.inputs if name not in data.schema.names]
+            if missing:
+                raise InputError(f"no column {missing[0]!r}, which model {self.name}@{self.version} needs")
+            columns = []
+            for name in self.inputs:
+                column = data.column(name)
+                if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)):
+                    raise InputTypeError(f"column {name!r} is {column.type}; expected numbers")
+                columns.append(column.cast(pa.float64()).to_numpy(zero_copy_only=False))
+            return np.column_stack(columns) if columns else np.zeros((data.num_rows, 0))
+        raise InputTypeError(f"cannot score a {type(data).__name__}: give a 2-D numpy array or a pyarrow RecordBatch or Table")
+
+    def _encode_categories(self, frame):
+        """``frame`` with its category (and string) input columns as category codes, the
+        way the training library read them: by the category names the model declares
+        (LightGBM's ``pandas_categorical``; a name not among them, or a missing value, is
+        missing), else by the column's own codes (XGBoost's ``enable_categorical``)."""
+        import pandas as pd
+
+        encoded = None
+        for spec in self.metadata["inputs"]:
+            name, names = spec["name"], spec.get("categories")
+            if name not in frame.columns:
+                continue
+            column = frame[name]
+            is_category = isinstance(column.dtype, pd.CategoricalDtype)
+            if names is not None and (is_category or not pd.api.types.is_numeric_dtype(column)):
+                if is_category and not all(isinstance(c, str) for c in column.cat.categories):
+                    column = column.astype(str).where(column.notna())
+                codes = pd.Categorical(column, categories=names).codes.astype(np.float64)
+            elif is_category:
+                codes = column.cat.codes.to_numpy().astype(np.float64)
+            else:
+                continue
+            codes[codes < 0] = np.nan
+            if encoded is None:
+                encoded = frame.copy()
+            encoded[name] = codes
+        return frame if encoded is None else encoded
+
+    def _check_array(self, x: np.ndarray) -> None:
         if x.ndim != 2:
             raise InputError(f"expected a 2-D array (rows × {len(self.inputs)} inputs), got {x.ndim} dimensions")
         if x.shape[1] != len(self.inputs):
             raise InputError(f"model {self.name}@{self.version} takes {len(self.inputs)} inputs per row, the array has {x.shape[1]} columns")
         if not np.issubdtype(x.dtype, np.number):
-            raise InputError(f"expected numbers, got an array of {x.dtype}")
+            raise InputTypeError(f"expected numbers, got an array of {x.dtype}")
+
+    def _predict_array(self, x: np.ndarray) -> np.ndarray:
+        self._check_array(x)
         flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
         out = self._native.predict_flat(pa.array(flat, type=pa.float64()), x.shape[0])
         return out.to_numpy(zero_copy_only=False).reshape(x.shape[0], len(self.outputs))
@@ -159,32 +241,75 @@ class Model:
 
 
 def compile(
-    models: PathLike | Sequence[PathLike],
+    models,
     *,
     name: str | None = None,
     version: str = "1",
     interval: Mapping | None = None,
     out: PathLike | None = None,
 ) -> Model:
-    """Compiles LightGBM text / XGBoost JSON models into one fresco model.
+    """Compiles LightGBM / XGBoost models into one fresco model.
 
-    Several models over the same inputs (quantile models, say) are packed into one,
-    their outputs in the order given. ``interval`` is the calibrated-interval JSON of
-    ``fresco compile --interval`` as a dict. Writes the ``.wasm`` to ``out`` when given;
-    returns the loaded model.
+    ``models`` is one model or a sequence of them, each a path (LightGBM text, XGBoost
+    JSON) or a trained object: a ``lightgbm.Booster`` or scikit-learn ``LGBMModel``, an
+    ``xgboost.Booster`` or scikit-learn ``XGBModel``. An object is written out through
+    its library's own dump (``model_to_string``, ``save_raw("json")``), so it compiles
+    to the same bytes as its saved file. Several models over the same inputs (quantile
+    models, say) are packed into one, their outputs in the order given. ``interval`` is
+    the calibrated-interval JSON of ``fresco compile --interval`` as a dict. Writes the
+    ``.wasm`` to ``out`` when given; returns the loaded model.
+
+    >>> import lightgbm as lgb                                         # doctest: +SKIP
+    >>> booster = lgb.train({"objective": "regression"}, lgb.Dataset(X, y))  # doctest: +SKIP
+    >>> fresco.compile(booster, name="eta").predict(X)                 # doctest: +SKIP
     """
     import json
+    import tempfile
 
-    paths = [models] if isinstance(models, (str, os.PathLike)) else list(models)
+    given = list(models) if isinstance(models, (list, tuple)) else [models]
     if name is None:
-        name = os.path.splitext(os.path.basename(os.fspath(paths[0])))[0] if paths else "model"
-    wasm = _native.compile([os.fspath(p) for p in paths], name, version, json.dumps(interval) if interval is not None else None)
+        first = given[0] if given else None
+        name = os.path.splitext(os.path.basename(os.fspath(first)))[0] if isinstance(first, (str, os.PathLike)) else "model"
+    interval_json = json.dumps(interval) if interval is not None else None
+    with tempfile.TemporaryDirectory(prefix="fresco-compile-") as tmp:
+        paths = [_model_file(m, tmp, i) for i, m in enumerate(given)]
+        wasm = _native.compile(paths, name, version, interval_json)
     if out is not None:
-        tmp = os.fspath(out) + ".partial"
-        with open(tmp, "wb") as f:
+        part = os.fspath(out) + ".partial"
+        with open(part, "wb") as f:
             f.write(wasm)
-        os.replace(tmp, out)
+        os.replace(part, out)
     return Model.from_bytes(wasm)
+
+
+def _model_file(model, tmp: str, i: int) -> str:
+    """A path to ``model``'s file: the path itself, or the trained object dumped by its
+    own library into ``tmp``."""
+    if isinstance(model, (str, os.PathLike)):
+        return os.fspath(model)
+    booster = model
+    try:
+        if hasattr(model, "booster_") or type(model).__name__.startswith("LGBM"):
+            booster = model.booster_  # a scikit-learn LGBMModel (raises when not fitted)
+        elif hasattr(model, "get_booster"):
+            booster = model.get_booster()  # a scikit-learn XGBModel
+    except Exception as e:  # the libraries' own "not fitted" errors
+        raise CompileError(f"cannot compile a {type(model).__name__}: {e}") from e
+    library = type(booster).__module__.split(".")[0]
+    if library == "lightgbm" and hasattr(booster, "model_to_string"):
+        path = os.path.join(tmp, f"model-{i}.txt")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(booster.model_to_string())
+        return path
+    if library == "xgboost" and hasattr(booster, "save_raw"):
+        path = os.path.join(tmp, f"model-{i}.json")
+        with open(path, "wb") as f:
+            f.write(bytes(booster.save_raw(raw_format="json")))
+        return path
+    raise CompileError(
+        f"cannot compile a {type(model).__name__}: give a path, a LightGBM Booster or LGBMModel, "
+        "or an XGBoost Booster or XGBModel"
+    )
 
 
 class Holdout(_native.Holdout):

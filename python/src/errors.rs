@@ -1,38 +1,40 @@
-//! The exceptions Python sees: one base class, one subclass per kind of failure.
+//! The exceptions Python sees. They are defined in Python (`fresco/_errors.py`), where a
+//! class can also subclass the built-in exception users catch (`ValueError`,
+//! `FileNotFoundError`); this module raises those very classes.
 
-use pyo3::create_exception;
-use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use pyo3::types::PyType;
 
-create_exception!(fresco, FrescoError, PyException, "Base class of every error fresco raises.");
-create_exception!(fresco, ModelError, FrescoError, "A model could not be loaded or scored.");
-create_exception!(
-    fresco,
-    InputError,
-    FrescoError,
-    "Input rows do not fit the model: wrong shape, a missing column, a non-numeric column, or a required input missing."
-);
-create_exception!(fresco, CompileError, FrescoError, "A LightGBM or XGBoost model could not be compiled.");
-create_exception!(fresco, HoldoutError, FrescoError, "A holdout definition was refused.");
-create_exception!(
-    fresco,
-    AggregateError,
-    FrescoError,
-    "Windowed-aggregate definitions, events or a backfill table were refused."
-);
-create_exception!(fresco, DatasetError, FrescoError, "A training set could not be built.");
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let py = m.py();
-    m.add("FrescoError", py.get_type::<FrescoError>())?;
-    m.add("ModelError", py.get_type::<ModelError>())?;
-    m.add("InputError", py.get_type::<InputError>())?;
-    m.add("CompileError", py.get_type::<CompileError>())?;
-    m.add("HoldoutError", py.get_type::<HoldoutError>())?;
-    m.add("AggregateError", py.get_type::<AggregateError>())?;
-    m.add("DatasetError", py.get_type::<DatasetError>())?;
-    Ok(())
+/// A `name` exception from `fresco._errors` carrying `message` (or the import's own
+/// error, should the package be broken).
+fn raise(name: &str, message: String) -> PyErr {
+    Python::attach(|py| {
+        let class = py
+            .import("fresco._errors")
+            .and_then(|m| m.getattr(name))
+            .and_then(|c| c.cast_into::<PyType>().map_err(PyErr::from));
+        match class {
+            Ok(class) => PyErr::from_type(class, message),
+            Err(e) => e,
+        }
+    })
 }
+
+macro_rules! exceptions {
+    ($($name:ident),* $(,)?) => {$(
+        #[doc = concat!("`fresco.", stringify!($name), "`.")]
+        pub struct $name;
+
+        impl $name {
+            #[doc = concat!("A `", stringify!($name), "` with `message`.")]
+            pub fn new_err(message: impl Into<String>) -> PyErr {
+                raise(stringify!($name), message.into())
+            }
+        }
+    )*};
+}
+
+exceptions!(ModelError, InputError, CompileError, HoldoutError, AggregateError, DatasetError);
 
 /// `ModelError` from a runtime error.
 pub fn model_error(e: fresco_runtime::Error) -> PyErr {

@@ -16,7 +16,6 @@ mod model;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    errors::register(m)?;
     m.add_class::<model::Model>()?;
     m.add_function(wrap_pyfunction!(model::compile, m)?)?;
     m.add_class::<holdout::Holdout>()?;

@@ -43,6 +43,23 @@ impl Model {
         Ok(())
     }
 
+    /// `n_rows` rows given row-major as one Float64 array (nulls are NaN: missing).
+    fn flat_rows(&self, values: PyArrowType<arrow_data::ArrayData>, n_rows: usize) -> PyResult<Vec<f64>> {
+        let array = make_array(values.0);
+        if array.data_type() != &DataType::Float64 {
+            return Err(InputError::new_err(format!("rows must be float64, not {}", array.data_type())));
+        }
+        let width = self.inner.n_inputs();
+        if n_rows.checked_mul(width) != Some(array.len()) {
+            return Err(InputError::new_err(format!(
+                "model `{}` takes {width} inputs per row: {} values are not {n_rows} rows",
+                self.label(),
+                array.len()
+            )));
+        }
+        Ok(array.as_primitive::<Float64Type>().iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+
     fn score(&self, py: Python<'_>, mut rows: Vec<f64>) -> PyResult<Vec<f64>> {
         self.apply_missing(&mut rows)?;
         let model = self.inner.clone();
@@ -108,22 +125,38 @@ impl Model {
         values: PyArrowType<arrow_data::ArrayData>,
         n_rows: usize,
     ) -> PyResult<PyArrowType<arrow_data::ArrayData>> {
-        let array = make_array(values.0);
-        if array.data_type() != &DataType::Float64 {
-            return Err(InputError::new_err(format!("rows must be float64, not {}", array.data_type())));
-        }
-        let width = self.inner.n_inputs();
-        if n_rows.checked_mul(width) != Some(array.len()) {
-            return Err(InputError::new_err(format!(
-                "model `{}` takes {width} inputs per row: {} values are not {n_rows} rows",
-                self.label(),
-                array.len()
-            )));
-        }
-        let floats = array.as_primitive::<Float64Type>();
-        let rows: Vec<f64> = floats.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+        let rows = self.flat_rows(values, n_rows)?;
         let out = self.score(py, rows)?;
         Ok(PyArrowType(Float64Array::from(out).into_data()))
+    }
+
+    /// The calibrated interval of `n_rows` rows given row-major (as `predict_flat`):
+    /// `(lower, upper)`, by the artifact's rule (segments included), exactly as a Rust
+    /// `Prediction::interval` computes it from the same row.
+    fn predict_interval_flat(
+        &self,
+        py: Python<'_>,
+        values: PyArrowType<arrow_data::ArrayData>,
+        n_rows: usize,
+    ) -> PyResult<(PyArrowType<arrow_data::ArrayData>, PyArrowType<arrow_data::ArrayData>)> {
+        let meta = self.inner.metadata();
+        let rule = fresco::interval::IntervalRule::for_model(meta)
+            .map_err(|e| ModelError::new_err(format!("model `{}`: {e}", self.label())))?
+            .ok_or_else(|| ModelError::new_err(format!("model `{}` declares no interval", self.label())))?;
+        let mut rows = self.flat_rows(values, n_rows)?;
+        self.apply_missing(&mut rows)?;
+        let model = self.inner.clone();
+        let scored = rows.clone();
+        let out = py.detach(move || model.predict(&scored)).map_err(model_error)?;
+        let (width, k) = (self.inner.n_inputs().max(1), meta.outputs.len().max(1));
+        let mut lower = Vec::with_capacity(n_rows);
+        let mut upper = Vec::with_capacity(n_rows);
+        for (r, (row, outputs)) in rows.chunks(width).zip(out.chunks(k)).enumerate() {
+            let interval = rule.apply(row, outputs).map_err(|e| ModelError::new_err(format!("row {r}: {e}")))?;
+            lower.push(interval.low);
+            upper.push(interval.high);
+        }
+        Ok((PyArrowType(Float64Array::from(lower).into_data()), PyArrowType(Float64Array::from(upper).into_data())))
     }
 
     /// Scores a record batch: the columns named after the inputs (any numeric type;

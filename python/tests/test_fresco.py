@@ -220,3 +220,183 @@ def test_bad_input_raises_typed_errors(repo, eta, tmp_path):
     for error in (fresco.ModelError, fresco.InputError, fresco.CompileError, fresco.HoldoutError,
                   fresco.AggregateError, fresco.DatasetError):
         assert issubclass(error, fresco.FrescoError)
+
+
+def test_errors_are_also_the_built_in_exceptions_python_users_catch(eta, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        fresco.Model(tmp_path / "missing.wasm")
+    # Raised by the extension module (Rust), caught as the built-in.
+    with pytest.raises(ValueError, match="inputs per row"):
+        eta.predict(np.zeros((2, len(eta.inputs) + 1)))
+    with pytest.raises(ValueError, match=eta.inputs[0]):
+        eta.predict(pa.table({"something_else": [1.0]}))
+    with pytest.raises(TypeError):
+        eta.predict([[1.0, 2.0]])
+    with pytest.raises(ValueError):
+        fresco.Holdout("h", "s", 1.5)
+    try:
+        fresco.Definitions.from_toml("[[stream]]\nname = 'x'\n")
+    except ValueError as e:
+        assert type(e) is fresco.AggregateError and isinstance(e, fresco.FrescoError)
+    for error, builtin in ((fresco.InputError, ValueError), (fresco.InputTypeError, TypeError),
+                           (fresco.CompileError, ValueError), (fresco.HoldoutError, ValueError),
+                           (fresco.AggregateError, ValueError), (fresco.DatasetError, ValueError),
+                           (fresco.ModelNotFoundError, FileNotFoundError)):
+        assert issubclass(error, builtin) and issubclass(error, fresco.FrescoError), error
+
+
+def _trained_models(rng):
+    """One trained object per oracle fixture family, and a function that saves it."""
+    import lightgbm as lgb
+    import pandas as pd
+    import xgboost as xgb
+
+    X = rng.normal(size=(400, 6))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    y = np.nan_to_num(X[:, 0]) * 2 + np.nan_to_num(X[:, 1]) + rng.normal(scale=0.1, size=400)
+    cats = pd.DataFrame(X, columns=[f"f{j}" for j in range(6)])
+    cats["f5"] = pd.Categorical(rng.integers(0, 6, size=400))
+    classes = (y > np.median(y)).astype(int) + (y > np.quantile(y, 0.8)).astype(int)
+    quiet = dict(verbose=-1, num_leaves=8, min_data_in_leaf=5)
+    lgb_save = lambda m, p: (m.booster_ if hasattr(m, "booster_") else m).save_model(p)  # noqa: E731
+    xgb_save = lambda m, p: (m.get_booster() if hasattr(m, "get_booster") else m).save_model(p)  # noqa: E731
+    dcat = xgb.DMatrix(cats, y, enable_categorical=True)
+    return [
+        ("lightgbm booster", lgb.train(dict(quiet, objective="regression"), lgb.Dataset(X, y), 10), lgb_save, ".txt"),
+        ("lightgbm categorical", lgb.train(dict(quiet, objective="regression", max_cat_to_onehot=2),
+                                           lgb.Dataset(cats, y), 10), lgb_save, ".txt"),
+        ("lightgbm multiclass", lgb.train(dict(quiet, objective="multiclass", num_class=3),
+                                          lgb.Dataset(X, classes), 5), lgb_save, ".txt"),
+        ("LGBMRegressor", lgb.LGBMRegressor(n_estimators=10, **quiet).fit(X, y), lgb_save, ".txt"),
+        ("xgboost booster", xgb.train({"max_depth": 3}, xgb.DMatrix(X, y), 10), xgb_save, ".json"),
+        ("xgboost categorical", xgb.train({"max_depth": 3, "max_cat_to_onehot": 1}, dcat, 10), xgb_save, ".json"),
+        ("xgboost multiclass", xgb.train({"max_depth": 3, "objective": "multi:softprob", "num_class": 3},
+                                         xgb.DMatrix(X, classes), 5), xgb_save, ".json"),
+        ("XGBRegressor", xgb.XGBRegressor(n_estimators=10, max_depth=3).fit(X, y), xgb_save, ".json"),
+    ]
+
+
+def test_trained_objects_compile_to_the_bytes_of_their_saved_files(tmp_path):
+    for label, model, save, suffix in _trained_models(np.random.default_rng(11)):
+        path = tmp_path / f"{label.replace(' ', '_')}{suffix}"
+        save(model, str(path))
+        from_file = fresco.compile(path, name="m", out=tmp_path / "from_file.wasm")
+        from_object = fresco.compile(model, name="m", out=tmp_path / "from_object.wasm")
+        assert (tmp_path / "from_file.wasm").read_bytes() == (tmp_path / "from_object.wasm").read_bytes(), label
+        assert from_file.sha256 == from_object.sha256, label
+    with pytest.raises(fresco.CompileError, match="LinearRegression|give a path"):
+        from sklearn.linear_model import LinearRegression
+
+        fresco.compile(LinearRegression())
+    import lightgbm as lgb
+
+    with pytest.raises(fresco.CompileError, match="LGBMRegressor"):
+        fresco.compile(lgb.LGBMRegressor())  # not fitted
+
+
+def test_a_model_captured_by_a_spark_udf_scores_the_same_bits(eta):
+    """mapInPandas ships the closure, and with it the pickled model, to Python workers."""
+    from pyspark.sql import SparkSession  # installed by .ci/run; missing is a failure
+
+    rows = np.random.default_rng(5).uniform(0, 30, size=(2_000, len(eta.inputs)))
+    expected = eta.predict(rows)
+    spark = (SparkSession.builder.master("local[2]").appName("fresco-pickle")
+             .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    try:
+        import pandas as pd
+
+        frame = pd.DataFrame(rows, columns=eta.inputs)
+        frame["row"] = np.arange(len(rows))
+        df = spark.createDataFrame(frame).repartition(4)
+
+        def score(batches):
+            for batch in batches:
+                out = eta.predict(batch[eta.inputs].to_numpy())
+                yield pd.DataFrame({"row": batch["row"].to_numpy(), **{o: out[:, i] for i, o in enumerate(eta.outputs)}})
+
+        schema = "row long, " + ", ".join(f"`{o}` double" for o in eta.outputs)
+        got = df.mapInPandas(score, schema).toPandas().sort_values("row")
+    finally:
+        spark.stop()
+    assert np.array_equal(got["row"].to_numpy(), np.arange(len(rows)))
+    assert np.array_equal(bits(got[eta.outputs].to_numpy()), bits(expected))
+
+
+def test_intervals_from_python_are_the_rust_rule(repo, eta, fresco_bin, tmp_path):
+    """Each row's (lower, upper) equals, bit for bit, what `fresco score --interval`
+    computes from the same row (missing values, segments and all)."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 30, size=(2_000, len(eta.inputs)))
+    x[:, eta.inputs.index("weather")] = rng.integers(0, 3, size=len(x))
+    x[:, eta.inputs.index("traffic")] = rng.uniform(0, 1, size=len(x))
+    x[::50, 0] = np.nan  # missing values take the model's policy first, as in Rust
+    lower, upper = eta.predict_interval(x)
+    assert np.all(lower <= upper)
+    pcsv.write_csv(pa.table({n: x[:, i] for i, n in enumerate(eta.inputs)}), tmp_path / "rows.csv")
+    subprocess.run([fresco_bin, "score", "--interval", str(repo / "wasm-models" / "eta" / "model" / "eta.wasm"),
+                    "--input", str(tmp_path / "rows.csv"), "--output", str(tmp_path / "scores.csv")], check=True)
+    rust = pcsv.read_csv(tmp_path / "scores.csv")
+    assert np.array_equal(bits(rust.column("low").to_numpy()), bits(lower))
+    assert np.array_equal(bits(rust.column("high").to_numpy()), bits(upper))
+    # The table form matches inputs by name.
+    table_lower, _ = eta.predict_interval(pa.table({n: x[:, i] for i, n in enumerate(eta.inputs)}))
+    assert np.array_equal(bits(table_lower), bits(lower))
+    with pytest.raises(fresco.ModelError, match="declares no interval"):
+        _one_output_model().predict_interval(np.zeros((1, 3)))
+
+
+def _one_output_model():
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 3))
+    return fresco.compile(lgb.train({"objective": "regression", "verbose": -1}, lgb.Dataset(x, x[:, 0]), 5), name="one")
+
+
+def test_pandas_frames_keep_their_index_and_one_output_squeezes(eta):
+    import pandas as pd
+
+    rows = np.random.default_rng(9).uniform(0, 30, size=(5, len(eta.inputs)))
+    frame = pd.DataFrame(rows, columns=eta.inputs, index=pd.Index(["a", "b", "c", "d", "e"], name="order"))
+    out = eta.predict(frame)
+    assert list(out.index) == ["a", "b", "c", "d", "e"] and out.index.name == "order"
+    assert np.array_equal(bits(out.to_numpy()), bits(eta.predict(rows)))
+    with pytest.raises(fresco.InputError, match="one output"):
+        eta.predict(rows, squeeze=True)
+    one = _one_output_model()
+    x = np.random.default_rng(2).normal(size=(4, 3))
+    flat = one.predict(x, squeeze=True)
+    assert flat.shape == (4,) and np.array_equal(bits(flat), bits(one.predict(x)[:, 0]))
+    series = one.predict(pd.DataFrame(x, columns=one.inputs, index=[10, 11, 12, 13]), squeeze=True)
+    assert list(series.index) == [10, 11, 12, 13] and np.array_equal(bits(series.to_numpy()), bits(flat))
+
+
+def test_a_lightgbm_model_trained_on_pandas_categories_scores_the_frame_as_lightgbm_does():
+    import lightgbm as lgb
+    import pandas as pd
+
+    rng = np.random.default_rng(4)
+    n = 3_000
+    frame = pd.DataFrame({
+        "distance": rng.normal(size=n),
+        "city": pd.Categorical(rng.choice(["paris", "lyon", "nice", "lille", "metz"], n)),
+        "kind": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+    })
+    y = frame["distance"] + frame["city"].cat.codes * 0.7 + (frame["kind"] == "b") * 2 + rng.normal(scale=0.1, size=n)
+    params = {"objective": "regression", "verbose": -1, "max_cat_to_onehot": 2, "min_data_per_group": 5, "cat_smooth": 1}
+    booster = lgb.train(params, lgb.Dataset(frame, y), 20)
+    model = fresco.compile(booster, name="cats")
+    cities = next(i for i in model.metadata["inputs"] if i["name"] == "city")
+    assert cities["categories"] == list(frame["city"].cat.categories)
+
+    test = frame.sample(400, random_state=1)
+    # Categories in another order, one never seen in training, and missing values.
+    city = test["city"].astype(object).to_numpy().copy()
+    city[:30] = "brest"
+    city[30:40] = None
+    test = test.assign(city=pd.Categorical(city, categories=["metz", "brest", "paris", "nice", "lyon", "lille"]))
+    expected = booster.predict(test)
+    assert np.array_equal(bits(model.predict(test, squeeze=True).to_numpy()), bits(expected))
+    # Strings are read by name too (LightGBM itself takes only category columns).
+    as_strings = test.assign(city=test["city"].astype(object), kind=test["kind"].astype(str))
+    assert np.array_equal(bits(model.predict(as_strings, squeeze=True).to_numpy()), bits(expected))

@@ -96,6 +96,12 @@ pub struct InputSpec {
     /// What the model does with a missing value.
     #[serde(default)]
     pub missing: MissingPolicy,
+    /// For an input trained from a category column (pandas `category`): the category
+    /// names in code order, so that value `k` stands for `categories[k]`. Hosts that take
+    /// names map each to its code, and a name not listed to a missing value, as
+    /// LightGBM does. Absent for other inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
 }
 
 impl InputSpec {
@@ -106,7 +112,7 @@ impl InputSpec {
     /// assert_eq!(spec.missing, fresco_abi::MissingPolicy::Nan);
     /// ```
     pub fn f64(name: impl Into<String>) -> Self {
-        InputSpec { name: name.into(), ty: InputType::F64, missing: MissingPolicy::Nan }
+        InputSpec { name: name.into(), ty: InputType::F64, missing: MissingPolicy::Nan, categories: None }
     }
 }
 

@@ -363,6 +363,7 @@ impl Compiler {
                 name: f.name.clone(),
                 ty: if f.kind == FeatureKind::Categorical { InputType::Categorical } else { InputType::F64 },
                 missing: MissingPolicy::Nan,
+                categories: f.categories.clone(),
             })
             .collect();
         let formats: Vec<&str> = self.parts.iter().map(|p| p.ensemble.source_format).collect();

@@ -127,7 +127,9 @@ fn edge_ensemble(seed: u64, precision: Precision, rankable: bool) -> Ensemble {
         })
         .collect();
     Ensemble {
-        features: (0..3).map(|i| Feature { name: format!("f{i}"), kind: FeatureKind::Numerical }).collect(),
+        features: (0..3)
+            .map(|i| Feature { name: format!("f{i}"), kind: FeatureKind::Numerical, categories: None })
+            .collect(),
         trees,
         n_groups: 1,
         base_score: vec![0.0],

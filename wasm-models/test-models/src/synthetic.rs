@@ -68,7 +68,9 @@ pub fn gbdt(trees: usize, leaves: usize, features: usize, seed: u64) -> Ensemble
         })
         .collect();
     Ensemble {
-        features: (0..features).map(|i| Feature { name: format!("f{i}"), kind: FeatureKind::Numerical }).collect(),
+        features: (0..features)
+            .map(|i| Feature { name: format!("f{i}"), kind: FeatureKind::Numerical, categories: None })
+            .collect(),
         trees,
         n_groups: 1,
         base_score: vec![0.5],

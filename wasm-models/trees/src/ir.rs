@@ -39,6 +39,9 @@ pub struct Feature {
     pub name: String,
     /// Numerical or categorical.
     pub kind: FeatureKind,
+    /// The category names of a column trained as a pandas `category`, in code order
+    /// (LightGBM's `pandas_categorical`); `None` otherwise.
+    pub categories: Option<Vec<String>>,
 }
 
 /// How a feature's values are interpreted.

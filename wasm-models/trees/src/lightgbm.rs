@@ -71,10 +71,17 @@ pub fn parse(text: &str) -> Result<Ensemble, ParseError> {
             format!("{} trees is not a multiple of num_tree_per_iteration={n_groups}", trees.len()),
         ));
     }
+    let mut categories =
+        pandas_categories(header.get("feature_infos").copied(), &text[header_text.len()..], n_features)?;
     let features = names
         .into_iter()
         .zip(categorical)
-        .map(|(name, cat)| Feature { name, kind: if cat { FeatureKind::Categorical } else { FeatureKind::Numerical } })
+        .enumerate()
+        .map(|(i, (name, cat))| Feature {
+            name,
+            kind: if cat { FeatureKind::Categorical } else { FeatureKind::Numerical },
+            categories: categories.get_mut(i).and_then(Option::take),
+        })
         .collect();
     let ensemble = Ensemble {
         features,
@@ -296,6 +303,45 @@ fn parse_tree(index: usize, block: &str, n_features: usize, categorical: &mut [b
     }
     nodes.extend(leaf_values.into_iter().map(Node::Leaf));
     Ok(nodes)
+}
+
+/// Per feature, the category names of a column trained as a pandas `category`: the
+/// Python package appends `pandas_categorical:` (JSON, one list per category column in
+/// column order, or `null`) after the trees, and `feature_infos` tells the category
+/// columns (their infos list category codes, `0:1:2`; numerical ones read `[min:max]`,
+/// unused ones `none`).
+fn pandas_categories(
+    infos: Option<&str>,
+    after_header: &str,
+    n_features: usize,
+) -> Result<Vec<Option<Vec<String>>>, ParseError> {
+    let mut out = vec![None; n_features];
+    let Some(line) = after_header.lines().find_map(|l| l.strip_prefix("pandas_categorical:")) else { return Ok(out) };
+    let lists: Option<Vec<Vec<serde_json::Value>>> = serde_json::from_str(line.trim())
+        .map_err(|e| ParseError::syntax(FORMAT, "pandas_categorical", format!("not a JSON list of lists: {e}")))?;
+    let Some(lists) = lists else { return Ok(out) };
+    let infos: Vec<&str> = infos.map(|i| i.split_whitespace().collect()).unwrap_or_default();
+    let category_columns: Vec<usize> =
+        infos.iter().enumerate().filter(|(_, i)| **i != "none" && !i.starts_with('[')).map(|(f, _)| f).collect();
+    if category_columns.len() != lists.len() {
+        return Err(ParseError::model(
+            FORMAT,
+            format!("pandas_categorical has {} lists for {} category features", lists.len(), category_columns.len()),
+        ));
+    }
+    for (feature, list) in category_columns.into_iter().zip(lists) {
+        let names = list
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect();
+        if let Some(slot) = out.get_mut(feature) {
+            *slot = Some(names);
+        }
+    }
+    Ok(out)
 }
 
 fn parse_f64(s: &str) -> Option<f64> {

@@ -156,6 +156,7 @@ pub fn parse_with(json: &str, options: Options) -> Result<Ensemble, ParseError> 
             } else {
                 FeatureKind::Numerical
             },
+            categories: None,
         })
         .collect();
 

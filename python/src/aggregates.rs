@@ -12,9 +12,12 @@ use pyo3::types::PyDict;
 use crate::errors::{AggregateError, aggregate_error};
 
 /// Streams and windowed features, as `fresco backfill --definitions` reads them (TOML).
+/// Pickles as its TOML text (and the streams it was restricted to).
 #[pyclass(frozen, module = "fresco._native")]
 pub struct Definitions {
     inner: aggregates::Definitions,
+    text: String,
+    only: Option<Vec<String>>,
 }
 
 #[pymethods]
@@ -22,19 +25,38 @@ impl Definitions {
     /// Parses and validates definitions from TOML text.
     #[staticmethod]
     fn from_toml(text: &str) -> PyResult<Self> {
-        Ok(Definitions { inner: aggregates::Definitions::from_toml(text).map_err(aggregate_error)? })
+        let inner = aggregates::Definitions::from_toml(text).map_err(aggregate_error)?;
+        Ok(Definitions { inner, text: text.to_owned(), only: None })
     }
 
     /// Reads definitions from a TOML file.
     #[staticmethod]
     fn from_file(path: std::path::PathBuf) -> PyResult<Self> {
-        Ok(Definitions { inner: aggregates::Definitions::from_toml_file(path).map_err(aggregate_error)? })
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| AggregateError::new_err(format!("{}: {e}", path.display())))?;
+        Definitions::from_toml(&text)
     }
 
     /// Only the named streams and the features that read them.
     fn restricted_to(&self, streams: Vec<String>) -> PyResult<Self> {
         let names: Vec<&str> = streams.iter().map(String::as_str).collect();
-        Ok(Definitions { inner: self.inner.restricted_to(&names).map_err(aggregate_error)? })
+        let inner = self.inner.restricted_to(&names).map_err(aggregate_error)?;
+        Ok(Definitions { inner, text: self.text.clone(), only: Some(streams) })
+    }
+
+    /// Rebuilds pickled definitions.
+    #[staticmethod]
+    fn _restore(text: &str, only: Option<Vec<String>>) -> PyResult<Self> {
+        let all = Definitions::from_toml(text)?;
+        match only {
+            Some(streams) => all.restricted_to(streams),
+            None => Ok(all),
+        }
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String, Option<Vec<String>>))> {
+        let this = slf.get();
+        Ok((slf.get_type().getattr("_restore")?, (this.text.clone(), this.only.clone())))
     }
 
     /// `(name, entity column, late tolerance in µs)` per stream.

@@ -23,6 +23,12 @@ impl Holdout {
         Ok(Holdout { inner })
     }
 
+    /// Pickles as its definition (name, salt, fraction), under its own class.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, pyo3::types::PyType>, (String, String, f64)) {
+        let h = &slf.get().inner;
+        (slf.get_type(), (h.name().to_owned(), h.salt().to_owned(), h.fraction()))
+    }
+
     #[getter]
     fn name(&self) -> &str {
         self.inner.name()

@@ -400,3 +400,17 @@ def test_a_lightgbm_model_trained_on_pandas_categories_scores_the_frame_as_light
     # Strings are read by name too (LightGBM itself takes only category columns).
     as_strings = test.assign(city=test["city"].astype(object), kind=test["kind"].astype(str))
     assert np.array_equal(bits(model.predict(as_strings, squeeze=True).to_numpy()), bits(expected))
+
+
+def test_holdouts_and_definitions_pickle(repo):
+    import pickle
+
+    holdout = fresco.Holdout("eta-promo", "eta-promo", 0.05)
+    copy = pickle.loads(pickle.dumps(holdout))
+    assert type(copy) is fresco.Holdout and (copy.name, copy.salt, copy.fraction) == ("eta-promo", "eta-promo", 0.05)
+    ids = [f"user-{i}" for i in range(2_000)]
+    assert np.array_equal(copy.contains_many(ids), holdout.contains_many(ids))
+    defs = fresco.Definitions.from_file(repo / "examples" / "aggregates" / "orders.toml")
+    for original in (defs, defs.restricted_to(["orders"])):
+        again = pickle.loads(pickle.dumps(original))
+        assert (again.streams, again.features) == (original.streams, original.features)

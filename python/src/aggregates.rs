@@ -11,6 +11,10 @@ use pyo3::types::PyDict;
 
 use crate::errors::{AggregateError, aggregate_error};
 
+/// What a pickled [`Definitions`] holds: its TOML text and the streams it was
+/// restricted to.
+type Pickled = (String, Option<Vec<String>>);
+
 /// Streams and windowed features, as `fresco backfill --definitions` reads them (TOML).
 /// Pickles as its TOML text (and the streams it was restricted to).
 #[pyclass(frozen, module = "fresco._native")]
@@ -54,7 +58,7 @@ impl Definitions {
         }
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String, Option<Vec<String>>))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Pickled)> {
         let this = slf.get();
         Ok((slf.get_type().getattr("_restore")?, (this.text.clone(), this.only.clone())))
     }

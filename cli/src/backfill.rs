@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fresco::aggregates::{BackfillReport, Definitions, EventLog, backfill, backfill_events};
 use fresco::events::archive::{Archive, entry_batches};
-use fresco::events::{EventStream, Position};
+use fresco::events::{EventStream, Position, read_through};
 
 use crate::events::StreamArgs;
 use crate::{CliError, ROWS_BAR, progress_bar};
@@ -46,16 +46,14 @@ pub fn run(definitions: &Path, source: Source<'_>, table: &Path, out: &Path) -> 
         }
         if let Some(args) = source.stream {
             let stream = args.open()?;
-            let mut after = entries.keys().next_back().copied();
             let until = match source.until {
                 Some(until) => Some(until),
                 None => stream.end()?,
             };
-            while let Some(until) = until.filter(|u| after.is_none_or(|a| a < *u)) {
-                let read = stream.read(after, 65_536, Duration::ZERO)?;
-                let Some(last) = read.last().map(|e| e.position) else { break };
-                entries.extend(read.into_iter().filter(|e| e.position <= until).map(|e| (e.position, e)));
-                after = Some(last);
+            if let Some(until) = until {
+                let after = entries.keys().next_back().copied();
+                let read = read_through(&stream, after, until, usize::MAX)?;
+                entries.extend(read.into_iter().map(|e| (e.position, e)));
             }
         }
         let entries: Vec<_> = entries.into_values().collect();

@@ -165,34 +165,26 @@ class Model:
         interval rule the artifact declares (``fresco compile --interval``): the same
         bits as ``Prediction::interval`` in Rust. ``data`` as for :meth:`predict`
         (a table's columns are matched to the inputs by name)."""
-        x = self._rows(data)
-        flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
-        lower, upper = self._native.predict_interval_flat(pa.array(flat, type=pa.float64()), x.shape[0])
-        return lower.to_numpy(zero_copy_only=False), upper.to_numpy(zero_copy_only=False)
-
-    def _rows(self, data) -> np.ndarray:
-        """Rows × inputs as float64 (NaN for missing), from any accepted kind."""
         if isinstance(data, np.ndarray):
             self._check_array(data)
-            return data
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover
-            pd = None
-        if pd is not None and isinstance(data, pd.DataFrame):
-            data = pa.Table.from_pandas(self._encode_categories(data), preserve_index=False)
-        if isinstance(data, (pa.Table, pa.RecordBatch)):
-            missing = [name for name in self.inputs if name not in data.schema.names]
-            if missing:
-                raise InputError(f"no column {missing[0]!r}, which model {self.name}@{self.version} needs")
-            columns = []
-            for name in self.inputs:
-                column = data.column(name)
-                if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type)):
-                    raise InputTypeError(f"column {name!r} is {column.type}; expected numbers")
-                columns.append(column.cast(pa.float64()).to_numpy(zero_copy_only=False))
-            return np.column_stack(columns) if columns else np.zeros((data.num_rows, 0))
-        raise InputTypeError(f"cannot score a {type(data).__name__}: give a 2-D numpy array or a pyarrow RecordBatch or Table")
+            flat = np.ascontiguousarray(data, dtype=np.float64).reshape(-1)
+            bounds = [self._native.predict_interval_flat(pa.array(flat, type=pa.float64()), data.shape[0])]
+        else:
+            try:
+                import pandas as pd
+            except ImportError:  # pragma: no cover
+                pd = None
+            if pd is not None and isinstance(data, pd.DataFrame):
+                data = pa.Table.from_pandas(self._encode_categories(data), preserve_index=False)
+            if not isinstance(data, (pa.Table, pa.RecordBatch)):
+                raise InputTypeError(f"cannot score a {type(data).__name__}: give a 2-D numpy array or a pyarrow RecordBatch or Table")
+            batches = [data] if isinstance(data, pa.RecordBatch) else data.to_batches()
+            bounds = [self._native.predict_interval_batch(b) for b in batches]
+        if not bounds:
+            return np.array([], np.float64), np.array([], np.float64)
+        lower = np.concatenate([b[0].to_numpy(zero_copy_only=False) for b in bounds])
+        upper = np.concatenate([b[1].to_numpy(zero_copy_only=False) for b in bounds])
+        return lower, upper
 
     def _encode_categories(self, frame):
         """``frame`` with its category (and string) input columns as category codes, the

@@ -16,6 +16,9 @@ use pyo3::types::PyBytes;
 use crate::convert::rows_of;
 use crate::errors::{CompileError, InputError, ModelError, model_error};
 
+/// Lower and upper bounds, one Float64 array each.
+type Bounds = (PyArrowType<arrow_data::ArrayData>, PyArrowType<arrow_data::ArrayData>);
+
 /// One engine per process: it owns the compiled-code settings every model shares.
 fn engine() -> PyResult<&'static Engine> {
     static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
@@ -58,6 +61,27 @@ impl Model {
             )));
         }
         Ok(array.as_primitive::<Float64Type>().iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+
+    /// Each row's `(lower, upper)` by the model's interval rule, from the rows after the
+    /// missing-value policy.
+    fn interval(&self, py: Python<'_>, mut rows: Vec<f64>) -> PyResult<Bounds> {
+        let meta = self.inner.metadata();
+        let rule = fresco::interval::IntervalRule::for_model(meta)
+            .map_err(|e| ModelError::new_err(format!("model `{}`: {e}", self.label())))?
+            .ok_or_else(|| ModelError::new_err(format!("model `{}` declares no interval", self.label())))?;
+        self.apply_missing(&mut rows)?;
+        let model = self.inner.clone();
+        let scored = rows.clone();
+        let out = py.detach(move || model.predict(&scored)).map_err(model_error)?;
+        let (width, k) = (self.inner.n_inputs().max(1), meta.outputs.len().max(1));
+        let (mut lower, mut upper) = (Vec::with_capacity(out.len() / k), Vec::with_capacity(out.len() / k));
+        for (r, (row, outputs)) in rows.chunks(width).zip(out.chunks(k)).enumerate() {
+            let interval = rule.apply(row, outputs).map_err(|e| ModelError::new_err(format!("row {r}: {e}")))?;
+            lower.push(interval.low);
+            upper.push(interval.high);
+        }
+        Ok((PyArrowType(Float64Array::from(lower).into_data()), PyArrowType(Float64Array::from(upper).into_data())))
     }
 
     fn score(&self, py: Python<'_>, mut rows: Vec<f64>) -> PyResult<Vec<f64>> {
@@ -138,25 +162,17 @@ impl Model {
         py: Python<'_>,
         values: PyArrowType<arrow_data::ArrayData>,
         n_rows: usize,
-    ) -> PyResult<(PyArrowType<arrow_data::ArrayData>, PyArrowType<arrow_data::ArrayData>)> {
-        let meta = self.inner.metadata();
-        let rule = fresco::interval::IntervalRule::for_model(meta)
-            .map_err(|e| ModelError::new_err(format!("model `{}`: {e}", self.label())))?
-            .ok_or_else(|| ModelError::new_err(format!("model `{}` declares no interval", self.label())))?;
-        let mut rows = self.flat_rows(values, n_rows)?;
-        self.apply_missing(&mut rows)?;
-        let model = self.inner.clone();
-        let scored = rows.clone();
-        let out = py.detach(move || model.predict(&scored)).map_err(model_error)?;
-        let (width, k) = (self.inner.n_inputs().max(1), meta.outputs.len().max(1));
-        let mut lower = Vec::with_capacity(n_rows);
-        let mut upper = Vec::with_capacity(n_rows);
-        for (r, (row, outputs)) in rows.chunks(width).zip(out.chunks(k)).enumerate() {
-            let interval = rule.apply(row, outputs).map_err(|e| ModelError::new_err(format!("row {r}: {e}")))?;
-            lower.push(interval.low);
-            upper.push(interval.high);
-        }
-        Ok((PyArrowType(Float64Array::from(lower).into_data()), PyArrowType(Float64Array::from(upper).into_data())))
+    ) -> PyResult<Bounds> {
+        let rows = self.flat_rows(values, n_rows)?;
+        self.interval(py, rows)
+    }
+
+    /// [`predict_interval_flat`](Self::predict_interval_flat) of a record batch, its
+    /// columns read as [`predict_batch`](Self::predict_batch) reads them.
+    fn predict_interval_batch(&self, py: Python<'_>, batch: PyArrowType<RecordBatch>) -> PyResult<Bounds> {
+        let names: Vec<&str> = self.inner.metadata().inputs.iter().map(|i| i.name.as_str()).collect();
+        let rows = rows_of(&batch.0, &names, &self.label())?;
+        self.interval(py, rows)
     }
 
     /// Scores a record batch: the columns named after the inputs (any numeric type;

@@ -198,10 +198,9 @@ pub struct AggregateStore {
     features: HashMap<String, (usize, usize)>,
     /// The last event-stream entry applied ([`apply`](Self::apply)).
     position: Mutex<Option<Position>>,
-    /// Why reads are refused (a follower that fell behind a trimmed stream), if they are.
-    unavailable: Mutex<Option<String>>,
-    /// Whether `unavailable` holds a reason: one load on the read path.
-    refusing: std::sync::atomic::AtomicBool,
+    /// Why reads are refused (a follower that fell behind a trimmed stream), if they
+    /// are: one atomic load on the read path.
+    unavailable: arc_swap::ArcSwapOption<String>,
 }
 
 /// What [`AggregateStore::apply`] did with a run of stream entries.
@@ -296,8 +295,7 @@ impl AggregateStore {
             streams,
             features,
             position: Mutex::new(None),
-            unavailable: Mutex::new(None),
-            refusing: std::sync::atomic::AtomicBool::new(false),
+            unavailable: arc_swap::ArcSwapOption::empty(),
         })
     }
 
@@ -415,17 +413,12 @@ impl AggregateStore {
     /// that cannot go on from the stream says so rather than serve counts that miss
     /// events.
     pub fn set_unavailable(&self, reason: Option<String>) {
-        let mut slot = lock(&self.unavailable);
-        self.refusing.store(reason.is_some(), Ordering::Release);
-        *slot = reason;
+        self.unavailable.store(reason.map(Arc::new));
     }
 
     fn check_available(&self) -> Result<(), String> {
-        if !self.refusing.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        match lock(&self.unavailable).clone() {
-            Some(reason) => Err(reason),
+        match self.unavailable.load().as_deref() {
+            Some(reason) => Err(reason.clone()),
             None => Ok(()),
         }
     }

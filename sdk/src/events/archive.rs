@@ -23,7 +23,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::{Entry, Event, EventStream, Position, StreamError};
+use super::{Entry, Event, EventStream, Position, StreamError, read_through};
 use crate::Timestamp;
 use crate::aggregates::{Definitions, EventBatches};
 use crate::features::materialize::{entity_keys, timestamps};
@@ -368,21 +368,11 @@ pub fn archive_stream(
     let Some(end) = stream.end()? else { return Ok(ArchiveReport { through: start, ..ArchiveReport::default() }) };
     let mut report = ArchiveReport { through: start, ..ArchiveReport::default() };
     let mut after = start;
-    while after.is_none_or(|a| a < end) {
-        let mut chunk = Vec::new();
+    loop {
         // Up to a million entries per file.
-        while chunk.len() < 1 << 20 {
-            let read = stream.read(after, 65_536, Duration::ZERO)?;
-            let Some(last) = read.last().map(|e| e.position) else { break };
-            chunk.extend(read.into_iter().filter(|e| e.position <= end));
-            after = Some(last);
-            if last >= end {
-                break;
-            }
-        }
-        if chunk.is_empty() {
-            break;
-        }
+        let chunk = read_through(stream, after, end, 1 << 20)?;
+        let Some(last) = chunk.last().map(|e| e.position) else { break };
+        after = Some(last);
         let done = archive.append(definitions, &chunk)?;
         report.archived += done.archived;
         report.unusable += done.unusable;

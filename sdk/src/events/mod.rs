@@ -274,6 +274,25 @@ pub trait EventStream: Send + Sync + fmt::Debug {
     fn name(&self) -> String;
 }
 
+/// The entries after `after` up to and including `through`, in order, at most `max`
+/// of them (read in batches; nothing waits for new entries). What both an archiver and
+/// a backfill of "the stream through this position" read.
+pub fn read_through(
+    stream: &dyn EventStream,
+    mut after: Option<Position>,
+    through: Position,
+    max: usize,
+) -> Result<Vec<Entry>, StreamError> {
+    let mut entries = Vec::new();
+    while entries.len() < max && after.is_none_or(|a| a < through) {
+        let read = stream.read(after, (max - entries.len()).min(65_536), Duration::ZERO)?;
+        let Some(last) = read.last().map(|e| e.position) else { break };
+        entries.extend(read.into_iter().take_while(|e| e.position <= through));
+        after = Some(last);
+    }
+    Ok(entries)
+}
+
 /// Checks an event before it is published: what no reader could apply is refused at
 /// the source, where the caller can still do something about it.
 pub(crate) fn check_event(event: &Event) -> Result<(), StreamError> {

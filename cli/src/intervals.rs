@@ -32,6 +32,16 @@ pub(crate) fn parse_segment(text: &str) -> Result<SegmentFeature, String> {
     Ok(feature)
 }
 
+/// [`run`] on a local file or an object-store URL (fetched into a temporary directory).
+pub fn run_on(model_path: &Path, data: &str, label: &str, extra: &[SegmentFeature]) -> Result<(), CliError> {
+    if !fresco::bucket::is_url(data) {
+        return run(model_path, Path::new(data), label, extra);
+    }
+    let dir = tempfile::tempdir().map_err(|e| CliError::Io { path: "temporary directory".into(), source: e })?;
+    let local = fresco::bucket::fetch(data, dir.path())?;
+    run(model_path, &local, label, extra)
+}
+
 pub fn run(model_path: &Path, data: &Path, label: &str, extra: &[SegmentFeature]) -> Result<(), CliError> {
     let engine = Engine::new()?;
     let model = Model::from_file(&engine, model_path)?;

@@ -71,9 +71,8 @@ enum Command {
         /// The model file (compiled with --train-data).
         #[arg(long)]
         model: PathBuf,
-        /// The prediction log's root directory.
-        #[arg(long)]
-        logs: PathBuf,
+        #[command(flatten)]
+        logs: dataset::LogSources,
         /// Keep predictions made at or after this time (YYYY-MM-DD, RFC 3339 UTC, or epoch seconds).
         #[arg(long)]
         from: Option<fresco::Timestamp>,
@@ -147,9 +146,10 @@ enum Command {
         /// The model file (its metadata must declare an interval).
         #[arg(long)]
         model: PathBuf,
-        /// Labeled rows: CSV or Parquet.
-        #[arg(long)]
-        data: PathBuf,
+        /// Labeled rows: CSV or Parquet, a local file or an object's URL
+        /// (`s3://bucket/train.parquet`, credentials from the environment).
+        #[arg(long, value_name = "FILE|URL")]
+        data: String,
         /// The column holding the actual outcome.
         #[arg(long, default_value = "label")]
         label: String,
@@ -191,9 +191,10 @@ enum Command {
     /// Drive a model registry: versioned artifacts and the manifest naming the serving
     /// version.
     Registry {
-        /// The registry's root directory.
-        #[arg(long)]
-        root: PathBuf,
+        /// The registry: a directory, or an object-store prefix shared by a fleet
+        /// (`s3://bucket/registry`; credentials and endpoint from the environment).
+        #[arg(long, value_name = "DIR|URL")]
+        root: String,
         #[command(subcommand)]
         action: registry::Action,
     },
@@ -205,9 +206,8 @@ enum Command {
     /// all-with-treatment (every row, with its `treated` column). Prints the row count of
     /// every policy.
     Dataset {
-        /// The prediction log's root directory.
-        #[arg(long)]
-        logs: PathBuf,
+        #[command(flatten)]
+        logs: dataset::LogSources,
         /// The model.
         #[arg(long)]
         model: String,
@@ -433,6 +433,9 @@ pub enum CliError {
     /// The model registry refused.
     #[error(transparent)]
     Registry(#[from] fresco::registry::RegistryError),
+    /// An object-store location could not be read or written.
+    #[error(transparent)]
+    Bucket(#[from] fresco::bucket::BucketError),
     /// A client refused a version or a configuration.
     #[error(transparent)]
     Client(#[from] fresco::Error),
@@ -504,14 +507,18 @@ fn main() -> ExitCode {
             let extras = compile::Extras { interval: interval.as_deref(), train_data: train_data.as_deref(), bins };
             compile::run(&models, &output, name, &version, format, extras)
         }
-        Command::Drift { model, logs, from, to, out } => drift::run(&model, &logs, from, to, &out),
+        Command::Drift { model, logs, from, to, out } => {
+            logs.roots().and_then(|roots| drift::run(&model, &roots, from, to, &out))
+        }
         Command::Score { model, input, output, interval } => score::run(&model, &input, output.as_deref(), interval),
-        Command::Intervals { model, data, label, segment } => intervals::run(&model, &data, &label, &segment),
+        Command::Intervals { model, data, label, segment } => intervals::run_on(&model, &data, &label, &segment),
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),
         Command::Flags { snapshot, flag, ids } => flags::run(&snapshot, &flag, &ids),
         Command::Registry { root, action } => registry::run(&root, action),
         Command::Dataset { logs, model, from, to, label_window_days, policy, max_outcomes_in_memory, out } => {
-            dataset::run(&logs, &model, from, to, label_window_days, policy, max_outcomes_in_memory, &out)
+            logs.roots().and_then(|roots| {
+                dataset::run(&roots, &model, from, to, label_window_days, policy, max_outcomes_in_memory, &out)
+            })
         }
         Command::Backfill { definitions, events, archive, redis, stream_key, until, table, out } => {
             let stream = redis.map(|redis| events::StreamArgs { redis, stream_key });

@@ -48,8 +48,8 @@ pub enum Action {
     },
 }
 
-pub fn run(root: &Path, action: Action) -> Result<(), CliError> {
-    let registry = Registry::open(root)?;
+pub fn run(root: &str, action: Action) -> Result<(), CliError> {
+    let registry = Registry::at(root)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let io = |source| CliError::Io { path: "<stdout>".into(), source };

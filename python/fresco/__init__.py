@@ -349,7 +349,7 @@ def backfill(definitions: Definitions, events: Mapping[str, Tabular], table: Tab
 
 
 def build_training_set(
-    logs: PathLike,
+    logs: PathLike | str | list[PathLike | str],
     model: str,
     policy: str,
     out: PathLike,
@@ -358,9 +358,23 @@ def build_training_set(
     end: str | None = None,
     label_window_days: int = 30,
     max_outcomes_in_memory: int = 5_000_000,
+    mirror: PathLike | None = None,
 ) -> dict:
     """Builds a training set as ``fresco dataset`` does (Parquet at ``out``); ``policy``
-    is ``holdout-only``, ``untreated`` or ``all-with-treatment``. Returns the report."""
+    is ``holdout-only``, ``untreated`` or ``all-with-treatment``. Returns the report.
+
+    ``logs`` is a log root, an object-store prefix (``s3://bucket/logs``; credentials
+    and endpoint from the environment) or a list of them: the logs of a fleet, read as
+    one. Object-store logs are copied into ``mirror`` (default: a temporary directory)."""
+    sources = logs if isinstance(logs, (list, tuple)) else [logs]
     return _native.build_training_set(
-        os.fspath(logs), model, policy, os.fspath(out), start, end, label_window_days, max_outcomes_in_memory
+        [os.fspath(s) for s in sources],
+        model,
+        policy,
+        os.fspath(out),
+        start,
+        end,
+        label_window_days,
+        max_outcomes_in_memory,
+        None if mirror is None else os.fspath(mirror),
     )

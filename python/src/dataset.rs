@@ -15,13 +15,15 @@ fn timestamp(text: Option<&str>, what: &str) -> PyResult<Option<Timestamp>> {
 }
 
 /// Builds a training set as `fresco dataset` does and writes it to `out` (Parquet).
-/// `start` / `end`: YYYY-MM-DD, RFC 3339 UTC or epoch seconds. Returns the report.
+/// `logs`: log roots and object-store prefixes (mirrored into `mirror`, or a temporary
+/// directory). `start` / `end`: YYYY-MM-DD, RFC 3339 UTC or epoch seconds. Returns the
+/// report.
 #[pyfunction]
-#[pyo3(signature = (logs, model, policy, out, start = None, end = None, label_window_days = 30, max_outcomes_in_memory = 5_000_000))]
+#[pyo3(signature = (logs, model, policy, out, start = None, end = None, label_window_days = 30, max_outcomes_in_memory = 5_000_000, mirror = None))]
 #[allow(clippy::too_many_arguments)] // Mirrors the command line's options.
 pub fn build_training_set<'py>(
     py: Python<'py>,
-    logs: PathBuf,
+    logs: Vec<String>,
     model: &str,
     policy: &str,
     out: PathBuf,
@@ -29,6 +31,7 @@ pub fn build_training_set<'py>(
     end: Option<&str>,
     label_window_days: u64,
     max_outcomes_in_memory: usize,
+    mirror: Option<PathBuf>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let policy: TreatmentPolicy =
         policy.parse().map_err(|e: fresco::dataset::DatasetError| DatasetError::new_err(e.to_string()))?;
@@ -36,8 +39,18 @@ pub fn build_training_set<'py>(
         .checked_mul(86_400)
         .map(Duration::from_secs)
         .ok_or_else(|| DatasetError::new_err(format!("a label window of {label_window_days} days is too long")))?;
+    let temporary = match (&mirror, logs.iter().any(|l| fresco::bucket::is_url(l))) {
+        (None, true) => {
+            Some(tempfile::tempdir().map_err(|e| DatasetError::new_err(format!("a temporary mirror: {e}")))?)
+        }
+        _ => None,
+    };
+    let mirror_dir = mirror.or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf())).unwrap_or_default();
+    let roots = py
+        .detach(|| fresco::bucket::local_roots(&logs, &mirror_dir))
+        .map_err(|e| DatasetError::new_err(e.to_string()))?;
     let mut spec =
-        DatasetSpec::new(logs, model, policy).label_window(window).max_outcomes_in_memory(max_outcomes_in_memory);
+        DatasetSpec::over(roots, model, policy).label_window(window).max_outcomes_in_memory(max_outcomes_in_memory);
     if let Some(t) = timestamp(start, "start")? {
         spec = spec.from(t);
     }

@@ -108,7 +108,7 @@ impl std::fmt::Display for TreatmentPolicy {
 /// ```
 #[derive(Debug, Clone)]
 pub struct DatasetSpec {
-    logs: PathBuf,
+    roots: Vec<PathBuf>,
     model: String,
     policy: TreatmentPolicy,
     from: Option<Timestamp>,
@@ -120,8 +120,28 @@ pub struct DatasetSpec {
 impl DatasetSpec {
     /// Predictions of `model` under `logs` (the prediction log's root), filtered by `policy`.
     pub fn new(logs: impl Into<PathBuf>, model: impl Into<String>, policy: TreatmentPolicy) -> Self {
+        Self::over([logs], model, policy)
+    }
+
+    /// Predictions of `model` under each of `roots`: the logs of a fleet, one root per
+    /// writer, or one directory holding many writers' files (a mirror of a bucket,
+    /// [`bucket::local_roots`](crate::bucket::local_roots) with feature `object-store`).
+    /// Every writer names its files apart, so the roots' files are simply all read, and
+    /// an outcome logged by one replica joins the prediction made on another.
+    ///
+    /// ```
+    /// use fresco::dataset::{DatasetSpec, TreatmentPolicy};
+    ///
+    /// let spec = DatasetSpec::over(["logs/replica-a", "logs/replica-b"], "churn", TreatmentPolicy::Untreated);
+    /// # let _ = spec;
+    /// ```
+    pub fn over(
+        roots: impl IntoIterator<Item = impl Into<PathBuf>>,
+        model: impl Into<String>,
+        policy: TreatmentPolicy,
+    ) -> Self {
         DatasetSpec {
-            logs: logs.into(),
+            roots: roots.into_iter().map(Into::into).collect(),
             model: model.into(),
             policy,
             from: None,
@@ -236,23 +256,18 @@ pub fn build_training_set(
     let _span = tracing::info_span!("fresco.dataset", model = %spec.model, policy = %spec.policy).entered();
     let from_day = spec.from.map(time::utc_day);
     let to_day = spec.to.map(time::utc_day);
-    let prediction_files =
-        partition_files(&spec.logs.join("predictions").join(format!("model={}", spec.model)), |day| {
-            from_day.is_none_or(|f| day >= f) && to_day.is_none_or(|t| day <= t)
-        })?;
+    let prediction_files = table_files(&spec.roots, "predictions", &spec.model, |day| {
+        from_day.is_none_or(|f| day >= f) && to_day.is_none_or(|t| day <= t)
+    })?;
     if prediction_files.is_empty() {
-        return Err(DatasetError::NoPredictions {
-            model: spec.model.clone(),
-            dir: spec.logs.join("predictions").display().to_string(),
-        });
+        let dirs: Vec<_> = spec.roots.iter().map(|r| r.join("predictions").display().to_string()).collect();
+        return Err(DatasetError::NoPredictions { model: spec.model.clone(), dir: dirs.join(", ") });
     }
     let window_days = i64::try_from(spec.label_window.as_secs() / 86_400).unwrap_or(i64::MAX) + 1;
     let labeled_days =
         |day: i64| from_day.is_none_or(|f| day >= f) && to_day.is_none_or(|t| day <= t.saturating_add(window_days));
-    let outcome_files =
-        partition_files(&spec.logs.join("outcomes").join(format!("model={}", spec.model)), labeled_days)?;
-    let treatment_files =
-        partition_files(&spec.logs.join("treatments").join(format!("model={}", spec.model)), labeled_days)?;
+    let outcome_files = table_files(&spec.roots, "outcomes", &spec.model, labeled_days)?;
+    let treatment_files = table_files(&spec.roots, "treatments", &spec.model, labeled_days)?;
 
     let union = union_schema(&prediction_files)?;
     let mut out_fields = vec![Field::new("model", DataType::Utf8, false)];
@@ -320,10 +335,25 @@ pub fn build_training_set(
     result.map(|()| report)
 }
 
-/// The prediction log files of `model` under the log root `logs`, every date, sorted
-/// (none when the model has logged nothing).
-pub fn prediction_files(logs: &Path, model: &str) -> Result<Vec<PathBuf>, DatasetError> {
-    partition_files(&logs.join("predictions").join(format!("model={model}")), |_| true)
+/// The prediction log files of `model` under each of the log roots `roots`, every date,
+/// sorted (none when the model has logged nothing).
+pub fn prediction_files(roots: &[PathBuf], model: &str) -> Result<Vec<PathBuf>, DatasetError> {
+    table_files(roots, "predictions", model, |_| true)
+}
+
+/// The files of one table of the log (`predictions`, `outcomes`, `treatments`) of
+/// `model` under each root, whose date passes `keep`.
+fn table_files(
+    roots: &[PathBuf],
+    table: &str,
+    model: &str,
+    keep: impl Fn(i64) -> bool,
+) -> Result<Vec<PathBuf>, DatasetError> {
+    let mut files = Vec::new();
+    for root in roots {
+        files.extend(partition_files(&root.join(table).join(format!("model={model}")), &keep)?);
+    }
+    Ok(files)
 }
 
 /// `*.parquet` files under `dir/date=*/` whose date passes `keep`, sorted.

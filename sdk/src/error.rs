@@ -10,6 +10,16 @@ use crate::value::ConversionError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A deploy or rollback of one process asked for a model that follows its
+    /// registry's manifest ([`Client::watch`](crate::Client::watch) runs): the watcher
+    /// would undo it within one interval, so it is refused. Change the manifest instead.
+    #[error(
+        "model `{model}` follows its registry's manifest (Client::watch runs): deploy or roll back through the registry (`fresco registry deploy|rollback`, Registry::deploy), which every replica follows"
+    )]
+    FollowsRegistry {
+        /// The model.
+        model: String,
+    },
     /// No model of that name is registered.
     #[error("no model named `{model}` is registered")]
     UnknownModel {

@@ -72,6 +72,8 @@
 pub mod aggregates;
 #[cfg(feature = "std")]
 mod atomic_file;
+#[cfg(feature = "object-store")]
+pub mod bucket;
 #[cfg(feature = "client")]
 pub mod events;
 pub mod features;

@@ -1,4 +1,4 @@
-//! Locking that survives a panic elsewhere.
+//! Locking that survives a panic elsewhere, and the jitter of retries.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -10,4 +10,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 /// it the prediction log or the aggregate store, away from every other caller.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `d` scaled by a factor in [0.5, 1.0): processes that lost a server together (a
+/// stream, an object store) do not all come back at the same instant.
+#[cfg(feature = "client")]
+pub(crate) fn jitter(d: std::time::Duration) -> std::time::Duration {
+    let nanos = u64::from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos(),
+    );
+    let factor = 0.5 + (crate::log::fnv1a(&nanos.to_le_bytes()) % 1000) as f64 / 2000.0;
+    d.mul_f64(factor)
 }

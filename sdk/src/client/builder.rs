@@ -169,6 +169,7 @@ impl ClientBuilder {
                 max_batch_rows: self.max_batch_rows.unwrap_or(Self::DEFAULT_MAX_BATCH_ROWS),
                 stats,
                 publisher: self.publisher,
+                watchers: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }

@@ -15,6 +15,10 @@ impl Client {
     /// version they started with; none fails. The version serving until now stays
     /// loaded, for [`rollback`](Self::rollback).
     ///
+    /// A model from a registry that a [`watch`](Self::watch) follows is refused with
+    /// [`Error::FollowsRegistry`]: its serving version is the manifest's, for every
+    /// replica, and changes through [`Registry::deploy`](crate::registry::Registry::deploy).
+    ///
     /// A refused version ([`Error::VersionRefused`]) changes nothing: it is counted
     /// ([`ClientStats::versions_refused`](crate::ClientStats::versions_refused)) and logged, and the serving version serves on.
     ///
@@ -41,6 +45,15 @@ impl Client {
         self.change(model, |slot| slot.deploy(&self.inner.loader, version, None).map(drop))
     }
 
+    /// Refuses a change of one process to a model that follows its registry's manifest.
+    fn check_not_following(&self, model: &str) -> Result<(), Error> {
+        let watched = self.inner.watchers.load(std::sync::atomic::Ordering::Acquire) > 0;
+        if watched && self.slot(model)?.registry.is_some() {
+            return Err(Error::FollowsRegistry { model: model.to_owned() });
+        }
+        Ok(())
+    }
+
     /// Serves a version of `model` from `source` (not from a registry), validated as
     /// [`deploy`](Self::deploy) does; its version is the one its metadata declares.
     ///
@@ -63,6 +76,7 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn deploy_source(&self, model: &str, source: ModelSource) -> Result<(), Error> {
+        self.check_not_following(model)?;
         let backend = crate::model::Backend::load(&self.inner.loader.engine, source).map_err(|e| {
             self.inner.stats.version_refused(model);
             Error::VersionRefused {
@@ -76,7 +90,8 @@ impl Client {
     }
 
     /// Serves the previous version of `model` again (it stayed loaded: nothing is
-    /// read or compiled); returns the version now serving.
+    /// read or compiled); returns the version now serving. Refused, as
+    /// [`deploy`](Self::deploy) is, for a model that follows its registry's manifest.
     pub fn rollback(&self, model: &str) -> Result<String, Error> {
         let mut version = String::new();
         self.change(model, |slot| {
@@ -87,14 +102,20 @@ impl Client {
     }
 
     fn change(&self, model: &str, change: impl FnOnce(&Slot) -> Result<(), Error>) -> Result<(), Error> {
+        self.check_not_following(model)?;
         self.inner.change(self.slot(model)?, change)
     }
 
     /// Follows the registry manifests and the flags in the background: every
     /// `interval`, a model registered [`from_registry`](crate::ModelConfig::from_registry)
-    /// whose manifest names another serving version is deployed to it (a refused
-    /// version is not retried until the manifest changes again), and the versions a
-    /// model's flag names are loaded. Stops when the returned [`Watcher`] is dropped.
+    /// whose manifest names another serving version is deployed to it, and the versions
+    /// a model's flag names are loaded. A manifest version refused (it does not load
+    /// yet, e.g. its artifact is still on its way) is retried with backoff, from one
+    /// interval up to 32 intervals or 5 minutes, until it loads or the manifest
+    /// changes. While a watcher runs, [`deploy`](Self::deploy) and
+    /// [`rollback`](Self::rollback) of those models are refused
+    /// ([`Error::FollowsRegistry`]): they change through the registry. Stops when the
+    /// returned [`Watcher`] is dropped.
     pub fn watch(&self, interval: std::time::Duration) -> Watcher {
         Watcher::start(Arc::downgrade(&self.inner), interval)
     }

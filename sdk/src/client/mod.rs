@@ -77,6 +77,8 @@ struct Inner {
     max_batch_rows: usize,
     stats: ClientStats,
     publisher: Option<Arc<crate::events::Publisher>>,
+    /// Watchers running: while one runs, models from a registry follow its manifest.
+    watchers: std::sync::atomic::AtomicUsize,
 }
 
 impl Inner {

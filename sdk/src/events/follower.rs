@@ -6,11 +6,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::publisher::jitter;
 use super::{Entry, EventStream, Position, StreamError};
 use crate::Timestamp;
 use crate::aggregates::{AggregateError, AggregateStore, Applied, Definitions};
-use crate::sync::lock;
+use crate::sync::{jitter, lock};
 
 /// How a [`Follower`] reads, snapshots and recovers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Batch, Event, EventStream, StreamError, check_event};
-use crate::sync::lock;
+use crate::sync::{jitter, lock};
 
 /// What a [`Publisher`] does while the stream is unreachable.
 ///
@@ -267,14 +267,4 @@ fn run(shared: &Shared) {
         drop(queue);
         shared.done.notify_all();
     }
-}
-
-/// `d` scaled by a factor in [0.5, 1.0): replicas that lost the stream together do not
-/// all come back at the same instant.
-pub(crate) fn jitter(d: Duration) -> Duration {
-    let nanos = u64::from(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos(),
-    );
-    let factor = 0.5 + (crate::log::fnv1a(&nanos.to_le_bytes()) % 1000) as f64 / 2000.0;
-    d.mul_f64(factor)
 }

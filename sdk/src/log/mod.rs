@@ -251,6 +251,25 @@ pub enum LogError {
         /// Why.
         reason: String,
     },
+    /// A file of the log's name already exists with other rows: file names are written
+    /// once, by one writer.
+    #[error("prediction log: {path} already exists with other rows; each file name is written once")]
+    Conflict {
+        /// The file.
+        path: String,
+    },
+    /// Another process writes under this root (it holds the root's lock file).
+    #[error(
+        "prediction log: another process is writing under {root} (it holds {root}/.writer.lock); give each process a root of its own"
+    )]
+    Locked {
+        /// The root.
+        root: String,
+    },
+    /// Uploading a published file to object storage failed (retried).
+    #[cfg(feature = "object-store")]
+    #[error("prediction log upload: {0}")]
+    Upload(#[from] crate::bucket::BucketError),
     /// The sink does not keep this kind of record.
     #[error("this sink does not log {records}")]
     Unsupported {

@@ -47,6 +47,7 @@ const MAX_FRAME: usize = 1 << 30;
 
 pub(crate) struct Spool {
     dir: PathBuf,
+    run: String,
     durability: SpoolDurability,
     max_bytes: u64,
     segment: Mutex<Segment>,
@@ -80,19 +81,34 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io { path: path.display().to_string(), source }
 }
 
-/// Segment files in `dir`, oldest first.
-pub(crate) fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
+/// A spool segment file found in the spool directory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SegmentFile {
+    /// The run of the writer that wrote it (`None`: a spool from before runs were named).
+    pub(crate) run: Option<String>,
+    /// Its number within that run.
+    pub(crate) id: u64,
+    /// The file.
+    pub(crate) path: PathBuf,
+}
+
+/// Segment files in `dir`, oldest first (runs are UUIDv7s, which sort by start time;
+/// unnamed old ones first).
+pub(crate) fn segments(dir: &Path) -> Result<Vec<SegmentFile>, LogError> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
-        let id = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("seg-"))
-            .and_then(|n| n.strip_suffix(".spool"))
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(id) = id {
-            found.push((id, path));
+        let Some(stem) =
+            path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("seg-")?.strip_suffix(".spool"))
+        else {
+            continue;
+        };
+        let (run, id) = match stem.rsplit_once('-') {
+            Some((run, id)) => (Some(run.to_owned()), id),
+            None => (None, stem),
+        };
+        if let Ok(id) = id.parse::<u64>() {
+            found.push(SegmentFile { run, id, path });
         }
     }
     found.sort();
@@ -118,8 +134,9 @@ pub(crate) fn read_segment(path: &Path) -> Result<Vec<Frame>, LogError> {
     Ok(frames)
 }
 
-fn segment_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("seg-{id:016}.spool"))
+/// `seg-<run>-<id>.spool`: the run keeps two writers' (or two runs') segments apart.
+pub(crate) fn segment_path(dir: &Path, run: &str, id: u64) -> PathBuf {
+    dir.join(format!("seg-{run}-{id:016}.spool"))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
@@ -127,17 +144,19 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
 }
 
 impl Spool {
-    /// Opens a new segment numbered `first_id` in `dir`.
+    /// Opens a new segment numbered `first_id` of writer run `run` in `dir`.
     pub(crate) fn create(
         dir: &Path,
+        run: &str,
         first_id: u64,
         durability: SpoolDurability,
         max_bytes: u64,
     ) -> Result<Self, LogError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let (file, path) = Self::new_file(dir, first_id)?;
+        let (file, path) = Self::new_file(dir, run, first_id)?;
         Ok(Spool {
             dir: dir.to_owned(),
+            run: run.to_owned(),
             durability,
             max_bytes,
             segment: Mutex::new(Segment {
@@ -157,8 +176,8 @@ impl Spool {
         })
     }
 
-    fn new_file(dir: &Path, id: u64) -> Result<(File, PathBuf), LogError> {
-        let path = segment_path(dir, id);
+    fn new_file(dir: &Path, run: &str, id: u64) -> Result<(File, PathBuf), LogError> {
+        let path = segment_path(dir, run, id);
         let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io(&path))?;
         sync_dir(dir)?;
         Ok((file, path))
@@ -278,7 +297,7 @@ impl Spool {
         // Everything acknowledged in the old segment is on disk before it is sealed, so
         // the group-commit sequence stays meaningful across files.
         seg.file.sync_data().map_err(io(&seg.path))?;
-        let (file, path) = Self::new_file(&self.dir, seg.id + 1)?;
+        let (file, path) = Self::new_file(&self.dir, &self.run, seg.id + 1)?;
         lock(&self.sealed).insert(seg.id, seg.records);
         {
             let mut state = lock(&self.sync);
@@ -306,7 +325,7 @@ impl Spool {
 
     /// Deletes a sealed segment whose records are published.
     pub(crate) fn remove(&self, id: u64) -> Result<(), LogError> {
-        let path = segment_path(&self.dir, id);
+        let path = segment_path(&self.dir, &self.run, id);
         std::fs::remove_file(&path).map_err(io(&path))?;
         lock(&self.sealed).remove(&id);
         Ok(())
@@ -371,12 +390,12 @@ mod tests {
     #[test]
     fn frames_round_trip_and_a_torn_tail_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::create(dir.path(), 7, SpoolDurability::Fsync, 1 << 20).unwrap();
+        let spool = Spool::create(dir.path(), "r", 7, SpoolDurability::Fsync, 1 << 20).unwrap();
         let s = schema();
         for i in 0..3 {
             spool.append_predictions(&s, s.fingerprint(), &[record(&format!("p{i}"))]).unwrap();
         }
-        let path = segment_path(dir.path(), 7);
+        let path = segment_path(dir.path(), "r", 7);
         let frames = read_segment(&path).unwrap();
         assert_eq!(frames.len(), 4, "one schema frame, then three record frames");
         assert!(matches!(frames[0], Frame::Schema(_)));
@@ -399,7 +418,7 @@ mod tests {
     #[test]
     fn rotation_seals_segments_with_their_counts() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::create(dir.path(), 0, SpoolDurability::Buffered, 200).unwrap();
+        let spool = Spool::create(dir.path(), "r", 0, SpoolDurability::Buffered, 200).unwrap();
         let s = schema();
         let mut ids = Vec::new();
         for i in 0..10 {
@@ -412,7 +431,7 @@ mod tests {
         assert_eq!(total, 10);
         // Each sealed segment starts with its own schema frame.
         for (id, _) in sealed {
-            let frames = read_segment(&segment_path(dir.path(), id)).unwrap();
+            let frames = read_segment(&segment_path(dir.path(), "r", id)).unwrap();
             assert!(matches!(frames[0], Frame::Schema(_)));
         }
     }

@@ -272,9 +272,23 @@ pub(crate) fn treatment_batch(records: &[TreatmentRecord]) -> Result<RecordBatch
         .map_err(|e| LogError::Schema { model: String::new(), reason: e.to_string() })
 }
 
+/// What [`publish`] found at the file's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Published {
+    /// The file was written.
+    New,
+    /// A file of that name already held the same rows (a replayed segment).
+    AlreadyThere,
+}
+
 /// Writes `batches` to `path` atomically: a hidden temporary file in the same
-/// directory, fsync, rename, fsync of the directory. Readers never see a partial file;
-/// on error the temporary file is removed and nothing is published.
+/// directory, fsync, then a hard link to the final name (which, unlike a rename, never
+/// replaces a file), fsync of the directory. Readers never see a partial file; on error
+/// the temporary file is removed and nothing is published.
+///
+/// A file already at `path` is kept if it holds the same prediction ids (a segment
+/// replayed after a crash between publishing and deleting it from the spool; its rows
+/// may come in another order), and is [`LogError::Conflict`] otherwise.
 ///
 /// Each batch is one row group; its columns are encoded on up to `threads` threads
 /// (the bytes are the same whatever the count).
@@ -283,7 +297,7 @@ pub(crate) fn publish(
     schema: SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch, LogError>>,
     threads: usize,
-) -> Result<(), LogError> {
+) -> Result<Published, LogError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let io = |p: &Path| {
         let p = p.display().to_string();
@@ -331,13 +345,50 @@ pub(crate) fn publish(
         let file = file_writer.into_inner().map_err(parquet_err)?;
         file.sync_all().map_err(io(&tmp))?;
         drop(file);
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+        let published = match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Published::New,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let (mut ours, mut theirs) = (prediction_ids(&tmp)?, prediction_ids(path)?);
+                ours.sort_unstable();
+                theirs.sort_unstable();
+                if ours != theirs {
+                    return Err(LogError::Conflict { path: path.display().to_string() });
+                }
+                Published::AlreadyThere
+            }
+            Err(e) => return Err(io(path)(e)),
+        };
+        std::fs::remove_file(&tmp).map_err(io(&tmp))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        Ok(published)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = std::fs::remove_file(&tmp);
     result
+}
+
+/// The `prediction_id` column of a log file (every table of the log has one).
+fn prediction_ids(path: &Path) -> Result<Vec<String>, LogError> {
+    use arrow_array::cast::AsArray;
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let failed = |reason: String| LogError::Parquet { path: path.display().to_string(), reason };
+    let file = File::open(path).map_err(|source| LogError::Io { path: path.display().to_string(), source })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| failed(e.to_string()))?;
+    let column = builder
+        .parquet_schema()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "prediction_id")
+        .ok_or_else(|| failed("no prediction_id column".into()))?;
+    let mask = ProjectionMask::leaves(builder.parquet_schema(), [column]);
+    let mut ids = Vec::new();
+    for batch in builder.with_projection(mask).build().map_err(|e| failed(e.to_string()))? {
+        let batch = batch.map_err(|e| failed(e.to_string()))?;
+        let array =
+            batch.column(0).as_string_opt::<i32>().ok_or_else(|| failed("prediction_id is not a string".into()))?;
+        ids.extend(array.iter().map(|id| id.unwrap_or_default().to_owned()));
+    }
+    Ok(ids)
 }
 
 /// Encodes the columns of one row group, spread over up to `threads` scoped threads in

@@ -4,11 +4,15 @@
 //! over a bounded queue to a background writer. The writer collects each spool segment's
 //! records per partition and, once the segment is sealed (by size or age) and all its
 //! records have arrived, publishes one Parquet file per partition and schema, then
-//! deletes the segment. File names are derived from the segment number and schema, so a
-//! restart that replays a segment skips the files already published: every acknowledged
-//! record ends up in exactly one file.
+//! deletes the segment. File names are derived from the writer's run (a UUIDv7 drawn when
+//! the log opens), the segment number and the schema: no other writer and no later run
+//! can produce them, and a restart that replays a segment finds the files it already
+//! published under the same names (and checks they hold the same rows): every
+//! acknowledged record ends up in exactly one file. With an upload destination
+//! ([`LogConfig::upload_to`]), a segment leaves the spool only once each of its files is
+//! confirmed in the object store.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,6 +63,8 @@ pub struct LogConfig {
     max_file_age: Duration,
     durability: SpoolDurability,
     publish_threads: usize,
+    #[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+    upload: Option<String>,
 }
 
 impl LogConfig {
@@ -73,7 +79,21 @@ impl LogConfig {
             max_file_age: Duration::from_secs(60),
             durability: SpoolDurability::Fsync,
             publish_threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
+            upload: None,
         }
+    }
+
+    /// Uploads every published file to an object store (`s3://bucket/prefix`,
+    /// `gs://...`, `az://...`, `file:///dir`), under the same relative path as in the
+    /// root, so the destination is one hive-partitioned dataset for the whole fleet. A
+    /// spool segment is deleted only once its files are confirmed there; while the store
+    /// is unreachable, segments wait in the spool and uploads are retried (backoff with
+    /// jitter, up to 30 s apart). Credentials come from the environment
+    /// ([`Bucket::open`](crate::bucket::Bucket::open)).
+    #[cfg(feature = "object-store")]
+    pub fn upload_to(mut self, url: impl Into<String>) -> Self {
+        self.upload = Some(url.into());
+        self
     }
 
     /// Batches (one per `predict` call) the queue to the writer holds (default 4096).
@@ -132,6 +152,10 @@ pub struct LogStats {
     pub replayed: AtomicU64,
     /// Failed attempts to publish (retried; see [`PredictionLog::flush`]).
     pub publish_errors: AtomicU64,
+    /// Files confirmed in the upload destination.
+    pub files_uploaded: AtomicU64,
+    /// Failed upload attempts (retried).
+    pub upload_errors: AtomicU64,
 }
 
 enum Item {
@@ -191,12 +215,46 @@ pub struct PredictionLog {
     dropped: Arc<Mutex<HashMap<u64, u64>>>,
     worker: Option<JoinHandle<()>>,
     root: PathBuf,
+    run: String,
+    /// Held while the log is open: one writer process per root.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for PredictionLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PredictionLog").field("root", &self.root).finish_non_exhaustive()
+        f.debug_struct("PredictionLog").field("root", &self.root).field("run", &self.run).finish_non_exhaustive()
     }
+}
+
+/// A segment whose files are published under the root and wait for the upload.
+#[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+struct Pending {
+    /// The segment of this run, or `None` for one replayed from an earlier run.
+    segment: Option<u64>,
+    /// The spool file to delete once every file is uploaded.
+    spool: PathBuf,
+    /// Its files, relative to the root.
+    files: Vec<PathBuf>,
+    /// Files uploaded so far (a prefix of `files`).
+    uploaded: usize,
+    /// When it was published locally (for the upload lag).
+    since: Instant,
+}
+
+/// Takes the root's lock file, or says who holds it.
+fn lock_root(root: &Path) -> Result<std::fs::File, LogError> {
+    let path = root.join(".writer.lock");
+    let file = std::fs::File::create(&path).map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Locked { root: root.display().to_string() }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+    }
+}
+
+/// A writer run's name: a UUIDv7 in hex, which sorts by start time.
+fn new_run() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
 }
 
 impl PredictionLog {
@@ -207,47 +265,46 @@ impl PredictionLog {
         let _span = tracing::info_span!("fresco.log.open", root = %config.root.display()).entered();
         let spool_dir = config.root.join("_spool");
         std::fs::create_dir_all(&spool_dir).map_err(io(&spool_dir))?;
+        let lock = lock_root(&config.root)?;
         remove_temporary_files(&config.root)?;
+        #[cfg(feature = "object-store")]
+        let bucket = config.upload.as_deref().map(crate::bucket::Bucket::open).transpose()?;
+        #[cfg(not(feature = "object-store"))]
+        let bucket: Option<Uploader> = None;
         let stats = Arc::new(LogStats::default());
-        let mut next = 0;
-        for (id, path) in spool::segments(&spool_dir)? {
-            let frames = spool::read_segment(&path)?;
-            let mut buffers = SegmentBuffers::default();
-            let mut schemas = HashMap::new();
-            for frame in frames {
-                match frame {
-                    Frame::Schema(schema) => {
-                        schemas.insert(schema.fingerprint(), Arc::new(schema));
-                    }
-                    Frame::Predictions { schema: fingerprint, records } => {
-                        let schema = schemas.get(&fingerprint).cloned().ok_or_else(|| LogError::Encoding {
-                            reason: format!("{}: records of an undeclared schema", path.display()),
-                        })?;
-                        stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
-                        buffers.add_predictions(schema, fingerprint, &records);
-                    }
-                    Frame::Outcomes { model, records } => {
-                        stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
-                        buffers.add_outcomes(model, records);
-                    }
-                    Frame::Treatments { model, records } => {
-                        stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
-                        buffers.add_treatments(model, records);
-                    }
+        let mut pending = VecDeque::new();
+        for found in spool::segments(&spool_dir)? {
+            let (run, path) = match found.run {
+                Some(run) => (run, found.path),
+                None => {
+                    // A spool from before runs were named: give it a run of its own first,
+                    // so that a crash during this replay replays it under the same names.
+                    let run = new_run();
+                    let named = spool::segment_path(&spool_dir, &run, found.id);
+                    std::fs::rename(&found.path, &named).map_err(io(&named))?;
+                    (run, named)
                 }
+            };
+            let mut buffers = replay_segment(&path, &stats)?;
+            let files = buffers.publish(&config.root, &run, found.id, config.publish_threads)?;
+            stats.files_published.fetch_add(files.len() as u64, Ordering::Relaxed);
+            if bucket.is_some() {
+                pending.push_back(Pending { segment: None, spool: path, files, uploaded: 0, since: Instant::now() });
+            } else {
+                std::fs::remove_file(&path).map_err(io(&path))?;
             }
-            let published = buffers.publish(&config.root, id, config.publish_threads)?;
-            stats.files_published.fetch_add(published, Ordering::Relaxed);
-            std::fs::remove_file(&path).map_err(io(&path))?;
-            next = id + 1;
-            tracing::info!(segment = id, "spool segment replayed");
+            tracing::info!(run, segment = found.id, "spool segment replayed");
         }
-        let spool = Arc::new(Spool::create(&spool_dir, next, config.durability, config.max_file_bytes)?);
+        let run = new_run();
+        let spool = Arc::new(Spool::create(&spool_dir, &run, 0, config.durability, config.max_file_bytes)?);
         let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
         let dropped = Arc::new(Mutex::new(HashMap::new()));
         let worker = {
             let writer = Writer {
                 root: config.root.clone(),
+                run: run.clone(),
+                bucket,
+                pending,
                 spool: spool.clone(),
                 stats: stats.clone(),
                 dropped: dropped.clone(),
@@ -270,7 +327,14 @@ impl PredictionLog {
             dropped,
             worker: Some(worker),
             root: config.root,
+            run,
+            _lock: lock,
         })
+    }
+
+    /// This writer's run: the UUIDv7 in the name of every file it publishes.
+    pub fn run(&self) -> &str {
+        &self.run
     }
 
     /// Counters.
@@ -406,6 +470,35 @@ impl PredictionSink for PredictionLog {
     }
 }
 
+/// The records of a spool segment left by an earlier run, by partition.
+fn replay_segment(path: &Path, stats: &LogStats) -> Result<SegmentBuffers, LogError> {
+    let mut buffers = SegmentBuffers::default();
+    let mut schemas = HashMap::new();
+    for frame in spool::read_segment(path)? {
+        match frame {
+            Frame::Schema(schema) => {
+                schemas.insert(schema.fingerprint(), Arc::new(schema));
+            }
+            Frame::Predictions { schema: fingerprint, records } => {
+                let schema = schemas.get(&fingerprint).cloned().ok_or_else(|| LogError::Encoding {
+                    reason: format!("{}: records of an undeclared schema", path.display()),
+                })?;
+                stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                buffers.add_predictions(schema, fingerprint, &records);
+            }
+            Frame::Outcomes { model, records } => {
+                stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                buffers.add_outcomes(model, records);
+            }
+            Frame::Treatments { model, records } => {
+                stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                buffers.add_treatments(model, records);
+            }
+        }
+    }
+    Ok(buffers)
+}
+
 fn remove_temporary_files(root: &Path) -> Result<(), LogError> {
     for table in ["predictions", "outcomes", "treatments"] {
         let mut stack = vec![root.join(table)];
@@ -429,7 +522,7 @@ fn remove_temporary_files(root: &Path) -> Result<(), LogError> {
 }
 
 /// When the writer retries publishing after a failure, and when it says so: the delay
-/// doubles from 200 ms to 30 s while failures last, and an error event goes out for the
+/// doubles from 200 ms to 30 s while failures last (each wait drawn from its upper half), and an error event goes out for the
 /// first failure and then at most once a minute, with the count since the last one.
 struct Retry {
     next_at: Instant,
@@ -455,7 +548,8 @@ impl Retry {
     /// Records a failure; returns the delay before the next try, and the failure count
     /// to report now, if an event is due.
     fn failed(&mut self, now: Instant) -> (Duration, Option<u64>) {
-        let delay = self.delay;
+        // Jittered, so that writers that lost one store together retry apart.
+        let delay = crate::sync::jitter(self.delay);
         self.next_at = now + delay;
         self.delay = (self.delay * 2).min(Self::MAX);
         self.failures += 1;
@@ -489,18 +583,21 @@ mod retry_tests {
         let mut reports = Vec::new();
         let mut now = start;
         for _ in 0..12 {
+            let base = retry.delay;
             let (delay, report) = retry.failed(now);
             assert!(!retry.due(now) && retry.due(now + delay));
-            delays.push(delay.as_millis());
+            assert!(delay >= base / 2 && delay <= base, "{delay:?} is not in the upper half of {base:?}");
+            delays.push(base.as_millis());
             reports.push(report);
-            now += delay;
+            // Wait the longest a jitter allows, so the report schedule below is fixed.
+            now += base;
         }
         assert_eq!(delays, [200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000, 30000, 30000]);
         // The first failure at once; the next once a minute has passed (the 10th
         // failure, at 81 s, counting the nine since), then every other 30 s failure.
         assert_eq!(reports, [Some(1), None, None, None, None, None, None, None, None, Some(9), None, Some(2)]);
         assert_eq!(retry.succeeded(), 12);
-        assert_eq!(retry.failed(now).0, Retry::FIRST, "a success resets the delay");
+        assert!(retry.failed(now).0 <= Retry::FIRST, "a success resets the delay");
     }
 }
 
@@ -550,52 +647,58 @@ impl SegmentBuffers {
         }
     }
 
-    /// Publishes one file per partition; skips files that already exist (a replay).
-    fn publish(&mut self, root: &Path, segment: u64, threads: usize) -> Result<u64, LogError> {
-        let mut published = 0;
-        for ((fingerprint, day), columns) in &mut self.predictions {
-            let (model, date) = (&columns.schema().model, time::day_to_date(*day));
-            let path = root
-                .join("predictions")
-                .join(format!("model={model}"))
-                .join(format!("date={date}"))
-                .join(format!("seg{segment:016}-{fingerprint:016x}.parquet"));
-            if !path.exists() {
-                table::publish(&path, columns.arrow_schema(), columns.batches(), threads)?;
-                published += 1;
+    /// Publishes one file per partition, named after `run` and `segment`; returns the
+    /// files (relative to `root`), those found already published by a replay included.
+    fn publish(&mut self, root: &Path, run: &str, segment: u64, threads: usize) -> Result<Vec<PathBuf>, LogError> {
+        let mut files = Vec::new();
+        let mut write = |relative: PathBuf, publish: &mut dyn FnMut(&Path) -> Result<table::Published, LogError>| {
+            if publish(&root.join(&relative))? == table::Published::AlreadyThere {
+                tracing::info!(file = %relative.display(), "already published (a replayed segment)");
             }
+            files.push(relative);
+            Ok::<_, LogError>(())
+        };
+        for ((fingerprint, day), columns) in &mut self.predictions {
+            let relative = partition_dir("predictions", &columns.schema().model.clone(), *day)
+                .join(format!("{run}-{segment:016}-{fingerprint:016x}.parquet"));
+            write(relative, &mut |path| table::publish(path, columns.arrow_schema(), columns.batches(), threads))?;
         }
         for ((model, day), records) in &self.outcomes {
-            let path = side_table_path(root, "outcomes", model, *day, segment);
-            if !path.exists() {
+            let relative = partition_dir("outcomes", model, *day).join(format!("{run}-{segment:016}.parquet"));
+            write(relative, &mut |path| {
                 let batches = table::chunks(records).map(table::outcome_batch);
-                table::publish(&path, table::outcome_schema(), batches, threads)?;
-                published += 1;
-            }
+                table::publish(path, table::outcome_schema(), batches, threads)
+            })?;
         }
         for ((model, day), records) in &self.treatments {
-            let path = side_table_path(root, "treatments", model, *day, segment);
-            if !path.exists() {
+            let relative = partition_dir("treatments", model, *day).join(format!("{run}-{segment:016}.parquet"));
+            write(relative, &mut |path| {
                 let batches = table::chunks(records).map(table::treatment_batch);
-                table::publish(&path, table::treatment_schema(), batches, threads)?;
-                published += 1;
-            }
+                table::publish(path, table::treatment_schema(), batches, threads)
+            })?;
         }
-        Ok(published)
+        Ok(files)
     }
 }
 
-/// `<root>/<table>/model=<model>/date=<day>/seg<segment>.parquet`, for the outcome and
-/// treatment tables (one schema for every model).
-fn side_table_path(root: &Path, table: &str, model: &str, day: i64, segment: u64) -> PathBuf {
-    root.join(table)
-        .join(format!("model={model}"))
-        .join(format!("date={}", time::day_to_date(day)))
-        .join(format!("seg{segment:016}.parquet"))
+/// `<table>/model=<model>/date=<day>`: a hive partition of one of the log's tables.
+fn partition_dir(table: &str, model: &str, day: i64) -> PathBuf {
+    PathBuf::from(table).join(format!("model={model}")).join(format!("date={}", time::day_to_date(day)))
 }
+
+/// Where published files go besides the root.
+#[cfg(feature = "object-store")]
+type Uploader = crate::bucket::Bucket;
+/// Without object storage there is nowhere to upload to.
+#[cfg(not(feature = "object-store"))]
+enum Uploader {}
 
 struct Writer {
     root: PathBuf,
+    run: String,
+    bucket: Option<Uploader>,
+    /// Published segments waiting for their upload, oldest first.
+    pending: VecDeque<Pending>,
     spool: Arc<Spool>,
     stats: Arc<LogStats>,
     dropped: Arc<Mutex<HashMap<u64, u64>>>,
@@ -688,34 +791,87 @@ impl Writer {
         }
     }
 
-    /// Publishes every sealed segment whose records have all arrived, oldest first.
+    /// Publishes every sealed segment whose records have all arrived, oldest first, then
+    /// uploads what waits for it.
     fn publish_ready(&mut self) -> Result<(), LogError> {
         for (id, appended) in self.spool.sealed() {
+            if self.pending.iter().any(|p| p.segment == Some(id)) {
+                continue;
+            }
             let dropped = lock(&self.dropped).get(&id).copied().unwrap_or(0);
             let received = self.segments.get(&id).map_or(0, |s| s.received);
             if received + dropped < appended {
                 // Still in the queue; segments are published in order.
-                return Ok(());
+                break;
             }
             let _span = tracing::debug_span!("fresco.log.publish", segment = id, records = received).entered();
-            if let Some(buffers) = self.segments.get_mut(&id) {
-                let published = buffers.publish(&self.root, id, self.publish_threads)?;
-                self.stats.files_published.fetch_add(published, Ordering::Relaxed);
-            }
-            self.spool.remove(id)?;
+            let files = match self.segments.get_mut(&id) {
+                Some(buffers) => buffers.publish(&self.root, &self.run, id, self.publish_threads)?,
+                None => Vec::new(),
+            };
+            self.stats.files_published.fetch_add(files.len() as u64, Ordering::Relaxed);
             self.segments.remove(&id);
             lock(&self.dropped).remove(&id);
+            if self.bucket.is_some() {
+                let spool = spool::segment_path(&self.root.join("_spool"), &self.run, id);
+                self.pending.push_back(Pending { segment: Some(id), spool, files, uploaded: 0, since: Instant::now() });
+            } else {
+                self.spool.remove(id)?;
+            }
         }
+        self.upload_pending()
+    }
+
+    /// Uploads the files of the pending segments, oldest first; deletes each segment
+    /// from the spool once all of its files are confirmed.
+    #[cfg(feature = "object-store")]
+    fn upload_pending(&mut self) -> Result<(), LogError> {
+        let Some(bucket) = &self.bucket else { return Ok(()) };
+        let result = (|| {
+            while let Some(pending) = self.pending.front_mut() {
+                while let Some(relative) = pending.files.get(pending.uploaded) {
+                    let path = self.root.join(relative);
+                    let bytes = std::fs::read(&path).map_err(io(&path))?;
+                    let key: Vec<_> = relative.iter().map(|part| part.to_string_lossy()).collect();
+                    let started = Instant::now();
+                    if let Err(e) = bucket.put_new(&key.join("/"), bytes) {
+                        self.stats.upload_errors.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("fresco_log_upload_failures_total").increment(1);
+                        return Err(LogError::from(e));
+                    }
+                    metrics::histogram!("fresco_log_upload_seconds").record(started.elapsed().as_secs_f64());
+                    metrics::counter!("fresco_log_uploaded_files_total").increment(1);
+                    self.stats.files_uploaded.fetch_add(1, Ordering::Relaxed);
+                    pending.uploaded += 1;
+                }
+                match pending.segment {
+                    Some(id) => self.spool.remove(id)?,
+                    None => std::fs::remove_file(&pending.spool).map_err(io(&pending.spool))?,
+                }
+                self.pending.pop_front();
+            }
+            Ok(())
+        })();
+        // How long the oldest published file has waited for the store: the alert's series.
+        let lag = self.pending.front().map_or(0.0, |p| p.since.elapsed().as_secs_f64());
+        metrics::gauge!("fresco_log_upload_lag_seconds").set(lag);
+        result
+    }
+
+    #[cfg(not(feature = "object-store"))]
+    fn upload_pending(&mut self) -> Result<(), LogError> {
         Ok(())
     }
 
     fn answer_flushes(&mut self, error: Option<&str>) {
         let oldest_unpublished = self.spool.sealed().first().map_or(self.spool.current(), |(id, _)| *id);
+        // Segments replayed from an earlier run come before any of this run's.
+        let replays_pending = self.pending.iter().any(|p| p.segment.is_none());
         self.waiting.retain(|(through, reply)| {
             if let Some(e) = error {
                 let _ = reply.send(Err(e.to_owned()));
                 false
-            } else if *through <= oldest_unpublished {
+            } else if !replays_pending && *through <= oldest_unpublished {
                 let _ = reply.send(Ok(()));
                 false
             } else {

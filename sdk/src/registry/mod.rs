@@ -34,6 +34,8 @@
 
 mod manifest;
 #[cfg(feature = "client")]
+mod storage;
+#[cfg(feature = "client")]
 mod store;
 
 pub use manifest::{InvalidName, MANIFEST, Manifest, ManifestError};

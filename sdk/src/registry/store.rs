@@ -1,9 +1,9 @@
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use fresco_abi::ModelMetadata;
 
 use super::manifest::{self, InvalidName, MANIFEST, Manifest, ManifestError};
+use super::storage::Storage;
 use crate::error::Refusal;
 use crate::model::ModelSource;
 
@@ -83,10 +83,10 @@ pub enum RegistryError {
     #[error(transparent)]
     InvalidName(#[from] InvalidName),
     /// No such model in the registry.
-    #[error("the registry at {root} has no model `{model}`")]
+    #[error("the registry at {location} has no model `{model}`")]
     UnknownModel {
-        /// The registry root.
-        root: PathBuf,
+        /// The registry's directory or URL.
+        location: String,
         /// The model asked for.
         model: String,
     },
@@ -121,6 +121,21 @@ pub enum RegistryError {
         /// The model.
         model: String,
     },
+    /// Another deploy or rollback changed the manifest between this one's read and its
+    /// write; this one wrote nothing.
+    #[error(
+        "model `{model}`: another deploy changed the manifest while this one ran (it now serves `{serving}`); nothing was written: check it and run again"
+    )]
+    ManifestChanged {
+        /// The model.
+        model: String,
+        /// What the manifest names now.
+        serving: String,
+    },
+    /// The object store answered with an error or could not be reached.
+    #[cfg(feature = "object-store")]
+    #[error(transparent)]
+    Store(Box<crate::bucket::BucketError>),
     /// Rollback with no previous version recorded.
     #[error("model `{model}` has no previous version to roll back to")]
     NoPrevious {
@@ -179,16 +194,6 @@ pub enum RegistryError {
     },
 }
 
-/// A registry rooted at a directory. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Registry {
-    root: PathBuf,
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RegistryError + '_ {
-    move |source| RegistryError::Io { path: path.to_owned(), source }
-}
-
 fn check_name(what: &'static str, name: &str) -> Result<(), RegistryError> {
     Ok(manifest::check_name(what, name)?)
 }
@@ -203,6 +208,23 @@ fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
         (Ok(x), Ok(y)) => x.cmp(&y),
         _ => a.cmp(b),
     }
+}
+
+/// A LightGBM or XGBoost text model as a source of `version` of `model`.
+#[cfg(feature = "trees")]
+fn compile_trees(
+    model: &str,
+    version: &str,
+    kind: ArtifactKind,
+    text: &str,
+) -> Result<ModelSource, fresco_compiler::CompileError> {
+    let format = if kind == ArtifactKind::LightGbm {
+        fresco_compiler::Format::LightGbm
+    } else {
+        fresco_compiler::Format::XgBoost
+    };
+    let compiler = fresco_compiler::Compiler::new(model, version).add_source(text, format)?;
+    Ok(ModelSource::Trees(Box::new(compiler)))
 }
 
 /// Loads `bytes` as a Client would load `version` of `model` from the registry, and
@@ -231,15 +253,7 @@ fn check_artifact(
         ArtifactKind::LightGbm | ArtifactKind::XgBoost => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|e| refused(Refusal::NotText { kind: kind.to_string(), at: e.valid_up_to() }))?;
-            let format = if kind == ArtifactKind::LightGbm {
-                fresco_compiler::Format::LightGbm
-            } else {
-                fresco_compiler::Format::XgBoost
-            };
-            let compiler = fresco_compiler::Compiler::new(model, version)
-                .add_source(text, format)
-                .map_err(|e| load_error(e.into()))?;
-            ModelSource::Trees(Box::new(compiler))
+            compile_trees(model, version, kind, text).map_err(|e| load_error(e.into()))?
         }
         #[cfg(feature = "onnx")]
         ArtifactKind::Onnx => {
@@ -263,53 +277,94 @@ fn check_artifact(
     crate::client::check_artifact(&engine, source, model, version).map_err(refused)
 }
 
+/// A model registry: in a local directory, or under an object-store prefix shared by a
+/// fleet (feature `object-store`). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    storage: Storage,
+}
+
+const METADATA: &str = "metadata.json";
+
 impl Registry {
-    /// Opens (creating if needed) the registry at `root`.
+    /// Opens (creating if needed) the registry in the directory `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, RegistryError> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(io_err(&root))?;
-        Ok(Registry { root })
+        std::fs::create_dir_all(&root).map_err(|source| RegistryError::Io { path: root.clone(), source })?;
+        Ok(Registry { storage: Storage::Local(root) })
     }
 
-    /// The registry's root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Opens the registry under an object-store prefix (`s3://bucket/registry`,
+    /// `gs://...`, `az://...`, `file:///dir`), credentials and endpoint from the
+    /// environment ([`Bucket::open`](crate::bucket::Bucket::open)). Every replica of a
+    /// fleet opens the same one; [`deploy`](Self::deploy) and
+    /// [`rollback`](Self::rollback) change its manifest with a conditional write, so
+    /// two deployers racing never overwrite each other: one wins, the other gets
+    /// [`RegistryError::ManifestChanged`].
+    #[cfg(feature = "object-store")]
+    pub fn open_url(url: &str) -> Result<Self, RegistryError> {
+        let bucket = crate::bucket::Bucket::open(url).map_err(|e| RegistryError::Store(Box::new(e)))?;
+        Ok(Registry { storage: Storage::Bucket(bucket) })
     }
 
-    fn model_dir(&self, model: &str) -> Result<PathBuf, RegistryError> {
-        check_name("model", model)?;
-        Ok(self.root.join(model))
+    /// [`open_url`](Self::open_url) for a URL (`scheme://...`), else [`open`](Self::open).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let registry = fresco::registry::Registry::at(&dir.path().display().to_string())?;
+    /// assert!(registry.models()?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn at(location: &str) -> Result<Self, RegistryError> {
+        #[cfg(feature = "object-store")]
+        if crate::bucket::is_url(location) {
+            return Self::open_url(location);
+        }
+        Self::open(location)
+    }
+
+    /// Where the registry is: its directory or URL.
+    pub fn location(&self) -> String {
+        self.storage.location("").display().to_string()
     }
 
     /// The models in the registry, sorted.
     pub fn models(&self) -> Result<Vec<String>, RegistryError> {
-        let mut models = Vec::new();
-        for entry in fs::read_dir(&self.root).map_err(io_err(&self.root))? {
-            let entry = entry.map_err(io_err(&self.root))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() && check_name("model", &name).is_ok() {
-                models.push(name);
-            }
-        }
-        models.sort();
+        let mut models: Vec<String> = self
+            .storage
+            .list("")?
+            .iter()
+            .filter_map(|key| key.split_once('/').map(|(model, _)| model.to_owned()))
+            .filter(|model| check_name("model", model).is_ok())
+            .collect();
+        models.dedup();
         Ok(models)
     }
 
+    fn model_keys(&self, model: &str) -> Result<Vec<String>, RegistryError> {
+        check_name("model", model)?;
+        self.storage.list(&format!("{model}/"))
+    }
+
     /// The stored versions of `model`, oldest first (numeric versions in numeric order).
+    /// A version appears once its artifact is stored whole.
     pub fn versions(&self, model: &str) -> Result<Vec<VersionEntry>, RegistryError> {
-        let dir = self.model_dir(model)?;
-        if !dir.is_dir() {
-            return Err(RegistryError::UnknownModel { root: self.root.clone(), model: model.to_owned() });
+        let keys = self.model_keys(model)?;
+        if keys.is_empty() {
+            return Err(RegistryError::UnknownModel { location: self.location(), model: model.to_owned() });
         }
-        let mut versions = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let entry = entry.map_err(io_err(&dir))?;
-            let version = entry.file_name().to_string_lossy().into_owned();
-            // Hidden entries are versions being published (see `publish`).
-            if entry.path().is_dir() && check_name("version", &version).is_ok() {
-                versions.push(self.entry(model, &version)?);
-            }
-        }
+        let mut names: Vec<&str> = keys
+            .iter()
+            .filter_map(|key| {
+                let mut parts = key.split('/').skip(1);
+                let (version, file) = (parts.next()?, parts.next()?);
+                let artifact = ArtifactKind::ALL.iter().any(|(_, name)| *name == file);
+                (artifact && parts.next().is_none() && check_name("version", version).is_ok()).then_some(version)
+            })
+            .collect();
+        names.dedup();
+        let mut versions =
+            names.into_iter().map(|version| self.entry(model, version, &keys)).collect::<Result<Vec<_>, _>>()?;
         versions.sort_by(|a, b| version_order(&a.version, &b.version));
         Ok(versions)
     }
@@ -317,24 +372,31 @@ impl Registry {
     /// The stored version `version` of `model`.
     pub fn version(&self, model: &str, version: &str) -> Result<VersionEntry, RegistryError> {
         check_name("version", version)?;
-        let dir = self.model_dir(model)?.join(version);
-        if !dir.is_dir() {
+        check_name("model", model)?;
+        let keys = self.storage.list(&format!("{model}/{version}/"))?;
+        if keys.is_empty() {
             return Err(RegistryError::UnknownVersion { model: model.to_owned(), version: version.to_owned() });
         }
-        self.entry(model, version)
+        self.entry(model, version, &keys)
     }
 
-    fn entry(&self, model: &str, version: &str) -> Result<VersionEntry, RegistryError> {
-        let dir = self.root.join(model).join(version);
-        let found: Vec<_> = ArtifactKind::ALL.iter().filter(|(_, file)| dir.join(file).is_file()).collect();
+    /// The entry of `version` among `keys` (the model's or the version's).
+    fn entry(&self, model: &str, version: &str, keys: &[String]) -> Result<VersionEntry, RegistryError> {
+        let dir = format!("{model}/{version}/");
+        let found: Vec<_> =
+            ArtifactKind::ALL.iter().filter(|(_, file)| keys.iter().any(|k| *k == format!("{dir}{file}"))).collect();
         match found.as_slice() {
-            [(kind, file)] => Ok(VersionEntry { version: version.to_owned(), kind: *kind, path: dir.join(file) }),
+            [(kind, file)] => Ok(VersionEntry {
+                version: version.to_owned(),
+                kind: *kind,
+                path: self.storage.location(&format!("{dir}{file}")),
+            }),
             [] => Err(RegistryError::Artifact {
-                dir,
+                dir: self.storage.location(&dir),
                 reason: "no model.wasm, model.onnx, model.txt (LightGBM) or model.json (XGBoost)".into(),
             }),
             several => Err(RegistryError::Artifact {
-                dir,
+                dir: self.storage.location(&dir),
                 reason: format!(
                     "{} artifacts ({}); a version holds exactly one",
                     several.len(),
@@ -346,53 +408,64 @@ impl Registry {
 
     /// The model's manifest.
     pub fn manifest(&self, model: &str) -> Result<Manifest, RegistryError> {
-        let path = self.model_dir(model)?.join(MANIFEST);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(if self.root.join(model).is_dir() {
-                    RegistryError::NotDeployed { model: model.to_owned() }
-                } else {
-                    RegistryError::UnknownModel { root: self.root.clone(), model: model.to_owned() }
-                });
-            }
-            Err(e) => return Err(io_err(&path)(e)),
+        self.read_manifest(model).map(|(manifest, _)| manifest)
+    }
+
+    /// The manifest and the tag a conditional replace of it checks.
+    fn read_manifest(&self, model: &str) -> Result<(Manifest, Option<String>), RegistryError> {
+        check_name("model", model)?;
+        let key = format!("{model}/{MANIFEST}");
+        let Some(read) = self.storage.read(&key)? else {
+            return Err(if self.model_keys(model)?.is_empty() {
+                RegistryError::UnknownModel { location: self.location(), model: model.to_owned() }
+            } else {
+                RegistryError::NotDeployed { model: model.to_owned() }
+            });
         };
-        let manifest = Manifest::from_json(&bytes).map_err(|source| RegistryError::Manifest { path, source })?;
-        Ok(manifest)
+        let manifest = Manifest::from_json(&read.bytes)
+            .map_err(|source| RegistryError::Manifest { path: self.storage.location(&key), source })?;
+        Ok((manifest, read.tag))
     }
 
     /// Makes `version` the serving version of `model` (the one serving now becomes the
     /// previous one). Only the manifest changes: Clients watching the registry load and
     /// validate the version and swap to it; a Client refuses a version that fails.
+    ///
+    /// The manifest is replaced only if no one changed it since it was read here; if
+    /// someone did, nothing is written and the answer is
+    /// [`RegistryError::ManifestChanged`].
     pub fn deploy(&self, model: &str, version: &str) -> Result<Manifest, RegistryError> {
         self.version(model, version)?;
-        let previous = match self.manifest(model) {
-            Ok(m) if m.serving == version => m.previous,
-            Ok(m) => Some(m.serving),
-            Err(RegistryError::NotDeployed { .. }) => None,
+        let (previous, tag) = match self.read_manifest(model) {
+            Ok((m, tag)) if m.serving == version => (m.previous, tag),
+            Ok((m, tag)) => (Some(m.serving), tag),
+            Err(RegistryError::NotDeployed { .. }) => (None, None),
             Err(e) => return Err(e),
         };
         let manifest = Manifest { serving: version.to_owned(), previous };
-        self.write_manifest(model, &manifest)?;
+        self.write_manifest(model, &manifest, tag)?;
         Ok(manifest)
     }
 
     /// Serves the previous version again (and records the one rolled back from as the
-    /// previous one, so a second rollback undoes the first).
+    /// previous one, so a second rollback undoes the first). Replaced as
+    /// [`deploy`](Self::deploy) replaces it.
     pub fn rollback(&self, model: &str) -> Result<Manifest, RegistryError> {
-        let current = self.manifest(model)?;
+        let (current, tag) = self.read_manifest(model)?;
         let previous = current.previous.ok_or_else(|| RegistryError::NoPrevious { model: model.to_owned() })?;
         self.version(model, &previous)?;
         let manifest = Manifest { serving: previous, previous: Some(current.serving) };
-        self.write_manifest(model, &manifest)?;
+        self.write_manifest(model, &manifest, tag)?;
         Ok(manifest)
     }
 
-    fn write_manifest(&self, model: &str, manifest: &Manifest) -> Result<(), RegistryError> {
-        let dir = self.model_dir(model)?;
-        let path = dir.join(MANIFEST);
-        crate::atomic_file::write_whole(&path, &manifest.to_json()).map_err(io_err(&path))
+    fn write_manifest(&self, model: &str, manifest: &Manifest, read: Option<String>) -> Result<(), RegistryError> {
+        let key = format!("{model}/{MANIFEST}");
+        if self.storage.replace(&key, &manifest.to_json(), read.as_deref())? {
+            return Ok(());
+        }
+        let serving = self.manifest(model).map_or_else(|e| format!("? ({e})"), |m| m.serving);
+        Err(RegistryError::ManifestChanged { model: model.to_owned(), serving })
     }
 
     /// Stores `bytes` as the artifact of a new version (refusing to overwrite one).
@@ -401,7 +474,9 @@ impl Registry {
     /// load (a tree model compiles, an ONNX graph fits its metadata), a `.wasm` must
     /// declare this model and version, and it must score a plain row (each input's
     /// default, else 0) with finite outputs. A refused artifact takes no version number.
-    /// The version appears whole: it is written under a hidden name and renamed.
+    /// The version appears whole: its artifact is written under a hidden name, then
+    /// given its name only if no other publisher took it first (an object store's
+    /// create-if-absent).
     ///
     /// ```
     /// use fresco::registry::{ArtifactKind, Registry, RegistryError};
@@ -425,34 +500,28 @@ impl Registry {
         onnx_metadata: Option<&ModelMetadata>,
     ) -> Result<VersionEntry, RegistryError> {
         check_name("version", version)?;
-        let model_dir = self.model_dir(model)?;
-        let dir = model_dir.join(version);
-        if dir.exists() {
-            return Err(already_exists(dir));
+        check_name("model", model)?;
+        let dir = format!("{model}/{version}/");
+        let exists = || already_exists(self.storage.location(&dir));
+        let is_artifact = |key: &String| ArtifactKind::ALL.iter().any(|(_, file)| *key == format!("{dir}{file}"));
+        if self.storage.list(&dir)?.iter().any(is_artifact) {
+            return Err(exists());
         }
         check_artifact(model, version, kind, bytes, onnx_metadata)?;
-        let staging = model_dir.join(format!(".{version}.{}.staging", crate::atomic_file::unique_suffix()));
-        let publish = || {
-            fs::create_dir_all(&staging).map_err(io_err(&staging))?;
-            let artifact = staging.join(kind.file_name());
-            fs::write(&artifact, bytes).map_err(io_err(&artifact))?;
-            if let Some(meta) = onnx_metadata {
-                let path = staging.join("metadata.json");
-                let json = serde_json::to_vec_pretty(meta)
-                    .map_err(|e| RegistryError::Artifact { dir: staging.clone(), reason: e.to_string() })?;
-                fs::write(&path, json).map_err(io_err(&path))?;
+        if let Some(meta) = onnx_metadata {
+            let json = serde_json::to_vec_pretty(meta)
+                .map_err(|e| RegistryError::Artifact { dir: self.storage.location(&dir), reason: e.to_string() })?;
+            let key = format!("{dir}{METADATA}");
+            // Left by a publish that stopped before its artifact: fine if it is the same.
+            if !self.storage.create(&key, &json)? && self.storage.read(&key)?.is_none_or(|r| r.bytes != json) {
+                return Err(exists());
             }
-            // Two publishers of one version may both have passed the check above: the
-            // rename of the second fails (the directory is there and not empty).
-            fs::rename(&staging, &dir)
-                .map_err(|e| if dir.exists() { already_exists(dir.clone()) } else { io_err(&dir)(e) })
-        };
-        if let Err(e) = publish() {
-            // Nothing half-written stays behind.
-            let _ = fs::remove_dir_all(&staging);
-            return Err(e);
         }
-        self.entry(model, version)
+        // The artifact's name is the commit point: the first publisher to take it wins.
+        if !self.storage.create(&format!("{dir}{}", kind.file_name()), bytes)? {
+            return Err(exists());
+        }
+        self.version(model, version)
     }
 
     /// [`publish`](Self::publish) for a WebAssembly module.
@@ -464,27 +533,37 @@ impl Registry {
     /// is read when the Client loads it (and its declared name and version checked).
     pub fn source(&self, model: &str, version: &str) -> Result<ModelSource, RegistryError> {
         let entry = self.version(model, version)?;
+        let key = format!("{model}/{version}/{}", entry.kind.file_name());
+        let read = |key: &str| {
+            self.storage.read(key)?.map(|r| r.bytes).ok_or_else(|| RegistryError::Artifact {
+                dir: self.storage.location(key),
+                reason: "it disappeared while being read".into(),
+            })
+        };
         let path = entry.path.clone();
         match entry.kind {
-            ArtifactKind::Wasm => {
-                let bytes = fs::read(&path).map_err(io_err(&path))?;
-                Ok(ModelSource::WasmBytes(bytes))
-            }
+            ArtifactKind::Wasm => Ok(ModelSource::WasmBytes(read(&key)?)),
             #[cfg(feature = "trees")]
             ArtifactKind::LightGbm | ArtifactKind::XgBoost => {
-                ModelSource::trees_file(&path, model, version).map_err(|source| RegistryError::Compile { path, source })
+                let bytes = read(&key)?;
+                let text = std::str::from_utf8(&bytes).map_err(|e| RegistryError::Artifact {
+                    dir: path.clone(),
+                    reason: format!("not a {} model: byte {} is not UTF-8 text", entry.kind, e.valid_up_to()),
+                })?;
+                compile_trees(model, version, entry.kind, text)
+                    .map_err(|source| RegistryError::Compile { path, source })
             }
             #[cfg(feature = "onnx")]
             ArtifactKind::Onnx => {
-                let meta_path = path.with_file_name("metadata.json");
-                let bytes = fs::read(&meta_path).map_err(io_err(&meta_path))?;
-                let mut meta: ModelMetadata = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Artifact {
-                    dir: meta_path.clone(),
-                    reason: format!("metadata.json is not valid model metadata: {e}"),
-                })?;
+                let meta_key = format!("{model}/{version}/{METADATA}");
+                let mut meta: ModelMetadata =
+                    serde_json::from_slice(&read(&meta_key)?).map_err(|e| RegistryError::Artifact {
+                        dir: self.storage.location(&meta_key),
+                        reason: format!("metadata.json is not valid model metadata: {e}"),
+                    })?;
                 meta.name = model.to_owned();
                 meta.version = version.to_owned();
-                crate::OnnxModel::from_file(&path, meta)
+                crate::OnnxModel::from_bytes(&read(&key)?, meta)
                     .map(ModelSource::Onnx)
                     .map_err(|source| RegistryError::Onnx { path, source })
             }

@@ -3,6 +3,7 @@ holdout buckets as the shared reference vectors, the same backfill, and typed er
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -157,6 +158,36 @@ def test_training_sets_equal_the_cli(churn_logs, fresco_bin, tmp_path, policy):
     assert report["rows_written"] == manifest["training_rows"][policy]
     assert report["per_policy"] == manifest["training_rows"]
     assert pq.read_table(tmp_path / "py.parquet").equals(pq.read_table(tmp_path / "cli.parquet"))
+
+
+def test_training_sets_over_a_fleet(churn_logs, tmp_path):
+    """The churn log's files spread over two replicas' roots (every other prediction
+    file on each, every outcome on the root without its predictions' file), and the
+    same log behind a `file://` URL: the training set of each equals the one root's."""
+    manifest = json.loads((churn_logs / "manifest.json").read_text())
+    logs = churn_logs / "logs"
+    files = sorted(p for p in logs.rglob("*.parquet") if "_spool" not in p.parts)
+    replicas = [tmp_path / "replica-a", tmp_path / "replica-b"]
+    for i, path in enumerate(files):
+        table = path.relative_to(logs).parts[0]
+        target = replicas[i % 2 if table == "predictions" else (i + 1) % 2] / path.relative_to(logs)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    model, window = manifest["model"], manifest["label_window_days"]
+    one = fresco.build_training_set(logs, model, "all-with-treatment", tmp_path / "one.parquet",
+                                    label_window_days=window)
+    fleet = fresco.build_training_set(replicas, model, "all-with-treatment", tmp_path / "fleet.parquet",
+                                      label_window_days=window)
+    mirror = tmp_path / "mirror"
+    url = fresco.build_training_set(f"file://{logs}", model, "all-with-treatment", tmp_path / "url.parquet",
+                                    label_window_days=window, mirror=mirror)
+    assert one["per_policy"] == fleet["per_policy"] == url["per_policy"] == manifest["training_rows"]
+    want = pq.read_table(tmp_path / "one.parquet").sort_by("prediction_id")
+    for name in ["fleet", "url"]:
+        # Columns come in first-seen order over the files, which the roots reorder.
+        got = pq.read_table(tmp_path / f"{name}.parquet").sort_by("prediction_id").select(want.column_names)
+        assert got.equals(want), name
+    assert any(mirror.rglob("*.parquet")), "the URL's files were mirrored where asked"
 
 
 def test_training_set_builder_errors(tmp_path):

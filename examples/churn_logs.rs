@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let label = f64::from(u8::from(rng.next_f64() < churn_probability));
             let observed =
                 Timestamp::from_micros(p.timestamp().as_micros() + 3_600_000_000 * (1 + rng.below(48) as i64));
-            client.log_outcome("churn", &p.id().to_string(), label, observed)?;
+            client.log_outcome("churn", p.id(), label, observed)?;
             outcomes += 1;
         }
     }

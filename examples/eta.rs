@@ -271,7 +271,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             // The order arrives: its true delivery time is the outcome.
             let arrived = Timestamp::from_micros(p.timestamp().as_micros() + (order.minutes * 60e6) as i64);
-            client.log_outcome("eta", &p.id().to_string(), order.minutes, arrived)?;
+            client.log_outcome("eta", p.id(), order.minutes, arrived)?;
         }
     }
     let elapsed = started.elapsed();

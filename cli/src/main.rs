@@ -12,6 +12,7 @@ mod intervals;
 mod materialize;
 mod registry;
 mod score;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,16 @@ fn install_log_output(verbose: u8, quiet: bool) {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve models over HTTP (fresco-http) as a configuration file describes them
+    /// (see examples/serve/fresco.toml): predict, outcomes, treatments, /metrics,
+    /// /healthz, /readyz. SIGTERM or SIGINT stop it gracefully: no new connections,
+    /// requests in flight finish, the log is published (and uploaded), exit 0.
+    Serve {
+        /// The configuration (TOML). FRESCO_LISTEN, FRESCO_LOG_ROOT, FRESCO_LOG_UPLOAD_TO
+        /// and FRESCO_REGISTRY override it.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Print a model's metadata.
     Inspect {
         /// The model file.
@@ -433,6 +444,15 @@ pub enum CliError {
     /// The model registry refused.
     #[error(transparent)]
     Registry(#[from] fresco::registry::RegistryError),
+    /// `fresco serve`'s configuration could not be used.
+    #[error(transparent)]
+    ServeConfig(#[from] fresco_http::ConfigError),
+    /// `fresco serve` could not start or stop cleanly.
+    #[error("fresco serve: {reason}")]
+    Serve {
+        /// Why.
+        reason: String,
+    },
     /// An object-store location could not be read or written.
     #[error(transparent)]
     Bucket(#[from] fresco::bucket::BucketError),
@@ -515,6 +535,7 @@ fn main() -> ExitCode {
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),
         Command::Flags { snapshot, flag, ids } => flags::run(&snapshot, &flag, &ids),
         Command::Registry { root, action } => registry::run(&root, action),
+        Command::Serve { config } => serve::run(&config),
         Command::Dataset { logs, model, from, to, label_window_days, policy, max_outcomes_in_memory, out } => {
             logs.roots().and_then(|roots| {
                 dataset::run(&roots, &model, from, to, label_window_days, policy, max_outcomes_in_memory, &out)

@@ -292,7 +292,7 @@ pub fn run(
             for (i, p) in predictions.iter().enumerate() {
                 let churned = month.churns(i, treated[i]);
                 prevented += usize::from(treated[i] && untreated[i] && !churned);
-                client.log_outcome("churn", &p.id().to_string(), f64::from(u8::from(churned)), observed_at)?;
+                client.log_outcome("churn", p.id(), f64::from(u8::from(churned)), observed_at)?;
             }
             log.flush()?;
 

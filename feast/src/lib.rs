@@ -226,14 +226,11 @@ impl FeastStoreBuilder {
                 return Err(config(format!("view `{name}` is declared twice")));
             }
         }
-        let http = reqwest::blocking::Client::builder()
-            .pool_max_idle_per_host(32)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| config(format!("HTTP client: {e}")))?;
+        let build = || reqwest::blocking::Client::builder().pool_max_idle_per_host(32).tcp_nodelay(true).build();
+        let http = off_runtime(build).map_err(|e| config(format!("HTTP client: {e}")))?;
         Ok(FeastStore {
             endpoint: format!("{base}/get-online-features"),
-            http,
+            http: Http(Some(http)),
             views,
             deadline: self.deadline,
             first_backoff: self.first_backoff,
@@ -243,11 +240,39 @@ impl FeastStoreBuilder {
     }
 }
 
+/// Runs `work` on this thread, or, when this thread is inside a tokio runtime, on a
+/// scoped thread of its own: reqwest's blocking client starts, waits on and stops a
+/// runtime of its own, which tokio forbids (it panics) on a thread that drives one. So
+/// `predict` may be called from an async handler without bringing the process down
+/// (`predict_async` stays the way that keeps the workers free).
+fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| match scope.spawn(work).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// The blocking HTTP client, dropped off any tokio runtime (dropping it joins its
+/// runtime's thread, which tokio forbids on a runtime thread).
+#[derive(Debug)]
+struct Http(Option<reqwest::blocking::Client>);
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            off_runtime(move || drop(client));
+        }
+    }
+}
+
 /// A [`FeatureStore`] over a Feast feature server.
 #[derive(Debug)]
 pub struct FeastStore {
     endpoint: String,
-    http: reqwest::blocking::Client,
+    http: Http,
     views: HashMap<String, FeastView>,
     deadline: Duration,
     first_backoff: Duration,
@@ -348,10 +373,18 @@ impl FeastStore {
             if attempts > 1 {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
             }
-            let failure = match self.http.post(&self.endpoint).json(body).timeout(left).send() {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let text = read_bounded(response, MAX_RESPONSE_BYTES)?;
+            let Some(http) = &self.http.0 else {
+                return Err(FeastError::Transport { reason: "the HTTP client is gone".into() });
+            };
+            // The request and the reading of its body, both blocking.
+            let exchange = || {
+                let response = http.post(&self.endpoint).json(body).timeout(left).send()?;
+                let status = response.status().as_u16();
+                Ok::<_, reqwest::Error>(read_bounded(response, MAX_RESPONSE_BYTES).map(|text| (status, text)))
+            };
+            let failure = match off_runtime(exchange) {
+                Ok(read) => {
+                    let (status, text) = read?;
                     if (200..300).contains(&status) {
                         return serde_json::from_str(&text).map_err(|e| FeastError::Decode { reason: e.to_string() });
                     }

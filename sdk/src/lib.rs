@@ -115,7 +115,10 @@ pub use time::Timestamp;
 pub use value::{Value, ValueType};
 
 #[cfg(feature = "client")]
-pub use client::{Client, ClientBuilder, ClientStats, HoldoutDecision, ModelConfig, Prediction, Request, Watcher};
+pub use client::{
+    Client, ClientBuilder, ClientStats, HoldoutDecision, InvalidPredictionId, ModelConfig, Prediction, PredictionId,
+    Request, Watcher, describe_metrics,
+};
 #[cfg(feature = "client")]
 pub use error::{ConfigError, Error, Refusal};
 #[cfg(feature = "embedded-store")]

@@ -53,7 +53,7 @@ fn client_predictions_and_outcomes_land_in_hive_partitioned_parquet() {
         .collect();
     let predictions = client.predict_batch("churn", &requests).unwrap();
     for p in &predictions[..10] {
-        client.log_outcome("churn", &p.id().to_string(), 1.0, Timestamp::now()).unwrap();
+        client.log_outcome("churn", p.id(), 1.0, Timestamp::now()).unwrap();
     }
     let held_out = predictions.iter().filter(|p| !p.may_treat()).count();
     assert!(held_out > 0 && held_out < predictions.len(), "both sides of the holdout are exercised");
@@ -73,7 +73,7 @@ fn client_predictions_and_outcomes_land_in_hive_partitioned_parquet() {
     // By id, with the entity key: the holdout is recomputed.
     let held = predictions.iter().zip(&requests).find(|(p, _)| !p.may_treat()).unwrap();
     let user = held.1.entity_key("user_id").unwrap();
-    assert!(client.log_treatment_by_id("churn", &held.0.id().to_string(), user, "call", Timestamp::now()).is_err());
+    assert!(client.log_treatment_by_id("churn", held.0.id(), user, "call", Timestamp::now()).is_err());
     let stats = client.stats();
     let refused = stats.treatments_refused.load(std::sync::atomic::Ordering::Relaxed);
     let held_in_batch = predictions[..4].iter().filter(|p| !p.may_treat()).count();

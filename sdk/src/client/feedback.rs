@@ -1,6 +1,6 @@
 //! What happened after a prediction: outcomes and treatments, into the log.
 
-use super::{Client, Prediction};
+use super::{Client, Prediction, PredictionId};
 use crate::error::Error;
 use crate::features::Timestamp;
 use crate::log::{OutcomeRecord, TreatmentRecord};
@@ -18,13 +18,19 @@ impl Client {
     /// #     .shared_log(log.clone()).build()?;
     /// let p = client.predict("linear", &Request::new().value("a", 1.0).value("b", 1.0))?;
     /// // ... later, when the truth is known:
-    /// client.log_outcome("linear", &p.id().to_string(), 1.0, Timestamp::now())?;
+    /// client.log_outcome("linear", p.id(), 1.0, Timestamp::now())?;
     /// assert_eq!(log.outcomes().len(), 1);
     /// # Ok::<(), fresco::Error>(())
     /// ```
-    pub fn log_outcome(&self, model: &str, prediction_id: &str, label: f64, ts: Timestamp) -> Result<(), Error> {
+    pub fn log_outcome(
+        &self,
+        model: &str,
+        prediction_id: PredictionId,
+        label: f64,
+        ts: Timestamp,
+    ) -> Result<(), Error> {
         self.plan(model)?;
-        let record = OutcomeRecord { prediction_id: prediction_id.to_owned(), ts, label };
+        let record = OutcomeRecord { prediction_id: prediction_id.to_string(), ts, label };
         self.inner
             .sink
             .append_outcomes(model, vec![record])
@@ -121,7 +127,7 @@ impl Client {
     pub fn log_treatment_by_id(
         &self,
         model: &str,
-        prediction_id: &str,
+        prediction_id: PredictionId,
         entity_key: &str,
         treatment: &str,
         ts: Timestamp,
@@ -136,12 +142,12 @@ impl Client {
             self.inner.stats.treatments_held_out(model, 1);
             return Err(Error::HeldOutTreatment {
                 model: model.into(),
-                prediction_id: prediction_id.into(),
+                prediction_id: prediction_id.to_string(),
                 holdout: holdout.name().into(),
                 treatment: treatment.into(),
             });
         }
-        let record = TreatmentRecord { prediction_id: prediction_id.to_owned(), ts, treatment: treatment.to_owned() };
+        let record = TreatmentRecord { prediction_id: prediction_id.to_string(), ts, treatment: treatment.to_owned() };
         self.append_treatments(model, vec![record])
     }
 }

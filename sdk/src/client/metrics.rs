@@ -30,6 +30,52 @@ use std::time::Duration;
 
 use metrics::SharedString;
 
+/// What each metric fresco records is, for exporters that print it (Prometheus'
+/// `# HELP` lines, which `promtool check metrics` asks for).
+const DESCRIBED: [(&str, &str, &str); 23] = [
+    ("counter", "fresco_predictions_total", "Rows scored and logged."),
+    ("histogram", "fresco_predict_seconds", "Time of one predict call, fetch to log."),
+    ("counter", "fresco_store_degradations_total", "Feature-store reads that failed and were replaced by defaults."),
+    ("counter", "fresco_version_swaps_total", "Serving-version changes (deploys and rollbacks)."),
+    ("counter", "fresco_versions_refused_total", "Model versions refused (did not load, validate or score)."),
+    ("counter", "fresco_flag_version_unavailable_total", "Rows whose flag named a version not loaded."),
+    ("counter", "fresco_treatments_total", "Treatments logged."),
+    ("counter", "fresco_treatments_refused_total", "Treatments refused: the entity is held out."),
+    ("gauge", "fresco_log_queue_depth", "Batches waiting for the prediction log's writer."),
+    ("histogram", "fresco_log_upload_seconds", "Upload of one published log file to object storage."),
+    ("counter", "fresco_log_uploaded_files_total", "Log files confirmed in object storage."),
+    ("counter", "fresco_log_upload_failures_total", "Log file uploads that failed (retried)."),
+    ("gauge", "fresco_log_upload_lag_seconds", "How long the oldest published log file has waited for its upload."),
+    ("counter", "fresco_events_published_total", "Events appended to the shared stream by publishers."),
+    ("counter", "fresco_events_refused_total", "Events refused: the publisher's buffer was full."),
+    ("counter", "fresco_events_append_failures_total", "Appends to the shared stream that failed (retried)."),
+    ("gauge", "fresco_events_buffered", "Events waiting in a publisher."),
+    ("counter", "fresco_events_applied_total", "Stream entries read by followers, by outcome."),
+    ("counter", "fresco_events_read_failures_total", "Reads of the shared stream that failed (retried)."),
+    ("gauge", "fresco_events_lag_seconds", "Now minus the arrival of the last stream entry applied."),
+    ("gauge", "fresco_events_behind", "1 while a follower's entries were trimmed and no archive has them."),
+    ("counter", "fresco_drift_alerts_total", "Drift and out-of-range alerts raised by the monitor."),
+    ("counter", "fresco_contract_violations_total", "Data-contract violations seen by the monitor."),
+];
+
+/// Describes every metric fresco records to the installed recorder (help text, for
+/// exporters that print it). Call once after installing a recorder.
+///
+/// ```
+/// fresco::describe_metrics(); // a no-op without a recorder
+/// ```
+pub fn describe_metrics() {
+    for (kind, name, help) in DESCRIBED {
+        match kind {
+            "counter" => metrics::describe_counter!(name, help),
+            "gauge" => metrics::describe_gauge!(name, help),
+            _ => metrics::describe_histogram!(name, metrics::Unit::Seconds, help),
+        }
+    }
+    metrics::describe_gauge!("fresco_drift_score", "The drift test's statistic per monitored column.");
+    metrics::describe_gauge!("fresco_drift_psi", "Population stability index per monitored column.");
+}
+
 fn label(value: &Arc<str>) -> SharedString {
     SharedString::from(value.clone())
 }

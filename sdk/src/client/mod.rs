@@ -7,7 +7,9 @@ mod config;
 mod deploy;
 mod events;
 mod feedback;
+mod id;
 mod metrics;
+pub use metrics::describe_metrics;
 mod plan;
 mod predict;
 mod request;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 
 pub use builder::ClientBuilder;
 pub use config::ModelConfig;
+pub use id::{InvalidPredictionId, PredictionId};
 pub use request::{HoldoutDecision, Prediction, Request};
 pub use stats::ClientStats;
 
@@ -148,6 +151,28 @@ impl Client {
     /// Counters.
     pub fn stats(&self) -> &ClientStats {
         &self.inner.stats
+    }
+
+    /// The library half of a graceful stop, once no call is in flight: publishes every
+    /// record logged so far ([`PredictionSink::flush`]: a [`PredictionLog`](crate::PredictionLog)
+    /// publishes and uploads), and delivers the events buffered by the event publisher
+    /// (waiting at most `timeout` for the stream). Stopping watchers and followers is
+    /// dropping them.
+    ///
+    /// ```
+    /// # let client = fresco::Client::builder()
+    /// #     .model(fresco::ModelConfig::new(fresco::ModelSource::wasm_bytes(fresco_test_models::linear())))
+    /// #     .log_to(fresco::MemorySink::new()).build()?;
+    /// client.shutdown(std::time::Duration::from_secs(5))?;
+    /// # Ok::<(), fresco::Error>(())
+    /// ```
+    pub fn shutdown(&self, timeout: std::time::Duration) -> Result<(), Error> {
+        let logged = self.inner.sink.flush().map_err(|source| Error::Log { model: "*".into(), source });
+        let published = match &self.inner.publisher {
+            Some(publisher) => publisher.flush(timeout).map_err(Error::from),
+            None => Ok(()),
+        };
+        logged.and(published)
     }
 
     fn slot(&self, model: &str) -> Result<&Slot, Error> {

@@ -4,11 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use uuid::Uuid;
-
 use super::plan::ModelPlan;
 use super::versions::{Rollout, Slot, Versions};
-use super::{Client, HoldoutDecision, Prediction, Request, Route, SCORE_CHUNK_ROWS, metrics};
+use super::{Client, HoldoutDecision, Prediction, PredictionId, Request, Route, SCORE_CHUNK_ROWS, metrics};
 use crate::error::Error;
 use crate::features::Timestamp;
 use crate::log::PredictionRecord;
@@ -145,7 +143,7 @@ impl Client {
             let holdout = holdouts.as_ref().map(|h| h[r].clone());
             let ts = times[r];
             let prediction = Prediction {
-                id: Uuid::now_v7(),
+                id: PredictionId::new(),
                 ts,
                 model: plan.name.clone(),
                 version: plan.version.clone(),
@@ -159,7 +157,7 @@ impl Client {
                 flag_variant: variants.and_then(|v| v[r].clone()),
             };
             records.push(PredictionRecord {
-                prediction_id: prediction.id.hyphenated().to_string(),
+                prediction_id: prediction.id.as_uuid().hyphenated().to_string(),
                 ts,
                 model: plan.name.to_string(),
                 model_version: plan.version.to_string(),

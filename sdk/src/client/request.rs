@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
+use super::PredictionId;
 use crate::interval::{Interval, IntervalError, IntervalRule};
 use crate::{FeatureStatus, Timestamp, Value};
 
@@ -110,7 +109,7 @@ pub struct HoldoutDecision {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Prediction {
-    pub(crate) id: Uuid,
+    pub(crate) id: PredictionId,
     pub(crate) ts: Timestamp,
     pub(crate) model: Arc<str>,
     pub(crate) version: Arc<str>,
@@ -132,7 +131,7 @@ impl Prediction {
     }
 
     /// The prediction id (UUIDv7: sortable by creation time), as logged.
-    pub fn id(&self) -> Uuid {
+    pub fn id(&self) -> PredictionId {
         self.id
     }
 

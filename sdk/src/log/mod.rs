@@ -251,6 +251,13 @@ pub enum LogError {
         /// Why.
         reason: String,
     },
+    /// Publishing (or uploading) is failing and being retried; the records wait in the
+    /// spool.
+    #[error("prediction log: publishing is failing (retried): {reason}")]
+    Failing {
+        /// The last error.
+        reason: String,
+    },
     /// A file of the log's name already exists with other rows: file names are written
     /// once, by one writer.
     #[error("prediction log: {path} already exists with other rows; each file name is written once")]
@@ -294,6 +301,13 @@ pub trait PredictionSink: Send + Sync + 'static {
     fn append_treatments(&self, model: &str, records: Vec<TreatmentRecord>) -> Result<(), LogError> {
         let _ = (model, records);
         Err(LogError::Unsupported { records: "treatments" })
+    }
+
+    /// Makes everything appended so far durable where the sink keeps it for readers (a
+    /// [`PredictionLog`]: published as Parquet, and uploaded). Sinks that hold records
+    /// where they are read (memory) have nothing to do.
+    fn flush(&self) -> Result<(), LogError> {
+        Ok(())
     }
 }
 
@@ -418,5 +432,9 @@ impl<S: PredictionSink + ?Sized> PredictionSink for Arc<S> {
 
     fn append_treatments(&self, model: &str, records: Vec<TreatmentRecord>) -> Result<(), LogError> {
         (**self).append_treatments(model, records)
+    }
+
+    fn flush(&self) -> Result<(), LogError> {
+        (**self).flush()
     }
 }

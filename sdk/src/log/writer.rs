@@ -216,6 +216,8 @@ pub struct PredictionLog {
     worker: Option<JoinHandle<()>>,
     root: PathBuf,
     run: String,
+    /// The writer's last publishing or upload error, until a publish succeeds.
+    failing: Arc<Mutex<Option<String>>>,
     /// Held while the log is open: one writer process per root.
     _lock: std::fs::File,
 }
@@ -299,12 +301,14 @@ impl PredictionLog {
         let spool = Arc::new(Spool::create(&spool_dir, &run, 0, config.durability, config.max_file_bytes)?);
         let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
         let dropped = Arc::new(Mutex::new(HashMap::new()));
+        let failing = Arc::new(Mutex::new(None));
         let worker = {
             let writer = Writer {
                 root: config.root.clone(),
                 run: run.clone(),
                 bucket,
                 pending,
+                failing: failing.clone(),
                 spool: spool.clone(),
                 stats: stats.clone(),
                 dropped: dropped.clone(),
@@ -328,8 +332,28 @@ impl PredictionLog {
             worker: Some(worker),
             root: config.root,
             run,
+            failing,
             _lock: lock,
         })
+    }
+
+    /// Whether the log works: its writer runs and its last attempt to publish (and
+    /// upload) succeeded. What a readiness probe asks.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let log = fresco::PredictionLog::open(fresco::LogConfig::new(dir.path()))?;
+    /// assert!(log.health().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn health(&self) -> Result<(), LogError> {
+        if self.worker.as_ref().is_none_or(JoinHandle::is_finished) {
+            return Err(closed("the writer stopped"));
+        }
+        match lock(&self.failing).clone() {
+            Some(reason) => Err(LogError::Failing { reason }),
+            None => Ok(()),
+        }
     }
 
     /// This writer's run: the UUIDv7 in the name of every file it publishes.
@@ -467,6 +491,10 @@ impl PredictionSink for PredictionLog {
         let segment = self.spool.append_treatments(model, &records)?;
         self.stats.treatments.fetch_add(n, Ordering::Relaxed);
         self.enqueue(segment, n, Item::Treatments { segment, model: model.to_owned(), records })
+    }
+
+    fn flush(&self) -> Result<(), LogError> {
+        PredictionLog::flush(self)
     }
 }
 
@@ -696,6 +724,7 @@ enum Uploader {}
 struct Writer {
     root: PathBuf,
     run: String,
+    failing: Arc<Mutex<Option<String>>>,
     bucket: Option<Uploader>,
     /// Published segments waiting for their upload, oldest first.
     pending: VecDeque<Pending>,
@@ -769,6 +798,7 @@ impl Writer {
                     }
                 }
             }
+            lock(&self.failing).clone_from(&last_error);
             self.answer_flushes(last_error.as_deref());
             if disconnected {
                 return;

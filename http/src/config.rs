@@ -1,0 +1,331 @@
+//! `fresco serve`'s configuration: a TOML file, with environment overrides.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//!
+//! [log]
+//! root = "target/fresco-serve/log"        # the prediction log (spool and Parquet)
+//! # upload_to = "s3://ml-logs/eta"        # object storage for the fleet
+//!
+//! # [registry]                            # models that follow a registry's manifest
+//! # location = "s3://ml-models/registry"
+//! # watch_secs = 10
+//!
+//! # [store]
+//! # embedded = "features.redb"            # the embedded feature store
+//!
+//! [[model]]
+//! file = "wasm-models/eta/model/eta.wasm" # or `name = "eta"` from the registry
+//! # inputs = { prep_time_min = "restaurants.prep_time_min" }   # input = "view.feature"
+//! # holdout = { name = "eta-2026", salt = "eta-2026", fraction = 0.05, entity = "customer_id" }
+//! ```
+//!
+//! Paths are relative to the working directory. The environment overrides the file:
+//! `FRESCO_LISTEN`, `FRESCO_LOG_ROOT`, `FRESCO_LOG_UPLOAD_TO`, `FRESCO_REGISTRY`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fresco::holdout::Holdout;
+use fresco::registry::Registry;
+use fresco::{Client, EmbeddedStore, InputSource, LogConfig, ModelConfig, ModelSource, PredictionLog, Watcher};
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The address to listen on (default `127.0.0.1:8080`).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Request bodies larger than this are refused with 413 (default 2 MiB).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// The prediction log.
+    pub log: LogSection,
+    /// The registry models follow, if any.
+    #[serde(default)]
+    pub registry: Option<RegistrySection>,
+    /// The feature store, if any.
+    #[serde(default)]
+    pub store: Option<StoreSection>,
+    /// The models served.
+    #[serde(rename = "model")]
+    pub models: Vec<ModelSection>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+fn default_max_body() -> usize {
+    crate::Service::DEFAULT_MAX_BODY_BYTES
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// The log's root directory (one per process).
+    pub root: PathBuf,
+    /// An object-store prefix every published file is uploaded to.
+    #[serde(default)]
+    pub upload_to: Option<String>,
+    /// Seconds after which an open spool segment is published (default 60).
+    #[serde(default)]
+    pub max_file_age_secs: Option<u64>,
+}
+
+/// `[registry]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    /// A directory or an object-store prefix.
+    pub location: String,
+    /// How often the manifests are read (default 10 s).
+    #[serde(default = "default_watch")]
+    pub watch_secs: u64,
+}
+
+fn default_watch() -> u64 {
+    10
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// The embedded store's file (redb), with its views defined.
+    pub embedded: PathBuf,
+}
+
+/// A holdout of a model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldoutSection {
+    /// Its name (logged in `holdout`).
+    pub name: String,
+    /// Its salt (docs/design.md §5).
+    pub salt: String,
+    /// The fraction held out.
+    pub fraction: f64,
+    /// The request entity it is keyed by.
+    pub entity: String,
+}
+
+/// One `[[model]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A model file (`.wasm`, LightGBM `.txt`, XGBoost `.json`); without it the model
+    /// `name` comes from `[registry]`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// The model's name (from a file: default the file's declared name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Inputs read from the store: input name → `view.feature`.
+    #[serde(default)]
+    pub inputs: std::collections::BTreeMap<String, String>,
+    /// A holdout.
+    #[serde(default)]
+    pub holdout: Option<HoldoutSection>,
+}
+
+/// Why a configuration could not be read or used. Each names the key or file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML of this form.
+    #[error("{path}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (with the line).
+        reason: String,
+    },
+    /// A value that cannot be used.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The key, e.g. `model[0].inputs.prep_time_min`.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// Building the client, the log, the store or the registry failed.
+    #[error("{what}: {source}")]
+    Build {
+        /// What was being built.
+        what: String,
+        /// The error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn build_err(what: impl Into<String>) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> ConfigError {
+    let what = what.into();
+    move |source| ConfigError::Build { what, source }
+}
+
+/// What a configuration starts: the client, its log and its watcher. [`shutdown`](Self::shutdown)
+/// is the library half of a graceful stop.
+pub struct Serving {
+    /// The client.
+    pub client: Client,
+    /// The prediction log.
+    pub log: Arc<PredictionLog>,
+    watcher: Option<Watcher>,
+}
+
+impl std::fmt::Debug for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serving").field("log", &self.log).finish_non_exhaustive()
+    }
+}
+
+impl Serving {
+    /// Stops following the registry, then publishes (and uploads) everything logged
+    /// ([`Client::shutdown`], then the log's close): call once no request is in flight.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<(), fresco::Error> {
+        drop(self.watcher.take());
+        self.client.shutdown(timeout)?;
+        drop(self.client);
+        let closed = match Arc::try_unwrap(self.log) {
+            Ok(log) => log.close(),
+            Err(log) => log.flush(),
+        };
+        closed.map_err(|source| fresco::Error::Log { model: "*".into(), source })
+    }
+}
+
+impl ServeConfig {
+    /// Reads `path`, then applies the environment's overrides.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut config = Self::from_toml(&text).map_err(|reason| ConfigError::Parse { path: path.into(), reason })?;
+        config.apply_env(|name| std::env::var(name).ok());
+        Ok(config)
+    }
+
+    /// Parses a configuration (no overrides).
+    ///
+    /// ```
+    /// let config = fresco_http::ServeConfig::from_toml(r#"
+    ///     [log]
+    ///     root = "logs"
+    ///     [[model]]
+    ///     file = "eta.wasm"
+    /// "#)?;
+    /// assert_eq!(config.listen, "127.0.0.1:8080");
+    /// assert!(fresco_http::ServeConfig::from_toml("[log]\nroot = 'x'\nlisten = 3").is_err());
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `FRESCO_LISTEN`, `FRESCO_LOG_ROOT`, `FRESCO_LOG_UPLOAD_TO` and
+    /// `FRESCO_REGISTRY` as `var` reads them.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(listen) = var("FRESCO_LISTEN") {
+            self.listen = listen;
+        }
+        if let Some(root) = var("FRESCO_LOG_ROOT") {
+            self.log.root = root.into();
+        }
+        if let Some(url) = var("FRESCO_LOG_UPLOAD_TO") {
+            self.log.upload_to = Some(url);
+        }
+        if let Some(location) = var("FRESCO_REGISTRY") {
+            match &mut self.registry {
+                Some(registry) => registry.location = location,
+                None => self.registry = Some(RegistrySection { location, watch_secs: default_watch() }),
+            }
+        }
+    }
+
+    /// Opens the log, the store and the registry, loads the models and builds the client.
+    pub fn start(&self) -> Result<Serving, ConfigError> {
+        let mut log_config = LogConfig::new(&self.log.root);
+        if let Some(url) = &self.log.upload_to {
+            log_config = log_config.upload_to(url);
+        }
+        if let Some(secs) = self.log.max_file_age_secs {
+            log_config = log_config.max_file_age(Duration::from_secs(secs));
+        }
+        let log = Arc::new(PredictionLog::open(log_config).map_err(|e| build_err("log")(Box::new(e)))?);
+        let registry = match &self.registry {
+            Some(section) => Some(Registry::at(&section.location).map_err(|e| build_err("registry")(Box::new(e)))?),
+            None => None,
+        };
+        let mut builder = Client::builder().shared_log(log.clone());
+        if let Some(store) = &self.store {
+            let opened = EmbeddedStore::open(&store.embedded)
+                .map_err(|e| build_err(format!("store {}", store.embedded.display()))(Box::new(e)))?;
+            builder = builder.feature_store(opened);
+        }
+        if self.models.is_empty() {
+            return Err(ConfigError::Invalid { key: "model".into(), reason: "no [[model]] to serve".into() });
+        }
+        for (i, section) in self.models.iter().enumerate() {
+            let mut config = match (&section.file, &section.name, &registry) {
+                (Some(file), _, _) => ModelConfig::new(model_source(file, section.name.as_deref(), i)?),
+                (None, Some(name), Some(registry)) => ModelConfig::from_registry(registry, name.clone()),
+                (None, _, _) => {
+                    return Err(ConfigError::Invalid {
+                        key: format!("model[{i}]"),
+                        reason: "give `file`, or `name` with a [registry] section".into(),
+                    });
+                }
+            };
+            for (input, source) in &section.inputs {
+                let (view, feature) = source.split_once('.').ok_or_else(|| ConfigError::Invalid {
+                    key: format!("model[{i}].inputs.{input}"),
+                    reason: format!("`{source}` is not `view.feature`"),
+                })?;
+                config = config.input(input.clone(), InputSource::stored(view, feature));
+            }
+            if let Some(h) = &section.holdout {
+                let holdout = Holdout::new(&h.name, &h.salt, h.fraction)
+                    .map_err(|e| ConfigError::Invalid { key: format!("model[{i}].holdout"), reason: e.to_string() })?;
+                builder = builder.holdout(holdout, &h.entity);
+                config = config.holdout(h.name.clone());
+            }
+            builder = builder.model(config);
+        }
+        let client = builder.build().map_err(|e| build_err("client")(Box::new(e)))?;
+        let watcher = self.registry.as_ref().map(|r| client.watch(Duration::from_secs(r.watch_secs.max(1))));
+        Ok(Serving { client, log, watcher })
+    }
+}
+
+/// A model file as a source: a `.wasm` as it is, tree files compiled.
+fn model_source(file: &Path, name: Option<&str>, index: usize) -> Result<ModelSource, ConfigError> {
+    let what = format!("model[{index}] {}", file.display());
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("wasm") => {
+            let bytes = std::fs::read(file).map_err(|source| ConfigError::Read { path: file.into(), source })?;
+            Ok(ModelSource::wasm_bytes(bytes))
+        }
+        Some("txt" | "json") => {
+            let name = name.map_or_else(
+                || file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+                str::to_owned,
+            );
+            ModelSource::trees_file(file, name, "1").map_err(|e| build_err(what)(Box::new(e)))
+        }
+        _ => Err(ConfigError::Invalid {
+            key: format!("model[{index}].file"),
+            reason: format!("{}: expected a .wasm, a LightGBM .txt or an XGBoost .json", file.display()),
+        }),
+    }
+}

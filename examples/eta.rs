@@ -311,7 +311,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     if args.feast.is_some() {
-        let degraded = client.stats().degraded_fetches.load(std::sync::atomic::Ordering::Relaxed);
+        let degraded = client.stats().degraded_fetches;
         println!("feature fetches degraded to defaults (Feast unavailable or late): {degraded}");
     }
     drop(client);

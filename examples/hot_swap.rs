@@ -113,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "swaps {} (refused {}), p99 during swaps / steady: {:.2}x",
-        client.stats().swaps.load(Ordering::Relaxed),
+        client.stats().swaps,
         swap_errors,
         at(&swapping, 0.99) / at(&steady, 0.99)
     );

@@ -30,7 +30,7 @@ pub fn run(config_path: &Path) -> Result<(), CliError> {
     })?;
     // No request is in flight any more: publish what they logged.
     drop(runtime);
-    let predictions = serving.client.stats().predictions.load(std::sync::atomic::Ordering::Relaxed);
+    let predictions = serving.client.stats().predictions;
     serving
         .shutdown(std::time::Duration::from_secs(5))
         .map_err(|e| CliError::Serve { reason: format!("the final flush of the log: {e}") })?;

@@ -157,7 +157,7 @@ fn streamer(root: &str, url: &str, prefix: &str, acks: &Path) {
             stop.store(true, Ordering::Relaxed);
         });
     }
-    println!("ready {} replayed {}", log.run(), log.stats().replayed.load(Ordering::Relaxed));
+    println!("ready {} replayed {}", log.run(), log.stats().replayed);
     let schema = schema();
     let mut k = 0u64;
     while !stop.load(Ordering::Relaxed) {

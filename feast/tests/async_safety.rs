@@ -54,7 +54,7 @@ async fn every_method(dir: &std::path::Path) {
     let batch = client.predict_batch("linear", &(0..8).map(request).collect::<Vec<_>>()).unwrap();
     let q = client.predict_async("linear", request(2)).await.unwrap();
     client.predict_batch_async("linear", (0..8).map(request).collect()).await.unwrap();
-    assert!(client.stats().degraded_fetches.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(client.stats().degraded_fetches > 0);
     client.log_outcome("linear", p.id(), 1.0, Timestamp::now()).unwrap();
     client.log_outcome_async("linear", q.id(), 2.0, Timestamp::now()).await.unwrap();
     let free: Vec<_> = batch.iter().filter(|p| p.may_treat()).collect();

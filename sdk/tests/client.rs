@@ -140,7 +140,7 @@ fn materialized_features_score_like_the_runtime() {
     assert_eq!(ids.len(), SCORED, "prediction ids are unique");
     assert_eq!(records[0].inputs.len(), FEATURES);
     assert_eq!(records[0].outputs, vec![predictions[0].output("score").unwrap()]);
-    assert_eq!(client.stats().predictions.load(std::sync::atomic::Ordering::Relaxed), SCORED as u64);
+    assert_eq!(client.stats().predictions, SCORED as u64);
 }
 
 /// `Request::at` makes a request at a given time: a stored feature's time to live is

@@ -75,16 +75,13 @@ fn client_predictions_and_outcomes_land_in_hive_partitioned_parquet() {
     let user = held.1.entity_key("user_id").unwrap();
     assert!(client.log_treatment_by_id("churn", held.0.id(), user, "call", Timestamp::now()).is_err());
     let stats = client.stats();
-    let refused = stats.treatments_refused.load(std::sync::atomic::Ordering::Relaxed);
+    let refused = stats.treatments_refused;
     let held_in_batch = predictions[..4].iter().filter(|p| !p.may_treat()).count();
     assert_eq!(refused as usize, held_out + held_in_batch + 1);
-    assert_eq!(stats.treatments.load(std::sync::atomic::Ordering::Relaxed) as usize, predictions.len() - held_out);
+    assert_eq!(stats.treatments as usize, predictions.len() - held_out);
     log.flush().unwrap();
-    assert_eq!(
-        log.stats().treatments.load(std::sync::atomic::Ordering::Relaxed) as usize,
-        predictions.len() - held_out
-    );
-    assert_eq!(log.stats().predictions.load(std::sync::atomic::Ordering::Relaxed), 100);
+    assert_eq!(log.stats().treatments as usize, predictions.len() - held_out);
+    assert_eq!(log.stats().predictions, 100);
 
     let files = parquet_files(&root.join("predictions"));
     assert_eq!(files.len(), 1);
@@ -269,7 +266,7 @@ fn drop_policy_counts_what_it_drops() {
         flag_variant: None,
         latency_us: 0,
     };
-    let dropped = || log.stats().dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = || log.stats().dropped;
     // Rounds until something was dropped (the first round nearly always suffices).
     let mut appended = 0;
     for _ in 0..50 {

@@ -120,15 +120,15 @@ fn four_threads_predict_through_100_deploys_and_rollbacks_without_a_failure() {
         seen.insert(record.model_version.clone());
     }
     assert_eq!(seen.len(), 3, "every version served some calls: {seen:?}");
-    assert_eq!(client.stats().swaps.load(Ordering::Relaxed), swaps);
-    assert_eq!(client.stats().versions_refused.load(Ordering::Relaxed), 0);
+    assert_eq!(client.stats().swaps, swaps);
+    assert_eq!(client.stats().versions_refused, 0);
 }
 
 /// Plants `bytes` as version `version` and checks the client refuses it, counts it,
 /// and keeps serving version 1.
 fn assert_refused(registry: &Registry, client: &Client, version: &str, bytes: &[u8], why: fn(&Refusal) -> bool) {
     plant(registry, "linear", version, bytes);
-    let refused_before = client.stats().versions_refused.load(Ordering::Relaxed);
+    let refused_before = client.stats().versions_refused;
     match client.deploy("linear", version) {
         Err(Error::VersionRefused { version: v, reason, .. }) => {
             assert_eq!(v, version);
@@ -136,7 +136,7 @@ fn assert_refused(registry: &Registry, client: &Client, version: &str, bytes: &[
         }
         other => panic!("version {version} was not refused: {other:?}"),
     }
-    assert_eq!(client.stats().versions_refused.load(Ordering::Relaxed), refused_before + 1);
+    assert_eq!(client.stats().versions_refused, refused_before + 1);
     assert_eq!(client.serving_version("linear").unwrap(), "1");
     let p = client.predict("linear", &request(2)).unwrap();
     assert_eq!((p.model_version(), p.output("y")), ("1", Some(8.0)));
@@ -224,12 +224,12 @@ fn the_watcher_follows_the_manifest_and_retries_refused_versions_with_backoff() 
     plant(&registry, "linear", "3", b"not a module");
     registry.deploy("linear", "3").unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while client.stats().versions_refused.load(Ordering::Relaxed) == 0 {
+    while client.stats().versions_refused == 0 {
         assert!(Instant::now() < deadline, "the broken version was never tried");
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(600));
-    let tries = client.stats().versions_refused.load(Ordering::Relaxed);
+    let tries = client.stats().versions_refused;
     assert!((2..=6).contains(&tries), "{tries} tries of the refused version in 600 ms");
     assert_eq!(client.serving_version("linear").unwrap(), "1");
     // Fixed in place (an artifact synced after its manifest): the next retry loads it.
@@ -403,7 +403,7 @@ fn a_flag_routes_each_request_and_the_kill_switch_falls_back() {
     let got = client.predict_batch("linear", &batch).unwrap();
     let versions: Vec<&str> = got.iter().map(|p| p.model_version()).collect();
     assert_eq!(versions, ["2", "1", "2", "1", "2", "1"]);
-    assert_eq!(client.stats().flag_version_unavailable.load(Ordering::Relaxed), 3);
+    assert_eq!(client.stats().flag_version_unavailable, 3);
 
     // The watcher loads what the flag names.
     flags.versions.lock().unwrap().push("3".into());
@@ -427,11 +427,11 @@ fn a_flag_routes_each_request_and_the_kill_switch_falls_back() {
     // A flagged version that does not load is refused once, not at every look.
     plant(&registry, "linear", "9", b"not a module");
     flags.versions.lock().unwrap().push("9".into());
-    let refused_before = client.stats().versions_refused.load(Ordering::Relaxed);
+    let refused_before = client.stats().versions_refused;
     let watcher = client.watch(Duration::from_millis(10));
     std::thread::sleep(Duration::from_millis(200));
     drop(watcher);
-    assert_eq!(client.stats().versions_refused.load(Ordering::Relaxed), refused_before + 1);
+    assert_eq!(client.stats().versions_refused, refused_before + 1);
     assert_eq!(client.loaded_versions("linear").unwrap(), ["1", "2", "3"]);
 
     // Kill switch: the fallback answers everyone.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::config::Origin;
 use super::versions::{Loader, Rollout, Slot};
-use super::{Client, ClientStats, Inner, ModelConfig};
+use super::{Client, Counters, Inner, ModelConfig};
 use crate::aggregates::AggregateStore;
 use crate::error::{ConfigError, Error};
 use crate::features::FeatureStore;
@@ -149,7 +149,7 @@ impl ClientBuilder {
             holdouts: self.holdouts,
             monitoring: self.monitoring,
         };
-        let stats = ClientStats::default();
+        let stats = Counters::default();
         let mut models = HashMap::new();
         for config in self.models {
             let slot = Self::slot(&loader, config, self.flags.as_ref(), &stats)?;
@@ -180,7 +180,7 @@ impl ClientBuilder {
         loader: &Loader,
         config: ModelConfig,
         flags: Option<&Arc<dyn FlagSource>>,
-        stats: &ClientStats,
+        stats: &Counters,
     ) -> Result<Slot, Error> {
         let ModelConfig { origin, inputs, holdout, rollout, fallback } = config;
         let (source, registry, manifest) = match origin {

@@ -58,7 +58,7 @@ impl Client {
     ///     assert_eq!(logged.is_ok(), p.may_treat());
     /// }
     /// let stats = client.stats();
-    /// assert_eq!(log.treatments().len() as u64, stats.treatments.load(std::sync::atomic::Ordering::Relaxed));
+    /// assert_eq!(log.treatments().len() as u64, stats.treatments);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn log_treatment(&self, prediction: &Prediction, treatment: &str, ts: Timestamp) -> Result<(), Error> {

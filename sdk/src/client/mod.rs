@@ -25,6 +25,7 @@ pub use config::ModelConfig;
 pub use id::{InvalidPredictionId, PredictionId};
 pub use request::{HoldoutDecision, Prediction, Request};
 pub use stats::ClientStats;
+use stats::Counters;
 
 use crate::error::Error;
 use crate::log::PredictionSink;
@@ -78,7 +79,7 @@ struct Inner {
     flags: Option<Arc<dyn FlagSource>>,
     sink: Arc<dyn PredictionSink>,
     max_batch_rows: usize,
-    stats: ClientStats,
+    stats: Counters,
     publisher: Option<Arc<crate::events::Publisher>>,
     /// Watchers running: while one runs, models from a registry follow its manifest.
     watchers: std::sync::atomic::AtomicUsize,
@@ -148,9 +149,18 @@ impl Client {
         Ok(versions)
     }
 
-    /// Counters.
-    pub fn stats(&self) -> &ClientStats {
-        &self.inner.stats
+    /// What the client has counted so far (a snapshot).
+    ///
+    /// ```
+    /// # let client = fresco::Client::builder()
+    /// #     .model(fresco::ModelConfig::new(fresco::ModelSource::wasm_bytes(fresco_test_models::linear())))
+    /// #     .log_to(fresco::MemorySink::new()).build()?;
+    /// client.predict("linear", &fresco::Request::new().value("a", 1.0).value("b", 1.0))?;
+    /// assert_eq!(client.stats().predictions, 1);
+    /// # Ok::<(), fresco::Error>(())
+    /// ```
+    pub fn stats(&self) -> ClientStats {
+        self.inner.stats.snapshot()
     }
 
     /// The library half of a graceful stop, once no call is in flight: publishes every

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use fresco_abi::{InputSpec, InputType, MissingPolicy};
 use fresco_drift::TypeViolation;
 
-use super::{ClientStats, Request};
+use super::{Counters, Request};
 use crate::Value;
 use crate::aggregates::AggregateStore;
 use crate::error::{ConfigError, Error};
@@ -220,7 +220,7 @@ impl ModelPlan {
         &self,
         requests: &[Request],
         times: &[Timestamp],
-        stats: &ClientStats,
+        stats: &Counters,
     ) -> Result<Assembled, Error> {
         let n_in = self.n_inputs();
         let mut rows = vec![f64::NAN; requests.len() * n_in];

@@ -135,27 +135,67 @@ impl LogConfig {
     }
 }
 
-/// Counters of a [`PredictionLog`].
-#[derive(Debug, Default)]
+/// What a [`PredictionLog`] has counted so far: a plain snapshot ([`PredictionLog::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogStats {
     /// Prediction records appended.
-    pub predictions: AtomicU64,
+    pub predictions: u64,
     /// Outcome records appended.
-    pub outcomes: AtomicU64,
+    pub outcomes: u64,
     /// Treatment records appended.
-    pub treatments: AtomicU64,
+    pub treatments: u64,
     /// Records dropped because the queue was full ([`OverflowPolicy::Drop`]).
-    pub dropped: AtomicU64,
+    pub dropped: u64,
     /// Parquet files published.
-    pub files_published: AtomicU64,
+    pub files_published: u64,
     /// Records replayed from the spool at start-up.
-    pub replayed: AtomicU64,
+    pub replayed: u64,
     /// Failed attempts to publish (retried; see [`PredictionLog::flush`]).
-    pub publish_errors: AtomicU64,
+    pub publish_errors: u64,
     /// Files confirmed in the upload destination.
-    pub files_uploaded: AtomicU64,
+    pub files_uploaded: u64,
     /// Failed upload attempts (retried).
-    pub upload_errors: AtomicU64,
+    pub upload_errors: u64,
+}
+
+/// The counters a [`PredictionLog`] updates.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Prediction records appended.
+    predictions: AtomicU64,
+    /// Outcome records appended.
+    outcomes: AtomicU64,
+    /// Treatment records appended.
+    treatments: AtomicU64,
+    /// Records dropped because the queue was full ([`OverflowPolicy::Drop`]).
+    dropped: AtomicU64,
+    /// Parquet files published.
+    files_published: AtomicU64,
+    /// Records replayed from the spool at start-up.
+    replayed: AtomicU64,
+    /// Failed attempts to publish (retried; see [`PredictionLog::flush`]).
+    publish_errors: AtomicU64,
+    /// Files confirmed in the upload destination.
+    files_uploaded: AtomicU64,
+    /// Failed upload attempts (retried).
+    upload_errors: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> LogStats {
+        LogStats {
+            predictions: self.predictions.load(Ordering::Relaxed),
+            outcomes: self.outcomes.load(Ordering::Relaxed),
+            treatments: self.treatments.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            files_published: self.files_published.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
+            publish_errors: self.publish_errors.load(Ordering::Relaxed),
+            files_uploaded: self.files_uploaded.load(Ordering::Relaxed),
+            upload_errors: self.upload_errors.load(Ordering::Relaxed),
+        }
+    }
 }
 
 enum Item {
@@ -211,7 +251,7 @@ pub struct PredictionLog {
     fingerprints: Fingerprints,
     tx: Option<Sender<Item>>,
     overflow: OverflowPolicy,
-    stats: Arc<LogStats>,
+    stats: Arc<Counters>,
     dropped: Arc<Mutex<HashMap<u64, u64>>>,
     worker: Option<JoinHandle<()>>,
     root: PathBuf,
@@ -273,7 +313,7 @@ impl PredictionLog {
         let bucket = config.upload.as_deref().map(crate::bucket::Bucket::open).transpose()?;
         #[cfg(not(feature = "object-store"))]
         let bucket: Option<Uploader> = None;
-        let stats = Arc::new(LogStats::default());
+        let stats = Arc::new(Counters::default());
         let mut pending = VecDeque::new();
         for found in spool::segments(&spool_dir)? {
             let (run, path) = match found.run {
@@ -361,9 +401,9 @@ impl PredictionLog {
         &self.run
     }
 
-    /// Counters.
-    pub fn stats(&self) -> &LogStats {
-        &self.stats
+    /// What the log has counted so far (a snapshot).
+    pub fn stats(&self) -> LogStats {
+        self.stats.snapshot()
     }
 
     /// The root directory.
@@ -499,7 +539,7 @@ impl PredictionSink for PredictionLog {
 }
 
 /// The records of a spool segment left by an earlier run, by partition.
-fn replay_segment(path: &Path, stats: &LogStats) -> Result<SegmentBuffers, LogError> {
+fn replay_segment(path: &Path, stats: &Counters) -> Result<SegmentBuffers, LogError> {
     let mut buffers = SegmentBuffers::default();
     let mut schemas = HashMap::new();
     for frame in spool::read_segment(path)? {
@@ -729,7 +769,7 @@ struct Writer {
     /// Published segments waiting for their upload, oldest first.
     pending: VecDeque<Pending>,
     spool: Arc<Spool>,
-    stats: Arc<LogStats>,
+    stats: Arc<Counters>,
     dropped: Arc<Mutex<HashMap<u64, u64>>>,
     max_age: Duration,
     publish_threads: usize,

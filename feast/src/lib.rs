@@ -370,8 +370,10 @@ impl FeastStore {
             };
             attempts = attempts.saturating_add(1);
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("fresco_feast_requests_total").increment(1);
             if attempts > 1 {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("fresco_feast_retries_total").increment(1);
             }
             let Some(http) = &self.http.0 else {
                 return Err(FeastError::Transport { reason: "the HTTP client is gone".into() });
@@ -474,6 +476,7 @@ impl FeatureStore for FeastStore {
         if !missing.is_empty() {
             let fetched = self.fetch(config, &missing).inspect_err(|e| {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("fresco_feast_failures_total", "view" => view.to_owned()).increment(1);
                 tracing::warn!(view, error = %e, "feast lookup failed");
             })?;
             let mut fetched = missing.iter().zip(fetched);

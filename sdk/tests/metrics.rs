@@ -58,3 +58,66 @@ fn predictions_latency_swaps_and_refusals_are_recorded_per_model_and_version() {
     }
     assert!(snapshot.iter().all(|(k, ..)| k.kind() != MetricKind::Gauge));
 }
+
+#[test]
+fn dropped_events_and_dropped_log_records_are_exported() {
+    use std::time::Duration;
+
+    use fresco::aggregates::{AggregateStore, Aggregation, Definitions, StreamSpec, WindowedFeature};
+    use fresco::{LogConfig, OverflowPolicy, PredictionLog, PredictionSink, Timestamp};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let defs = Definitions::new()
+            .stream(StreamSpec::new("orders", "restaurant_id").late_tolerance(Duration::from_secs(60)))
+            .feature(WindowedFeature::new("n", "orders", Aggregation::Count, Duration::from_secs(600)));
+        let store = AggregateStore::new(defs).unwrap();
+        let now = Timestamp::from_secs(1_764_201_600);
+        store.record_event_at(now, "orders", "r-1", now, 1.0).unwrap();
+        // 10 minutes behind the latest event, past the 1-minute tolerance: late.
+        store.record_event_at(now, "orders", "r-1", Timestamp::from_secs(1_764_201_000), 1.0).unwrap();
+        // Ahead of its arrival: future.
+        store.record_event_at(now, "orders", "r-1", Timestamp::from_secs(1_764_202_600), 1.0).unwrap();
+
+        // A log whose queue holds one batch, with the Drop policy: a burst drops some.
+        let dir = tempfile::tempdir().unwrap();
+        let log =
+            PredictionLog::open(LogConfig::new(dir.path()).queue_batches(1).overflow(OverflowPolicy::Drop)).unwrap();
+        let schema = std::sync::Arc::new(fresco::LogSchema {
+            model: "m".into(),
+            version: "1".into(),
+            entities: vec![],
+            inputs: vec![],
+            outputs: vec!["y".into()],
+        });
+        for i in 0..2_000 {
+            let record = fresco::PredictionRecord {
+                prediction_id: format!("p-{i}"),
+                ts: now,
+                model: "m".into(),
+                model_version: "1".into(),
+                entities: vec![],
+                inputs: vec![],
+                outputs: vec![1.0],
+                holdout: None,
+                in_holdout: false,
+                eligible: true,
+                flag_variant: None,
+                latency_us: 1,
+            };
+            log.append(&schema, vec![record]).unwrap();
+        }
+        let dropped = log.stats().dropped;
+        log.close().unwrap();
+        assert!(dropped > 0, "the burst overflowed the one-batch queue");
+        let snapshot = snapshotter.snapshot().into_vec();
+        let counter = |name: &str, labels: &[(&str, &str)]| match find(&snapshot, name, labels) {
+            Some(DebugValue::Counter(n)) => *n,
+            other => panic!("{name} {labels:?}: {other:?}"),
+        };
+        assert_eq!(counter("fresco_aggregate_events_dropped_total", &[("stream", "orders"), ("reason", "late")]), 1);
+        assert_eq!(counter("fresco_aggregate_events_dropped_total", &[("stream", "orders"), ("reason", "future")]), 1);
+        assert_eq!(counter("fresco_log_dropped_total", &[]), dropped);
+    });
+}

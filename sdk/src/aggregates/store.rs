@@ -336,10 +336,14 @@ impl AggregateStore {
             Recorded::Accepted => {}
             Recorded::Future => {
                 s.future.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("fresco_aggregate_events_dropped_total", "stream" => stream.to_owned(), "reason" => "future")
+                    .increment(1);
                 return Ok(Recorded::Future);
             }
             Recorded::Late => {
                 s.late.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("fresco_aggregate_events_dropped_total", "stream" => stream.to_owned(), "reason" => "late")
+                    .increment(1);
                 return Ok(Recorded::Late);
             }
         }

@@ -32,7 +32,7 @@ use metrics::SharedString;
 
 /// What each metric fresco records is, for exporters that print it (Prometheus'
 /// `# HELP` lines, which `promtool check metrics` asks for).
-const DESCRIBED: [(&str, &str, &str); 23] = [
+const DESCRIBED: [(&str, &str, &str); 29] = [
     ("counter", "fresco_predictions_total", "Rows scored and logged."),
     ("histogram", "fresco_predict_seconds", "Time of one predict call, fetch to log."),
     ("counter", "fresco_store_degradations_total", "Feature-store reads that failed and were replaced by defaults."),
@@ -42,6 +42,24 @@ const DESCRIBED: [(&str, &str, &str); 23] = [
     ("counter", "fresco_treatments_total", "Treatments logged."),
     ("counter", "fresco_treatments_refused_total", "Treatments refused: the entity is held out."),
     ("gauge", "fresco_log_queue_depth", "Batches waiting for the prediction log's writer."),
+    (
+        "counter",
+        "fresco_log_publish_failures_total",
+        "Attempts to publish the log's Parquet files that failed (retried).",
+    ),
+    (
+        "counter",
+        "fresco_log_dropped_total",
+        "Log records dropped from the Parquet output: the queue was full (policy Drop).",
+    ),
+    (
+        "counter",
+        "fresco_aggregate_events_dropped_total",
+        "Events recorded directly that windowed aggregates dropped, by reason (late, future).",
+    ),
+    ("counter", "fresco_feast_requests_total", "Requests sent to the Feast feature server (retries included)."),
+    ("counter", "fresco_feast_retries_total", "Requests to the Feast feature server that were retries."),
+    ("counter", "fresco_feast_failures_total", "Feast lookups that failed after their retries, by view."),
     ("histogram", "fresco_log_upload_seconds", "Upload of one published log file to object storage."),
     ("counter", "fresco_log_uploaded_files_total", "Log files confirmed in object storage."),
     ("counter", "fresco_log_upload_failures_total", "Log file uploads that failed (retried)."),

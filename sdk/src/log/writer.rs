@@ -451,6 +451,7 @@ impl PredictionLog {
                     Err(TrySendError::Full(_)) => {
                         *lock(&self.dropped).entry(segment).or_default() += n;
                         self.stats.dropped.fetch_add(n, Ordering::Relaxed);
+                        metrics::counter!("fresco_log_dropped_total").increment(n);
                         Ok(())
                     }
                     Err(TrySendError::Disconnected(_)) => Err(closed("the writer stopped")),
@@ -830,6 +831,7 @@ impl Writer {
                     }
                     Err(e) => {
                         self.stats.publish_errors.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("fresco_log_publish_failures_total").increment(1);
                         let (delay, report) = retry.failed(Instant::now());
                         if let Some(failures) = report {
                             tracing::error!(error = %e, failures, retry_in = ?delay, "prediction log: publishing failed; will retry");

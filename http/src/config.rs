@@ -12,12 +12,33 @@
 //! # watch_secs = 10
 //!
 //! # [store]
-//! # embedded = "features.redb"            # the embedded feature store
+//! # embedded = "features.redb"            # the embedded feature store, or Feast:
+//! # [store.feast]
+//! # url = "http://127.0.0.1:6566"
+//! # deadline_ms = 100
+//! # [[store.feast.view]]
+//! # name = "restaurants"
+//! # entity = "restaurant_id"              # entity_kind = "string" (default) or "int64"
+//! # features = { prep_time_min = "f64", rating = "i64" }
+//! # ttl_secs = 604800
+//!
+//! # [flags]                               # rollout flags: a live Unleash server or a snapshot
+//! # unleash = "http://127.0.0.1:4242/api"
+//! # token = "default:development.unleash-insecure-api-token"
+//! # snapshot = "flags.json"
+//!
+//! # [aggregates]                          # windowed features from the fleet's event stream
+//! # definitions = "examples/aggregates/orders.toml"
+//! # redis = "redis://127.0.0.1:6379"
+//! # stream_key = "fresco:events"
+//! # snapshots = "target/fresco-serve/snapshots"
 //!
 //! [[model]]
 //! file = "wasm-models/eta/model/eta.wasm" # or `name = "eta"` from the registry
-//! # inputs = { prep_time_min = "restaurants.prep_time_min" }   # input = "view.feature"
+//! # inputs = { prep_time_min = "restaurants.prep_time_min" }   # input = "view.feature", or
+//! # inputs = { orders_last_30min = { windowed = "orders_30m" } } # a feature of [aggregates]
 //! # holdout = { name = "eta-2026", salt = "eta-2026", fraction = 0.05, entity = "customer_id" }
+//! # rollout = { flag = "eta-model", entity = "customer_id", fallback = "3" }
 //! ```
 //!
 //! Paths are relative to the working directory. The environment overrides the file:
@@ -50,8 +71,14 @@ pub struct ServeConfig {
     /// The feature store, if any.
     #[serde(default)]
     pub store: Option<StoreSection>,
+    /// Rollout flags, if any.
+    #[serde(default)]
+    pub flags: Option<FlagsSection>,
+    /// Windowed aggregates from the shared event stream, if any.
+    #[serde(default)]
+    pub aggregates: Option<AggregatesSection>,
     /// The models served.
-    #[serde(rename = "model")]
+    #[serde(rename = "model", default)]
     pub models: Vec<ModelSection>,
 }
 
@@ -92,12 +119,108 @@ fn default_watch() -> u64 {
     10
 }
 
-/// `[store]`.
+/// Where a model input comes from, besides the request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum InputRef {
+    /// `"view.feature"`: a feature of the store.
+    Stored(String),
+    /// `{ windowed = "feature" }`: a windowed feature of `[aggregates]`.
+    Windowed {
+        /// The windowed feature's name.
+        windowed: String,
+    },
+}
+
+/// `[store]`: the embedded store, or a Feast feature server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// The embedded store's file (redb), with its views defined.
-    pub embedded: PathBuf,
+    #[serde(default)]
+    pub embedded: Option<PathBuf>,
+    /// A Feast feature server.
+    #[serde(default)]
+    pub feast: Option<FeastSection>,
+}
+
+/// `[store.feast]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeastSection {
+    /// The feature server (`http://host:6566`).
+    pub url: String,
+    /// The deadline of one lookup, retries included (default 100 ms).
+    #[serde(default = "default_deadline")]
+    pub deadline_ms: u64,
+    /// The views fresco reads.
+    #[serde(rename = "view")]
+    pub views: Vec<FeastViewSection>,
+}
+
+fn default_deadline() -> u64 {
+    100
+}
+
+/// One `[[store.feast.view]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeastViewSection {
+    /// The feature view.
+    pub name: String,
+    /// Its entity key's name.
+    pub entity: String,
+    /// `string` (default) or `int64`.
+    #[serde(default)]
+    pub entity_kind: Option<String>,
+    /// Feature → type (`f64`, `i64`, `bool`, `str`).
+    pub features: std::collections::BTreeMap<String, String>,
+    /// The view's time to live.
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+}
+
+/// `[flags]`: an Unleash server (`unleash`, `token`) or a snapshot file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagsSection {
+    /// The Unleash API (`http://host:4242/api`).
+    #[serde(default)]
+    pub unleash: Option<String>,
+    /// Its client token.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// A flag-state snapshot: served alone, or kept by the live client for its start.
+    #[serde(default)]
+    pub snapshot: Option<PathBuf>,
+}
+
+/// `[aggregates]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatesSection {
+    /// The stream and feature definitions (TOML).
+    pub definitions: PathBuf,
+    /// The Redis server of the shared stream.
+    pub redis: String,
+    /// The stream's key.
+    pub stream_key: String,
+    /// Where snapshots go (and the newest is restored from at start).
+    #[serde(default)]
+    pub snapshots: Option<PathBuf>,
+}
+
+/// A model's rollout flag.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSection {
+    /// The flag.
+    pub flag: String,
+    /// The request entity it is sticky on.
+    pub entity: String,
+    /// The version while the flag is off.
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 /// A holdout of a model.
@@ -125,12 +248,16 @@ pub struct ModelSection {
     /// The model's name (from a file: default the file's declared name).
     #[serde(default)]
     pub name: Option<String>,
-    /// Inputs read from the store: input name → `view.feature`.
+    /// Inputs not taken from the request: input name → `"view.feature"` (the store) or
+    /// `{ windowed = "feature" }` (`[aggregates]`).
     #[serde(default)]
-    pub inputs: std::collections::BTreeMap<String, String>,
+    pub inputs: std::collections::BTreeMap<String, InputRef>,
     /// A holdout.
     #[serde(default)]
     pub holdout: Option<HoldoutSection>,
+    /// A rollout flag.
+    #[serde(default)]
+    pub rollout: Option<RolloutSection>,
 }
 
 /// Why a configuration could not be read or used. Each names the key or file.
@@ -184,6 +311,7 @@ pub struct Serving {
     /// The prediction log.
     pub log: Arc<PredictionLog>,
     watcher: Option<Watcher>,
+    follower: Option<fresco::events::Follower>,
 }
 
 impl std::fmt::Debug for Serving {
@@ -199,6 +327,10 @@ impl Serving {
         drop(self.watcher.take());
         self.client.shutdown(timeout)?;
         drop(self.client);
+        if let Some(follower) = self.follower.take() {
+            // Its last snapshot: a restart resumes from here instead of replaying.
+            follower.stop()?;
+        }
         let closed = match Arc::try_unwrap(self.log) {
             Ok(log) => log.close(),
             Err(log) => log.flush(),
@@ -269,10 +401,31 @@ impl ServeConfig {
         };
         let mut builder = Client::builder().shared_log(log.clone());
         if let Some(store) = &self.store {
-            let opened = EmbeddedStore::open(&store.embedded)
-                .map_err(|e| build_err(format!("store {}", store.embedded.display()))(Box::new(e)))?;
-            builder = builder.feature_store(opened);
+            builder = match (&store.embedded, &store.feast) {
+                (Some(path), None) => builder.feature_store(
+                    EmbeddedStore::open(path)
+                        .map_err(|e| build_err(format!("store {}", path.display()))(Box::new(e)))?,
+                ),
+                (None, Some(feast)) => builder.feature_store(feast_store(feast)?),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "store".into(),
+                        reason: "give `embedded` or `[store.feast]`, one of them".into(),
+                    });
+                }
+            };
         }
+        if let Some(flags) = &self.flags {
+            builder = builder.flags(flag_source(flags)?);
+        }
+        let follower = match &self.aggregates {
+            Some(section) => {
+                let follower = follower(section)?;
+                builder = builder.aggregates(follower.store());
+                Some(follower)
+            }
+            None => None,
+        };
         if self.models.is_empty() {
             return Err(ConfigError::Invalid { key: "model".into(), reason: "no [[model]] to serve".into() });
         }
@@ -288,11 +441,23 @@ impl ServeConfig {
                 }
             };
             for (input, source) in &section.inputs {
-                let (view, feature) = source.split_once('.').ok_or_else(|| ConfigError::Invalid {
-                    key: format!("model[{i}].inputs.{input}"),
-                    reason: format!("`{source}` is not `view.feature`"),
-                })?;
-                config = config.input(input.clone(), InputSource::stored(view, feature));
+                let source = match source {
+                    InputRef::Stored(source) => {
+                        let (view, feature) = source.split_once('.').ok_or_else(|| ConfigError::Invalid {
+                            key: format!("model[{i}].inputs.{input}"),
+                            reason: format!("`{source}` is not `view.feature`"),
+                        })?;
+                        InputSource::stored(view, feature)
+                    }
+                    InputRef::Windowed { windowed } => InputSource::windowed(windowed),
+                };
+                config = config.input(input.clone(), source);
+            }
+            if let Some(r) = &section.rollout {
+                config = config.rollout(r.flag.clone(), r.entity.clone());
+                if let Some(fallback) = &r.fallback {
+                    config = config.fallback_version(fallback.clone());
+                }
             }
             if let Some(h) = &section.holdout {
                 let holdout = Holdout::new(&h.name, &h.salt, h.fraction)
@@ -304,8 +469,84 @@ impl ServeConfig {
         }
         let client = builder.build().map_err(|e| build_err("client")(Box::new(e)))?;
         let watcher = self.registry.as_ref().map(|r| client.watch(Duration::from_secs(r.watch_secs.max(1))));
-        Ok(Serving { client, log, watcher })
+        Ok(Serving { client, log, watcher, follower })
     }
+}
+
+/// A Feast store from `[store.feast]`.
+fn feast_store(section: &FeastSection) -> Result<fresco_feast::FeastStore, ConfigError> {
+    let mut builder =
+        fresco_feast::FeastStore::builder(&section.url).deadline(Duration::from_millis(section.deadline_ms));
+    for (i, v) in section.views.iter().enumerate() {
+        let key = |field: &str| format!("store.feast.view[{i}].{field}");
+        let kind = match v.entity_kind.as_deref() {
+            None | Some("string") => fresco_feast::EntityKind::String,
+            Some("int64") => fresco_feast::EntityKind::Int64,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: key("entity_kind"),
+                    reason: format!("`{other}`: expected `string` or `int64`"),
+                });
+            }
+        };
+        let mut view = fresco::FeatureView::new(&v.name, &v.entity);
+        for (feature, ty) in &v.features {
+            let ty = match ty.as_str() {
+                "f64" => fresco::ValueType::F64,
+                "i64" => fresco::ValueType::I64,
+                "bool" => fresco::ValueType::Bool,
+                "str" => fresco::ValueType::Str,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key: key(&format!("features.{feature}")),
+                        reason: format!("`{other}`: expected f64, i64, bool or str"),
+                    });
+                }
+            };
+            view = view.feature(feature, ty);
+        }
+        if let Some(ttl) = v.ttl_secs {
+            view = view.ttl(Duration::from_secs(ttl));
+        }
+        builder = builder.view(fresco_feast::FeastView::new(view, kind));
+    }
+    builder.build().map_err(|e| build_err("store.feast")(Box::new(e)))
+}
+
+/// The flag source of `[flags]`.
+fn flag_source(section: &FlagsSection) -> Result<fresco_unleash::UnleashFlags, ConfigError> {
+    let flags = match (&section.unleash, &section.snapshot) {
+        (Some(url), snapshot) => {
+            let token = section.token.clone().ok_or_else(|| ConfigError::Invalid {
+                key: "flags.token".into(),
+                reason: "an Unleash server needs its client token".into(),
+            })?;
+            let mut config = fresco_unleash::UnleashConfig::new(url, token).app_name("fresco-serve");
+            if let Some(path) = snapshot {
+                config = config.snapshot(path);
+            }
+            fresco_unleash::UnleashFlags::connect(config)
+        }
+        (None, Some(path)) => fresco_unleash::UnleashFlags::from_snapshot_file(path),
+        (None, None) => {
+            return Err(ConfigError::Invalid { key: "flags".into(), reason: "give `unleash` or `snapshot`".into() });
+        }
+    };
+    flags.map_err(|e| build_err("flags")(Box::new(e)))
+}
+
+/// The follower of `[aggregates]`: the shared stream on Redis, into this replica's store.
+fn follower(section: &AggregatesSection) -> Result<fresco::events::Follower, ConfigError> {
+    let definitions = fresco::aggregates::Definitions::from_toml_file(&section.definitions)
+        .map_err(|e| build_err(format!("aggregates.definitions {}", section.definitions.display()))(Box::new(e)))?;
+    let stream = fresco_redis::RedisStream::open(&section.redis, &section.stream_key)
+        .map_err(|e| build_err("aggregates.redis")(Box::new(e)))?;
+    let mut config = fresco::events::FollowerConfig::default();
+    if let Some(dir) = &section.snapshots {
+        config = config.snapshots(dir);
+    }
+    fresco::events::Follower::start(definitions, Arc::new(stream), config)
+        .map_err(|e| build_err("aggregates")(Box::new(e)))
 }
 
 /// A model file as a source: a `.wasm` as it is, tree files compiled.

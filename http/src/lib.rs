@@ -47,7 +47,10 @@ use fresco::Client;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use api::{HoldoutOut, IntervalOut, OutcomeIn, PredictBody, PredictionOut, Predictions, Row, TreatmentIn};
-pub use config::{ConfigError, LogSection, ModelSection, RegistrySection, ServeConfig, Serving, StoreSection};
+pub use config::{
+    AggregatesSection, ConfigError, FeastSection, FeastViewSection, FlagsSection, HoldoutSection, InputRef, LogSection,
+    ModelSection, RegistrySection, RolloutSection, ServeConfig, Serving, StoreSection,
+};
 pub use error::ApiError;
 
 /// A readiness check: `Ok` when the dependency it watches is usable, else why not.

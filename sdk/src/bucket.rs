@@ -51,6 +51,12 @@ pub enum BucketError {
         /// Why.
         reason: String,
     },
+    /// No object of that name.
+    #[error("{url}: no such object")]
+    NotFound {
+        /// The object.
+        url: String,
+    },
     /// The store answered with an error, or could not be reached (after its retries).
     #[error("{url}: {source}")]
     Store {
@@ -390,8 +396,7 @@ pub fn fetch(url: &str, dir: &Path) -> Result<PathBuf, BucketError> {
         .filter(|(parent, name)| !name.is_empty() && is_url(parent) && !parent.ends_with(':') && !parent.ends_with('/'))
         .ok_or_else(|| BucketError::Url { url: url.to_owned(), reason: "expected the URL of one object".into() })?;
     let bucket = Bucket::open(parent)?;
-    let object =
-        bucket.get(name)?.ok_or_else(|| BucketError::Url { url: url.to_owned(), reason: "no such object".into() })?;
+    let object = bucket.get(name)?.ok_or_else(|| BucketError::NotFound { url: url.to_owned() })?;
     let local = dir.join(name);
     std::fs::write(&local, &object.bytes).map_err(|source| BucketError::Io { path: local.clone(), source })?;
     Ok(local)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import shutil
 import sys
 import tempfile
 import time
@@ -52,10 +53,17 @@ def main():
     parser.add_argument("--trees", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="fresco-spark-bench-"))
+    try:
+        run(args, work)
+    finally:
+        # A million rows of Parquet and Spark's cache: never left behind.
+        shutil.rmtree(work, ignore_errors=True)
 
+
+def run(args, work):
     import fresco
 
-    work = pathlib.Path(tempfile.mkdtemp(prefix="fresco-spark-bench-"))
     names = train(args.features, args.trees, work / "model.txt")
     fresco.compile(work / "model.txt", name="bench", out=work / "model.wasm")
     rng = np.random.default_rng(2)

@@ -12,11 +12,10 @@ pub fn run(config_path: &Path) -> Result<(), CliError> {
     let metrics =
         fresco_http::install_metrics().map_err(|e| CliError::Serve { reason: format!("the metrics recorder: {e}") })?;
     let serving = config.start()?;
-    let log = serving.log.clone();
     let service = Service::new(serving.client.clone())
         .metrics(metrics)
         .max_body_bytes(config.max_body_bytes)
-        .readiness_check("log", move || log.health().map_err(|e| e.to_string()));
+        .readiness_checks(serving.readiness_checks());
     let io = |what: &str| {
         let what = what.to_owned();
         move |source| CliError::Io { path: what, source }

@@ -311,7 +311,7 @@ pub struct Serving {
     /// The prediction log.
     pub log: Arc<PredictionLog>,
     watcher: Option<Watcher>,
-    follower: Option<fresco::events::Follower>,
+    follower: Option<Arc<fresco::events::Follower>>,
 }
 
 impl std::fmt::Debug for Serving {
@@ -321,6 +321,22 @@ impl std::fmt::Debug for Serving {
 }
 
 impl Serving {
+    /// What `/readyz` should check besides the models: the log publishing, and the
+    /// aggregates following their stream (not stuck behind a trim).
+    pub fn readiness_checks(&self) -> Vec<(String, crate::ReadinessCheck)> {
+        let log = self.log.clone();
+        let mut checks: Vec<(String, crate::ReadinessCheck)> =
+            vec![("log".into(), Arc::new(move || log.health().map_err(|e| e.to_string())))];
+        if let Some(follower) = &self.follower {
+            let follower = follower.clone();
+            checks.push((
+                "aggregates".into(),
+                Arc::new(move || follower.status().behind.map_or(Ok(()), |e| Err(e.to_string()))),
+            ));
+        }
+        checks
+    }
+
     /// Stops following the registry, then publishes (and uploads) everything logged
     /// ([`Client::shutdown`], then the log's close): call once no request is in flight.
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), fresco::Error> {
@@ -329,7 +345,10 @@ impl Serving {
         drop(self.client);
         if let Some(follower) = self.follower.take() {
             // Its last snapshot: a restart resumes from here instead of replaying.
-            follower.stop()?;
+            match Arc::try_unwrap(follower) {
+                Ok(follower) => drop(follower.stop()?),
+                Err(shared) => drop(shared.snapshot()?),
+            }
         }
         let closed = match Arc::try_unwrap(self.log) {
             Ok(log) => log.close(),
@@ -422,7 +441,7 @@ impl ServeConfig {
             Some(section) => {
                 let follower = follower(section)?;
                 builder = builder.aggregates(follower.store());
-                Some(follower)
+                Some(Arc::new(follower))
             }
             None => None,
         };

@@ -106,6 +106,12 @@ impl Service {
         self
     }
 
+    /// Adds several checks to `/readyz` (e.g. [`Serving::readiness_checks`]).
+    pub fn readiness_checks(mut self, checks: impl IntoIterator<Item = (String, ReadinessCheck)>) -> Self {
+        self.checks.extend(checks);
+        self
+    }
+
     /// Refuses bodies larger than `bytes` with 413.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;

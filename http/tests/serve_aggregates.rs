@@ -61,6 +61,9 @@ fn a_windowed_input_from_the_shared_stream_and_a_snapshot_at_shutdown() {
         assert!(Instant::now() < deadline, "the follower never applied the 5 orders (b = {b:?})");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let checks = serving.readiness_checks();
+    assert_eq!(checks.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["log", "aggregates"]);
+    assert!(checks.iter().all(|(_, check)| check().is_ok()));
     serving.shutdown(Duration::from_secs(5)).unwrap();
     let snapshots: Vec<_> = std::fs::read_dir(dir.path().join("snapshots")).unwrap().collect();
     assert!(!snapshots.is_empty(), "shutdown wrote the replica's snapshot");

@@ -156,6 +156,8 @@ struct Counters {
     retries: AtomicU64,
     failures: AtomicU64,
     cache_hits: AtomicU64,
+    /// The last lookup's failure, until one succeeds.
+    last_failure: std::sync::Mutex<Option<String>>,
 }
 
 /// What a [`FeastStore`] has done so far.
@@ -289,6 +291,15 @@ impl FeastStore {
             deadline: Duration::from_millis(100),
             first_backoff: Duration::from_millis(5),
             cache: None,
+        }
+    }
+
+    /// Whether the feature server answers: `Err` with the last lookup's failure until a
+    /// lookup succeeds again (a readiness probe's question; no request is sent here).
+    pub fn health(&self) -> Result<(), String> {
+        match self.counters.last_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+            Some(failure) => Err(format!("the last lookup failed: {failure}")),
+            None => Ok(()),
         }
     }
 
@@ -478,7 +489,10 @@ impl FeatureStore for FeastStore {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("fresco_feast_failures_total", "view" => view.to_owned()).increment(1);
                 tracing::warn!(view, error = %e, "feast lookup failed");
+                *self.counters.last_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some(format!("view `{view}`: {e}"));
             })?;
+            self.counters.last_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
             let mut fetched = missing.iter().zip(fetched);
             for (key, slot) in entity_keys.iter().zip(&mut rows) {
                 if slot.is_none()

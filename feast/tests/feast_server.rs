@@ -250,6 +250,7 @@ fn a_real_feature_server_through_fresco() {
     let later = Timestamp::from_micros(now + 30 * DAY);
     let got = store.get_features("restaurants", &["r-2"], &["rating"], later).unwrap();
     assert_eq!(got[0][0].status, FeatureStatus::Expired);
+    assert_eq!(store.health(), Ok(()), "the server answers");
 
     // An int64 join key, and a feature service.
     let got = store.get_features("drivers", &["1002", "7"], &["conv_rate"], Timestamp::from_micros(now)).unwrap();
@@ -380,5 +381,7 @@ fn a_server_that_never_answers_costs_one_deadline() {
     ));
     assert!(t.elapsed() < deadline + Duration::from_millis(400));
     assert!(closed.stats().retries >= 2, "{:?}", closed.stats());
+    let unready = closed.health().unwrap_err();
+    assert!(unready.contains("the last lookup failed: view `restaurants`"), "{unready}");
     drop(hold);
 }

@@ -312,6 +312,7 @@ pub struct Serving {
     pub log: Arc<PredictionLog>,
     watcher: Option<Watcher>,
     follower: Option<Arc<fresco::events::Follower>>,
+    feast: Option<Arc<fresco_feast::FeastStore>>,
 }
 
 impl std::fmt::Debug for Serving {
@@ -321,12 +322,17 @@ impl std::fmt::Debug for Serving {
 }
 
 impl Serving {
-    /// What `/readyz` should check besides the models: the log publishing, and the
-    /// aggregates following their stream (not stuck behind a trim).
+    /// What `/readyz` should check besides the models: the log publishing, the Feast
+    /// server answering (its last lookup succeeded), and the aggregates following their
+    /// stream (not stuck behind a trim).
     pub fn readiness_checks(&self) -> Vec<(String, crate::ReadinessCheck)> {
         let log = self.log.clone();
         let mut checks: Vec<(String, crate::ReadinessCheck)> =
             vec![("log".into(), Arc::new(move || log.health().map_err(|e| e.to_string())))];
+        if let Some(feast) = &self.feast {
+            let feast = feast.clone();
+            checks.push(("store".into(), Arc::new(move || feast.health())));
+        }
         if let Some(follower) = &self.follower {
             let follower = follower.clone();
             checks.push((
@@ -419,13 +425,18 @@ impl ServeConfig {
             None => None,
         };
         let mut builder = Client::builder().shared_log(log.clone());
+        let mut feast = None;
         if let Some(store) = &self.store {
             builder = match (&store.embedded, &store.feast) {
                 (Some(path), None) => builder.feature_store(
                     EmbeddedStore::open(path)
                         .map_err(|e| build_err(format!("store {}", path.display()))(Box::new(e)))?,
                 ),
-                (None, Some(feast)) => builder.feature_store(feast_store(feast)?),
+                (None, Some(section)) => {
+                    let store = Arc::new(feast_store(section)?);
+                    feast = Some(store.clone());
+                    builder.feature_store(store)
+                }
                 _ => {
                     return Err(ConfigError::Invalid {
                         key: "store".into(),
@@ -488,7 +499,7 @@ impl ServeConfig {
         }
         let client = builder.build().map_err(|e| build_err("client")(Box::new(e)))?;
         let watcher = self.registry.as_ref().map(|r| client.watch(Duration::from_secs(r.watch_secs.max(1))));
-        Ok(Serving { client, log, watcher, follower })
+        Ok(Serving { client, log, watcher, follower, feast })
     }
 }
 

@@ -40,6 +40,23 @@ pub trait FeatureStore: Send + Sync + 'static {
     ) -> Result<Vec<Vec<FeatureValue>>, StoreError>;
 }
 
+/// A shared store is a store (a service keeps a handle on it, e.g. for its readiness).
+impl<S: FeatureStore + ?Sized> FeatureStore for Arc<S> {
+    fn view(&self, view: &str) -> Result<Arc<FeatureView>, StoreError> {
+        (**self).view(view)
+    }
+
+    fn get_features(
+        &self,
+        view: &str,
+        entity_keys: &[&str],
+        features: &[&str],
+        now: Timestamp,
+    ) -> Result<Vec<Vec<FeatureValue>>, StoreError> {
+        (**self).get_features(view, entity_keys, features, now)
+    }
+}
+
 /// Why a feature store call failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

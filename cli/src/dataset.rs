@@ -27,6 +27,8 @@ pub struct LogSources {
 /// directory of mirrors, if any, lives as long as the roots are read.
 pub struct Roots {
     pub roots: Vec<PathBuf>,
+    /// The sources as given (URLs, not their mirrors), for messages.
+    pub sources: Vec<String>,
     _mirror: Option<tempfile::TempDir>,
 }
 
@@ -40,7 +42,8 @@ impl std::ops::Deref for Roots {
 impl LogSources {
     pub fn roots(&self) -> Result<Roots, CliError> {
         if !self.sources.iter().any(|s| fresco::bucket::is_url(s)) {
-            return Ok(Roots { roots: self.sources.iter().map(PathBuf::from).collect(), _mirror: None });
+            let roots = self.sources.iter().map(PathBuf::from).collect();
+            return Ok(Roots { roots, sources: self.sources.clone(), _mirror: None });
         }
         let (dir, temporary) = match &self.mirror {
             Some(dir) => (dir.clone(), None),
@@ -53,7 +56,7 @@ impl LogSources {
         let bar = progress_bar(0, "{spinner} fetching logs from object storage");
         let roots = fresco::bucket::local_roots(&self.sources, &dir)?;
         bar.finish_and_clear();
-        Ok(Roots { roots, _mirror: temporary })
+        Ok(Roots { roots, sources: self.sources.clone(), _mirror: temporary })
     }
 }
 

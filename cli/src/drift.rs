@@ -53,7 +53,7 @@ impl ColumnReport {
 
 pub fn run(
     model_path: &Path,
-    logs: &[std::path::PathBuf],
+    logs: &crate::dataset::Roots,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
     out: &Path,
@@ -76,8 +76,8 @@ pub fn run(
     let names: Vec<&str> = columns.iter().map(|c| c.0.name()).collect();
     let live = read_logged(&files, meta, &names, from, to)?;
     if live.rows == 0 {
-        let roots: Vec<_> = logs.iter().map(|r| r.display().to_string()).collect();
-        return Err(CliError::NoRows { path: format!("{} (model {} v{})", roots.join(", "), meta.name, meta.version) });
+        let sources = logs.sources.join(", ");
+        return Err(CliError::NoRows { path: format!("{sources} (model {} v{})", meta.name, meta.version) });
     }
     let config = MonitorConfig::default();
     let mut reports: Vec<ColumnReport> = columns

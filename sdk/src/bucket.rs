@@ -277,14 +277,17 @@ impl Bucket {
     /// with other bytes is [`BucketError::Conflict`], and is left as it was.
     pub fn put_new(&self, key: &str, bytes: Vec<u8>) -> Result<Created, BucketError> {
         let path = self.path(key);
+        // A payload is shared, not copied: the same bytes go out and are compared.
+        let payload = PutPayload::from(bytes);
         self.run(key, async {
             let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-            match self.store.put_opts(&path, PutPayload::from(bytes.clone()), options).await {
+            match self.store.put_opts(&path, payload.clone(), options).await {
                 Ok(_) => Ok(Created::New),
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
                     let there = self.store.get(&path).await.map_err(self.store_err(key))?;
                     let there = there.bytes().await.map_err(self.store_err(key))?;
-                    if there.as_ref() == bytes.as_slice() {
+                    let ours = payload.iter().flat_map(|chunk| chunk.iter());
+                    if there.len() == payload.content_length() && there.iter().eq(ours) {
                         Ok(Created::AlreadyThere)
                     } else {
                         Err(BucketError::Conflict { url: self.url_of(key) })

@@ -345,22 +345,16 @@ pub(crate) fn publish(
         let file = file_writer.into_inner().map_err(parquet_err)?;
         file.sync_all().map_err(io(&tmp))?;
         drop(file);
-        let published = match std::fs::hard_link(&tmp, path) {
-            Ok(()) => Published::New,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let (mut ours, mut theirs) = (prediction_ids(&tmp)?, prediction_ids(path)?);
-                ours.sort_unstable();
-                theirs.sort_unstable();
-                if ours != theirs {
-                    return Err(LogError::Conflict { path: path.display().to_string() });
-                }
-                Published::AlreadyThere
-            }
-            Err(e) => return Err(io(path)(e)),
-        };
-        std::fs::remove_file(&tmp).map_err(io(&tmp))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-        Ok(published)
+        if crate::atomic_file::link_new(&tmp, path).map_err(io(path))? {
+            return Ok(Published::New);
+        }
+        let (mut ours, mut theirs) = (prediction_ids(&tmp)?, prediction_ids(path)?);
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        if ours != theirs {
+            return Err(LogError::Conflict { path: path.display().to_string() });
+        }
+        Ok(Published::AlreadyThere)
     })();
     let _ = std::fs::remove_file(&tmp);
     result

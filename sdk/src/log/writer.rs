@@ -271,16 +271,23 @@ impl std::fmt::Debug for PredictionLog {
 /// A segment whose files are published under the root and wait for the upload.
 #[cfg_attr(not(feature = "object-store"), allow(dead_code))]
 struct Pending {
-    /// The segment of this run, or `None` for one replayed from an earlier run.
-    segment: Option<u64>,
-    /// The spool file to delete once every file is uploaded.
-    spool: PathBuf,
+    /// The spool segment to delete once every file is uploaded.
+    segment: Spooled,
     /// Its files, relative to the root.
     files: Vec<PathBuf>,
     /// Files uploaded so far (a prefix of `files`).
     uploaded: usize,
     /// When it was published locally (for the upload lag).
     since: Instant,
+}
+
+/// Where a pending segment is in the spool.
+#[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+enum Spooled {
+    /// A segment of this run (the spool keeps its path and its sealed count).
+    Live(u64),
+    /// The file of a segment replayed from an earlier run.
+    Replayed(PathBuf),
 }
 
 /// Takes the root's lock file, or says who holds it.
@@ -331,7 +338,8 @@ impl PredictionLog {
             let files = buffers.publish(&config.root, &run, found.id, config.publish_threads)?;
             stats.files_published.fetch_add(files.len() as u64, Ordering::Relaxed);
             if bucket.is_some() {
-                pending.push_back(Pending { segment: None, spool: path, files, uploaded: 0, since: Instant::now() });
+                let segment = Spooled::Replayed(path);
+                pending.push_back(Pending { segment, files, uploaded: 0, since: Instant::now() });
             } else {
                 std::fs::remove_file(&path).map_err(io(&path))?;
             }
@@ -591,8 +599,9 @@ fn remove_temporary_files(root: &Path) -> Result<(), LogError> {
 }
 
 /// When the writer retries publishing after a failure, and when it says so: the delay
-/// doubles from 200 ms to 30 s while failures last (each wait drawn from its upper half), and an error event goes out for the
-/// first failure and then at most once a minute, with the count since the last one.
+/// doubles from 200 ms to 30 s while failures last (each wait drawn from its upper
+/// half), and an error event goes out for the first failure and then at most once a
+/// minute, with the count since the last one.
 struct Retry {
     next_at: Instant,
     delay: Duration,
@@ -728,7 +737,7 @@ impl SegmentBuffers {
             Ok::<_, LogError>(())
         };
         for ((fingerprint, day), columns) in &mut self.predictions {
-            let relative = partition_dir("predictions", &columns.schema().model.clone(), *day)
+            let relative = partition_dir("predictions", &columns.schema().model, *day)
                 .join(format!("{run}-{segment:016}-{fingerprint:016x}.parquet"));
             write(relative, &mut |path| table::publish(path, columns.arrow_schema(), columns.batches(), threads))?;
         }
@@ -867,7 +876,7 @@ impl Writer {
     /// uploads what waits for it.
     fn publish_ready(&mut self) -> Result<(), LogError> {
         for (id, appended) in self.spool.sealed() {
-            if self.pending.iter().any(|p| p.segment == Some(id)) {
+            if self.pending.iter().any(|p| matches!(p.segment, Spooled::Live(live) if live == id)) {
                 continue;
             }
             let dropped = lock(&self.dropped).get(&id).copied().unwrap_or(0);
@@ -885,8 +894,8 @@ impl Writer {
             self.segments.remove(&id);
             lock(&self.dropped).remove(&id);
             if self.bucket.is_some() {
-                let spool = spool::segment_path(&self.root.join("_spool"), &self.run, id);
-                self.pending.push_back(Pending { segment: Some(id), spool, files, uploaded: 0, since: Instant::now() });
+                let segment = Spooled::Live(id);
+                self.pending.push_back(Pending { segment, files, uploaded: 0, since: Instant::now() });
             } else {
                 self.spool.remove(id)?;
             }
@@ -916,9 +925,9 @@ impl Writer {
                     self.stats.files_uploaded.fetch_add(1, Ordering::Relaxed);
                     pending.uploaded += 1;
                 }
-                match pending.segment {
-                    Some(id) => self.spool.remove(id)?,
-                    None => std::fs::remove_file(&pending.spool).map_err(io(&pending.spool))?,
+                match &pending.segment {
+                    Spooled::Live(id) => self.spool.remove(*id)?,
+                    Spooled::Replayed(path) => std::fs::remove_file(path).map_err(io(path))?,
                 }
                 self.pending.pop_front();
             }
@@ -938,7 +947,7 @@ impl Writer {
     fn answer_flushes(&mut self, error: Option<&str>) {
         let oldest_unpublished = self.spool.sealed().first().map_or(self.spool.current(), |(id, _)| *id);
         // Segments replayed from an earlier run come before any of this run's.
-        let replays_pending = self.pending.iter().any(|p| p.segment.is_none());
+        let replays_pending = self.pending.iter().any(|p| matches!(p.segment, Spooled::Replayed(_)));
         self.waiting.retain(|(through, reply)| {
             if let Some(e) = error {
                 let _ = reply.send(Err(e.to_owned()));

@@ -116,17 +116,7 @@ impl Storage {
                 let path = self.location(key);
                 let dir = path.parent().unwrap_or(Path::new("."));
                 fs::create_dir_all(dir).map_err(io_err(dir))?;
-                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let tmp = dir.join(format!(".{name}.{}.tmp", crate::atomic_file::unique_suffix()));
-                crate::atomic_file::write_whole(&tmp, bytes).map_err(io_err(&tmp))?;
-                // A hard link, unlike a rename, never replaces a file that is there.
-                let linked = fs::hard_link(&tmp, &path);
-                let _ = fs::remove_file(&tmp);
-                match linked {
-                    Ok(()) => Ok(true),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-                    Err(e) => Err(io_err(&path)(e)),
-                }
+                crate::atomic_file::write_new(&path, bytes).map_err(io_err(&path))
             }
             #[cfg(feature = "object-store")]
             Storage::Bucket(bucket) => match bucket.put_new(key, bytes.to_vec()) {

@@ -38,6 +38,7 @@ use fresco::{
     PredictionLog, Request, SpoolDurability, Timestamp, Value, ValueType,
 };
 use fresco_examples::eta::{Order, STORED_FEATURE, Tick, WINDOWED_FEATURE, World, WorldConfig, model_path};
+use fresco_examples::snapshot::FeatureSnapshot;
 use fresco_feast::{EntityKind, FeastStore, FeastView};
 
 /// The demo world's seed (the model was trained on another world, seed 7).
@@ -310,6 +311,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&micros, 0.99)
     );
 
+    // What a backend would send the ETA page (`eta_web`): every restaurant's stored and
+    // windowed features at the last tick, so the browser scores the model itself.
+    let ids: Vec<&str> = world.restaurants().iter().map(|r| r.id.as_str()).collect();
+    let mut snapshot = FeatureSnapshot::new("restaurant_id", tick.start_secs(), &[STORED_FEATURE, WINDOWED_FEATURE]);
+    snapshot
+        .read(&ids, &[(&*store, "restaurants", STORED_FEATURE), (&*aggregates, "kitchen_orders", WINDOWED_FEATURE)])?;
+    let snapshot_path = out.join("features.json");
+    snapshot.write(&snapshot_path)?;
+
     if args.feast.is_some() {
         let degraded = client.stats().degraded_fetches;
         println!("feature fetches degraded to defaults (Feast unavailable or late): {degraded}");
@@ -326,6 +336,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "training set: {} ({} rows; the {LATENCY_CALLS} timed predictions have no outcome)",
         train.display(),
         report.rows_written,
+    );
+    println!(
+        "feature snapshot for the ETA page: {} ({} restaurants; `cargo run -p fresco-examples --example eta_web` serves it)",
+        snapshot_path.display(),
+        snapshot.len()
     );
     Ok(())
 }

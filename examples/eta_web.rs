@@ -1,15 +1,20 @@
-//! Serves the ETA page (`examples/eta-web`): the shipped model scored in the browser.
+//! Serves the ETA page (`examples/eta-web`): the shipped model scored in the browser by
+//! the web package (`web/`), with each restaurant's features from the snapshot the
+//! `eta` example writes.
 //!
-//! `cargo run -p fresco-examples --example eta_web [-- ADDR]` (default
-//! `127.0.0.1:8080`), then open the printed address. The page fetches `eta.wasm`, the
-//! very file the `eta` example scores with wasmtime, and computes the range locally.
+//! `cargo run -p fresco-examples --example eta_web [-- ADDR [SNAPSHOT]]` (defaults
+//! `127.0.0.1:8080` and `fresco-eta/features.json` in the system's temporary directory,
+//! where `cargo run -p fresco-examples --example eta` leaves it), then open the printed
+//! address.
 
 use fresco_examples::serve::eta_site;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-    let server = eta_site()?.start(&addr)?;
-    println!("ETA page at http://{}/ (Ctrl-C to stop)", server.addr());
+    let mut args = std::env::args_os().skip(1);
+    let addr = args.next().map_or_else(|| "127.0.0.1:8080".to_owned(), |a| a.to_string_lossy().into_owned());
+    let snapshot = args.next().map_or_else(|| std::env::temp_dir().join("fresco-eta/features.json"), Into::into);
+    let server = eta_site(&snapshot)?.start(&addr)?;
+    println!("ETA page at http://{}/ (features from {}; Ctrl-C to stop)", server.addr(), snapshot.display());
     loop {
         std::thread::park();
     }

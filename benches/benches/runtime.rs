@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fresco_runtime::{Engine, Model};
+use fresco_runtime::{Engine, Model, Target};
 use fresco_test_models::{assemble, linear, metadata_json, with_metadata};
 
 /// A model whose `fresco_predict` returns at once: what remains is pure call overhead.
@@ -47,5 +47,30 @@ fn load_from_cache(c: &mut Criterion) {
     c.bench_function("load/compile", |b| b.iter(|| Model::from_bytes(&cold, black_box(&bytes)).unwrap()));
 }
 
-criterion_group!(benches, call_overhead, rows_per_second, load_from_cache);
+/// Tree models of the three benchmark sizes (trees × leaves over 30 features, as in
+/// `benches/peers`), scored by native code and by the Pulley interpreter in one run:
+/// the ratio of the two is what a host that may not JIT gives up.
+fn pulley_vs_cranelift(c: &mut Criterion) {
+    const BATCH: usize = 1_000;
+    let mut rng = fresco_test_models::synthetic::SplitMix64::new(5);
+    let rows: Vec<f64> = (0..BATCH * 30).map(|_| rng.next_f64()).collect();
+    let mut out = vec![0.0; BATCH];
+    let mut group = c.benchmark_group("trees_by_target");
+    group.throughput(Throughput::Elements(BATCH as u64)).sample_size(10);
+    for (trees, leaves) in [(100, 31), (500, 63), (2000, 255)] {
+        let ensemble = fresco_test_models::synthetic::gbdt(trees, leaves, 30, 3);
+        let wasm = fresco_compiler::Compiler::new("trees", "1").add_ensemble(ensemble).unwrap().compile().unwrap();
+        for target in [Target::Native, Target::Pulley] {
+            let engine = Engine::builder().target(target.clone()).build().unwrap();
+            let model = Model::from_bytes(&engine, &wasm).unwrap();
+            let name = if target == Target::Native { "cranelift" } else { "pulley" };
+            group.bench_function(BenchmarkId::new(name, format!("{trees}x{leaves}")), |b| {
+                b.iter(|| model.predict_into(black_box(&rows), &mut out).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, call_overhead, rows_per_second, load_from_cache, pulley_vs_cranelift);
 criterion_main!(benches);

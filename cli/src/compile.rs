@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use fresco_abi::IntervalSpec;
 use fresco_compiler::{Compiler, Format};
+use fresco_runtime::{Engine, Target};
 use indicatif::ProgressBar;
 
 use crate::{CliError, progress_bar};
@@ -20,6 +21,8 @@ pub struct Extras<'a> {
     pub train_data: Option<&'a Path>,
     /// Quantile bins per numeric column.
     pub bins: usize,
+    /// Also precompile for this target (`native`, `pulley` or a triple).
+    pub precompile: Option<&'a str>,
 }
 
 pub fn run(
@@ -74,6 +77,20 @@ pub fn run(
         wasm.len(),
         started.elapsed()
     );
+    if let Some(target) = extras.precompile {
+        let started = Instant::now();
+        let target: Target = target.parse()?;
+        let engine = Engine::builder().target(target.clone()).build()?;
+        let artifact = engine.precompile(&wasm)?;
+        let path = output.with_extension(format!("{}.cwasm", target.triple()));
+        write_atomically(&path, &artifact)?;
+        eprintln!(
+            "precompiled for {target} into {} ({} bytes) in {:.2?}",
+            path.display(),
+            artifact.len(),
+            started.elapsed()
+        );
+    }
     Ok(())
 }
 

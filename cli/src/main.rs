@@ -127,6 +127,16 @@ enum Command {
         /// Quantile bins per numeric column of the training statistics.
         #[arg(long, default_value_t = fresco::drift::DEFAULT_BINS, requires = "train_data")]
         bins: usize,
+        /// Also compile the module ahead of time, for devices that should not compile at
+        /// start-up: writes `OUTPUT` with the extension `<target>.cwasm` beside it
+        /// (`fresco score` and `Model::from_precompiled` load it).
+        #[arg(long)]
+        precompile: bool,
+        /// The precompiled artifact's target: `native` (this machine's CPU), `pulley`
+        /// (bytecode for wasmtime's interpreter, for hosts that may not JIT), or a
+        /// target triple this build's Cranelift supports.
+        #[arg(long, default_value = "native", requires = "precompile")]
+        target: String,
     },
     /// Score the rows of a CSV file.
     ///
@@ -146,6 +156,11 @@ enum Command {
         /// interval rule the model declares.
         #[arg(long)]
         interval: bool,
+        /// Run the model as native code (`native`) or on wasmtime's Pulley interpreter
+        /// (`pulley`). A precompiled artifact (`fresco compile --precompile`) runs on
+        /// the target it was made for.
+        #[arg(long, default_value = "native")]
+        engine: String,
     },
     /// Measure a model's calibrated intervals on labeled rows: coverage and mean width
     /// overall and per segment.
@@ -523,14 +538,18 @@ fn main() -> ExitCode {
     install_log_output(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Inspect { model, json } => inspect::run(&model, json),
-        Command::Compile { models, output, name, version, format, interval, train_data, bins } => {
-            let extras = compile::Extras { interval: interval.as_deref(), train_data: train_data.as_deref(), bins };
+        Command::Compile { models, output, name, version, format, interval, train_data, bins, precompile, target } => {
+            let precompile = precompile.then_some(target.as_str());
+            let extras =
+                compile::Extras { interval: interval.as_deref(), train_data: train_data.as_deref(), bins, precompile };
             compile::run(&models, &output, name, &version, format, extras)
         }
         Command::Drift { model, logs, from, to, out } => {
             logs.roots().and_then(|roots| drift::run(&model, &roots, from, to, &out))
         }
-        Command::Score { model, input, output, interval } => score::run(&model, &input, output.as_deref(), interval),
+        Command::Score { model, input, output, interval, engine } => {
+            score::run(&model, &engine, &input, output.as_deref(), interval)
+        }
         Command::Intervals { model, data, label, segment } => intervals::run_on(&model, &data, &label, &segment),
         Command::Holdout { salt, fraction, ids } => holdout::run(&salt, fraction, &ids),
         Command::Flags { snapshot, flag, ids } => flags::run(&snapshot, &flag, &ids),

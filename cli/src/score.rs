@@ -4,16 +4,41 @@ use std::io::Write;
 use std::path::Path;
 
 use fresco::interval::IntervalRule;
-use fresco_runtime::{Engine, Model};
+use fresco_runtime::{Engine, Incompatibility, Model, Target};
 
 use crate::CliError;
+
+/// Loads a `.wasm` module on an engine for `target`, or a precompiled artifact on an
+/// engine for the target it was made for.
+fn load(path: &Path, target: Target) -> Result<Model, CliError> {
+    let bytes = std::fs::read(path).map_err(|source| CliError::Io { path: path.display().to_string(), source })?;
+    if !fresco_runtime::is_precompiled(&bytes) {
+        return Ok(Model::from_bytes(&Engine::builder().target(target).build()?, &bytes)?);
+    }
+    // SAFETY: the artifact is the file the user named to run, as trusted as a binary
+    // they run (`--help` says precompiled artifacts are compiled code).
+    let first = unsafe { Model::from_precompiled(&Engine::builder().target(target).build()?, &bytes) };
+    match first {
+        Err(fresco_runtime::Error::Incompatible { why: Incompatibility::Target { artifact, .. }, .. }) => {
+            let engine = Engine::builder().target(artifact.parse()?).build()?;
+            // SAFETY: as above.
+            Ok(unsafe { Model::from_precompiled(&engine, &bytes) }?)
+        }
+        other => Ok(other?),
+    }
+}
 
 /// Rows scored per call into the model.
 const CHUNK_ROWS: usize = 8192;
 
-pub fn run(model_path: &Path, input: &Path, output: Option<&Path>, interval: bool) -> Result<(), CliError> {
-    let engine = Engine::new()?;
-    let model = Model::from_file(&engine, model_path)?;
+pub fn run(
+    model_path: &Path,
+    engine: &str,
+    input: &Path,
+    output: Option<&Path>,
+    interval: bool,
+) -> Result<(), CliError> {
+    let model = load(model_path, engine.parse()?)?;
     let interval_err = |source| CliError::Interval { model: model.name().to_owned(), source };
     let rule = match interval {
         true => Some(

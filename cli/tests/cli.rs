@@ -783,3 +783,45 @@ fn untrusted_parquet_gets_a_typed_error_from_every_reader() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("10000000 bins; the statistics take 1 to 1000"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_precompiled_model_scores_as_its_module_and_a_foreign_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = fresco_test_models::oracle::dir().join("lgb_regression.model.txt");
+    let wasm = dir.path().join("reg.wasm");
+    let wasm_arg = wasm.to_str().unwrap();
+    let rows = (0..20).map(|r| (0..12).map(|c| format!("{}", (r * 12 + c) as f64 * 0.37 - 40.0)).collect::<Vec<_>>());
+    let header = (0..12).map(|c| format!("Column_{c}")).collect::<Vec<_>>().join(",");
+    let csv = std::iter::once(header).chain(rows.map(|r| r.join(","))).collect::<Vec<_>>().join("\n");
+    let input = write(dir.path(), "rows.csv", csv.as_bytes());
+    let input_arg = input.to_str().unwrap();
+    let score = |args: &[&str]| {
+        let out = fresco(&[&["score"], args, &["--input", input_arg]].concat());
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    for (target, file) in [("pulley", "reg.pulley64.cwasm"), ("native", "reg.x86_64-unknown-linux-gnu.cwasm")] {
+        let out =
+            fresco(&["compile", fixture.to_str().unwrap(), "-o", wasm_arg, "--precompile", "--target", target]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let artifact = dir.path().join(file);
+        if cfg!(all(target_arch = "x86_64", target_os = "linux")) || target == "pulley" {
+            assert!(artifact.is_file(), "{}", stderr(&out));
+            let expected = score(&[wasm_arg]);
+            assert_eq!(score(&[artifact.to_str().unwrap()]), expected, "{target}");
+            assert_eq!(score(&[wasm_arg, "--engine", "pulley"]), expected, "the interpreter");
+        }
+    }
+
+    // An artifact whose compatibility key is another engine's: refused, with the reason.
+    let artifact = std::fs::read(dir.path().join("reg.pulley64.cwasm")).unwrap();
+    let text = String::from_utf8_lossy(&artifact).into_owned();
+    let key_at = text.find("\"compatibility\":\"").unwrap() + "\"compatibility\":\"".len();
+    let mut forged = artifact.clone();
+    forged[key_at] = if forged[key_at] == b'0' { b'1' } else { b'0' };
+    let forged_path = write(dir.path(), "forged.cwasm", &forged);
+    let out = fresco(&["score", forged_path.to_str().unwrap(), "--input", input_arg]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("compiled by another engine build"), "{}", stderr(&out));
+}

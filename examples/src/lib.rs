@@ -8,3 +8,5 @@ pub mod churn;
 pub mod eta;
 pub mod random;
 pub mod serve;
+pub mod snapshot;
+pub mod web_cases;

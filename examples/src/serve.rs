@@ -52,11 +52,17 @@ impl StaticSite {
     }
 
     /// Serves every regular file of `dir` at `/<file name>`.
-    pub fn dir(mut self, dir: impl AsRef<Path>) -> std::io::Result<Self> {
+    pub fn dir(self, dir: impl AsRef<Path>) -> std::io::Result<Self> {
+        self.dir_at("", dir)
+    }
+
+    /// Serves every regular file of `dir` at `<prefix>/<file name>` (`prefix` empty or
+    /// starting with `/`).
+    pub fn dir_at(mut self, prefix: &str, dir: impl AsRef<Path>) -> std::io::Result<Self> {
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             if entry.file_type()?.is_file() {
-                self.files.insert(format!("/{}", entry.file_name().to_string_lossy()), entry.path());
+                self.files.insert(format!("{prefix}/{}", entry.file_name().to_string_lossy()), entry.path());
             }
         }
         Ok(self)
@@ -130,9 +136,27 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// The ETA page (`examples/eta-web`) with the shipped model at `/eta.wasm`.
-pub fn eta_site() -> std::io::Result<StaticSite> {
+/// The web package's modules (`web/src`), served at `/fresco-web/`.
+pub fn web_package_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/src")
+}
+
+/// The ETA page (`examples/eta-web`) with the shipped model at `/eta.wasm`, the web
+/// package at `/fresco-web/` and the feature snapshot `snapshot` (written by the `eta`
+/// example) at `/features.json`.
+pub fn eta_site(snapshot: &Path) -> std::io::Result<StaticSite> {
+    if !snapshot.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no feature snapshot at {}: run `cargo run -p fresco-examples --example eta` first, which writes it",
+                snapshot.display()
+            ),
+        ));
+    }
     Ok(StaticSite::new()
         .dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("eta-web"))?
-        .file("/eta.wasm", crate::eta::model_path()))
+        .dir_at("/fresco-web", web_package_dir())?
+        .file("/eta.wasm", crate::eta::model_path())
+        .file("/features.json", snapshot))
 }

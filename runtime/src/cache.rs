@@ -21,10 +21,7 @@ pub(crate) struct CodeCache {
 
 impl CodeCache {
     pub(crate) fn new(dir: PathBuf, engine: &wasmtime::Engine) -> Self {
-        let mut hasher = Sha256Hasher(Sha256::new());
-        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
-        let digest = hasher.0.finalize();
-        CodeCache { dir, engine_key: hex::encode(&digest[..16]) }
+        CodeCache { dir, engine_key: compatibility_key(engine) }
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -75,6 +72,15 @@ impl CodeCache {
             let _ = std::fs::remove_file(&tmp.0);
         })
     }
+}
+
+/// A stable key of everything that decides whether compiled code fits `engine`:
+/// wasmtime's version, compiler settings and target, and the CPU features it uses.
+pub(crate) fn compatibility_key(engine: &wasmtime::Engine) -> String {
+    let mut hasher = Sha256Hasher(Sha256::new());
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+    let digest = hasher.0.finalize();
+    hex::encode(&digest[..16])
 }
 
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {

@@ -36,6 +36,7 @@ pub(crate) struct EngineInner {
     pub(crate) cache: Option<CodeCache>,
     pub(crate) pool_size: usize,
     pub(crate) counters: Counters,
+    pub(crate) target: Target,
     /// Held for its `Drop`, which stops the clock thread.
     _ticker: Ticker,
 }
@@ -46,6 +47,7 @@ impl std::fmt::Debug for Engine {
             .field("limits", &self.inner.limits)
             .field("cache", &self.inner.cache.as_ref().map(CodeCache::dir))
             .field("pool_size", &self.inner.pool_size)
+            .field("target", &self.inner.target)
             .finish()
     }
 }
@@ -64,6 +66,36 @@ impl Engine {
     /// The sandbox limits every instance runs under.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Where this engine's models run: native code or the Pulley interpreter.
+    pub fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    /// Compiles a model ahead of time for this engine's target, into an artifact that
+    /// [`Model::from_precompiled`](crate::Model::from_precompiled) loads without
+    /// compiling, on an engine of the same build, settings and target. For a phone
+    /// that may not JIT, precompile with a [`Target::Pulley`] engine.
+    ///
+    /// ```
+    /// use fresco_runtime::{Engine, Model, Target};
+    ///
+    /// let wasm = fresco_test_models::linear();
+    /// let engine = Engine::builder().target(Target::Pulley).build()?;
+    /// let artifact = engine.precompile(&wasm)?;
+    /// // SAFETY: the artifact was made just above by this very engine.
+    /// let model = unsafe { Model::from_precompiled(&engine, &artifact)? };
+    /// assert_eq!(model.predict(&[1.0, 1.0])?, [6.0]);
+    ///
+    /// // A native engine refuses it, naming both targets.
+    /// let native = Engine::new()?;
+    /// let err = unsafe { Model::from_precompiled(&native, &artifact) }.unwrap_err();
+    /// assert!(err.to_string().contains("compiled for pulley64"), "{err}");
+    /// # Ok::<(), fresco_runtime::Error>(())
+    /// ```
+    pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>> {
+        crate::precompiled::precompile(self, wasm)
     }
 
     /// The compiled-code cache directory, if one is configured.
@@ -113,6 +145,86 @@ pub(crate) struct Counters {
     pub(crate) instances_created: AtomicU64,
 }
 
+/// Where an engine's models run.
+///
+/// ```
+/// use fresco_runtime::Target;
+///
+/// assert_eq!("native".parse::<Target>()?, Target::Native);
+/// assert_eq!("pulley".parse::<Target>()?, Target::Pulley);
+/// assert_eq!(Target::Pulley.triple(), "pulley64");
+/// assert_eq!("aarch64-apple-ios".parse::<Target>()?, Target::Triple("aarch64-apple-ios".into()));
+/// # Ok::<(), fresco_runtime::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Target {
+    /// Machine code for this CPU, compiled by Cranelift: the default and the fastest.
+    #[default]
+    Native,
+    /// Wasmtime's Pulley interpreter: models are compiled to portable bytecode and
+    /// interpreted, so no executable memory is ever made, for hosts that forbid JIT
+    /// (iOS, some consoles and locked-down servers). Needs the `pulley` feature.
+    Pulley,
+    /// Machine code for another target triple, only to [precompile](crate::Engine::precompile)
+    /// artifacts for it (an engine for a foreign CPU cannot run models here). Needs a
+    /// wasmtime built with that Cranelift backend (its `all-arch` feature for any).
+    Triple(String),
+}
+
+impl Target {
+    /// The target triple code is made for: this host's for [`Target::Native`]
+    /// (`x86_64-unknown-linux-gnu`), `pulley64` / `pulley32` (by pointer width) for
+    /// [`Target::Pulley`].
+    pub fn triple(&self) -> String {
+        match self {
+            Target::Native => host_triple(),
+            Target::Pulley if cfg!(target_pointer_width = "32") => "pulley32".to_owned(),
+            Target::Pulley => "pulley64".to_owned(),
+            Target::Triple(triple) => triple.clone(),
+        }
+    }
+}
+
+/// This host's target triple, as Rust names it (`x86_64-unknown-linux-gnu`).
+fn host_triple() -> String {
+    let (arch, os) = (std::env::consts::ARCH, std::env::consts::OS);
+    match os {
+        "linux" if cfg!(target_env = "musl") => format!("{arch}-unknown-linux-musl"),
+        "linux" => format!("{arch}-unknown-linux-gnu"),
+        "macos" => format!("{arch}-apple-darwin"),
+        "ios" => format!("{arch}-apple-ios"),
+        "windows" => format!("{arch}-pc-windows-msvc"),
+        "android" => format!("{arch}-linux-android"),
+        other => format!("{arch}-unknown-{other}"),
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = Error;
+
+    /// `native`, `pulley` (also `pulley64`, `pulley32`), or a target triple.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "native" => Ok(Target::Native),
+            "pulley" | "pulley64" | "pulley32" => Ok(Target::Pulley),
+            "" => Err(Error::Engine { reason: "an empty target; expected native, pulley or a target triple".into() }),
+            triple if triple == host_triple() => Ok(Target::Native),
+            triple => Ok(Target::Triple(triple.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Native => write!(f, "native ({})", host_triple()),
+            Target::Pulley => write!(f, "pulley ({})", self.triple()),
+            Target::Triple(triple) => f.write_str(triple),
+        }
+    }
+}
+
 /// Builder for [`Engine`].
 #[derive(Debug, Clone)]
 pub struct EngineBuilder {
@@ -120,11 +232,18 @@ pub struct EngineBuilder {
     cache_dir: Option<PathBuf>,
     nan_canonicalization: bool,
     pool_size: Option<usize>,
+    target: Target,
 }
 
 impl Default for EngineBuilder {
     fn default() -> Self {
-        EngineBuilder { limits: Limits::default(), cache_dir: None, nan_canonicalization: true, pool_size: None }
+        EngineBuilder {
+            limits: Limits::default(),
+            cache_dir: None,
+            nan_canonicalization: true,
+            pool_size: None,
+            target: Target::Native,
+        }
     }
 }
 
@@ -161,6 +280,23 @@ impl EngineBuilder {
         self
     }
 
+    /// Where models run (default [`Target::Native`]). [`Target::Pulley`] interprets
+    /// them, for hosts that may not JIT; it needs the `pulley` feature, and
+    /// [`build`](Self::build) says so when it is off.
+    ///
+    /// ```
+    /// use fresco_runtime::{Engine, Model, Target};
+    ///
+    /// let engine = Engine::builder().target(Target::Pulley).build()?;
+    /// let model = Model::from_bytes(&engine, fresco_test_models::linear())?;
+    /// assert_eq!(model.predict(&[1.0, 1.0])?, [6.0]);
+    /// # Ok::<(), fresco_runtime::Error>(())
+    /// ```
+    pub fn target(mut self, target: Target) -> Self {
+        self.target = target;
+        self
+    }
+
     /// Creates the engine and starts its deadline clock.
     pub fn build(self) -> Result<Engine> {
         let mut config = wasmtime::Config::new();
@@ -169,7 +305,21 @@ impl EngineBuilder {
             .max_wasm_stack(self.limits.max_stack_bytes)
             .cranelift_nan_canonicalization(self.nan_canonicalization)
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
-        let wasmtime = wasmtime::Engine::new(&config).map_err(|e| Error::Engine { reason: format!("{e:#}") })?;
+        match &self.target {
+            Target::Native => {}
+            Target::Pulley if !cfg!(feature = "pulley") => {
+                return Err(Error::Engine {
+                    reason: "the Pulley interpreter is not built in: enable fresco-runtime's `pulley` feature".into(),
+                });
+            }
+            other => {
+                config
+                    .target(&other.triple())
+                    .map_err(|e| Error::Engine { reason: format!("cannot make code for target {other}: {e:#}") })?;
+            }
+        }
+        let wasmtime = wasmtime::Engine::new(&config)
+            .map_err(|e| Error::Engine { reason: format!("target {}: {e:#}", self.target) })?;
         let cache = self.cache_dir.map(|dir| CodeCache::new(dir, &wasmtime));
         let pool_size =
             self.pool_size.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4));
@@ -181,6 +331,7 @@ impl EngineBuilder {
                 cache,
                 pool_size,
                 counters: Counters::default(),
+                target: self.target,
                 _ticker: ticker,
             }),
         })

@@ -73,6 +73,25 @@ pub enum Error {
         source: MetadataError,
     },
 
+    /// The bytes are not a precompiled artifact (see [`Engine::precompile`](crate::Engine::precompile)).
+    #[error("{origin}: not a precompiled fresco artifact: {reason}")]
+    NotPrecompiled {
+        /// Where the bytes came from.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A precompiled artifact was made for another target or engine: it is refused,
+    /// never run.
+    #[error("{origin}: cannot run this precompiled artifact: {why}")]
+    Incompatible {
+        /// Where the bytes came from.
+        origin: String,
+        /// What differs.
+        why: crate::Incompatibility,
+    },
+
     /// wasmtime could not compile the module.
     #[error("model `{model}`: compilation failed: {reason}")]
     Compile {

@@ -39,10 +39,12 @@ mod error;
 mod instance;
 mod limits;
 mod model;
+mod precompiled;
 mod validate;
 
-pub use engine::{Engine, EngineBuilder, EngineStats};
+pub use engine::{Engine, EngineBuilder, EngineStats, Target};
 pub use error::{Error, Result};
 pub use fresco_abi as abi;
 pub use limits::Limits;
 pub use model::Model;
+pub use precompiled::{Incompatibility, MAGIC as PRECOMPILED_MAGIC, is_precompiled};

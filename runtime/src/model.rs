@@ -98,8 +98,59 @@ impl Model {
         let label = format!("{}@{}", metadata.name, metadata.version);
         span.record("model", label.as_str());
         let sha256: [u8; 32] = Sha256::digest(bytes).into();
+        let module = compile(&engine.inner, bytes, &sha256, &label)?;
+        Self::ready(engine, module, metadata, label, sha256)
+    }
+
+    /// Loads a precompiled artifact made by [`Engine::precompile`]: no compilation at
+    /// start-up. The artifact's target and engine compatibility key are checked first;
+    /// one made for another target ([`Target`](crate::Target)) or by another engine
+    /// build or configuration is refused with [`Error::Incompatible`], never run. Then
+    /// the same checks as [`Model::from_bytes`] (metadata, exports, ABI version).
+    ///
+    /// # Safety
+    ///
+    /// An artifact is compiled code (machine code, or Pulley bytecode) that wasmtime
+    /// trusts without verifying it: the bytes must come from [`Engine::precompile`]
+    /// and from a source as trusted as the program's own binary (your build pipeline,
+    /// a signed bundle), never from a user or an unauthenticated download.
+    ///
+    /// ```no_run
+    /// # use fresco_runtime::{Engine, Model, Target};
+    /// let engine = Engine::builder().target(Target::Pulley).build()?;
+    /// let bytes = std::fs::read("eta.pulley64.cwasm").unwrap();
+    /// // SAFETY: the artifact ships inside the app bundle, signed with it.
+    /// let model = unsafe { Model::from_precompiled(&engine, &bytes)? };
+    /// # Ok::<(), fresco_runtime::Error>(())
+    /// ```
+    pub unsafe fn from_precompiled(engine: &Engine, bytes: &[u8]) -> Result<Self> {
+        let origin = "<precompiled>";
+        let span = tracing::info_span!("fresco.model.load_precompiled", model = tracing::field::Empty);
+        let _enter = span.enter();
+        let artifact = crate::precompiled::parse(bytes, origin)?;
+        let label = format!("{}@{}", artifact.metadata.name, artifact.metadata.version);
+        span.record("model", label.as_str());
+        crate::precompiled::check(engine, &artifact, origin)?;
+        // SAFETY: the caller vouches for the artifact's origin (this function's
+        // contract); its target and compatibility key match this engine.
+        let module = unsafe { wasmtime::Module::deserialize(&engine.inner.wasmtime, artifact.code) }.map_err(|e| {
+            Error::Incompatible {
+                origin: origin.to_owned(),
+                why: crate::Incompatibility::Refused { reason: format!("{e:#}") },
+            }
+        })?;
+        Self::ready(engine, module, artifact.metadata, label, artifact.module_sha256)
+    }
+
+    /// Checks a compiled module's exports and ABI version and makes its first instance.
+    fn ready(
+        engine: &Engine,
+        module: wasmtime::Module,
+        metadata: ModelMetadata,
+        label: String,
+        sha256: [u8; 32],
+    ) -> Result<Self> {
         let inner = &engine.inner;
-        let module = compile(inner, bytes, &sha256, &label)?;
         validate::check_exports(&module, &label)?;
 
         let mut first = Instance::new(inner, &module, &label)?;

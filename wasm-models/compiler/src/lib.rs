@@ -149,6 +149,12 @@ pub enum CompileError {
     /// The model is too large for a 32-bit WebAssembly memory.
     #[error("cannot generate the module: {0}")]
     TooLarge(String),
+    /// A missing-value policy names an input the model does not have.
+    #[error("a missing-value policy names input `{input}`, which the model does not have")]
+    UnknownInput {
+        /// The name given.
+        input: String,
+    },
 }
 
 #[derive(Clone)]
@@ -176,6 +182,8 @@ pub struct Compiler {
     training_stats: Option<TrainingStats>,
     interval: Option<IntervalSpec>,
     layout: Option<Layout>,
+    /// Missing-value policies by input name; inputs not named pass NaN to the trees.
+    missing: Vec<(String, MissingPolicy)>,
 }
 
 impl Compiler {
@@ -188,6 +196,7 @@ impl Compiler {
             training_stats: None,
             interval: None,
             layout: None,
+            missing: Vec::new(),
         }
     }
 
@@ -310,6 +319,32 @@ impl Compiler {
         self
     }
 
+    /// Declares what a host does when `input` is missing (every input passes NaN to the
+    /// trees unless told otherwise): substitute a default, or refuse the row. The
+    /// policy is recorded in the metadata, so every host (Rust, Python, the browser)
+    /// applies it.
+    ///
+    /// ```
+    /// use fresco_abi::MissingPolicy;
+    /// use fresco_compiler::{Compiler, Format};
+    ///
+    /// # let text = fresco_test_models::oracle::cases().into_iter().find(|c| c.name == "lgb_regression").unwrap().model_text();
+    /// let compiler = Compiler::new("eta", "1")
+    ///     .add_source(&text, Format::LightGbm)?
+    ///     .missing("Column_0", MissingPolicy::Default(0.0))
+    ///     .missing("Column_1", MissingPolicy::Error);
+    /// let meta = compiler.metadata()?;
+    /// assert_eq!(meta.inputs[1].missing, MissingPolicy::Error);
+    /// assert!(compiler.missing("no_such_input", MissingPolicy::Error).metadata().is_err());
+    /// # Ok::<(), fresco_compiler::CompileError>(())
+    /// ```
+    pub fn missing(mut self, input: impl Into<String>, policy: MissingPolicy) -> Self {
+        let input = input.into();
+        self.missing.retain(|(name, _)| *name != input);
+        self.missing.push((input, policy));
+        self
+    }
+
     /// A calibrated interval over the outputs, recorded in the metadata.
     pub fn interval(mut self, interval: IntervalSpec) -> Self {
         self.interval = Some(interval);
@@ -355,17 +390,20 @@ impl Compiler {
                 outputs.push(name.clone());
             }
         }
-        let inputs = first
+        let inputs: Vec<InputSpec> = first
             .ensemble
             .features
             .iter()
             .map(|f| InputSpec {
                 name: f.name.clone(),
                 ty: if f.kind == FeatureKind::Categorical { InputType::Categorical } else { InputType::F64 },
-                missing: MissingPolicy::Nan,
+                missing: self.missing.iter().find(|(name, _)| *name == f.name).map_or(MissingPolicy::Nan, |(_, p)| *p),
                 categories: f.categories.clone(),
             })
             .collect();
+        if let Some((input, _)) = self.missing.iter().find(|(name, _)| !inputs.iter().any(|i| i.name == *name)) {
+            return Err(CompileError::UnknownInput { input: input.clone() });
+        }
         let formats: Vec<&str> = self.parts.iter().map(|p| p.ensemble.source_format).collect();
         let format = if formats.iter().all(|f| *f == formats[0]) { formats[0].to_owned() } else { formats.join("+") };
         let sha256 = if self.parts.len() == 1 {

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use fresco_compiler::{CompileError, Compiler, Format, Layout};
-use fresco_runtime::{Engine, Model};
+use fresco_runtime::{Engine, Model, Target};
 use fresco_test_models::oracle;
 use fresco_test_models::synthetic::SplitMix64;
 use fresco_trees::{
@@ -16,7 +16,17 @@ use proptest::prelude::*;
 
 #[test]
 fn compiled_modules_reproduce_the_libraries() {
-    let engine = Engine::new().unwrap();
+    reproduce_the_libraries_on(&Engine::new().unwrap());
+}
+
+/// The same suite with every module run by wasmtime's Pulley interpreter, as on a host
+/// that may not JIT: the same bits as native code.
+#[test]
+fn compiled_modules_reproduce_the_libraries_on_pulley() {
+    reproduce_the_libraries_on(&Engine::builder().target(Target::Pulley).build().unwrap());
+}
+
+fn reproduce_the_libraries_on(engine: &Engine) {
     let cases = oracle::cases();
     let mut failures = Vec::new();
     for case in &cases {
@@ -38,14 +48,15 @@ fn compiled_modules_reproduce_the_libraries() {
         let native = compiler.ensembles().next().unwrap().predict(&inputs);
         for layout in [Layout::Branches, Layout::Tables] {
             let wasm = compiler.clone().layout(layout).compile().unwrap_or_else(|e| panic!("{}: {e}", case.name));
-            let model = Model::from_bytes(&engine, &wasm).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let model = Model::from_bytes(engine, &wasm).unwrap_or_else(|e| panic!("{}: {e}", case.name));
             let got = model.predict(&inputs).unwrap_or_else(|e| panic!("{}: {e}", case.name));
             let err = oracle::max_relative_error(&got, &case.expected_rows());
             let bitwise =
                 got.iter().zip(&native).all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
             println!(
-                "{:<28} {layout:?} {:>7} bytes  max rel err {err:.1e}  native bitwise {bitwise}",
+                "{:<28} {layout:?} on {} {:>7} bytes  max rel err {err:.1e}  native bitwise {bitwise}",
                 case.name,
+                engine.target(),
                 wasm.len()
             );
             if err > 1e-9 || !bitwise {

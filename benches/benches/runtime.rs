@@ -61,7 +61,9 @@ fn pulley_vs_cranelift(c: &mut Criterion) {
         let ensemble = fresco_test_models::synthetic::gbdt(trees, leaves, 30, 3);
         let wasm = fresco_compiler::Compiler::new("trees", "1").add_ensemble(ensemble).unwrap().compile().unwrap();
         for target in [Target::Native, Target::Pulley] {
-            let engine = Engine::builder().target(target.clone()).build().unwrap();
+            // A 1,000-row call of the largest model interpreted takes seconds: past the 1 s default.
+            let limits = fresco_runtime::Limits::default().with_deadline(std::time::Duration::from_secs(120));
+            let engine = Engine::builder().target(target.clone()).limits(limits).build().unwrap();
             let model = Model::from_bytes(&engine, &wasm).unwrap();
             let name = if target == Target::Native { "cranelift" } else { "pulley" };
             group.bench_function(BenchmarkId::new(name, format!("{trees}x{leaves}")), |b| {

@@ -802,8 +802,7 @@ fn a_precompiled_model_scores_as_its_module_and_a_foreign_one_is_refused() {
     };
 
     for (target, file) in [("pulley", "reg.pulley64.cwasm"), ("native", "reg.x86_64-unknown-linux-gnu.cwasm")] {
-        let out =
-            fresco(&["compile", fixture.to_str().unwrap(), "-o", wasm_arg, "--precompile", "--target", target]);
+        let out = fresco(&["compile", fixture.to_str().unwrap(), "-o", wasm_arg, "--precompile", "--target", target]);
         assert!(out.status.success(), "{}", stderr(&out));
         let artifact = dir.path().join(file);
         if cfg!(all(target_arch = "x86_64", target_os = "linux")) || target == "pulley" {

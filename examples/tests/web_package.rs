@@ -2,7 +2,7 @@
 //! Chromium: the cases of `fresco_examples::web_cases` (every oracle fixture under each
 //! missing policy, and the ETA model's segmented intervals) are written once, then
 //! `npm test` runs the package's tests under Node and a page runs the same parity
-//! check in the browser.
+//! check in the browser, and the holdout reference vectors.
 //!
 //! Needs `node` (≥ 18) and Chromium (`chromium` on PATH or `FRESCO_CHROMIUM`); `.ci/run`
 //! runs it with `--ignored`. Without them it fails, it does not skip.
@@ -41,6 +41,10 @@ fn the_web_package_scores_every_model_as_the_rust_host_in_node_and_chromium() {
         .unwrap()
         .dir_at("/cases", cases.path())
         .unwrap()
+        .file(
+            "/testdata/holdout_vectors.json",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/holdout_vectors.json"),
+        )
         .start("127.0.0.1:0")
         .unwrap();
     let browser = Browser::launch();
@@ -50,5 +54,12 @@ fn the_web_package_scores_every_model_as_the_rust_host_in_node_and_chromium() {
     assert_eq!(result["failures"], serde_json::json!([]), "Chromium differs from the Rust host");
     assert_eq!(result["models"], written.models, "{result}");
     assert_eq!(result["rows"], written.rows, "{result}");
-    println!("Chromium: {} models, {} rows equal to the Rust host", written.models, written.rows);
+    tab.wait_for("window.frescoHoldout !== undefined", Duration::from_secs(60));
+    let holdout: Value = tab.eval("window.frescoHoldout");
+    assert_eq!(holdout["failures"], serde_json::json!([]), "Chromium's holdout differs from the reference vectors");
+    assert!(holdout["cases"].as_u64().unwrap() >= 500, "{holdout}");
+    println!(
+        "Chromium: {} models, {} rows equal to the Rust host; {} holdout vectors match",
+        written.models, written.rows, holdout["cases"]
+    );
 }

@@ -63,6 +63,10 @@ pub struct ServeConfig {
     /// Request bodies larger than this are refused with 413 (default 2 MiB).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Where WebAssembly models run: `native` (the default, machine code) or `pulley`
+    /// (wasmtime's interpreter, for hosts that may not make executable memory).
+    #[serde(default)]
+    pub engine: Option<String>,
     /// The prediction log.
     pub log: LogSection,
     /// The registry models follow, if any.
@@ -425,6 +429,12 @@ impl ServeConfig {
             None => None,
         };
         let mut builder = Client::builder().shared_log(log.clone());
+        if let Some(target) = &self.engine {
+            let invalid =
+                |e: fresco::runtime::Error| ConfigError::Invalid { key: "engine".into(), reason: e.to_string() };
+            let target: fresco::runtime::Target = target.parse().map_err(invalid)?;
+            builder = builder.engine(fresco::runtime::Engine::builder().target(target).build().map_err(invalid)?);
+        }
         let mut feast = None;
         if let Some(store) = &self.store {
             builder = match (&store.embedded, &store.feast) {

@@ -94,6 +94,10 @@ fn bad_values_are_errors_naming_their_key() {
             ),
             "model[0].inputs.prep_time_min",
         ),
+        (
+            format!("engine = \"risc-v-of-the-future\"\n[log]\nroot = \"{root}/g\"\n[[model]]\nfile = \"m.wasm\""),
+            "engine",
+        ),
     ];
     for (text, key) in cases {
         let err = ServeConfig::from_toml(&text).unwrap().start().unwrap_err();
@@ -102,4 +106,25 @@ fn bad_values_are_errors_naming_their_key() {
     // Unknown keys are refused when the file is read, with the line.
     let err = ServeConfig::from_toml("[log]\nroot = \"x\"\nrot = 1\n[[model]]\nfile = \"m.wasm\"").unwrap_err();
     assert!(err.contains("rot") && err.contains("line 3"), "{err}");
+}
+
+#[test]
+fn models_run_on_the_pulley_interpreter_when_the_file_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let eta = format!("{}/../wasm-models/eta/model/eta.wasm", env!("CARGO_MANIFEST_DIR"));
+    let text =
+        format!("engine = \"pulley\"\n[log]\nroot = \"{}/log\"\n[[model]]\nfile = \"{eta}\"", dir.path().display());
+    let serving = ServeConfig::from_toml(&text).unwrap().start().unwrap();
+    let request = fresco::Request::new().value("distance_km", 2.4).value("weather", 1i64);
+    let pulley = serving.client.predict("eta", &request).unwrap();
+    let engine = fresco::runtime::Engine::new().unwrap();
+    let model = fresco::runtime::Model::from_file(&engine, &eta).unwrap();
+    let mut row = vec![f64::NAN; model.n_inputs()];
+    row[0] = 2.4;
+    row[4] = 1.0;
+    let native = model.predict(&row).unwrap();
+    assert_eq!(
+        pulley.output_values().iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        native.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
 }

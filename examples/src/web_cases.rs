@@ -32,7 +32,7 @@ type BoxError = Box<dyn std::error::Error>;
 /// What one run wrote: the number of models and of rows answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
-    /// Model files (fixtures × policy variants, plus the ETA model).
+    /// Model files (fixtures × policy variants, the ETA model, modules that break the ABI).
     pub models: usize,
     /// Rows with an expected answer, over all models.
     pub rows: usize,
@@ -75,9 +75,55 @@ pub fn write(dir: &Path) -> Result<Written, BoxError> {
     cases.push(answer(&model, "eta.wasm", &rows)?);
     written.models += 1;
     written.rows += rows.len();
-    let document = json!({ "written_by": "cargo run -p fresco-examples --example web_cases", "cases": cases });
+    let hostile = write_hostile(dir, &engine)?;
+    written.models += hostile.len();
+    let document = json!({
+        "written_by": "cargo run -p fresco-examples --example web_cases",
+        "cases": cases,
+        "hostile": hostile,
+    });
     std::fs::write(dir.join("cases.json"), serde_json::to_vec(&document)?)?;
     Ok(written)
+}
+
+/// Modules that each break one rule of the ABI, and what the Rust host made of them:
+/// refused at load (`load`: the error), or loaded and then refused when scoring one row
+/// (`score`: the error), or scored (`outputs`). Left out: those whose refusal is a
+/// sandbox limit of the Rust host (deadline, memory cap), which a browser does not set.
+fn write_hostile(dir: &Path, engine: &Engine) -> Result<Vec<Json>, BoxError> {
+    use fresco_test_models::hostile;
+    let modules: [(&str, Vec<u8>); 16] = [
+        ("trap", hostile::trap()),
+        ("stack_overflow", hostile::stack_overflow()),
+        ("deep_recursion", hostile::deep_recursion()),
+        ("nonzero_status", hostile::nonzero_status()),
+        ("bad_alloc", hostile::bad_alloc()),
+        ("missing_export", hostile::missing_export()),
+        ("mistyped_export", hostile::mistyped_export()),
+        ("wrong_abi_version", hostile::wrong_abi_version()),
+        ("metadata_abi_2", hostile::metadata_abi_2()),
+        ("metadata_missing", hostile::metadata_missing()),
+        ("metadata_malformed", hostile::metadata_malformed()),
+        ("metadata_without_outputs", hostile::metadata_without_outputs()),
+        ("metadata_twice", hostile::metadata_twice()),
+        ("with_import", hostile::with_import()),
+        ("not_wasm", hostile::not_wasm()),
+        ("truncated", hostile::truncated()),
+    ];
+    let mut answers = Vec::with_capacity(modules.len());
+    for (name, bytes) in modules {
+        let file = format!("hostile.{name}.wasm");
+        std::fs::write(dir.join(&file), &bytes)?;
+        let answer = match Model::from_bytes(engine, &bytes) {
+            Err(e) => json!({ "load": e.to_string() }),
+            Ok(model) => match model.predict(&[1.0, 2.0]) {
+                Err(e) => json!({ "score": e.to_string() }),
+                Ok(outputs) => json!({ "outputs": outputs.iter().map(|x| hex(*x)).collect::<Vec<_>>() }),
+            },
+        };
+        answers.push(json!({ "model": file, "rust": answer }));
+    }
+    Ok(answers)
 }
 
 /// The fixture as trained, with defaults for every other input, and with the input

@@ -5,8 +5,15 @@ import { InputError, IntervalError, LoadError, ScoreError } from "./errors.js";
 import { applyMissingPolicy, convert } from "./inputs.js";
 import { IntervalRule } from "./interval.js";
 import { ABI_VERSION, readMetadata } from "./metadata.js";
+import { exportedSignatures } from "./signatures.js";
 
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
+// The ABI's exported functions (docs/design.md §4).
+const SIGNATURES = {
+  fresco_abi_version: "() -> (i32)",
+  fresco_alloc: "(i32) -> (i32)",
+  fresco_predict: "(i32, i32, i32) -> (i32)",
+};
 // Offsets and sizes travel as i32 across the ABI.
 const MAX_BYTES = 2 ** 31 - 1;
 
@@ -24,6 +31,20 @@ export class Model {
     } catch (cause) {
       throw new LoadError(origin, "invalid-wasm", `invalid WebAssembly: ${cause.message}`, { cause });
     }
+    // The types of the exports, which the JavaScript API does not show, checked before
+    // anything of the module runs.
+    let signatures;
+    try {
+      signatures = exportedSignatures(view);
+    } catch (cause) {
+      throw new LoadError(origin, "invalid-wasm", `unreadable module: ${cause.message}`, { cause });
+    }
+    for (const [name, wanted] of Object.entries(SIGNATURES)) {
+      const found = signatures.get(name);
+      if (found !== undefined && found !== wanted) {
+        throw new LoadError(origin, "exports", `export \`${name}\` should be ${wanted}, found ${found}`);
+      }
+    }
     return Model.fromModule(module, { origin });
   }
 
@@ -39,7 +60,11 @@ export class Model {
     return Model.fromBytes(await response.arrayBuffer(), { origin: String(url) });
   }
 
-  /** Checks and instantiates a compiled `WebAssembly.Module`. */
+  /**
+   * Checks and instantiates a compiled `WebAssembly.Module`. The JavaScript API does
+   * not show the exports' types, so only their arity is checked here; `fromBytes` and
+   * `fromUrl` also check the types.
+   */
   static async fromModule(module, { origin = "<module>" } = {}) {
     const imports = WebAssembly.Module.imports(module);
     if (imports.length > 0) {
@@ -77,11 +102,12 @@ export class Model {
     if (abi !== ABI_VERSION || abi !== meta.abi) {
       throw new LoadError(label, "abi", `exports ABI ${abi}, its metadata declares ${meta.abi}; this host speaks ${ABI_VERSION}`);
     }
-    return new Model(exports, meta);
+    return new Model(module, exports, meta);
   }
 
   /** Use the static loaders; this constructor trusts its arguments. */
-  constructor(exports, meta) {
+  constructor(module, exports, meta) {
+    this.module = module;
     this.exports = exports;
     /** The metadata, as declared by the artifact (missing policies normalised). */
     this.metadata = meta;
@@ -186,20 +212,31 @@ export class Model {
     const outputs = new Float64Array(nRows * nOut);
     if (nRows > 0) {
       this.reserve(nRows);
-      // The module may grow its memory on any call: views are taken after each one.
-      new Float64Array(this.exports.memory.buffer, this.inPtr, matrix.length).set(matrix);
+      // The module may grow its memory on any call: views are taken after each one, as
+      // bytes, since the ABI does not promise 8-byte aligned offsets.
+      new Uint8Array(this.exports.memory.buffer, this.inPtr, matrix.byteLength).set(new Uint8Array(matrix.buffer));
       let status;
       try {
         status = this.exports.fresco_predict(this.inPtr, nRows, this.outPtr);
       } catch (cause) {
-        // A trap may leave the module's state broken: allocate afresh next time.
-        this.capacity = 0;
+        this.discardInstance();
         throw new ScoreError(this.name, `trapped: ${cause.message}`, { cause });
       }
       if (status !== 0) throw new ScoreError(this.name, `fresco_predict returned status ${status}`, { status });
-      outputs.set(new Float64Array(this.exports.memory.buffer, this.outPtr, outputs.length));
+      new Uint8Array(outputs.buffer).set(new Uint8Array(this.exports.memory.buffer, this.outPtr, outputs.byteLength));
     }
     return new Scores(this, matrix, outputs, nRows);
+  }
+
+  // A trap may leave the instance's state inconsistent: as the Rust host does, the next
+  // call gets a fresh instance (synchronous instantiation of an already compiled module).
+  discardInstance() {
+    this.capacity = 0;
+    try {
+      this.exports = new WebAssembly.Instance(this.module, {}).exports;
+    } catch {
+      // Kept as it was; its buffers are allocated afresh.
+    }
   }
 
   // Buffers grow geometrically, as in the Rust host, so scoring does not allocate per call.

@@ -1,9 +1,9 @@
 // The package against the Rust host, bit for bit: every case written by
-// `fresco_examples::web_cases` (oracle fixtures under each missing policy, and the ETA
-// model with its segmented interval). Runs in Node (`parity.test.js`) and in Chromium
+// `fresco_examples::web_cases` (oracle fixtures under each missing policy, the ETA
+// model with its segmented interval, and modules that break the ABI). Runs in Node (`parity.test.js`) and in Chromium
 // (`page.html`); `load(file)` returns a file's bytes from the cases directory.
 
-import { InputError, Model, renderRange } from "../src/index.js";
+import { InputError, LoadError, Model, ScoreError, renderRange } from "../src/index.js";
 
 const view = new DataView(new ArrayBuffer(8));
 
@@ -55,7 +55,7 @@ function same(got, want) {
  * when everything matched).
  */
 export async function checkParity(load) {
-  const { cases } = JSON.parse(new TextDecoder().decode(await load("cases.json")));
+  const { cases, hostile } = JSON.parse(new TextDecoder().decode(await load("cases.json")));
   const failures = [];
   let rows = 0;
   for (const c of cases) {
@@ -97,5 +97,23 @@ export async function checkParity(load) {
       }
     }
   }
-  return { models: cases.length, rows, failures };
+  // Modules that break the ABI: refused where the Rust host refuses them, at load or
+  // when scoring, with a typed error.
+  for (const h of hostile) {
+    let got;
+    try {
+      const model = await Model.fromBytes(await load(h.model), { origin: h.model });
+      try {
+        got = { outputs: Array.from(model.predictMatrix([1, 2], 1).values, hex) };
+      } catch (e) {
+        got = e instanceof ScoreError ? { score: e.message } : { unexpected: `${e.name}: ${e.message}` };
+      }
+    } catch (e) {
+      got = e instanceof LoadError ? { load: e.message } : { unexpected: `${e.name}: ${e.message}` };
+    }
+    const kind = (answer) => Object.keys(answer)[0];
+    const agrees = kind(got) === kind(h.rust) && (kind(got) !== "outputs" || JSON.stringify(got) === JSON.stringify(h.rust));
+    if (!agrees) failures.push(`${h.model}: ${JSON.stringify(got)}, Rust ${JSON.stringify(h.rust)}`);
+  }
+  return { models: cases.length + hostile.length, rows, failures };
 }

@@ -92,8 +92,10 @@ pub(crate) fn precompile(engine: &Engine, wasm: &[u8]) -> Result<Vec<u8>> {
         "module_sha256": hex::encode(Sha256::digest(wasm)),
         "metadata": metadata,
     });
-    let header = serde_json::to_vec(&header).map_err(|e| Error::Compile { model: label, reason: e.to_string() })?;
-    let header_len = u32::try_from(header.len()).unwrap_or(u32::MAX);
+    let header =
+        serde_json::to_vec(&header).map_err(|e| Error::Compile { model: label.clone(), reason: e.to_string() })?;
+    let header_len = u32::try_from(header.len())
+        .map_err(|_| Error::Compile { model: label, reason: format!("a header of {} bytes", header.len()) })?;
     let mut out = Vec::with_capacity(16 + header.len() + code.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_le_bytes());

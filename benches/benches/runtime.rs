@@ -45,6 +45,24 @@ fn load_from_cache(c: &mut Criterion) {
     c.bench_function("load/from_cache", |b| b.iter(|| Model::from_bytes(&engine, black_box(&bytes)).unwrap()));
     let cold = Engine::new().unwrap();
     c.bench_function("load/compile", |b| b.iter(|| Model::from_bytes(&cold, black_box(&bytes)).unwrap()));
+
+    // What a device that ships precompiled artifacts saves at start-up: a 500-tree model
+    // compiled, or loaded from an artifact made ahead of time (native and Pulley).
+    let ensemble = fresco_test_models::synthetic::gbdt(500, 63, 30, 3);
+    let trees = fresco_compiler::Compiler::new("trees", "1").add_ensemble(ensemble).unwrap().compile().unwrap();
+    for target in [Target::Native, Target::Pulley] {
+        let engine = Engine::builder().target(target.clone()).build().unwrap();
+        let name = if target == Target::Native { "native" } else { "pulley" };
+        let artifact = engine.precompile(&trees).unwrap();
+        let mut group = c.benchmark_group(format!("load_500_trees/{name}"));
+        group.sample_size(10);
+        group.bench_function("compile", |b| b.iter(|| Model::from_bytes(&engine, black_box(&trees)).unwrap()));
+        // SAFETY: the artifact was made just above by this engine.
+        group.bench_function("precompiled", |b| {
+            b.iter(|| unsafe { Model::from_precompiled(&engine, black_box(&artifact)) }.unwrap())
+        });
+        group.finish();
+    }
 }
 
 /// Tree models of the three benchmark sizes (trees × leaves over 30 features, as in

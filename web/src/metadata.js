@@ -38,12 +38,13 @@ export function readMetadata(module, origin) {
 /** Checks parsed metadata and returns it with its missing policies normalised. */
 export function checkMetadata(json, origin) {
   const bad = (field, reason) => new LoadError(origin, "metadata", `invalid metadata: ${field}: ${reason}`);
-  if (json === null || typeof json !== "object" || Array.isArray(json)) throw bad("metadata", "not a JSON object");
+  if (!isObject(json)) throw bad("metadata", "not a JSON object");
   if (json.abi !== ABI_VERSION) {
     throw new LoadError(origin, "abi", `metadata declares ABI ${json.abi}, this host speaks ${ABI_VERSION}`);
   }
   if (typeof json.name !== "string" || json.name.trim() === "") throw bad("name", "must not be empty");
   if (typeof json.version !== "string") throw bad("version", "must be a string");
+  if (json.kind !== undefined && typeof json.kind !== "string") throw bad("kind", "must be a string");
   if (!Array.isArray(json.inputs)) throw bad("inputs", "must be a list");
   if (!Array.isArray(json.outputs) || json.outputs.some((o) => typeof o !== "string")) {
     throw bad("outputs", "must be a list of names");
@@ -60,7 +61,7 @@ export function checkMetadata(json, origin) {
 }
 
 function checkInput(input, i, bad) {
-  if (input === null || typeof input !== "object") throw bad("inputs", `input #${i} is not an object`);
+  if (!isObject(input)) throw bad("inputs", `input #${i} is not an object`);
   const { name, type } = input;
   if (typeof name !== "string" || name === "") throw bad("inputs", "an input has an empty name");
   if (!INPUT_TYPES.has(type)) throw bad("inputs", `input \`${name}\` has unknown type ${JSON.stringify(type)}`);
@@ -85,8 +86,13 @@ function missingPolicy(policy) {
   return undefined;
 }
 
+const isObject = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
+
 function checkInterval(spec, meta, bad) {
   const fail = (reason) => bad("interval", reason);
+  if (!isObject(spec)) throw fail("not an object");
+  if (typeof spec.lower !== "string" || typeof spec.upper !== "string") throw fail("`lower` and `upper` must name outputs");
+  if (spec.mid !== undefined && spec.mid !== null && typeof spec.mid !== "string") throw fail("`mid` must name an output");
   if (typeof spec.coverage !== "number" || !(spec.coverage > 0 && spec.coverage < 1)) {
     throw fail(`coverage ${spec.coverage} is not in (0, 1)`);
   }
@@ -99,12 +105,14 @@ function checkInterval(spec, meta, bad) {
   }
   const segments = spec.segments;
   if (segments === undefined || segments === null) return;
+  if (!isObject(segments)) throw fail("`segments` is not an object");
   const { features, cells } = segments;
   if (!Array.isArray(features) || features.length === 0 || features.length > MAX_SEGMENT_FEATURES) {
     throw fail(`segments need 1 to ${MAX_SEGMENT_FEATURES} features`);
   }
   if (!Array.isArray(cells) || cells.length > MAX_SEGMENT_CELLS) throw fail(`at most ${MAX_SEGMENT_CELLS} segment cells`);
   for (const f of features) {
+    if (!isObject(f) || typeof f.input !== "string") throw fail("a segment feature must name its input");
     const edges = f.edges;
     if (!Array.isArray(edges) || edges.some((e) => !Number.isFinite(e)) || edges.some((e, k) => k > 0 && edges[k - 1] >= e)) {
       throw fail(`segment input \`${f.input}\`: edges must be finite and strictly ascending`);
@@ -117,6 +125,7 @@ function checkInterval(spec, meta, bad) {
   if (dup !== undefined) throw fail(`segment input \`${dup}\` is declared twice`);
   const seen = new Set();
   for (const cell of cells) {
+    if (!isObject(cell)) throw fail("a segment cell is not an object");
     if (!Array.isArray(cell.bins) || cell.bins.length !== features.length) {
       throw fail(`segment ${JSON.stringify(cell.bins)} must name ${features.length} bins, one per feature`);
     }
@@ -128,7 +137,10 @@ function checkInterval(spec, meta, bad) {
     if (!Number.isFinite(cell.lower_offset) || !Number.isFinite(cell.upper_offset)) {
       throw fail(`segment ${JSON.stringify(cell.bins)}: offsets must be finite`);
     }
-    if (typeof segments.min_count === "number" && !(cell.count >= segments.min_count)) {
+    if (typeof cell.count !== "number" || typeof segments.min_count !== "number") {
+      throw fail(`segment ${JSON.stringify(cell.bins)}: \`count\` and the segments' \`min_count\` must be numbers`);
+    }
+    if (!(cell.count >= segments.min_count)) {
       throw fail(`segment ${JSON.stringify(cell.bins)} was calibrated on ${cell.count} rows, fewer than min_count ${segments.min_count}`);
     }
     const key = cell.bins.join(",");

@@ -3,19 +3,29 @@
 use std::path::Path;
 
 use fresco_abi::{MissingPolicy, ModelMetadata};
-use fresco_runtime::{Engine, Model};
+use fresco_runtime::{Engine, Model, PrecompiledInfo};
 
 use crate::CliError;
 
 pub fn run(path: &Path, json: bool) -> Result<(), CliError> {
-    let engine = Engine::new()?;
-    let model = Model::from_file(&engine, path)?;
-    let meta = model.metadata();
+    let bytes = std::fs::read(path).map_err(|source| CliError::Io { path: path.display().to_string(), source })?;
+    // A precompiled artifact: its header only, nothing of its code is loaded.
+    let (meta, sha256, target) = if fresco_runtime::is_precompiled(&bytes) {
+        let info = PrecompiledInfo::read(&bytes)?;
+        let target = format!("{} ({} bytes of code)", info.target, info.code_bytes);
+        (info.metadata, info.module_sha256, Some(target))
+    } else {
+        let model = Model::from_bytes(&Engine::new()?, &bytes)?;
+        (model.metadata().clone(), *model.sha256(), None)
+    };
     if json {
-        let pretty = serde_json::to_string_pretty(meta).unwrap_or_else(|_| meta.to_json());
+        let pretty = serde_json::to_string_pretty(&meta).unwrap_or_else(|_| meta.to_json());
         println!("{pretty}");
     } else {
-        print!("{}", summary(meta, model.sha256()));
+        if let Some(target) = target {
+            println!("precompiled for {target}");
+        }
+        print!("{}", summary(&meta, &sha256));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use fresco::interval::IntervalRule;
-use fresco_runtime::{Engine, Incompatibility, Model, Target};
+use fresco_runtime::{Engine, Model, PrecompiledInfo, Target};
 
 use crate::CliError;
 
@@ -15,17 +15,11 @@ fn load(path: &Path, target: Target) -> Result<Model, CliError> {
     if !fresco_runtime::is_precompiled(&bytes) {
         return Ok(Model::from_bytes(&Engine::builder().target(target).build()?, &bytes)?);
     }
+    let engine = Engine::builder().target(PrecompiledInfo::read(&bytes)?.target.parse()?).build()?;
     // SAFETY: the artifact is the file the user named to run, as trusted as a binary
-    // they run (`--help` says precompiled artifacts are compiled code).
-    let first = unsafe { Model::from_precompiled(&Engine::builder().target(target).build()?, &bytes) };
-    match first {
-        Err(fresco_runtime::Error::Incompatible { why: Incompatibility::Target { artifact, .. }, .. }) => {
-            let engine = Engine::builder().target(artifact.parse()?).build()?;
-            // SAFETY: as above.
-            Ok(unsafe { Model::from_precompiled(&engine, &bytes) }?)
-        }
-        other => Ok(other?),
-    }
+    // they run (`--help` says precompiled artifacts are compiled code); its target and
+    // engine compatibility are checked before its code is used.
+    Ok(unsafe { Model::from_precompiled(&engine, &bytes) }?)
 }
 
 /// Rows scored per call into the model.

@@ -813,6 +813,13 @@ fn a_precompiled_model_scores_as_its_module_and_a_foreign_one_is_refused() {
         }
     }
 
+    // `inspect` reads the header only.
+    let out = fresco(&["inspect", dir.path().join("reg.pulley64.cwasm").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("precompiled for pulley64"), "{text}");
+    assert!(text.contains("inputs   12"), "{text}");
+
     // An artifact whose compatibility key is another engine's: refused, with the reason.
     let artifact = std::fs::read(dir.path().join("reg.pulley64.cwasm")).unwrap();
     let text = String::from_utf8_lossy(&artifact).into_owned();

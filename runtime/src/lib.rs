@@ -47,4 +47,4 @@ pub use error::{Error, Result};
 pub use fresco_abi as abi;
 pub use limits::Limits;
 pub use model::Model;
-pub use precompiled::{Incompatibility, MAGIC as PRECOMPILED_MAGIC, is_precompiled};
+pub use precompiled::{Incompatibility, MAGIC as PRECOMPILED_MAGIC, PrecompiledInfo, is_precompiled};

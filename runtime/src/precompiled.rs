@@ -67,6 +67,51 @@ impl std::fmt::Display for Incompatibility {
     }
 }
 
+/// What a precompiled artifact's header says, read without touching its code: which
+/// target it was made for and the model it holds. A device that ships several
+/// artifacts picks the one for its engine with it; `fresco inspect` prints it.
+///
+/// ```
+/// use fresco_runtime::{Engine, PrecompiledInfo, Target};
+///
+/// let engine = Engine::builder().target(Target::Pulley).build()?;
+/// let artifact = engine.precompile(&fresco_test_models::linear())?;
+/// let info = PrecompiledInfo::read(&artifact)?;
+/// assert_eq!(info.target, "pulley64");
+/// assert_eq!(info.target.parse::<Target>()?, Target::Pulley);
+/// assert_eq!(info.metadata.name, "linear");
+/// # Ok::<(), fresco_runtime::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PrecompiledInfo {
+    /// The target triple its code is for (`pulley64`, `x86_64-unknown-linux-gnu`).
+    pub target: String,
+    /// The compatibility key of the engine that made it.
+    pub compatibility: String,
+    /// SHA-256 of the `.wasm` it was compiled from.
+    pub module_sha256: [u8; 32],
+    /// The model's metadata.
+    pub metadata: ModelMetadata,
+    /// Bytes of compiled code.
+    pub code_bytes: usize,
+}
+
+impl PrecompiledInfo {
+    /// Reads an artifact's header ([`Error::NotPrecompiled`] when it is not one). Safe:
+    /// nothing of its code is looked at, let alone run.
+    pub fn read(bytes: &[u8]) -> Result<Self> {
+        let a = parse(bytes, "<precompiled>")?;
+        Ok(PrecompiledInfo {
+            target: a.target,
+            compatibility: a.compatibility,
+            module_sha256: a.module_sha256,
+            metadata: a.metadata,
+            code_bytes: a.code.len(),
+        })
+    }
+}
+
 /// The parts of an artifact.
 pub(crate) struct Artifact<'a> {
     pub(crate) target: String,

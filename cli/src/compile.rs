@@ -8,7 +8,7 @@ use fresco_compiler::{Compiler, Format};
 use fresco_runtime::{Engine, Target};
 use indicatif::ProgressBar;
 
-use crate::{CliError, progress_bar};
+use crate::{CliError, progress_bar, read_file};
 
 /// Models with fewer trees compile too fast for a progress bar to help.
 const PROGRESS_MIN_TREES: usize = 500;
@@ -113,7 +113,7 @@ fn read_training_rows(meta: &fresco_abi::ModelMetadata, path: &Path) -> Result<V
 }
 
 fn read_interval(path: &Path) -> Result<IntervalSpec, CliError> {
-    let text = std::fs::read(path).map_err(|source| CliError::Io { path: path.display().to_string(), source })?;
+    let text = read_file(path)?;
     serde_json::from_slice(&text).map_err(|source| CliError::Json { path: path.display().to_string(), source })
 }
 

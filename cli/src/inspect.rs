@@ -5,10 +5,10 @@ use std::path::Path;
 use fresco_abi::{MissingPolicy, ModelMetadata};
 use fresco_runtime::{Engine, Model, PrecompiledInfo};
 
-use crate::CliError;
+use crate::{CliError, read_file};
 
 pub fn run(path: &Path, json: bool) -> Result<(), CliError> {
-    let bytes = std::fs::read(path).map_err(|source| CliError::Io { path: path.display().to_string(), source })?;
+    let bytes = read_file(path)?;
     // A precompiled artifact: its header only, nothing of its code is loaded.
     let (meta, sha256, target) = if fresco_runtime::is_precompiled(&bytes) {
         let info = PrecompiledInfo::read(&bytes)?;

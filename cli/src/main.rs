@@ -580,6 +580,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// A file's bytes; an error names the file.
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|source| CliError::Io { path: path.display().to_string(), source })
+}
+
 /// A progress bar of `len` steps drawn with `template` (indicatif's syntax).
 fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);

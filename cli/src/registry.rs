@@ -1,13 +1,12 @@
 //! `fresco registry`: list, publish, deploy and roll back model versions.
 
 use std::io::Write;
-use std::path::Path;
 
 use clap::Subcommand;
 use fresco::registry::{ArtifactKind, Registry, RegistryError};
 use fresco::{Client, MemorySink, ModelConfig};
 
-use crate::CliError;
+use crate::{CliError, read_file};
 
 #[derive(Debug, Subcommand)]
 pub enum Action {
@@ -94,18 +93,15 @@ pub fn run(root: &str, action: Action) -> Result<(), CliError> {
                 Some("json") => ArtifactKind::XgBoost,
                 _ => return Err(CliError::UnknownArtifact { path: file.display().to_string() }),
             };
-            let read = |path: &Path| {
-                std::fs::read(path).map_err(|source| CliError::Io { path: path.display().to_string(), source })
-            };
             let meta = match (&metadata, kind) {
                 (Some(path), ArtifactKind::Onnx) => Some(
-                    serde_json::from_slice(&read(path)?)
+                    serde_json::from_slice(&read_file(path)?)
                         .map_err(|source| CliError::Json { path: path.display().to_string(), source })?,
                 ),
                 (None, ArtifactKind::Onnx) => return Err(CliError::OnnxMetadata),
                 _ => None,
             };
-            let entry = registry.publish(&model, &version, kind, &read(&file)?, meta.as_ref())?;
+            let entry = registry.publish(&model, &version, kind, &read_file(&file)?, meta.as_ref())?;
             writeln!(out, "published {model} {version} ({}) at {}", entry.kind, entry.path.display()).map_err(io)?;
         }
         Action::Deploy { model, version } => {

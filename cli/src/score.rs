@@ -6,12 +6,12 @@ use std::path::Path;
 use fresco::interval::IntervalRule;
 use fresco_runtime::{Engine, Model, PrecompiledInfo, Target};
 
-use crate::CliError;
+use crate::{CliError, read_file};
 
 /// Loads a `.wasm` module on an engine for `target`, or a precompiled artifact on an
 /// engine for the target it was made for.
 fn load(path: &Path, target: Target) -> Result<Model, CliError> {
-    let bytes = std::fs::read(path).map_err(|source| CliError::Io { path: path.display().to_string(), source })?;
+    let bytes = read_file(path)?;
     if !fresco_runtime::is_precompiled(&bytes) {
         return Ok(Model::from_bytes(&Engine::builder().target(target).build()?, &bytes)?);
     }

@@ -72,7 +72,7 @@ export class Holdout {
     this.name = name;
     this.salt = salt;
     this.fraction = fraction;
-    this.threshold = Math.floor(fraction * BUCKETS + 0.5);
+    this.threshold = holdoutThreshold(fraction);
   }
 
   /** The bucket of `id`. */

@@ -160,8 +160,7 @@ export class Model {
         matrix[r * n + i] = convert(this.metadata, i, row[name], r);
       }
       if (known !== Object.keys(row).length) {
-        const unknown = Object.keys(row).find((key) => !this.inputIndex.has(key));
-        throw new InputError({ model: this.name, input: unknown, row: r, kind: "unknown", reason: "is not an input of this model" });
+        throw this.unknownInput(Object.keys(row).find((key) => !this.inputIndex.has(key)), r);
       }
     });
     return this.score(matrix, rows.length);
@@ -174,7 +173,7 @@ export class Model {
   predictColumns(columns) {
     const names = Object.keys(columns);
     for (const name of names) {
-      if (!this.inputIndex.has(name)) throw new InputError({ model: this.name, input: name, kind: "unknown", reason: "is not an input of this model" });
+      if (!this.inputIndex.has(name)) throw this.unknownInput(name);
     }
     const length = names.length === 0 ? 0 : columns[names[0]].length;
     for (const name of names) {
@@ -203,6 +202,10 @@ export class Model {
       throw new InputError({ model: this.name, kind: "shape", reason: `${values.length} values are not ${nRows} rows of ${n} inputs` });
     }
     return this.score(Float64Array.from(values), nRows);
+  }
+
+  unknownInput(input, row) {
+    return new InputError({ model: this.name, input, row, kind: "unknown", reason: "is not an input of this model" });
   }
 
   // Applies the missing policy to `matrix` (owned) and runs the module.

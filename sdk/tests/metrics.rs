@@ -8,15 +8,22 @@ use fresco::{Client, MemorySink, ModelConfig, Request};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};
 
-fn find<'a>(
-    snapshot: &'a [(CompositeKey, Option<metrics::Unit>, Option<metrics::SharedString>, DebugValue)],
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Option<&'a DebugValue> {
+/// A debugging recorder's snapshot.
+type Snapshot = [(CompositeKey, Option<metrics::Unit>, Option<metrics::SharedString>, DebugValue)];
+
+fn find<'a>(snapshot: &'a Snapshot, name: &str, labels: &[(&str, &str)]) -> Option<&'a DebugValue> {
     snapshot.iter().find_map(|(key, _, _, value)| {
         let key_labels: Vec<(&str, &str)> = key.key().labels().map(|l| (l.key(), l.value())).collect();
         (key.key().name() == name && labels.iter().all(|l| key_labels.contains(l))).then_some(value)
     })
+}
+
+/// The value of a counter, which must be there.
+fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> u64 {
+    match find(snapshot, name, labels) {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("{name} {labels:?}: {other:?}"),
+    }
 }
 
 #[test]
@@ -44,10 +51,7 @@ fn predictions_latency_swaps_and_refusals_are_recorded_per_model_and_version() {
         assert!(client.deploy("linear", "3").is_err());
     });
     let snapshot = snapshotter.snapshot().into_vec();
-    let counter = |name: &str, labels: &[(&str, &str)]| match find(&snapshot, name, labels) {
-        Some(DebugValue::Counter(n)) => *n,
-        other => panic!("{name} {labels:?}: {other:?}"),
-    };
+    let counter = |name: &str, labels: &[(&str, &str)]| counter(&snapshot, name, labels);
     assert_eq!(counter("fresco_predictions_total", &[("model", "linear"), ("version", "1")]), 3);
     assert_eq!(counter("fresco_predictions_total", &[("model", "linear"), ("version", "2")]), 1);
     assert_eq!(counter("fresco_version_swaps_total", &[("model", "linear")]), 1);
@@ -112,10 +116,7 @@ fn dropped_events_and_dropped_log_records_are_exported() {
         log.close().unwrap();
         assert!(dropped > 0, "the burst overflowed the one-batch queue");
         let snapshot = snapshotter.snapshot().into_vec();
-        let counter = |name: &str, labels: &[(&str, &str)]| match find(&snapshot, name, labels) {
-            Some(DebugValue::Counter(n)) => *n,
-            other => panic!("{name} {labels:?}: {other:?}"),
-        };
+        let counter = |name: &str, labels: &[(&str, &str)]| counter(&snapshot, name, labels);
         assert_eq!(counter("fresco_aggregate_events_dropped_total", &[("stream", "orders"), ("reason", "late")]), 1);
         assert_eq!(counter("fresco_aggregate_events_dropped_total", &[("stream", "orders"), ("reason", "future")]), 1);
         assert_eq!(counter("fresco_log_dropped_total", &[]), dropped);

@@ -5,8 +5,14 @@
 //! taskset -c 0 cargo bench -p fresco-benches --bench aggregates
 //! ```
 //!
-//! Each figure is the best of three runs. The peer in the same run is the floor of any keyed ingestion: a `HashMap<String,
-//! u64>` counter bumped per event (same keys, same order).
+//! Each figure is the best of three runs. The peer in the same run is the floor of any
+//! keyed ingestion: a `HashMap<String, u64>` counter bumped per event (same keys, same
+//! order).
+//!
+//! "Tailing" is what a replica's follower does with the shared event stream: the same
+//! events, published in batches of 1,000 to a recorded (in-memory) stream, read back
+//! 4,096 entries at a time (the follower's default) and applied in order. Arguments
+//! pick configurations by a word of their label (`-- distinct`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,11 +22,14 @@ use std::time::{Duration, Instant};
 
 use fresco::Timestamp;
 use fresco::aggregates::{AggregateStore, Aggregation, Definitions, StreamSpec, WindowedFeature};
+use fresco::events::{Batch, Event, EventStream, MemoryStream};
 use fresco_test_models::synthetic::SplitMix64;
 
 const EVENTS: usize = 2_000_000;
 const KEYS: usize = 10_000;
 const READS: usize = 1_000_000;
+/// Entries per read when tailing: `FollowerConfig::default().read_batch`.
+const READ_BATCH: usize = 4_096;
 const T0: i64 = 1_767_225_600_000_000;
 
 /// A feature: name, aggregation, window in minutes.
@@ -81,7 +90,19 @@ fn main() {
         ),
         ("approx distinct over 1 h", vec![("distinct_1h", Aggregation::ApproxDistinct, 60)]),
     ];
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let recorded = MemoryStream::new();
+    for (sequence, chunk) in events.chunks(1_000).enumerate() {
+        let events = chunk
+            .iter()
+            .map(|(k, ts, v)| Event::new("orders", keys[*k].as_str(), Timestamp::from_micros(*ts), *v))
+            .collect();
+        recorded.publish(&Batch { producer: "bench".into(), sequence: sequence as u64, events }).unwrap();
+    }
     for (label, features) in configs {
+        if !only.is_empty() && !only.iter().any(|word| label.contains(word.as_str())) {
+            continue;
+        }
         // Best of three runs: this machine is shared, and the slow runs measure the
         // neighbours.
         let mut rate = 0.0f64;
@@ -96,6 +117,21 @@ fn main() {
             rate = rate.max(EVENTS as f64 / started.elapsed().as_secs_f64());
         }
         println!("  fresco: {label:<45} {rate:>12.0} events/s ({:.2}× the peer)", rate / peer);
+        let tailed = (0..3)
+            .map(|_| {
+                let follower = AggregateStore::new(definitions(&features)).unwrap();
+                let started = Instant::now();
+                let mut at = None;
+                loop {
+                    let entries = recorded.read(at, READ_BATCH, Duration::ZERO).unwrap();
+                    let Some(last) = entries.last() else { break };
+                    at = Some(last.position);
+                    black_box(follower.apply(&entries));
+                }
+                EVENTS as f64 / started.elapsed().as_secs_f64()
+            })
+            .fold(0.0f64, f64::max);
+        println!("      tailing a recorded stream                    {tailed:>12.0} events/s");
 
         for (name, agg, _) in &features {
             let probe: Vec<usize> = (0..READS).map(|_| rng.below(KEYS)).collect();

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use super::definition::{Aggregation, Definitions, WindowedFeature};
-use super::tile::Ring;
+use super::tile::{FullTile, RangeTile, Ring, SavedRing, SumTile, TileData, TileKind};
 use super::{AggregateError, Recorded};
 use crate::events::{Entry, Position};
 use crate::features::{FeatureSpec, FeatureStore, FeatureValue, FeatureView, StoreError, Timestamp};
@@ -29,29 +29,11 @@ struct FeatureSlot {
     ring: usize,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct KeyState {
-    /// One ring per distinct window length of the stream, held in the map's entry for
-    /// up to three lengths (one pointer less to follow per event). Snapshots store a
-    /// sequence, as they did a `Vec`.
-    #[serde(with = "inline_rings")]
-    rings: SmallVec<[Ring; 3]>,
-}
-
-/// Serde for the rings as a plain sequence.
-mod inline_rings {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use smallvec::SmallVec;
-
-    use super::Ring;
-
-    pub(super) fn serialize<S: Serializer>(rings: &SmallVec<[Ring; 3]>, s: S) -> Result<S::Ok, S::Error> {
-        rings.as_slice().serialize(s)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SmallVec<[Ring; 3]>, D::Error> {
-        Vec::<Ring>::deserialize(d).map(SmallVec::from_vec)
-    }
+/// A key's rings: one per distinct window length of the stream, held in the map's
+/// entry for up to three lengths (one pointer less to follow per event).
+#[derive(Debug, Clone)]
+struct KeyState<T: TileData> {
+    rings: SmallVec<[Ring<T>; 3]>,
 }
 
 /// An entity key as a shard's map holds it: up to 23 bytes in the map's entry itself
@@ -117,15 +99,53 @@ impl std::fmt::Debug for Key {
     }
 }
 
-#[derive(Debug, Default)]
-struct Shard {
+#[derive(Debug)]
+struct Shard<T: TileData> {
     /// foldhash rather than SipHash: the lookup is most of an event's cost, and its
     /// per-map random seed still keeps chosen keys from colliding on purpose.
-    keys: HashMap<Key, KeyState, foldhash::fast::RandomState>,
+    keys: HashMap<Key, KeyState<T>, foldhash::fast::RandomState>,
     since_sweep: u64,
     /// Events accepted into this shard (counted under its lock: a shared atomic
     /// counter was a locked instruction per event).
     accepted: u64,
+}
+
+impl<T: TileData> Default for Shard<T> {
+    fn default() -> Self {
+        Shard { keys: HashMap::default(), since_sweep: 0, accepted: 0 }
+    }
+}
+
+/// A stream's shards, typed by the tiles its features need ([`TileKind`]).
+#[derive(Debug)]
+enum Shards {
+    Sums(Box<[Mutex<Shard<SumTile>>]>),
+    Ranges(Box<[Mutex<Shard<RangeTile>>]>),
+    Full(Box<[Mutex<Shard<FullTile>>]>),
+}
+
+/// Runs `$body` with `$shards` bound to the shards of whichever tile kind `$s` holds.
+macro_rules! with_shards {
+    ($s:expr, $shards:ident => $body:expr) => {
+        match &$s.shards {
+            Shards::Sums($shards) => $body,
+            Shards::Ranges($shards) => $body,
+            Shards::Full($shards) => $body,
+        }
+    };
+}
+
+impl Shards {
+    fn new(kind: TileKind) -> Self {
+        fn make<T: TileData>() -> Box<[Mutex<Shard<T>>]> {
+            (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect()
+        }
+        match kind {
+            TileKind::Sums => Shards::Sums(make()),
+            TileKind::Ranges => Shards::Ranges(make()),
+            TileKind::Full => Shards::Full(make()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -140,7 +160,7 @@ struct StreamState {
     features: Vec<FeatureSlot>,
     /// Latest accepted event time: the late-event rule's reference.
     latest: AtomicI64,
-    shards: Box<[Mutex<Shard>]>,
+    shards: Shards,
     late: AtomicU64,
     future: AtomicU64,
 }
@@ -245,7 +265,82 @@ pub(super) fn classify(ts: i64, arrival: i64, latest: i64, tolerance: i64) -> Re
 impl StreamState {
     /// Events accepted, all shards together.
     fn accepted(&self) -> u64 {
-        self.shards.iter().fold(0u64, |n, m| n.saturating_add(lock(m).accepted))
+        with_shards!(self, shards => shards.iter().fold(0u64, |n, m| n.saturating_add(lock(m).accepted)))
+    }
+
+    /// Keys holding state, all shards together.
+    fn keys(&self) -> usize {
+        with_shards!(self, shards => shards.iter().map(|m| lock(m).keys.len()).sum())
+    }
+
+    /// Adds an accepted event at `ts` (µs) to `key`'s rings.
+    fn add<T: TileData>(&self, shards: &[Mutex<Shard<T>>], key: &str, ts: i64, value: f64) {
+        let mut shard = lock(&shards[shard_of(key)]);
+        let state = match shard.keys.get_mut(key.as_bytes()) {
+            Some(state) => state,
+            None => shard
+                .keys
+                .entry(Key::new(key))
+                .or_insert_with(|| KeyState { rings: smallvec::smallvec![Ring::default(); self.tiles.len()] }),
+        };
+        for ((ring, &tile), &distinct) in state.rings.iter_mut().zip(&self.tiles).zip(&self.distinct) {
+            ring.add(tile, ts, value, distinct);
+        }
+        shard.accepted = shard.accepted.saturating_add(1);
+        shard.since_sweep += 1;
+        if shard.since_sweep >= SWEEP_EVERY {
+            shard.since_sweep = 0;
+            let now = self.latest.load(Ordering::Relaxed);
+            shard.keys.retain(|_, k| !k.rings.iter().zip(&self.tiles).all(|(r, &tile)| r.expired(tile, now)));
+        }
+    }
+
+    /// `f` of `key` at `now` (µs).
+    fn read<T: TileData>(&self, shards: &[Mutex<Shard<T>>], f: &FeatureSlot, key: &str, now: i64) -> Option<f64> {
+        let mut shard = lock(&shards[shard_of(key)]);
+        let tile = self.tiles[f.ring];
+        match shard.keys.get_mut(key.as_bytes()) {
+            Some(state) if f.aggregation == Aggregation::ApproxDistinct => {
+                Some(state.rings[f.ring].read_distinct(tile, now))
+            }
+            Some(state) => state.rings[f.ring].read(tile, now, f.aggregation),
+            None => Ring::<T>::default().read(tile, now, f.aggregation),
+        }
+    }
+
+    /// Every key's rings as a snapshot stores them (each shard consistent).
+    fn saved_keys(&self) -> Vec<(String, Vec<SavedRing>)> {
+        with_shards!(self, shards => shards
+            .iter()
+            .flat_map(|m| {
+                let shard = lock(m);
+                shard
+                    .keys
+                    .iter()
+                    .map(|(k, v)| (k.to_text(), v.rings.iter().map(Ring::to_saved).collect()))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    /// Restores a snapshot's counters and keys into this (empty) stream.
+    fn restore(&self, saved: SnapshotStream) -> Result<(), AggregateError> {
+        self.latest.store(saved.latest, Ordering::Relaxed);
+        self.late.store(saved.counters[1], Ordering::Relaxed);
+        self.future.store(saved.counters[2], Ordering::Relaxed);
+        with_shards!(self, shards => {
+            lock(&shards[0]).accepted = saved.counters[0];
+            for (key, rings) in saved.keys {
+                let rings: SmallVec<[Ring<_>; 3]> = rings.into_iter().map(Ring::from).collect();
+                let rings_fit = rings.len() == self.tiles.len()
+                    && rings.iter().zip(&self.distinct).all(|(ring, &distinct)| ring.is_well_formed(distinct));
+                if !rings_fit {
+                    return Err(AggregateError::Snapshot { reason: format!("key `{key}` has the wrong rings") });
+                }
+                lock(&shards[shard_of(&key)]).keys.insert(Key::new(&key), KeyState { rings });
+            }
+        });
+        Ok(())
     }
 }
 
@@ -275,6 +370,7 @@ impl AggregateStore {
                 features.insert(f.name.clone(), (streams.len(), slots.len()));
                 slots.push(FeatureSlot { name: f.name.clone(), aggregation: f.aggregation, ring });
             }
+            let kind = mine.iter().map(|f| TileKind::serving(f.aggregation)).max().unwrap_or(TileKind::Sums);
             let mut view = FeatureView::new(&spec.name, &spec.entity);
             view.features = mine.iter().map(|f| FeatureSpec { name: f.name.clone(), ty: ValueType::F64 }).collect();
             streams.push(StreamState {
@@ -285,7 +381,7 @@ impl AggregateStore {
                 distinct,
                 features: slots,
                 latest: AtomicI64::new(i64::MIN),
-                shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+                shards: Shards::new(kind),
                 late: AtomicU64::new(0),
                 future: AtomicU64::new(0),
             });
@@ -350,25 +446,7 @@ impl AggregateStore {
         if ts > s.latest.load(Ordering::Relaxed) {
             s.latest.fetch_max(ts, Ordering::Relaxed);
         }
-        let mut shard = lock(&s.shards[shard_of(key)]);
-        let state = match shard.keys.get_mut(key.as_bytes()) {
-            Some(state) => state,
-            None => shard
-                .keys
-                .entry(Key::new(key))
-                .or_insert_with(|| KeyState { rings: smallvec::smallvec![Ring::default(); s.tiles.len()] }),
-        };
-        for ((ring, &tile), &distinct) in state.rings.iter_mut().zip(&s.tiles).zip(&s.distinct) {
-            ring.add(tile, ts, value, distinct);
-        }
-        shard.accepted = shard.accepted.saturating_add(1);
-        shard.since_sweep += 1;
-        if shard.since_sweep >= SWEEP_EVERY {
-            shard.since_sweep = 0;
-            let now = s.latest.load(Ordering::Relaxed);
-            shard.keys.retain(|_, k| !k.rings.iter().zip(&s.tiles).all(|(r, &tile)| r.expired(tile, now)));
-        }
-        drop(shard);
+        with_shards!(s, shards => s.add(shards, key, ts, value));
         Ok(Recorded::Accepted)
     }
 
@@ -445,7 +523,7 @@ impl AggregateStore {
             accepted: s.accepted(),
             late: s.late.load(Ordering::Relaxed),
             future: s.future.load(Ordering::Relaxed),
-            keys: s.shards.iter().map(|m| lock(m).keys.len()).sum(),
+            keys: s.keys(),
         })
     }
 
@@ -459,18 +537,7 @@ impl AggregateStore {
                 name: s.name.clone(),
                 latest: s.latest.load(Ordering::Relaxed),
                 counters: [s.accepted(), s.late.load(Ordering::Relaxed), s.future.load(Ordering::Relaxed)],
-                keys: s
-                    .shards
-                    .iter()
-                    .flat_map(|m| {
-                        let shard = lock(m);
-                        shard
-                            .keys
-                            .iter()
-                            .map(|(k, v)| (k.to_text(), KeyState { rings: v.rings.clone() }))
-                            .collect::<Vec<_>>()
-                    })
-                    .collect(),
+                keys: s.saved_keys(),
             })
             .collect();
         let snapshot =
@@ -499,9 +566,11 @@ impl AggregateStore {
         // The version first: another version's fields need not decode as this one's.
         let (version, _) =
             postcard::take_from_bytes::<u32>(payload).map_err(|e| damaged(format!("unreadable: {e}")))?;
-        if version != SNAPSHOT_VERSION {
+        if !(OLDEST_SNAPSHOT_VERSION..=SNAPSHOT_VERSION).contains(&version) {
             return Err(AggregateError::Snapshot {
-                reason: format!("format version {version}; this build reads version {SNAPSHOT_VERSION}"),
+                reason: format!(
+                    "format version {version}; this build reads versions {OLDEST_SNAPSHOT_VERSION} to {SNAPSHOT_VERSION}"
+                ),
             });
         }
         let snapshot: Snapshot = postcard::from_bytes(payload).map_err(|e| damaged(format!("unreadable: {e}")))?;
@@ -510,19 +579,7 @@ impl AggregateStore {
         }
         *lock(&store.position) = snapshot.position;
         for saved in snapshot.streams {
-            let s = store.stream(&saved.name)?;
-            s.latest.store(saved.latest, Ordering::Relaxed);
-            lock(&s.shards[0]).accepted = saved.counters[0];
-            s.late.store(saved.counters[1], Ordering::Relaxed);
-            s.future.store(saved.counters[2], Ordering::Relaxed);
-            for (key, state) in saved.keys {
-                let rings_fit = state.rings.len() == s.tiles.len()
-                    && state.rings.iter().zip(&s.distinct).all(|(ring, &distinct)| ring.is_well_formed(distinct));
-                if !rings_fit {
-                    return Err(AggregateError::Snapshot { reason: format!("key `{key}` has the wrong rings") });
-                }
-                lock(&s.shards[shard_of(&key)]).keys.insert(Key::new(&key), state);
-            }
+            store.stream(&saved.name)?.restore(saved)?;
         }
         Ok(store)
     }
@@ -547,19 +604,15 @@ impl AggregateStore {
 }
 
 fn read_slot(s: &StreamState, f: &FeatureSlot, key: &str, now: Timestamp) -> Option<f64> {
-    let mut shard = lock(&s.shards[shard_of(key)]);
-    let tile = s.tiles[f.ring];
-    match shard.keys.get_mut(key.as_bytes()) {
-        Some(state) if f.aggregation == Aggregation::ApproxDistinct => {
-            Some(state.rings[f.ring].read_distinct(tile, now.as_micros()))
-        }
-        Some(state) => state.rings[f.ring].read(tile, now.as_micros(), f.aggregation),
-        None => Ring::default().read(tile, now.as_micros(), f.aggregation),
-    }
+    with_shards!(s, shards => s.read(shards, f, key, now.as_micros()))
 }
 
-/// 2: a CRC-32 trailer. 3: the event-stream position.
-const SNAPSHOT_VERSION: u32 = 3;
+/// 2: a CRC-32 trailer. 3: the event-stream position. 4: tiles keep only what their
+/// stream's aggregations read; the fields they do not keep are saved empty (a version 3
+/// snapshot, every field kept, still restores).
+const SNAPSHOT_VERSION: u32 = 4;
+/// The oldest version this build restores.
+const OLDEST_SNAPSHOT_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
@@ -574,7 +627,7 @@ struct SnapshotStream {
     name: String,
     latest: i64,
     counters: [u64; 3],
-    keys: Vec<(String, KeyState)>,
+    keys: Vec<(String, Vec<SavedRing>)>,
 }
 
 impl FeatureStore for AggregateStore {
@@ -650,5 +703,58 @@ mod tests {
             assert_eq!(s.read("orders_30m", "abc", t).unwrap(), Some(0.0));
             assert_eq!(s.stats("orders").unwrap().keys, keys.len());
         }
+    }
+
+    /// Version 3 snapshots kept every field of every tile, as version 4 does for a
+    /// stream with `last` or distinct counts: they restore; a newer version is refused.
+    #[test]
+    fn version_3_snapshots_restore_and_newer_ones_are_refused() {
+        let defs = || {
+            Definitions::new().stream(StreamSpec::new("orders", "restaurant_id")).feature(WindowedFeature::new(
+                "last_30m",
+                "orders",
+                Aggregation::Last,
+                Duration::from_secs(1800),
+            ))
+        };
+        let store = AggregateStore::new(defs()).unwrap();
+        let t = Timestamp::from_micros(1_764_201_600_000_000);
+        store.record_event_at(t, "orders", "r-1", t, 4.5).unwrap();
+        let with_version = |version: u8| {
+            let mut bytes = store.snapshot().unwrap();
+            assert_eq!(bytes[0], SNAPSHOT_VERSION as u8, "the version leads, one byte");
+            bytes[0] = version;
+            let end = bytes.len() - 4;
+            let checksum = crc32fast::hash(&bytes[..end]);
+            bytes[end..].copy_from_slice(&checksum.to_le_bytes());
+            AggregateStore::restore(defs(), &bytes)
+        };
+        assert_eq!(with_version(3).unwrap().read("last_30m", "r-1", t).unwrap(), Some(4.5));
+        let refused = with_version(5).unwrap_err().to_string();
+        assert!(refused.contains("format version 5"), "{refused}");
+    }
+
+    /// Each stream's tiles are of the least kind that serves its features.
+    #[test]
+    fn a_stream_keeps_the_tiles_its_features_need() {
+        let defs = Definitions::new()
+            .stream(StreamSpec::new("orders", "restaurant_id"))
+            .stream(StreamSpec::new("baskets", "restaurant_id"))
+            .stream(StreamSpec::new("visits", "restaurant_id"))
+            .feature(WindowedFeature::new("orders", "orders", Aggregation::Mean, Duration::from_secs(60)))
+            .feature(WindowedFeature::new("basket_max", "baskets", Aggregation::Max, Duration::from_secs(60)))
+            .feature(WindowedFeature::new("basket_sum", "baskets", Aggregation::Sum, Duration::from_secs(600)))
+            .feature(WindowedFeature::new("visitors", "visits", Aggregation::ApproxDistinct, Duration::from_secs(60)));
+        let store = AggregateStore::new(defs).unwrap();
+        let kinds: Vec<&str> = store
+            .streams
+            .iter()
+            .map(|s| match s.shards {
+                Shards::Sums(_) => "sums",
+                Shards::Ranges(_) => "ranges",
+                Shards::Full(_) => "full",
+            })
+            .collect();
+        assert_eq!(kinds, ["sums", "ranges", "full"]);
     }
 }

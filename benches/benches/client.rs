@@ -5,6 +5,10 @@
 //!
 //! Before the criterion groups, prints p50 / p99 / p99.9 of single predictions measured
 //! one by one (criterion reports means and medians, not tails).
+//!
+//! The Client's own overhead is `client/predict_e2e_batch1` less its two parts measured
+//! in the same run: `store/read_one_entity_25_features` and
+//! `model/score_gbdt500_batch1` (the same compiled model, called directly).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -144,6 +148,21 @@ fn main() {
         b.iter(|| {
             k = (k + 1) % monitored_requests.len();
             monitored.predict("gbdt500", black_box(&monitored_requests[k])).unwrap()
+        })
+    });
+
+    let engine = fresco_runtime::Engine::new().unwrap();
+    let wasm = Compiler::new("gbdt500", "1").add_ensemble(gbdt(500, 63, FEATURES, 2)).unwrap().compile().unwrap();
+    let model = fresco_runtime::Model::from_bytes(&engine, wasm).unwrap();
+    let mut rng = SplitMix64::new(3);
+    let rows: Vec<f64> = (0..ENTITIES * FEATURES).map(|_| rng.next_f64()).collect();
+    let mut out = vec![0.0; model.n_outputs()];
+    let mut m = 0;
+    c.bench_function("model/score_gbdt500_batch1", |b| {
+        b.iter(|| {
+            m = (m + 1) % ENTITIES;
+            model.predict_row(black_box(&rows[m * FEATURES..(m + 1) * FEATURES]), &mut out).unwrap();
+            out[0]
         })
     });
 

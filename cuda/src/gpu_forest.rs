@@ -1,16 +1,22 @@
-//! [`GpuForest`]: a tree ensemble scored on the GPU, one thread per row.
+//! [`GpuForest`]: a tree ensemble scored on the GPU: a thread per row for large
+//! batches, a block per row (its trees walked side by side) for small ones.
 
 use std::sync::Arc;
 
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
-use crate::kernel::{BLOCK_THREADS, KERNEL_NAME, kernel_source};
+use crate::kernel::{BLOCK_THREADS, BY_TREE_KERNEL_NAME, BY_TREE_MAX_TREES, KERNEL_NAME, kernel_source};
 use crate::layout::Forest;
 use crate::{CudaError, Gpu, driver_err};
 
 /// Rows per launch: bounds the device memory one call takes (rows and scores).
 const LAUNCH_ROWS: usize = 1 << 22;
+
+/// Batches of fewer rows than this walk each row's trees side by side by default
+/// ([`GpuForest::by_tree_below`]). Measured on an H200 (`cuda/examples/gpu_bench.rs`):
+/// a row's trees side by side were 2.2× faster at 16,384 rows and 0.7–0.8× at 65,536.
+pub const BY_TREE_BELOW: usize = 32_768;
 
 /// The layout's arrays on the device.
 struct DeviceForest {
@@ -49,6 +55,9 @@ pub struct GpuForest {
     forest: Forest,
     stream: Arc<CudaStream>,
     function: CudaFunction,
+    /// The block-per-row kernel, where the model has few enough trees for it.
+    by_tree: Option<CudaFunction>,
+    by_tree_below: usize,
     device: DeviceForest,
 }
 
@@ -90,6 +99,11 @@ impl GpuForest {
         let context = gpu.context();
         let module = context.load_module(ptx).map_err(driver_err("module load"))?;
         let function = module.load_function(KERNEL_NAME).map_err(driver_err("kernel lookup"))?;
+        let by_tree = if (1..=BY_TREE_MAX_TREES).contains(&forest.n_trees()) {
+            Some(module.load_function(BY_TREE_KERNEL_NAME).map_err(driver_err("kernel lookup"))?)
+        } else {
+            None
+        };
         let stream = context.default_stream();
         let device = DeviceForest {
             info: upload(&stream, &forest.info)?,
@@ -109,7 +123,26 @@ impl GpuForest {
             bytes = forest.device_bytes(),
             "forest on the GPU"
         );
-        Ok(GpuForest { forest, stream, function, device })
+        Ok(GpuForest { forest, stream, function, by_tree, by_tree_below: BY_TREE_BELOW, device })
+    }
+
+    /// Batches of fewer than `rows` rows are scored a block per row, the row's trees
+    /// walked side by side and their leaves added in tree order (the same sums, bit for
+    /// bit); larger ones a thread per row. A thread per row needs tens of thousands of
+    /// rows to fill a GPU, and a small batch waits for one thread to walk every tree in
+    /// turn. `0` always scores a thread per row; the default is [`BY_TREE_BELOW`].
+    /// Models of more than 4,096 trees always score a thread per row.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let forest: fresco_cuda::Forest = unimplemented!();
+    /// let gpu = fresco_cuda::Gpu::open(0)?;
+    /// let scorer = fresco_cuda::GpuForest::new(&gpu, forest)?.by_tree_below(4096);
+    /// # Ok(()) }
+    /// ```
+    pub fn by_tree_below(mut self, rows: usize) -> Self {
+        self.by_tree_below = rows;
+        self
     }
 
     /// The layout scored.
@@ -129,13 +162,17 @@ impl GpuForest {
             let n_rows = chunk.len() / n_in;
             let d_rows = upload(&self.stream, chunk)?;
             let mut d_out = self.stream.alloc_zeros::<f64>((n_rows * groups).max(1)).map_err(driver_err("alloc"))?;
-            let blocks = u32::try_from(n_rows.div_ceil(BLOCK_THREADS as usize))
+            let (function, rows_per_block) = match &self.by_tree {
+                Some(by_tree) if n_rows < self.by_tree_below => (by_tree, 1),
+                _ => (&self.function, BLOCK_THREADS as usize),
+            };
+            let blocks = u32::try_from(n_rows.div_ceil(rows_per_block))
                 .map_err(|_| CudaError::Shape { values: rows.len(), features: n_in })?;
             let config =
                 LaunchConfig { grid_dim: (blocks.max(1), 1, 1), block_dim: (BLOCK_THREADS, 1, 1), shared_mem_bytes: 0 };
             let n = n_rows as u64;
             let d = &self.device;
-            let mut launch = self.stream.launch_builder(&self.function);
+            let mut launch = self.stream.launch_builder(function);
             launch
                 .arg(&d.info)
                 .arg(&d.left)
@@ -150,8 +187,9 @@ impl GpuForest {
                 .arg(&d_rows)
                 .arg(&n)
                 .arg(&mut d_out);
-            // SAFETY: the arguments match the kernel's signature in order and type
-            // (kernel.rs), every buffer is as long as the kernel reads for `n` rows.
+            // SAFETY: the arguments match both kernels' signature in order and type
+            // (kernel.rs), every buffer is as long as the kernel reads for `n` rows, and
+            // the grid covers `n` rows at the kernel's rows per block.
             unsafe { launch.launch(config) }.map_err(driver_err("kernel launch"))?;
             let out = self.stream.clone_dtoh(&d_out).map_err(driver_err("download"))?;
             scores.extend_from_slice(&out[..n_rows * groups]);

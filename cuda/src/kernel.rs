@@ -11,8 +11,17 @@ use fresco_trees::{Precision, eval};
 
 use crate::layout::{CATEGORICAL, DEFAULT_LEFT, FEATURE_BITS, Forest, LEAF, LESS, MISSING_SHIFT, XGBOOST_CATEGORIES};
 
-/// The kernel's entry point.
+/// The kernel's entry point: a thread per row.
 pub const KERNEL_NAME: &str = "fresco_score";
+
+/// The entry point that walks one row's trees side by side (a block per row), for
+/// batches too small to fill the GPU a thread per row. Present only in kernels of at
+/// most [`BY_TREE_MAX_TREES`] trees (one row's leaves sit in shared memory).
+pub const BY_TREE_KERNEL_NAME: &str = "fresco_score_by_tree";
+
+/// The most trees [`BY_TREE_KERNEL_NAME`] is generated for: 4,096 leaves of 8 bytes,
+/// 32 KiB of the 48 KiB of static shared memory a block may have.
+pub const BY_TREE_MAX_TREES: usize = 4096;
 
 /// Threads per block the kernel is launched with.
 pub const BLOCK_THREADS: u32 = 256;
@@ -21,13 +30,25 @@ const BODY: &str = r#"
 #ifdef __CUDACC__
 #define FRESCO_KERNEL extern "C" __global__
 #define FRESCO_DEVICE __device__ static
+#define FRESCO_RESTRICT __restrict__
 #else
 #define FRESCO_KERNEL
 #define FRESCO_DEVICE static
+#define FRESCO_RESTRICT restrict
 #endif
 
 typedef unsigned int u32;
 typedef unsigned long long u64;
+
+/* The layout's arrays: read-only, never aliasing the scores (so loads may go through
+   the read-only cache). */
+#define FOREST_PARAMS \
+    const u32* FRESCO_RESTRICT info, const u32* FRESCO_RESTRICT left, const u32* FRESCO_RESTRICT right, \
+    const double* FRESCO_RESTRICT value, const u32* FRESCO_RESTRICT cat_start, \
+    const u32* FRESCO_RESTRICT cat_len, const u32* FRESCO_RESTRICT cat_words, \
+    const u32* FRESCO_RESTRICT tree_root, const u32* FRESCO_RESTRICT tree_group, \
+    const double* FRESCO_RESTRICT base_score
+#define FOREST_ARGS info, left, right, value, cat_start, cat_len, cat_words, tree_root, tree_group, base_score
 
 FRESCO_DEVICE int fresco_numeric_left(u32 info, double threshold, double x) {
     u32 missing = (info >> MISSING_SHIFT) & 3u;
@@ -63,60 +84,92 @@ FRESCO_DEVICE double fresco_add(double s, double leaf) {
 #endif
 }
 
-FRESCO_DEVICE void fresco_score_row(
-    const u32* info, const u32* left, const u32* right, const double* value,
-    const u32* cat_start, const u32* cat_len, const u32* cat_words,
-    const u32* tree_root, const u32* tree_group, const double* base_score,
-    const double* row, double* out)
-{
+/* The leaf tree `t` sends `row` to. */
+FRESCO_DEVICE double fresco_leaf(FOREST_PARAMS, u32 t, const double* row) {
+    u32 i = tree_root[t];
+    (void)tree_group;
+    (void)base_score;
+    for (;;) {
+        u32 node = info[i];
+        if (node & LEAF) return value[i];
+        double x = row[node & FEATURE_MASK];
+#if F32_ARITHMETIC
+        x = (double)(float)x;
+#endif
+        int go_left = (node & CATEGORICAL)
+            ? fresco_categorical_left(node, cat_words + cat_start[i], cat_len[i], x)
+            : fresco_numeric_left(node, value[i], x);
+        i = go_left ? left[i] : right[i];
+    }
+}
+
+/* One row, every tree in turn: scores accumulate from the base score in tree order, as
+   the native evaluator adds them. */
+FRESCO_DEVICE void fresco_score_row(FOREST_PARAMS, const double* row, double* out) {
     for (u32 g = 0; g < N_GROUPS; g++) out[g] = base_score[g];
 #if N_GROUPS == 1
     double sum = out[0];
-#endif
-    for (u32 t = 0; t < N_TREES; t++) {
-        u32 i = tree_root[t];
-        for (;;) {
-            u32 node = info[i];
-            if (node & LEAF) break;
-            double x = row[node & FEATURE_MASK];
-#if F32_ARITHMETIC
-            x = (double)(float)x;
-#endif
-            int go_left = (node & CATEGORICAL)
-                ? fresco_categorical_left(node, cat_words + cat_start[i], cat_len[i], x)
-                : fresco_numeric_left(node, value[i], x);
-            i = go_left ? left[i] : right[i];
-        }
-#if N_GROUPS == 1
-        (void)tree_group;
-        sum = fresco_add(sum, value[i]);
-#else
-        out[tree_group[t]] = fresco_add(out[tree_group[t]], value[i]);
-#endif
-    }
-#if N_GROUPS == 1
+    for (u32 t = 0; t < N_TREES; t++) sum = fresco_add(sum, fresco_leaf(FOREST_ARGS, t, row));
     out[0] = sum;
+#else
+    for (u32 t = 0; t < N_TREES; t++) {
+        out[tree_group[t]] = fresco_add(out[tree_group[t]], fresco_leaf(FOREST_ARGS, t, row));
+    }
 #endif
 }
 
-FRESCO_KERNEL void fresco_score(
-    const u32* info, const u32* left, const u32* right, const double* value,
-    const u32* cat_start, const u32* cat_len, const u32* cat_words,
-    const u32* tree_root, const u32* tree_group, const double* base_score,
-    const double* rows, u64 n_rows, double* out)
+/* Leaves found in any order, added in tree order: the same sums as fresco_score_row. */
+FRESCO_DEVICE void fresco_sum_leaves(const u32* tree_group, const double* base_score, const double* leaves,
+                                     double* out) {
+    for (u32 g = 0; g < N_GROUPS; g++) out[g] = base_score[g];
+#if N_GROUPS == 1
+    double sum = out[0];
+    (void)tree_group;
+    for (u32 t = 0; t < N_TREES; t++) sum = fresco_add(sum, leaves[t]);
+    out[0] = sum;
+#else
+    for (u32 t = 0; t < N_TREES; t++) out[tree_group[t]] = fresco_add(out[tree_group[t]], leaves[t]);
+#endif
+}
+
+/* Many rows: a thread per row. */
+FRESCO_KERNEL void fresco_score(FOREST_PARAMS, const double* FRESCO_RESTRICT rows, u64 n_rows,
+                                double* FRESCO_RESTRICT out)
 {
 #ifdef __CUDACC__
     u64 r = (u64)blockIdx.x * (u64)blockDim.x + (u64)threadIdx.x;
     if (r >= n_rows) return;
-    fresco_score_row(info, left, right, value, cat_start, cat_len, cat_words, tree_root, tree_group,
-                     base_score, rows + r * N_FEATURES, out + r * N_GROUPS);
+    fresco_score_row(FOREST_ARGS, rows + r * N_FEATURES, out + r * N_GROUPS);
 #else
+    for (u64 r = 0; r < n_rows; r++) fresco_score_row(FOREST_ARGS, rows + r * N_FEATURES, out + r * N_GROUPS);
+#endif
+}
+
+/* Few rows: a block per row, its threads walking the trees side by side, one thread
+   adding the leaves in tree order. A row then waits for the deepest walk of a few
+   trees rather than for every tree's walk in turn. */
+#if N_TREES > 0 && N_TREES <= BY_TREE_MAX_TREES
+FRESCO_KERNEL void fresco_score_by_tree(FOREST_PARAMS, const double* FRESCO_RESTRICT rows, u64 n_rows,
+                                        double* FRESCO_RESTRICT out)
+{
+#ifdef __CUDACC__
+    __shared__ double leaves[N_TREES];
+    u64 r = (u64)blockIdx.x;
+    if (r >= n_rows) return;
+    const double* row = rows + r * N_FEATURES;
+    for (u32 t = threadIdx.x; t < N_TREES; t += blockDim.x) leaves[t] = fresco_leaf(FOREST_ARGS, t, row);
+    __syncthreads();
+    if (threadIdx.x == 0) fresco_sum_leaves(tree_group, base_score, leaves, out + r * N_GROUPS);
+#else
+    double leaves[N_TREES];
     for (u64 r = 0; r < n_rows; r++) {
-        fresco_score_row(info, left, right, value, cat_start, cat_len, cat_words, tree_root, tree_group,
-                         base_score, rows + r * N_FEATURES, out + r * N_GROUPS);
+        const double* row = rows + r * N_FEATURES;
+        for (u32 t = N_TREES; t-- > 0;) leaves[t] = fresco_leaf(FOREST_ARGS, t, row);
+        fresco_sum_leaves(tree_group, base_score, leaves, out + r * N_GROUPS);
     }
 #endif
 }
+#endif
 "#;
 
 /// The kernel source for `forest`: the model's constants, then the walk.
@@ -128,13 +181,14 @@ FRESCO_KERNEL void fresco_score(
 /// let source = fresco_cuda::kernel_source(&forest);
 /// assert!(source.contains("#define N_TREES"));
 /// assert!(source.contains("fresco_score("));
+/// assert!(source.contains("fresco_score_by_tree("));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn kernel_source(forest: &Forest) -> String {
     let mut s = String::with_capacity(BODY.len() + 1024);
     // Writing to a String cannot fail.
     let _ = writeln!(s, "// fresco tree-ensemble kernel: {} trees, {} nodes", forest.n_trees(), forest.n_nodes());
-    let defines: [(&str, String); 13] = [
+    let defines: [(&str, String); 14] = [
         ("N_FEATURES", format!("{}ull", forest.n_features())),
         ("N_GROUPS", forest.n_groups().to_string()),
         ("N_TREES", format!("{}u", forest.n_trees())),
@@ -149,6 +203,7 @@ pub fn kernel_source(forest: &Forest) -> String {
         // `{:e}` prints the shortest text that reads back as the same double.
         ("ZERO_THRESHOLD", format!("{:e}", eval::ZERO_THRESHOLD)),
         ("XGB_MAX_CATEGORY", format!("{:e}", eval::XGB_MAX_CATEGORY)),
+        ("BY_TREE_MAX_TREES", format!("{BY_TREE_MAX_TREES}u")),
     ];
     for (name, value) in defines {
         let _ = writeln!(s, "#define {name} {value}");

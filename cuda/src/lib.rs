@@ -30,8 +30,8 @@ use std::sync::Arc;
 use cudarc::driver::CudaContext;
 
 pub use batcher::{Batcher, BatcherStats};
-pub use gpu_forest::{GpuForest, nvrtc_available};
-pub use kernel::{BLOCK_THREADS, KERNEL_NAME, kernel_source};
+pub use gpu_forest::{BY_TREE_BELOW, GpuForest, nvrtc_available};
+pub use kernel::{BLOCK_THREADS, BY_TREE_KERNEL_NAME, BY_TREE_MAX_TREES, KERNEL_NAME, kernel_source};
 pub use layout::{Arrays, Forest, LayoutError};
 
 /// What can go wrong reaching the GPU.
@@ -61,7 +61,11 @@ pub enum CudaError {
         count: usize,
     },
     /// No NVRTC library (the run-time compiler the kernels need) could be loaded.
-    #[error("no NVRTC library found (libnvrtc); kernels cannot be compiled on this machine")]
+    #[error(
+        "no NVRTC library found (tried libnvrtc.so, libnvrtc.so.12 and older names); kernels cannot be compiled \
+         on this machine. CUDA 13 runtime packages ship only libnvrtc.so.13: a link to it named libnvrtc.so \
+         on LD_LIBRARY_PATH makes it found"
+    )]
     NvrtcNotFound,
     /// NVRTC refused the kernel.
     #[error("compiling the kernel failed: {reason}")]

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fresco_cuda::{Batcher, Forest, Gpu, GpuForest, kernel_source};
+use fresco_cuda::{BY_TREE_KERNEL_NAME, Batcher, Forest, Gpu, GpuForest, KERNEL_NAME, kernel_source};
 use fresco_test_models::oracle;
 use fresco_trees::Ensemble;
 
@@ -106,28 +106,35 @@ fn the_generated_kernel_compiled_as_c_equals_the_native_evaluator() {
         let lib = compile_as_c(dir.path(), &name, &forest);
         let arrays = forest.arrays();
         let n_rows = rows.len() / forest.n_features();
-        let mut raw = vec![0.0; n_rows * forest.n_groups()];
-        // SAFETY: the symbol is the kernel's entry point, with this signature (kernel.rs).
-        unsafe {
-            let score: libloading::Symbol<ScoreFn> = lib.get(b"fresco_score").unwrap();
-            score(
-                arrays.info.as_ptr(),
-                arrays.left.as_ptr(),
-                arrays.right.as_ptr(),
-                arrays.value.as_ptr(),
-                arrays.cat_start.as_ptr(),
-                arrays.cat_len.as_ptr(),
-                arrays.cat_words.as_ptr(),
-                arrays.tree_root.as_ptr(),
-                arrays.tree_group.as_ptr(),
-                arrays.base_score.as_ptr(),
-                rows.as_ptr(),
-                n_rows as u64,
-                raw.as_mut_ptr(),
-            );
+        // Both entry points: a thread per row, and a row's trees walked in any order
+        // (the C form walks them backwards) with the leaves added in tree order.
+        assert!(forest.n_trees() <= fresco_cuda::BY_TREE_MAX_TREES, "{name}: {} trees", forest.n_trees());
+        for entry in [KERNEL_NAME, BY_TREE_KERNEL_NAME] {
+            let name = format!("{name} ({entry})");
+            let mut raw = vec![0.0; n_rows * forest.n_groups()];
+            // SAFETY: the symbol is one of the kernel's entry points, both with this
+            // signature (kernel.rs).
+            unsafe {
+                let score: libloading::Symbol<ScoreFn> = lib.get(entry.as_bytes()).unwrap();
+                score(
+                    arrays.info.as_ptr(),
+                    arrays.left.as_ptr(),
+                    arrays.right.as_ptr(),
+                    arrays.value.as_ptr(),
+                    arrays.cat_start.as_ptr(),
+                    arrays.cat_len.as_ptr(),
+                    arrays.cat_words.as_ptr(),
+                    arrays.tree_root.as_ptr(),
+                    arrays.tree_group.as_ptr(),
+                    arrays.base_score.as_ptr(),
+                    rows.as_ptr(),
+                    n_rows as u64,
+                    raw.as_mut_ptr(),
+                );
+            }
+            assert_bitwise(&name, &raw, &forest.raw_scores(&rows));
+            assert_bitwise(&name, &forest.finish(&mut raw), &ensemble.predict(&rows));
         }
-        assert_bitwise(&name, &raw, &forest.raw_scores(&rows));
-        assert_bitwise(&name, &forest.finish(&mut raw), &ensemble.predict(&rows));
     }
 }
 
@@ -194,7 +201,12 @@ fn gpu_parity() {
     let gpu = Gpu::open(0).unwrap();
     for (name, ensemble, rows) in cases() {
         let scorer = GpuForest::new(&gpu, Forest::new(&ensemble).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_bitwise(&name, &scorer.predict(&rows).unwrap(), &ensemble.predict(&rows));
-        println!("{name}: {} rows bit-equal on {}", rows.len() / ensemble.n_features(), gpu.name());
+        let n_rows = rows.len() / ensemble.n_features();
+        // Every row a block (its trees side by side), then every row a thread.
+        let scorer = scorer.by_tree_below(n_rows + 1);
+        assert_bitwise(&format!("{name}, by tree"), &scorer.predict(&rows).unwrap(), &ensemble.predict(&rows));
+        let scorer = scorer.by_tree_below(0);
+        assert_bitwise(&format!("{name}, by row"), &scorer.predict(&rows).unwrap(), &ensemble.predict(&rows));
+        println!("{name}: {n_rows} rows bit-equal on {}, by tree and by row", gpu.name());
     }
 }

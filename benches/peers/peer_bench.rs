@@ -507,7 +507,8 @@ fn run() -> Result<(), Fail> {
     let wasm = compiler.compile()?;
     let compile_s = started.elapsed().as_secs_f64();
     // A 100,000-row call on the largest model takes seconds: raise the 1 s default deadline.
-    let canonical = std::env::var("FRESCO_NAN_CANON").map_or(true, |v| v != "0");
+    // FRESCO_NAN_CANON=1: canonicalise every float operation's NaN (the engine's option).
+    let canonical = std::env::var("FRESCO_NAN_CANON").is_ok_and(|v| v == "1");
     let mut engine = Engine::builder()
         .limits(Limits::default().with_deadline(std::time::Duration::from_secs(300)))
         .nan_canonicalization(canonical);

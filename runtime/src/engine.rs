@@ -240,7 +240,7 @@ impl Default for EngineBuilder {
         EngineBuilder {
             limits: Limits::default(),
             cache_dir: None,
-            nan_canonicalization: true,
+            nan_canonicalization: false,
             pool_size: None,
             target: Target::Native,
         }
@@ -265,8 +265,26 @@ impl EngineBuilder {
         self
     }
 
-    /// Canonicalize NaN results of float arithmetic (on by default), so that a model's
-    /// outputs are bitwise identical across CPUs and in browsers.
+    /// Canonicalise the NaN result of every float operation inside models (off by
+    /// default).
+    ///
+    /// Which NaN an operation returns differs between CPUs (and between JavaScript
+    /// engines), so a model's outputs are kept the same bits everywhere at the boundary
+    /// instead: every host turns any NaN it reads out of a model into the one canonical
+    /// NaN, and fresco's compiler never emits code whose result depends on which NaN a
+    /// computation made. That keeps the per-operation check out of the tree walk (it
+    /// cost the small benchmark model a third of its speed). Turn this on for a guest
+    /// module of your own that reads the bits of computed floats and must give the same
+    /// non-NaN answers on every CPU.
+    ///
+    /// ```
+    /// use fresco_runtime::{Engine, Model};
+    ///
+    /// let engine = Engine::builder().nan_canonicalization(true).build()?;
+    /// let model = Model::from_bytes(&engine, fresco_test_models::linear())?;
+    /// assert_eq!(model.predict(&[1.0, 1.0])?, [6.0]);
+    /// # Ok::<(), fresco_runtime::Error>(())
+    /// ```
     pub fn nan_canonicalization(mut self, on: bool) -> Self {
         self.nan_canonicalization = on;
         self

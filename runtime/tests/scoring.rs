@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use fresco_runtime::{Engine, Model};
+use fresco_runtime::{Engine, Model, Target};
 use fresco_test_models::linear;
 
 fn reference(rows: &[f64]) -> Vec<f64> {
@@ -136,4 +136,31 @@ fn compiled_code_cache_is_used_and_keyed_by_module() {
     assert_eq!(engine.stats().cache_hits, before.cache_hits);
     Model::from_bytes(&engine, linear()).unwrap();
     assert_eq!(engine.stats().cache_hits, before.cache_hits + 1, "and the replaced entry is used");
+}
+
+/// Which NaN an operation returns differs between CPUs: every host hands out the one
+/// canonical NaN, whether or not the engine canonicalises each operation.
+#[test]
+fn a_nan_output_is_the_canonical_nan_on_every_engine() {
+    let engines = [
+        Engine::new().unwrap(),
+        Engine::builder().nan_canonicalization(true).build().unwrap(),
+        Engine::builder().target(Target::Pulley).build().unwrap(),
+    ];
+    // Both signs, quiet and signalling, with payloads: `2·a + 3·b + 1` carries them
+    // through unless something canonicalises.
+    let nans = [0xfff8_dead_beef_0001_u64, 0x7ff4_0000_0000_0001, 0x7ff8_0000_0000_00ff, 0xfff0_0000_0000_0001];
+    for engine in &engines {
+        let model = Model::from_bytes(engine, linear()).unwrap();
+        for bits in nans {
+            let got = model.predict(&[f64::from_bits(bits), 1.0]).unwrap();
+            assert_eq!(
+                got[0].to_bits(),
+                f64::NAN.to_bits(),
+                "input {bits:#018x} on {}: output {:#018x}",
+                engine.target(),
+                got[0].to_bits()
+            );
+        }
+    }
 }

@@ -86,7 +86,7 @@ fn an_artifact_for_another_target_or_engine_is_refused_never_run() {
     assert!(matches!(&err, Error::Incompatible { why: Incompatibility::Target { .. }, .. }), "{err}");
 
     // Another engine configuration (as another wasmtime build would be): the keys differ.
-    let other = Engine::builder().nan_canonicalization(false).build().unwrap();
+    let other = Engine::builder().nan_canonicalization(true).build().unwrap();
     let err = unsafe { Model::from_precompiled(&other, &for_native) }.unwrap_err();
     assert!(matches!(&err, Error::Incompatible { why: Incompatibility::Engine { .. }, .. }), "{err}");
     assert!(err.to_string().contains("compile it again"), "{err}");

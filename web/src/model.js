@@ -227,6 +227,11 @@ export class Model {
       }
       if (status !== 0) throw new ScoreError(this.name, `fresco_predict returned status ${status}`, { status });
       new Uint8Array(outputs.buffer).set(new Uint8Array(this.exports.memory.buffer, this.outPtr, outputs.byteLength));
+      // Which NaN a computation made differs by CPU and engine: hand out the one
+      // canonical NaN, as every host does (design.md, "Hosts").
+      for (let i = 0; i < outputs.length; i++) {
+        if (outputs[i] !== outputs[i]) outputs[i] = NaN;
+      }
     }
     return new Scores(this, matrix, outputs, nRows);
   }

@@ -131,7 +131,7 @@ impl GpuForest {
     /// bit); larger ones a thread per row. A thread per row needs tens of thousands of
     /// rows to fill a GPU, and a small batch waits for one thread to walk every tree in
     /// turn. `0` always scores a thread per row; the default is [`BY_TREE_BELOW`].
-    /// Models of more than 4,096 trees always score a thread per row.
+    /// Models of more than [`BY_TREE_MAX_TREES`](crate::BY_TREE_MAX_TREES) trees always score a thread per row.
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,7 +1,7 @@
 //! [`GpuForest`]: a tree ensemble scored on the GPU: a thread per row for large
 //! batches, a block per row (its trees walked side by side) for small ones.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
@@ -32,6 +32,34 @@ struct DeviceForest {
     base_score: CudaSlice<f64>,
 }
 
+/// Device buffers kept from one call to the next, so that a call does not allocate,
+/// zero and free its rows' and scores' buffers (driver calls that a small batch's
+/// launch would otherwise wait behind). They grow to the
+/// largest launch seen (at most [`LAUNCH_ROWS`] rows) and are freed with the forest.
+#[derive(Default)]
+struct Scratch {
+    rows: Option<CudaSlice<f64>>,
+    scores: Option<CudaSlice<f64>>,
+}
+
+/// `slot`'s buffer if it holds `len` values, else a new one in its place (the old one is
+/// freed first, so growing never needs both on the device).
+fn room<'a>(
+    stream: &Arc<CudaStream>,
+    slot: &'a mut Option<CudaSlice<f64>>,
+    len: usize,
+) -> Result<&'a mut CudaSlice<f64>, CudaError> {
+    let len = len.max(1);
+    let buffer = match slot.take() {
+        Some(buffer) if buffer.len() >= len => buffer,
+        old => {
+            drop(old);
+            stream.alloc_zeros::<f64>(len).map_err(driver_err("alloc"))?
+        }
+    };
+    Ok(slot.insert(buffer))
+}
+
 /// Whether NVRTC (the run-time CUDA compiler) can be loaded. Probed before any NVRTC
 /// call, because cudarc panics when the library is missing.
 pub fn nvrtc_available() -> bool {
@@ -40,6 +68,8 @@ pub fn nvrtc_available() -> bool {
 }
 
 /// A tree ensemble on one GPU: its layout uploaded once and its kernel compiled for it.
+/// It keeps the device buffers of its largest batch so far for the next call; calls on
+/// one `GpuForest` run one after another.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,6 +89,8 @@ pub struct GpuForest {
     by_tree: Option<CudaFunction>,
     by_tree_below: usize,
     device: DeviceForest,
+    /// Held for a whole call: calls on one forest run one after another on its stream.
+    scratch: Mutex<Scratch>,
 }
 
 impl std::fmt::Debug for GpuForest {
@@ -123,7 +155,15 @@ impl GpuForest {
             bytes = forest.device_bytes(),
             "forest on the GPU"
         );
-        Ok(GpuForest { forest, stream, function, by_tree, by_tree_below: BY_TREE_BELOW, device })
+        Ok(GpuForest {
+            forest,
+            stream,
+            function,
+            by_tree,
+            by_tree_below: BY_TREE_BELOW,
+            device,
+            scratch: Mutex::new(Scratch::default()),
+        })
     }
 
     /// Batches of fewer than `rows` rows are scored a block per row, the row's trees
@@ -157,11 +197,16 @@ impl GpuForest {
             return Err(CudaError::Shape { values: rows.len(), features: n_in });
         }
         let groups = self.forest.n_groups();
-        let mut scores = Vec::with_capacity(rows.len() / n_in * groups);
-        for chunk in rows.chunks(LAUNCH_ROWS * n_in) {
+        let mut scores = vec![0.0; rows.len() / n_in * groups];
+        let mut scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        let Scratch { rows: rows_slot, scores: scores_slot } = &mut *scratch;
+        for (chunk, out) in rows.chunks(LAUNCH_ROWS * n_in).zip(scores.chunks_mut((LAUNCH_ROWS * groups).max(1))) {
             let n_rows = chunk.len() / n_in;
-            let d_rows = upload(&self.stream, chunk)?;
-            let mut d_out = self.stream.alloc_zeros::<f64>((n_rows * groups).max(1)).map_err(driver_err("alloc"))?;
+            let d_rows = room(&self.stream, rows_slot, chunk.len())?;
+            if !chunk.is_empty() {
+                self.stream.memcpy_htod(chunk, &mut d_rows.slice_mut(..chunk.len())).map_err(driver_err("upload"))?;
+            }
+            let d_out = room(&self.stream, scores_slot, out.len())?;
             let (function, rows_per_block) = match &self.by_tree {
                 Some(by_tree) if n_rows < self.by_tree_below => (by_tree, 1),
                 _ => (&self.function, BLOCK_THREADS as usize),
@@ -184,15 +229,17 @@ impl GpuForest {
                 .arg(&d.tree_root)
                 .arg(&d.tree_group)
                 .arg(&d.base_score)
-                .arg(&d_rows)
+                .arg(&*d_rows)
                 .arg(&n)
-                .arg(&mut d_out);
+                .arg(&mut *d_out);
             // SAFETY: the arguments match both kernels' signature in order and type
-            // (kernel.rs), every buffer is as long as the kernel reads for `n` rows, and
-            // the grid covers `n` rows at the kernel's rows per block.
+            // (kernel.rs), the rows' buffer holds `n` rows and the scores' `n` rows of
+            // groups (both may be longer: the kernel reads and writes only `n` rows),
+            // and the grid covers `n` rows at the kernel's rows per block.
             unsafe { launch.launch(config) }.map_err(driver_err("kernel launch"))?;
-            let out = self.stream.clone_dtoh(&d_out).map_err(driver_err("download"))?;
-            scores.extend_from_slice(&out[..n_rows * groups]);
+            if !out.is_empty() {
+                self.stream.memcpy_dtoh(&d_out.slice(..out.len()), out).map_err(driver_err("download"))?;
+            }
         }
         Ok(scores)
     }

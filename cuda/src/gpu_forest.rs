@@ -7,7 +7,7 @@ use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConf
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 use crate::kernel::{BLOCK_THREADS, BY_TREE_KERNEL_NAME, BY_TREE_MAX_TREES, KERNEL_NAME, kernel_source};
-use crate::layout::Forest;
+use crate::layout::{DeviceNode, Forest};
 use crate::{CudaError, Gpu, driver_err};
 
 /// Rows per launch: bounds the device memory one call takes (rows and scores).
@@ -20,12 +20,7 @@ pub const BY_TREE_BELOW: usize = 32_768;
 
 /// The layout's arrays on the device.
 struct DeviceForest {
-    info: CudaSlice<u32>,
-    left: CudaSlice<u32>,
-    right: CudaSlice<u32>,
-    value: CudaSlice<f64>,
-    cat_start: CudaSlice<u32>,
-    cat_len: CudaSlice<u32>,
+    nodes: CudaSlice<DeviceNode>,
     cat_words: CudaSlice<u32>,
     tree_root: CudaSlice<u32>,
     tree_group: CudaSlice<u32>,
@@ -138,12 +133,7 @@ impl GpuForest {
         };
         let stream = context.default_stream();
         let device = DeviceForest {
-            info: upload(&stream, &forest.info)?,
-            left: upload(&stream, &forest.left)?,
-            right: upload(&stream, &forest.right)?,
-            value: upload(&stream, &forest.value)?,
-            cat_start: upload(&stream, &forest.cat_start)?,
-            cat_len: upload(&stream, &forest.cat_len)?,
+            nodes: upload(&stream, &forest.nodes)?,
             cat_words: upload(&stream, &forest.cat_words)?,
             tree_root: upload(&stream, &forest.tree_root)?,
             tree_group: upload(&stream, &forest.tree_group)?,
@@ -219,12 +209,7 @@ impl GpuForest {
             let d = &self.device;
             let mut launch = self.stream.launch_builder(function);
             launch
-                .arg(&d.info)
-                .arg(&d.left)
-                .arg(&d.right)
-                .arg(&d.value)
-                .arg(&d.cat_start)
-                .arg(&d.cat_len)
+                .arg(&d.nodes)
                 .arg(&d.cat_words)
                 .arg(&d.tree_root)
                 .arg(&d.tree_group)

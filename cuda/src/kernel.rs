@@ -40,15 +40,20 @@ const BODY: &str = r#"
 typedef unsigned int u32;
 typedef unsigned long long u64;
 
+/* One node, as fresco_cuda::DeviceNode lays it out: 32 bytes, one aligned sector. */
+typedef struct {
+    u32 info, left, right, cat_start, cat_len, reserved;
+    double value;
+} fresco_node;
+typedef char fresco_node_is_32_bytes[sizeof(fresco_node) == 32 ? 1 : -1];
+
 /* The layout's arrays: read-only, never aliasing the scores (so loads may go through
    the read-only cache). */
 #define FOREST_PARAMS \
-    const u32* FRESCO_RESTRICT info, const u32* FRESCO_RESTRICT left, const u32* FRESCO_RESTRICT right, \
-    const double* FRESCO_RESTRICT value, const u32* FRESCO_RESTRICT cat_start, \
-    const u32* FRESCO_RESTRICT cat_len, const u32* FRESCO_RESTRICT cat_words, \
+    const fresco_node* FRESCO_RESTRICT nodes, const u32* FRESCO_RESTRICT cat_words, \
     const u32* FRESCO_RESTRICT tree_root, const u32* FRESCO_RESTRICT tree_group, \
     const double* FRESCO_RESTRICT base_score
-#define FOREST_ARGS info, left, right, value, cat_start, cat_len, cat_words, tree_root, tree_group, base_score
+#define FOREST_ARGS nodes, cat_words, tree_root, tree_group, base_score
 
 FRESCO_DEVICE int fresco_numeric_left(u32 info, double threshold, double x) {
     u32 missing = (info >> MISSING_SHIFT) & 3u;
@@ -90,16 +95,17 @@ FRESCO_DEVICE double fresco_leaf(FOREST_PARAMS, u32 t, const double* row) {
     (void)tree_group;
     (void)base_score;
     for (;;) {
-        u32 node = info[i];
-        if (node & LEAF) return value[i];
-        double x = row[node & FEATURE_MASK];
+        const fresco_node* node = nodes + i;
+        u32 info = node->info;
+        if (info & LEAF) return node->value;
+        double x = row[info & FEATURE_MASK];
 #if F32_ARITHMETIC
         x = (double)(float)x;
 #endif
-        int go_left = (node & CATEGORICAL)
-            ? fresco_categorical_left(node, cat_words + cat_start[i], cat_len[i], x)
-            : fresco_numeric_left(node, value[i], x);
-        i = go_left ? left[i] : right[i];
+        int go_left = (info & CATEGORICAL)
+            ? fresco_categorical_left(info, cat_words + node->cat_start, node->cat_len, x)
+            : fresco_numeric_left(info, node->value, x);
+        i = go_left ? node->left : node->right;
     }
 }
 

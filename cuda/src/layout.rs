@@ -1,13 +1,10 @@
 //! The device layout of a tree ensemble: flat arrays that a GPU kernel (and its CPU
 //! reference, [`Forest::raw_scores`]) walks, uploaded once.
 //!
-//! Struct of arrays, one entry per node of every tree, trees back to back:
-//!
-//! - `info` (u32): bits 0–19 the feature, then flags: leaf, categorical, `<` (else
-//!   `<=`), the missing type (2 bits), default-left, XGBoost-flavoured categories;
-//! - `left`, `right` (u32): absolute node indices of the children;
-//! - `value` (f64): the threshold of a numeric split, the value of a leaf;
-//! - `cat_start`, `cat_len` (u32): a categorical split's bitset in `cat_words`.
+//! One 32-byte [`DeviceNode`] per node of every tree, trees back to back, so that a
+//! step of the walk reads one aligned 32-byte sector (what a GPU fetches at once)
+//! rather than one from each of several arrays; categorical splits' bitsets in
+//! `cat_words`, and per tree its root node and output group.
 //!
 //! Scores accumulate per row from the base score in tree order, in the ensemble's
 //! precision, exactly as the native evaluator does; averaging and the output
@@ -50,15 +47,39 @@ pub enum LayoutError {
     },
 }
 
+/// One node of the device layout, as the kernel's `fresco_node` declares it (32 bytes).
+///
+/// ```
+/// assert_eq!(std::mem::size_of::<fresco_cuda::DeviceNode>(), 32);
+/// ```
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct DeviceNode {
+    /// Bits 0–19 the feature, then flags: leaf, categorical, `<` (else
+    /// `<=`), the missing type (2 bits), default-left, XGBoost-flavoured
+    /// categories.
+    pub info: u32,
+    /// Absolute index of the left child.
+    pub left: u32,
+    /// Absolute index of the right child.
+    pub right: u32,
+    /// A categorical split's first word in `cat_words`.
+    pub cat_start: u32,
+    /// A categorical split's words.
+    pub cat_len: u32,
+    /// Zero: pads the record to 32 bytes.
+    pub reserved: u32,
+    /// A numeric split's threshold, a leaf's value.
+    pub value: f64,
+}
+
+// SAFETY: plain old data of `#[repr(C)]` fields, laid out as the kernel's `fresco_node`.
+unsafe impl cudarc::driver::DeviceRepr for DeviceNode {}
+
 /// A tree ensemble in the device layout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Forest {
-    pub(crate) info: Vec<u32>,
-    pub(crate) left: Vec<u32>,
-    pub(crate) right: Vec<u32>,
-    pub(crate) value: Vec<f64>,
-    pub(crate) cat_start: Vec<u32>,
-    pub(crate) cat_len: Vec<u32>,
+    pub(crate) nodes: Vec<DeviceNode>,
     pub(crate) cat_words: Vec<u32>,
     pub(crate) tree_root: Vec<u32>,
     pub(crate) tree_group: Vec<u32>,
@@ -75,12 +96,7 @@ pub struct Forest {
 #[derive(Debug, Clone, Copy)]
 #[allow(missing_docs)]
 pub struct Arrays<'a> {
-    pub info: &'a [u32],
-    pub left: &'a [u32],
-    pub right: &'a [u32],
-    pub value: &'a [f64],
-    pub cat_start: &'a [u32],
-    pub cat_len: &'a [u32],
+    pub nodes: &'a [DeviceNode],
     pub cat_words: &'a [u32],
     pub tree_root: &'a [u32],
     pub tree_group: &'a [u32],
@@ -109,12 +125,7 @@ impl Forest {
         let n_nodes = ensemble.n_nodes();
         index("nodes", n_nodes)?;
         let mut f = Forest {
-            info: Vec::with_capacity(n_nodes),
-            left: Vec::with_capacity(n_nodes),
-            right: Vec::with_capacity(n_nodes),
-            value: Vec::with_capacity(n_nodes),
-            cat_start: Vec::with_capacity(n_nodes),
-            cat_len: Vec::with_capacity(n_nodes),
+            nodes: Vec::with_capacity(n_nodes),
             cat_words: Vec::new(),
             tree_root: Vec::with_capacity(ensemble.trees.len()),
             tree_group: Vec::with_capacity(ensemble.trees.len()),
@@ -126,7 +137,7 @@ impl Forest {
             transform: ensemble.transform,
         };
         for tree in &ensemble.trees {
-            let root = index("nodes", f.info.len())?;
+            let root = index("nodes", f.nodes.len())?;
             f.tree_root.push(root);
             f.tree_group.push(index("groups", tree.group)?);
             for node in &tree.nodes {
@@ -142,67 +153,56 @@ impl Forest {
 
     fn push(&mut self, root: u32, node: &Node) -> Result<(), LayoutError> {
         let child = |i: u32| root.checked_add(i).ok_or(LayoutError::TooLarge { what: "nodes", count: usize::MAX });
-        match node {
-            Node::Leaf(v) => {
-                self.info.push(LEAF);
-                self.left.push(0);
-                self.right.push(0);
-                self.value.push(*v);
-                self.cat_start.push(0);
-                self.cat_len.push(0);
-            }
+        let packed = match node {
+            Node::Leaf(v) => DeviceNode { info: LEAF, value: *v, ..DeviceNode::default() },
             Node::Split(split) => {
-                let mut info = split.feature;
+                let mut packed = DeviceNode {
+                    info: split.feature,
+                    left: child(split.left)?,
+                    right: child(split.right)?,
+                    ..DeviceNode::default()
+                };
                 match &split.test {
                     SplitTest::Numeric(s) => {
                         if s.comparison == Comparison::Less {
-                            info |= LESS;
+                            packed.info |= LESS;
                         }
                         let missing = match s.missing {
                             Missing::NanToZero => 0,
                             Missing::ZeroIsMissing => 1,
                             Missing::NanIsMissing => 2,
                         };
-                        info |= missing << MISSING_SHIFT;
+                        packed.info |= missing << MISSING_SHIFT;
                         if s.default_left {
-                            info |= DEFAULT_LEFT;
+                            packed.info |= DEFAULT_LEFT;
                         }
-                        self.value.push(s.threshold);
-                        self.cat_start.push(0);
-                        self.cat_len.push(0);
+                        packed.value = s.threshold;
                     }
                     SplitTest::Categorical(c) => {
-                        info |= CATEGORICAL;
+                        packed.info |= CATEGORICAL;
                         if c.flavor == CategoricalFlavor::XgBoost {
-                            info |= XGBOOST_CATEGORIES;
+                            packed.info |= XGBOOST_CATEGORIES;
                         }
                         if c.default_left {
-                            info |= DEFAULT_LEFT;
+                            packed.info |= DEFAULT_LEFT;
                         }
-                        self.value.push(0.0);
-                        self.cat_start.push(index("category words", self.cat_words.len())?);
-                        self.cat_len.push(index("category words", c.categories.len())?);
+                        packed.cat_start = index("category words", self.cat_words.len())?;
+                        packed.cat_len = index("category words", c.categories.len())?;
                         self.cat_words.extend_from_slice(&c.categories);
                         index("category words", self.cat_words.len())?;
                     }
                 }
-                self.info.push(info);
-                self.left.push(child(split.left)?);
-                self.right.push(child(split.right)?);
+                packed
             }
-        }
+        };
+        self.nodes.push(packed);
         Ok(())
     }
 
     /// The layout's arrays, in the order the kernel takes them.
     pub fn arrays(&self) -> Arrays<'_> {
         Arrays {
-            info: &self.info,
-            left: &self.left,
-            right: &self.right,
-            value: &self.value,
-            cat_start: &self.cat_start,
-            cat_len: &self.cat_len,
+            nodes: &self.nodes,
             cat_words: &self.cat_words,
             tree_root: &self.tree_root,
             tree_group: &self.tree_group,
@@ -227,7 +227,7 @@ impl Forest {
 
     /// Nodes in all trees.
     pub fn n_nodes(&self) -> usize {
-        self.info.len()
+        self.nodes.len()
     }
 
     /// Trees.
@@ -242,7 +242,10 @@ impl Forest {
 
     /// Bytes the layout takes on the device.
     pub fn device_bytes(&self) -> usize {
-        self.info.len() * (4 * 5 + 8) + self.cat_words.len() * 4 + self.tree_root.len() * 8 + self.base_score.len() * 8
+        self.nodes.len() * size_of::<DeviceNode>()
+            + self.cat_words.len() * 4
+            + self.tree_root.len() * 8
+            + self.base_score.len() * 8
     }
 
     /// The CPU reference of the kernel: walks every row over this layout, as the kernel
@@ -271,9 +274,10 @@ impl Forest {
     fn leaf(&self, root: u32, row: &[f64]) -> f64 {
         let mut i = root as usize;
         loop {
-            let info = self.info[i];
+            let node = &self.nodes[i];
+            let info = node.info;
             if info & LEAF != 0 {
-                return self.value[i];
+                return node.value;
             }
             let x = row[(info & ((1 << FEATURE_BITS) - 1)) as usize];
             let x = match self.precision {
@@ -281,18 +285,19 @@ impl Forest {
                 Precision::F32 => f64::from(x as f32),
             };
             let left = if info & CATEGORICAL != 0 {
-                self.categorical_left(i, info, x)
+                self.categorical_left(node, x)
             } else {
-                numeric_left(info, self.value[i], x)
+                numeric_left(info, node.value, x)
             };
-            i = if left { self.left[i] } else { self.right[i] } as usize;
+            i = if left { node.left } else { node.right } as usize;
         }
     }
 
-    fn categorical_left(&self, i: usize, info: u32, x: f64) -> bool {
-        let start = self.cat_start[i] as usize;
-        let words = &self.cat_words[start..start + self.cat_len[i] as usize];
+    fn categorical_left(&self, node: &DeviceNode, x: f64) -> bool {
+        let start = node.cat_start as usize;
+        let words = &self.cat_words[start..start + node.cat_len as usize];
         let contains = |c: u32| words.get((c / 32) as usize).is_some_and(|w| (w >> (c % 32)) & 1 == 1);
+        let info = node.info;
         if info & XGBOOST_CATEGORIES != 0 {
             if x.is_nan() {
                 return info & DEFAULT_LEFT != 0;

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg};
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
-use crate::kernel::{BLOCK_THREADS, BY_TREE_KERNEL_NAME, BY_TREE_MAX_TREES, KERNEL_NAME, kernel_source};
+use crate::kernel::{
+    BLOCK_THREADS, BY_TREE_KERNEL_NAME, BY_TREE_MAX_TREES, KERNEL_NAME, by_row_threads, kernel_source,
+};
 use crate::layout::{DeviceNode, Forest};
 use crate::{CudaError, Gpu, driver_err};
 
@@ -197,14 +199,16 @@ impl GpuForest {
                 self.stream.memcpy_htod(chunk, &mut d_rows.slice_mut(..chunk.len())).map_err(driver_err("upload"))?;
             }
             let d_out = room(&self.stream, scores_slot, out.len())?;
-            let (function, rows_per_block) = match &self.by_tree {
-                Some(by_tree) if n_rows < self.by_tree_below => (by_tree, 1),
-                _ => (&self.function, BLOCK_THREADS as usize),
+            let (function, threads, rows_per_block) = match (&self.by_tree, by_row_threads(self.forest.n_features())) {
+                (Some(by_tree), _) if n_rows < self.by_tree_below => (by_tree, BLOCK_THREADS, 1),
+                // The kernel stages `staged` rows a block (kernel.rs, STAGED_ROWS).
+                (_, staged) if staged > 0 => (&self.function, staged, staged as usize),
+                _ => (&self.function, BLOCK_THREADS, BLOCK_THREADS as usize),
             };
             let blocks = u32::try_from(n_rows.div_ceil(rows_per_block))
                 .map_err(|_| CudaError::Shape { values: rows.len(), features: n_in })?;
             let config =
-                LaunchConfig { grid_dim: (blocks.max(1), 1, 1), block_dim: (BLOCK_THREADS, 1, 1), shared_mem_bytes: 0 };
+                LaunchConfig { grid_dim: (blocks.max(1), 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 };
             let n = n_rows as u64;
             let d = &self.device;
             let mut launch = self.stream.launch_builder(function);

@@ -23,8 +23,32 @@ pub const BY_TREE_KERNEL_NAME: &str = "fresco_score_by_tree";
 /// 32 KiB of the 48 KiB of static shared memory a block may have.
 pub const BY_TREE_MAX_TREES: usize = 4096;
 
-/// Threads per block the kernel is launched with.
+/// Threads per block the kernel is launched with (the walk by row with fewer where its
+/// rows are staged in shared memory: [`by_row_threads`]).
 pub const BLOCK_THREADS: u32 = 256;
+
+/// Static shared memory a block of the walk by row may use for its rows.
+const STAGE_BYTES: usize = 48 * 1024;
+
+/// Rows (and threads) per block of the walk by row for `n_features` features: as many
+/// whole warps as fit [`STAGE_BYTES`] of staged rows, at most [`BLOCK_THREADS`]; 0 when
+/// not one warp's rows fit or there are no features (the rows are then read where they
+/// lie).
+///
+/// ```
+/// assert_eq!(fresco_cuda::by_row_threads(30), 192);
+/// assert_eq!(fresco_cuda::by_row_threads(8), 256);
+/// assert_eq!(fresco_cuda::by_row_threads(1000), 0);
+/// ```
+pub fn by_row_threads(n_features: usize) -> u32 {
+    if n_features == 0 {
+        return 0;
+    }
+    let rows = STAGE_BYTES / (8 * n_features);
+    let warps = (rows / 32).min(BLOCK_THREADS as usize / 32);
+    // At most BLOCK_THREADS (256), so the cast is exact.
+    (warps * 32) as u32
+}
 
 const BODY: &str = r#"
 #ifdef __CUDACC__
@@ -142,7 +166,19 @@ FRESCO_DEVICE void fresco_sum_leaves(const u32* tree_group, const double* base_s
 FRESCO_KERNEL void fresco_score(FOREST_PARAMS, const double* FRESCO_RESTRICT rows, u64 n_rows,
                                 double* FRESCO_RESTRICT out)
 {
-#ifdef __CUDACC__
+#if defined(__CUDACC__) && STAGED_ROWS > 0
+    /* The block's STAGED_ROWS rows are first copied to shared memory, its threads
+       reading consecutive words; the walks then read features there instead of from
+       rows that lie a row's length apart in global memory. */
+    __shared__ double staged[STAGED_ROWS * N_FEATURES];
+    u64 first = (u64)blockIdx.x * STAGED_ROWS;
+    if (first >= n_rows) return;
+    u64 count = n_rows - first < STAGED_ROWS ? n_rows - first : STAGED_ROWS;
+    for (u64 k = threadIdx.x; k < count * N_FEATURES; k += blockDim.x) staged[k] = rows[first * N_FEATURES + k];
+    __syncthreads();
+    if (threadIdx.x >= count) return;
+    fresco_score_row(FOREST_ARGS, staged + threadIdx.x * N_FEATURES, out + (first + threadIdx.x) * N_GROUPS);
+#elif defined(__CUDACC__)
     u64 r = (u64)blockIdx.x * (u64)blockDim.x + (u64)threadIdx.x;
     if (r >= n_rows) return;
     fresco_score_row(FOREST_ARGS, rows + r * N_FEATURES, out + r * N_GROUPS);
@@ -194,7 +230,7 @@ pub fn kernel_source(forest: &Forest) -> String {
     let mut s = String::with_capacity(BODY.len() + 1024);
     // Writing to a String cannot fail.
     let _ = writeln!(s, "// fresco tree-ensemble kernel: {} trees, {} nodes", forest.n_trees(), forest.n_nodes());
-    let defines: [(&str, String); 14] = [
+    let defines: [(&str, String); 15] = [
         ("N_FEATURES", format!("{}ull", forest.n_features())),
         ("N_GROUPS", forest.n_groups().to_string()),
         ("N_TREES", format!("{}u", forest.n_trees())),
@@ -210,6 +246,7 @@ pub fn kernel_source(forest: &Forest) -> String {
         ("ZERO_THRESHOLD", format!("{:e}", eval::ZERO_THRESHOLD)),
         ("XGB_MAX_CATEGORY", format!("{:e}", eval::XGB_MAX_CATEGORY)),
         ("BY_TREE_MAX_TREES", format!("{BY_TREE_MAX_TREES}u")),
+        ("STAGED_ROWS", format!("{}ull", by_row_threads(forest.n_features()))),
     ];
     for (name, value) in defines {
         let _ = writeln!(s, "#define {name} {value}");

@@ -31,7 +31,7 @@ use cudarc::driver::CudaContext;
 
 pub use batcher::{Batcher, BatcherStats};
 pub use gpu_forest::{BY_TREE_BELOW, GpuForest, nvrtc_available};
-pub use kernel::{BLOCK_THREADS, BY_TREE_KERNEL_NAME, BY_TREE_MAX_TREES, KERNEL_NAME, kernel_source};
+pub use kernel::{BLOCK_THREADS, BY_TREE_KERNEL_NAME, BY_TREE_MAX_TREES, KERNEL_NAME, by_row_threads, kernel_source};
 pub use layout::{Arrays, DeviceNode, Forest, LayoutError};
 
 /// What can go wrong reaching the GPU.

@@ -31,7 +31,7 @@ pub const BLOCK_THREADS: u32 = 256;
 const STAGE_BYTES: usize = 48 * 1024;
 
 /// Rows (and threads) per block of the walk by row for `n_features` features: as many
-/// whole warps as fit [`STAGE_BYTES`] of staged rows, at most [`BLOCK_THREADS`]; 0 when
+/// whole warps as fit 48 KiB of staged rows, at most [`BLOCK_THREADS`]; 0 when
 /// not one warp's rows fit or there are no features (the rows are then read where they
 /// lie).
 ///

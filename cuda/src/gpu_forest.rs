@@ -31,8 +31,8 @@ struct DeviceForest {
 
 /// Device buffers kept from one call to the next, so that a call does not allocate,
 /// zero and free its rows' and scores' buffers (driver calls that a small batch's
-/// launch would otherwise wait behind). They grow to the
-/// largest launch seen (at most [`LAUNCH_ROWS`] rows) and are freed with the forest.
+/// launch would otherwise wait behind). They grow to the largest launch seen (at most
+/// [`LAUNCH_ROWS`] rows) and are freed with the forest.
 #[derive(Default)]
 struct Scratch {
     rows: Option<CudaSlice<f64>>,

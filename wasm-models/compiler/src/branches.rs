@@ -166,7 +166,11 @@ pub fn chunk_function(
         })
         .collect();
     let cx = Context { e: ensemble, ranks, rank_locals };
-    let mut f = Function::new([(1, ValType::F64), (2 + n_rank_locals, ValType::I32)]);
+    // The running sum's locals follow the rank locals.
+    let sum = W + n_rank_locals + 1;
+    let sum32 = sum + 1;
+    let mut f =
+        Function::new([(1, ValType::F64), (2 + n_rank_locals, ValType::I32), (1, ValType::F64), (1, ValType::F32)]);
     let mut s = f.instructions();
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     s.local_get(ROWS).i32_eqz().br_if(1);
@@ -175,21 +179,28 @@ pub fn chunk_function(
             s.local_get(RANKS).i32_load(mem(RANK_BYTES * feature as u32, 2)).local_set(*l);
         }
     }
-    s.local_get(SCORE).local_get(SCORE).f64_load(mem(0, 3));
+    s.local_get(SCORE).f64_load(mem(0, 3));
     if ensemble.precision == Precision::F32 {
-        s.f32_demote_f64();
+        s.f32_demote_f64().local_tee(sum32);
     }
+    // The running sum is written back after every tree. The add is pure, so without a
+    // use there Cranelift computes it where the sum is first needed, at the row's final
+    // store: every tree's leaf then stays live to the end of the row (spilled to the
+    // stack, reloaded, and added in one chain after the last tree). The store pins each
+    // add behind its own tree, where it overlaps the next tree's compares, and the sum
+    // keeps to one register. The slot's final bytes are the last store's, as before.
     for &t in &chunk.trees {
         tree(&mut s, &cx, &ensemble.trees[t], data);
         match ensemble.precision {
-            Precision::F64 => s.f64_add(),
-            Precision::F32 => s.f32_add(),
+            Precision::F64 => s.f64_add().local_tee(sum).local_get(SCORE).local_get(sum).f64_store(mem(0, 3)),
+            Precision::F32 => s.f32_add().local_tee(sum32).local_get(SCORE).local_get(sum32).f32_store(mem(0, 2)),
         };
     }
+    s.drop();
     if ensemble.precision == Precision::F32 {
-        s.f64_promote_f32();
+        // The f32 stores above wrote the slot's low half: the f64 sum goes last.
+        s.local_get(SCORE).local_get(sum32).f64_promote_f32().f64_store(mem(0, 3));
     }
-    s.f64_store(mem(0, 3));
     for (local, stride) in [(0, strides.input), (SCORE, strides.score), (RANKS, strides.ranks)] {
         s.local_get(local).i32_const(stride as i32).i32_add().local_set(local);
     }

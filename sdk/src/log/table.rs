@@ -1,6 +1,7 @@
 //! Log records as Arrow columns, and Parquet files published atomically.
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use parquet::basic::Compression;
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
-use super::{LogError, LogSchema, OutcomeRecord, PredictionRecord, TreatmentRecord};
+use super::{LogError, LogSchema, OutcomeRecord, PredictionBatch, TreatmentRecord};
 
 /// Rows per Parquet row group (and per Arrow batch while writing).
 const ROW_GROUP_ROWS: usize = 65_536;
@@ -106,13 +107,12 @@ impl ValueColumn {
         }
     }
 
-    /// Appends a value as scored (NaN is missing: a null).
-    fn push(&mut self, v: f64) {
-        let present = !v.is_nan();
+    /// Appends the values as scored (NaN is missing: a null).
+    fn extend(&mut self, values: impl Iterator<Item = f64>) {
         match self {
-            ValueColumn::F64(b) => b.append_option(present.then_some(v)),
-            ValueColumn::I64(b) => b.append_option(present.then_some(v as i64)),
-            ValueColumn::Bool(b) => b.append_option(present.then_some(v != 0.0)),
+            ValueColumn::F64(b) => values.for_each(|v| b.append_option((!v.is_nan()).then_some(v))),
+            ValueColumn::I64(b) => values.for_each(|v| b.append_option((!v.is_nan()).then_some(v as i64))),
+            ValueColumn::Bool(b) => values.for_each(|v| b.append_option((!v.is_nan()).then_some(v != 0.0))),
         }
     }
 
@@ -159,25 +159,34 @@ impl OpenColumns {
         }
     }
 
-    fn push(&mut self, schema: &LogSchema, r: &PredictionRecord) {
-        self.rows += 1;
-        self.prediction_id.append_value(&r.prediction_id);
-        self.ts.append_value(r.ts.as_micros());
-        self.model_version.append_value(&r.model_version);
-        for (column, name) in self.entities.iter_mut().zip(&schema.entities) {
-            column.append_option(r.entities.iter().find(|(n, _)| n == name).map(|(_, k)| k.as_str()));
+    /// Appends `rows` of `batch`, column by column.
+    fn extend(&mut self, batch: &PredictionBatch, rows: Range<usize>) {
+        let c = batch.columns();
+        self.rows += rows.len();
+        let texts = |builder: &mut StringBuilder, texts: &super::batch::Texts| {
+            rows.clone().for_each(|r| builder.append_option(texts.get(r)));
+        };
+        texts(&mut self.prediction_id, &c.prediction_id);
+        self.ts.append_slice(&c.ts[rows.clone()]);
+        texts(&mut self.model_version, &c.model_version);
+        for (builder, keys) in self.entities.iter_mut().zip(&c.entities) {
+            texts(builder, keys);
         }
-        // A record shorter than its schema has the rest missing.
-        for (columns, values) in [(&mut self.inputs, &r.inputs), (&mut self.outputs, &r.outputs)] {
-            for (column, v) in columns.iter_mut().zip(values.iter().copied().chain(std::iter::repeat(f64::NAN))) {
-                column.push(v);
+        // Values are stored row after row: each column takes every n-th.
+        for (columns, values) in [(&mut self.inputs, &c.inputs), (&mut self.outputs, &c.outputs)] {
+            let width = columns.len();
+            let Some(block) = values.get(rows.start * width..rows.end * width) else { continue };
+            for (j, column) in columns.iter_mut().enumerate() {
+                column.extend(block.iter().skip(j).step_by(width).copied());
             }
         }
-        self.holdout.append_option(r.holdout.as_deref());
-        self.in_holdout.append_value(r.in_holdout);
-        self.eligible.append_value(r.eligible);
-        self.flag_variant.append_option(r.flag_variant.as_deref());
-        self.latency_us.append_value(i64::try_from(r.latency_us).unwrap_or(i64::MAX));
+        texts(&mut self.holdout, &c.holdout);
+        self.in_holdout.append_slice(&c.in_holdout[rows.clone()]);
+        self.eligible.append_slice(&c.eligible[rows.clone()]);
+        texts(&mut self.flag_variant, &c.flag_variant);
+        for &latency in &c.latency_us[rows.clone()] {
+            self.latency_us.append_value(i64::try_from(latency).unwrap_or(i64::MAX));
+        }
     }
 
     /// The columns in [`prediction_schema`] order; the builders start over empty.
@@ -225,10 +234,16 @@ impl PredictionColumns {
         &self.schema
     }
 
-    pub(crate) fn push(&mut self, record: &PredictionRecord) {
-        self.open.push(&self.schema, record);
-        if self.open.rows >= ROW_GROUP_ROWS {
-            self.sealed.push(self.open.finish());
+    /// Appends `rows` of `batch` (a batch of this schema).
+    pub(crate) fn extend(&mut self, batch: &PredictionBatch, rows: Range<usize>) {
+        let mut start = rows.start;
+        while start < rows.end {
+            let end = rows.end.min(start + (ROW_GROUP_ROWS - self.open.rows));
+            self.open.extend(batch, start..end);
+            if self.open.rows >= ROW_GROUP_ROWS {
+                self.sealed.push(self.open.finish());
+            }
+            start = end;
         }
     }
 
@@ -446,7 +461,7 @@ mod tests {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     use super::*;
-    use crate::Timestamp;
+    use crate::{PredictionRecord, Timestamp};
 
     fn columns(rows: usize) -> PredictionColumns {
         let schema = Arc::new(LogSchema {
@@ -456,9 +471,8 @@ mod tests {
             inputs: vec![("distance_km".into(), InputType::F64), ("orders".into(), InputType::I64)],
             outputs: vec!["q50".into()],
         });
-        let mut columns = PredictionColumns::new(schema);
-        for i in 0..rows {
-            columns.push(&PredictionRecord {
+        let records: Vec<_> = (0..rows)
+            .map(|i| PredictionRecord {
                 prediction_id: format!("p-{i}"),
                 ts: Timestamp::from_micros(1_764_201_600_000_000 + i as i64),
                 model: "eta".into(),
@@ -472,7 +486,13 @@ mod tests {
                 eligible: true,
                 flag_variant: (i % 2 == 0).then(|| "b".into()),
                 latency_us: 20,
-            });
+            })
+            .collect();
+        let mut columns = PredictionColumns::new(schema.clone());
+        // In uneven batches, so that row groups are cut inside one.
+        for chunk in records.chunks(999) {
+            let batch = PredictionBatch::from_records(schema.clone(), chunk).unwrap();
+            columns.extend(&batch, 0..batch.len());
         }
         columns
     }
@@ -493,6 +513,11 @@ mod tests {
         let file = File::open(dir.path().join("t3.parquet")).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
         assert_eq!(reader.metadata().num_row_groups(), 2);
+        assert_eq!(
+            reader.metadata().row_group(0).num_rows(),
+            ROW_GROUP_ROWS as i64,
+            "a batch is cut at the row group's end"
+        );
         let batches: Vec<RecordBatch> =
             reader.with_batch_size(ROW_GROUP_ROWS).build().unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), rows);

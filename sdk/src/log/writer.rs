@@ -24,7 +24,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySen
 pub use super::spool::SpoolDurability;
 use super::spool::{self, Frame, Spool, io};
 use super::{
-    LogError, LogSchema, OutcomeRecord, PredictionRecord, PredictionSink, TreatmentRecord, check_model_name, table,
+    LogError, LogSchema, OutcomeRecord, PredictionBatch, PredictionRecord, PredictionSink, TreatmentRecord,
+    check_model_name, table,
 };
 use crate::sync::lock;
 use crate::time;
@@ -201,9 +202,8 @@ impl Counters {
 enum Item {
     Predictions {
         segment: u64,
-        schema: Arc<LogSchema>,
         fingerprint: u64,
-        records: Vec<PredictionRecord>,
+        batch: Box<PredictionBatch>,
     },
     Outcomes {
         segment: u64,
@@ -510,14 +510,18 @@ fn closed(reason: &str) -> LogError {
 
 impl PredictionSink for PredictionLog {
     fn append(&self, schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
-        if records.is_empty() {
+        self.append_batch(PredictionBatch::from_records(schema.clone(), &records)?)
+    }
+
+    fn append_batch(&self, batch: PredictionBatch) -> Result<(), LogError> {
+        if batch.is_empty() {
             return Ok(());
         }
-        let n = records.len() as u64;
-        let fingerprint = self.fingerprints.of(schema);
-        let segment = self.spool.append_predictions(schema, fingerprint, &records)?;
+        let n = batch.len() as u64;
+        let fingerprint = self.fingerprints.of(batch.schema());
+        let segment = self.spool.append_batch(&batch, fingerprint)?;
         self.stats.predictions.fetch_add(n, Ordering::Relaxed);
-        self.enqueue(segment, n, Item::Predictions { segment, schema: schema.clone(), fingerprint, records })
+        self.enqueue(segment, n, Item::Predictions { segment, fingerprint, batch: Box::new(batch) })
     }
 
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
@@ -552,16 +556,25 @@ fn replay_segment(path: &Path, stats: &Counters) -> Result<SegmentBuffers, LogEr
     let mut buffers = SegmentBuffers::default();
     let mut schemas = HashMap::new();
     for frame in spool::read_segment(path)? {
+        let declared = |fingerprint: u64| {
+            schemas.get(&fingerprint).cloned().ok_or_else(|| LogError::Encoding {
+                reason: format!("{}: records of an undeclared schema", path.display()),
+            })
+        };
         match frame {
             Frame::Schema(schema) => {
                 schemas.insert(schema.fingerprint(), Arc::new(schema));
             }
             Frame::Predictions { schema: fingerprint, records } => {
-                let schema = schemas.get(&fingerprint).cloned().ok_or_else(|| LogError::Encoding {
-                    reason: format!("{}: records of an undeclared schema", path.display()),
-                })?;
-                stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
-                buffers.add_predictions(schema, fingerprint, &records);
+                let batch = PredictionBatch::from_records(declared(fingerprint)?, &records)?;
+                stats.replayed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                buffers.add_predictions(fingerprint, &batch);
+            }
+            Frame::Batch { schema: fingerprint, columns } => {
+                let batch = PredictionBatch::from_columns(declared(fingerprint)?, *columns)
+                    .map_err(|e| LogError::Encoding { reason: format!("{}: {e}", path.display()) })?;
+                stats.replayed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                buffers.add_predictions(fingerprint, &batch);
             }
             Frame::Outcomes { model, records } => {
                 stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -693,21 +706,23 @@ struct SegmentBuffers {
 }
 
 impl SegmentBuffers {
-    fn add_predictions(&mut self, schema: Arc<LogSchema>, fingerprint: u64, records: &[PredictionRecord]) {
-        self.received += records.len() as u64;
+    fn add_predictions(&mut self, fingerprint: u64, batch: &PredictionBatch) {
+        self.received += batch.len() as u64;
         // A batch is almost always one day: look its partition up once per run of a day.
-        let mut rest = records;
-        while let Some(first) = rest.first() {
-            let day = time::utc_day(first.ts);
-            let run = rest.iter().position(|r| time::utc_day(r.ts) != day).unwrap_or(rest.len());
+        let ts = &batch.columns().ts;
+        let mut start = 0;
+        while let Some(&first) = ts.get(start) {
+            let day = time::utc_day(crate::Timestamp::from_micros(first));
+            let end = ts[start..]
+                .iter()
+                .position(|&t| time::utc_day(crate::Timestamp::from_micros(t)) != day)
+                .map_or(ts.len(), |n| start + n);
             let columns = self
                 .predictions
                 .entry((fingerprint, day))
-                .or_insert_with(|| table::PredictionColumns::new(schema.clone()));
-            for record in &rest[..run] {
-                columns.push(record);
-            }
-            rest = &rest[run..];
+                .or_insert_with(|| table::PredictionColumns::new(batch.schema().clone()));
+            columns.extend(batch, start..end);
+            start = end;
         }
     }
 
@@ -859,8 +874,8 @@ impl Writer {
 
     fn take(&mut self, item: Item) {
         match item {
-            Item::Predictions { segment, schema, fingerprint, records } => {
-                self.segments.entry(segment).or_default().add_predictions(schema, fingerprint, &records);
+            Item::Predictions { segment, fingerprint, batch } => {
+                self.segments.entry(segment).or_default().add_predictions(fingerprint, &batch);
             }
             Item::Outcomes { segment, model, records } => {
                 self.segments.entry(segment).or_default().add_outcomes(model, records);

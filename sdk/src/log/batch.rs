@@ -45,7 +45,7 @@ pub struct PredictionRow<'a> {
     pub latency_us: u64,
 }
 
-/// A column of optional strings: one text, cut at `ends`.
+/// Optional strings: one text, cut at `ends`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Texts {
     /// Where each value ends in `text`.
@@ -57,20 +57,22 @@ pub(crate) struct Texts {
 }
 
 impl Texts {
-    fn with_capacity(rows: usize, bytes: usize) -> Self {
-        Texts { ends: Vec::with_capacity(rows), text: String::with_capacity(bytes), missing: Vec::new() }
+    fn with_capacity(values: usize, bytes: usize) -> Self {
+        Texts { ends: Vec::with_capacity(values), text: String::with_capacity(bytes), missing: Vec::new() }
     }
 
     fn len(&self) -> usize {
         self.ends.len()
     }
 
-    fn push(&mut self, value: Option<&str>, column: &str) -> Result<(), LogError> {
+    fn push(&mut self, value: Option<&str>) -> Result<(), LogError> {
         let value_or_empty = value.unwrap_or_default();
-        let end =
-            self.text.len().checked_add(value_or_empty.len()).and_then(|end| u32::try_from(end).ok()).ok_or_else(
-                || LogError::Encoding { reason: format!("column `{column}` of a batch exceeds 4 GiB of text") },
-            )?;
+        let end = self
+            .text
+            .len()
+            .checked_add(value_or_empty.len())
+            .and_then(|end| u32::try_from(end).ok())
+            .ok_or_else(|| LogError::Encoding { reason: "a batch exceeds 4 GiB of text".into() })?;
         match value {
             None => {
                 // The first missing value: every earlier one was present.
@@ -85,55 +87,85 @@ impl Texts {
         Ok(())
     }
 
-    /// Value `row`, `None` if missing (or out of range).
-    pub(crate) fn get(&self, row: usize) -> Option<&str> {
-        if self.missing.get(row).copied().unwrap_or(false) {
+    /// Cuts back to the first `values` values.
+    fn truncate(&mut self, values: usize) {
+        let end = values.checked_sub(1).and_then(|v| self.ends.get(v)).map_or(0, |&e| e as usize);
+        self.ends.truncate(values);
+        self.text.truncate(end);
+        self.missing.truncate(values);
+    }
+
+    /// Value `i`, `None` if missing (or out of range).
+    fn get(&self, i: usize) -> Option<&str> {
+        if self.missing.get(i).copied().unwrap_or(false) {
             return None;
         }
-        let start = match row.checked_sub(1) {
+        let start = match i.checked_sub(1) {
             Some(before) => *self.ends.get(before)? as usize,
             None => 0,
         };
-        self.text.get(start..*self.ends.get(row)? as usize)
+        self.text.get(start..*self.ends.get(i)? as usize)
     }
 
-    /// Checks what a decoder cannot: `rows` values, each cut on a character boundary.
-    fn check(&self, rows: usize, column: &str) -> Result<(), String> {
-        if self.ends.len() != rows || !(self.missing.is_empty() || self.missing.len() == rows) {
-            return Err(format!("column `{column}` has {} values for {rows} rows", self.ends.len()));
+    /// Checks what a decoder cannot: `values` values, each cut on a character boundary.
+    fn check(&self, values: usize) -> Result<(), String> {
+        if self.ends.len() != values || !(self.missing.is_empty() || self.missing.len() == values) {
+            return Err(format!("{} text values where {values} were expected", self.ends.len()));
         }
         let mut start = 0;
         for &end in &self.ends {
             let end = end as usize;
             if end < start || !self.text.is_char_boundary(end) {
-                return Err(format!("column `{column}` has a value that ends at byte {end}, not a value's end"));
+                return Err(format!("a text value ends at byte {end}, not a value's end"));
             }
             start = end;
         }
         if start != self.text.len() {
-            return Err(format!("column `{column}` has {} bytes after its last value", self.text.len() - start));
+            return Err(format!("{} bytes of text after the last value", self.text.len() - start));
         }
         Ok(())
     }
 }
 
-/// The columns of a batch, as the spool stores them (postcard).
+/// Which of a row's text cells is which: these four, then one per entity of the schema.
+pub(crate) mod cell {
+    pub(crate) const PREDICTION_ID: usize = 0;
+    pub(crate) const MODEL_VERSION: usize = 1;
+    pub(crate) const HOLDOUT: usize = 2;
+    pub(crate) const FLAG_VARIANT: usize = 3;
+    /// The first entity's.
+    pub(crate) const ENTITIES: usize = 4;
+}
+
+/// Bits of [`BatchColumns::flags`].
+const IN_HOLDOUT: u8 = 1;
+const ELIGIBLE: u8 = 2;
+
+/// The rows of a batch, as the spool stores them (postcard). A handful of vectors
+/// whatever the schema, so that a one-row batch costs a handful of allocations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct BatchColumns {
-    pub(crate) prediction_id: Texts,
-    pub(crate) ts: Vec<i64>,
-    pub(crate) model_version: Texts,
-    /// One column per entity of the schema.
-    pub(crate) entities: Vec<Texts>,
-    /// Row after row, as many a row as the schema has inputs.
-    pub(crate) inputs: Vec<f64>,
-    /// Row after row, as many a row as the schema has outputs.
-    pub(crate) outputs: Vec<f64>,
-    pub(crate) holdout: Texts,
-    pub(crate) in_holdout: Vec<bool>,
-    pub(crate) eligible: Vec<bool>,
-    pub(crate) flag_variant: Texts,
-    pub(crate) latency_us: Vec<u64>,
+    /// Each row's text cells (see [`cell`]), row after row.
+    texts: Texts,
+    ts: Vec<i64>,
+    /// Each row's inputs, then its outputs, row after row.
+    values: Vec<f64>,
+    /// Each row's `in_holdout` and `eligible` bits.
+    flags: Vec<u8>,
+    latency_us: Vec<u64>,
+}
+
+impl BatchColumns {
+    /// Bytes its encoding takes at most, about (for the encoder's first allocation).
+    pub(crate) fn encoded_len_hint(&self) -> usize {
+        let rows = self.ts.len();
+        self.texts.text.len()
+            + 5 * self.texts.ends.len()
+            + self.texts.missing.len()
+            + 8 * self.values.len()
+            + 21 * rows
+            + 32
+    }
 }
 
 /// Prediction rows of one schema, column by column: what `predict` hands a
@@ -190,18 +222,15 @@ impl PredictionBatch {
 
     /// An empty batch with room for `rows` rows.
     pub fn with_capacity(schema: Arc<LogSchema>, rows: usize) -> Self {
+        let cells = rows.saturating_mul(cell::ENTITIES + schema.entities.len());
+        // A UUID in text is 36 bytes; entity keys and the rest, a guess.
+        let bytes = rows.saturating_mul(36 + schema.version.len() + 16 * schema.entities.len());
+        let width = schema.inputs.len() + schema.outputs.len();
         let columns = BatchColumns {
-            // UUIDs in text are 36 bytes.
-            prediction_id: Texts::with_capacity(rows, rows.saturating_mul(36)),
+            texts: Texts::with_capacity(cells, bytes),
             ts: Vec::with_capacity(rows),
-            model_version: Texts::with_capacity(rows, rows.saturating_mul(schema.version.len())),
-            entities: schema.entities.iter().map(|_| Texts::with_capacity(rows, 0)).collect(),
-            inputs: Vec::with_capacity(rows.saturating_mul(schema.inputs.len())),
-            outputs: Vec::with_capacity(rows.saturating_mul(schema.outputs.len())),
-            holdout: Texts::with_capacity(rows, 0),
-            in_holdout: Vec::with_capacity(rows),
-            eligible: Vec::with_capacity(rows),
-            flag_variant: Texts::with_capacity(rows, 0),
+            values: Vec::with_capacity(rows.saturating_mul(width)),
+            flags: Vec::with_capacity(rows),
             latency_us: Vec::with_capacity(rows),
         };
         PredictionBatch { schema, columns }
@@ -222,6 +251,11 @@ impl PredictionBatch {
         self.len() == 0
     }
 
+    /// Text cells a row has.
+    fn cells(&self) -> usize {
+        cell::ENTITIES + self.schema.entities.len()
+    }
+
     /// Appends a row. A row with more inputs or outputs than the schema has columns is
     /// refused ([`LogError::Schema`]), and the batch is left as it was.
     pub fn push(&mut self, row: PredictionRow<'_>) -> Result<(), LogError> {
@@ -237,48 +271,57 @@ impl PredictionBatch {
                 ),
             });
         }
-        // Only the text columns can fail (past 4 GiB): push them first, then undo on error.
+        // Only the texts can fail (past 4 GiB): push them first, then undo on error.
         let c = &mut self.columns;
-        let rows = c.ts.len();
+        let before = c.texts.len();
         let pushed = (|| {
-            c.prediction_id.push(Some(row.prediction_id), "prediction_id")?;
-            c.model_version.push(Some(row.model_version), "model_version")?;
-            for (column, name) in c.entities.iter_mut().zip(&schema.entities) {
-                let key = row.entities.iter().find(|(n, _)| n == name).map(|(_, k)| k.as_str());
-                column.push(key, name)?;
+            c.texts.push(Some(row.prediction_id))?;
+            c.texts.push(Some(row.model_version))?;
+            c.texts.push(row.holdout)?;
+            c.texts.push(row.flag_variant)?;
+            for name in &schema.entities {
+                c.texts.push(row.entities.iter().find(|(n, _)| n == name).map(|(_, k)| k.as_str()))?;
             }
-            c.holdout.push(row.holdout, "holdout")?;
-            c.flag_variant.push(row.flag_variant, "flag_variant")
+            Ok(())
         })();
         if let Err(e) = pushed {
-            self.truncate_texts(rows);
+            c.texts.truncate(before);
             return Err(e);
         }
         c.ts.push(row.ts.as_micros());
-        c.inputs.extend_from_slice(row.inputs);
-        c.inputs.resize(c.inputs.len() + (n_in - row.inputs.len()), f64::NAN);
-        c.outputs.extend_from_slice(row.outputs);
-        c.outputs.resize(c.outputs.len() + (n_out - row.outputs.len()), f64::NAN);
-        c.in_holdout.push(row.in_holdout);
-        c.eligible.push(row.eligible);
+        c.values.extend_from_slice(row.inputs);
+        c.values.resize(c.values.len() + (n_in - row.inputs.len()), f64::NAN);
+        c.values.extend_from_slice(row.outputs);
+        c.values.resize(c.values.len() + (n_out - row.outputs.len()), f64::NAN);
+        c.flags.push(if row.in_holdout { IN_HOLDOUT } else { 0 } | if row.eligible { ELIGIBLE } else { 0 });
         c.latency_us.push(row.latency_us);
         Ok(())
     }
 
-    /// Cuts every text column back to `rows` values (a failed push).
-    fn truncate_texts(&mut self, rows: usize) {
-        let c = &mut self.columns;
-        for texts in [&mut c.prediction_id, &mut c.model_version, &mut c.holdout, &mut c.flag_variant]
-            .into_iter()
-            .chain(c.entities.iter_mut())
-        {
-            if texts.len() > rows {
-                let end = rows.checked_sub(1).and_then(|r| texts.ends.get(r)).map_or(0, |&e| e as usize);
-                texts.ends.truncate(rows);
-                texts.text.truncate(end);
-                texts.missing.truncate(rows);
-            }
-        }
+    /// Text cell `cell` (see [`cell`]) of row `row`; `None` if missing.
+    pub(crate) fn text(&self, row: usize, cell: usize) -> Option<&str> {
+        self.columns.texts.get(row.checked_mul(self.cells())?.checked_add(cell)?)
+    }
+
+    /// The rows' times, in microseconds.
+    pub(crate) fn ts(&self) -> &[i64] {
+        &self.columns.ts
+    }
+
+    /// Each row's inputs then outputs, row after row.
+    pub(crate) fn values(&self) -> &[f64] {
+        &self.columns.values
+    }
+
+    /// Whether row `row`'s entity is in the holdout, and whether it may be treated.
+    pub(crate) fn holdout_flags(&self, row: usize) -> (bool, bool) {
+        let flags = self.columns.flags.get(row).copied().unwrap_or(0);
+        (flags & IN_HOLDOUT != 0, flags & ELIGIBLE != 0)
+    }
+
+    /// The rows' latencies, in microseconds.
+    pub(crate) fn latencies(&self) -> &[u64] {
+        &self.columns.latency_us
     }
 
     /// A batch of `records`, all of `schema` (their `model` is the schema's).
@@ -304,35 +347,37 @@ impl PredictionBatch {
 
     /// The rows as records (entity keys in the schema's order, missing ones left out).
     pub fn to_records(&self) -> Vec<PredictionRecord> {
-        let c = &self.columns;
-        let (n_in, n_out) = (self.schema.inputs.len(), self.schema.outputs.len());
+        let n_in = self.schema.inputs.len();
+        let width = n_in + self.schema.outputs.len();
+        let owned = |row, cell| self.text(row, cell).map(str::to_owned);
         (0..self.len())
-            .map(|r| PredictionRecord {
-                prediction_id: c.prediction_id.get(r).unwrap_or_default().to_owned(),
-                ts: Timestamp::from_micros(c.ts[r]),
-                model: self.schema.model.clone(),
-                model_version: c.model_version.get(r).unwrap_or_default().to_owned(),
-                entities: self
-                    .schema
-                    .entities
-                    .iter()
-                    .zip(&c.entities)
-                    .filter_map(|(name, keys)| Some((name.clone(), keys.get(r)?.to_owned())))
-                    .collect(),
-                inputs: c.inputs[r * n_in..(r + 1) * n_in].to_vec(),
-                outputs: c.outputs[r * n_out..(r + 1) * n_out].to_vec(),
-                holdout: c.holdout.get(r).map(str::to_owned),
-                in_holdout: c.in_holdout[r],
-                eligible: c.eligible[r],
-                flag_variant: c.flag_variant.get(r).map(str::to_owned),
-                latency_us: c.latency_us[r],
+            .map(|r| {
+                let values = self.columns.values.get(r * width..(r + 1) * width).unwrap_or_default();
+                let (in_holdout, eligible) = self.holdout_flags(r);
+                PredictionRecord {
+                    prediction_id: owned(r, cell::PREDICTION_ID).unwrap_or_default(),
+                    ts: Timestamp::from_micros(self.columns.ts[r]),
+                    model: self.schema.model.clone(),
+                    model_version: owned(r, cell::MODEL_VERSION).unwrap_or_default(),
+                    entities: (self.schema.entities.iter().enumerate())
+                        .filter_map(|(e, name)| Some((name.clone(), owned(r, cell::ENTITIES + e)?)))
+                        .collect(),
+                    inputs: values.get(..n_in).unwrap_or_default().to_vec(),
+                    outputs: values.get(n_in..).unwrap_or_default().to_vec(),
+                    holdout: owned(r, cell::HOLDOUT),
+                    in_holdout,
+                    eligible,
+                    flag_variant: owned(r, cell::FLAG_VARIANT),
+                    latency_us: self.columns.latency_us[r],
+                }
             })
             .collect()
     }
 
     /// Encodes the rows (postcard; the schema is not included).
     pub fn encode(&self) -> Result<Vec<u8>, LogError> {
-        postcard::to_allocvec(&self.columns).map_err(|e| LogError::Encoding { reason: e.to_string() })
+        let buffer = Vec::with_capacity(self.columns.encoded_len_hint());
+        postcard::to_extend(&self.columns, buffer).map_err(|e| LogError::Encoding { reason: e.to_string() })
     }
 
     /// Decodes rows written by [`encode`](Self::encode) for `schema`, checking that
@@ -346,38 +391,28 @@ impl PredictionBatch {
     pub(crate) fn from_columns(schema: Arc<LogSchema>, columns: BatchColumns) -> Result<Self, LogError> {
         let c = &columns;
         let rows = c.ts.len();
+        let cells = cell::ENTITIES + schema.entities.len();
+        let width = schema.inputs.len() + schema.outputs.len();
         let checked = (|| {
-            for (texts, name) in [
-                (&c.prediction_id, "prediction_id"),
-                (&c.model_version, "model_version"),
-                (&c.holdout, "holdout"),
-                (&c.flag_variant, "flag_variant"),
-            ] {
-                texts.check(rows, name)?;
-            }
-            if c.prediction_id.missing.contains(&true) || c.model_version.missing.contains(&true) {
+            c.texts.check(rows.checked_mul(cells).ok_or("too many rows")?)?;
+            let required = [cell::PREDICTION_ID, cell::MODEL_VERSION];
+            if c.texts.missing.iter().enumerate().any(|(i, &missing)| missing && required.contains(&(i % cells))) {
                 return Err("a prediction id or model version is missing".into());
             }
-            if c.entities.len() != schema.entities.len() {
-                return Err(format!("{} entity columns, the schema has {}", c.entities.len(), schema.entities.len()));
-            }
-            for (texts, name) in c.entities.iter().zip(&schema.entities) {
-                texts.check(rows, name)?;
-            }
-            let width = |values: &[f64], n: usize| rows.checked_mul(n) == Some(values.len());
-            if !width(&c.inputs, schema.inputs.len()) || !width(&c.outputs, schema.outputs.len()) {
+            if rows.checked_mul(width) != Some(c.values.len()) {
                 return Err(format!(
-                    "{} input and {} output values for {rows} rows of {} inputs and {} outputs",
-                    c.inputs.len(),
-                    c.outputs.len(),
+                    "{} values for {rows} rows of {} inputs and {} outputs",
+                    c.values.len(),
                     schema.inputs.len(),
                     schema.outputs.len()
                 ));
             }
-            if [c.in_holdout.len(), c.eligible.len(), c.latency_us.len()] != [rows; 3] {
-                return Err(format!("a flag or latency column does not have {rows} values"));
+            if [c.flags.len(), c.latency_us.len()] != [rows; 2]
+                || c.flags.iter().any(|f| f & !(IN_HOLDOUT | ELIGIBLE) != 0)
+            {
+                return Err(format!("the flags or latencies are not {rows} valid values"));
             }
-            Ok(())
+            Ok::<_, String>(())
         })();
         match checked {
             Ok(()) => Ok(PredictionBatch { schema, columns }),
@@ -385,7 +420,7 @@ impl PredictionBatch {
         }
     }
 
-    /// The columns, for the spool and the writer.
+    /// The columns, for the spool.
     pub(crate) fn columns(&self) -> &BatchColumns {
         &self.columns
     }
@@ -513,6 +548,6 @@ mod tests {
         batch.push(row(&[1.0, 2.0])).unwrap();
         let narrower = Arc::new(LogSchema { inputs: vec![("a".into(), InputType::F64)], ..(*schema()).clone() });
         let err = PredictionBatch::decode(narrower, &batch.encode().unwrap()).unwrap_err();
-        assert!(err.to_string().contains("2 input and 1 output values for 1 rows of 1 inputs and 1 outputs"), "{err}");
+        assert!(err.to_string().contains("3 values for 1 rows of 1 inputs and 1 outputs"), "{err}");
     }
 }

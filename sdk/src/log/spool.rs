@@ -191,7 +191,8 @@ impl Spool {
     /// Appends a batch of prediction rows whose schema has `fingerprint`; returns the
     /// segment they went to.
     pub(crate) fn append_batch(&self, batch: &PredictionBatch, fingerprint: u64) -> Result<u64, LogError> {
-        let frame = encode(&FrameRef::Batch { schema: fingerprint, columns: batch.columns() })?;
+        let columns = batch.columns();
+        let frame = encode_with_room(&FrameRef::Batch { schema: fingerprint, columns }, columns.encoded_len_hint())?;
         self.append(Some((batch.schema(), fingerprint)), &frame, batch.len() as u64)
     }
 
@@ -359,7 +360,13 @@ enum FrameRef<'a> {
 }
 
 fn encode(frame: &FrameRef<'_>) -> Result<Vec<u8>, LogError> {
-    let mut buf = vec![0u8; HEADER];
+    encode_with_room(frame, 0)
+}
+
+/// [`encode`] into a buffer made with room for `payload` bytes after the header.
+fn encode_with_room(frame: &FrameRef<'_>, payload: usize) -> Result<Vec<u8>, LogError> {
+    let mut buf = Vec::with_capacity(HEADER.saturating_add(payload));
+    buf.resize(HEADER, 0);
     buf = postcard::to_extend(frame, buf).map_err(|e| LogError::Encoding { reason: e.to_string() })?;
     let payload_len = buf.len() - HEADER;
     let len = u32::try_from(payload_len)

@@ -15,6 +15,7 @@ use parquet::basic::Compression;
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
+use super::batch::cell;
 use super::{LogError, LogSchema, OutcomeRecord, PredictionBatch, TreatmentRecord};
 
 /// Rows per Parquet row group (and per Arrow batch while writing).
@@ -161,30 +162,31 @@ impl OpenColumns {
 
     /// Appends `rows` of `batch`, column by column.
     fn extend(&mut self, batch: &PredictionBatch, rows: Range<usize>) {
-        let c = batch.columns();
         self.rows += rows.len();
-        let texts = |builder: &mut StringBuilder, texts: &super::batch::Texts| {
-            rows.clone().for_each(|r| builder.append_option(texts.get(r)));
+        let texts = |builder: &mut StringBuilder, cell: usize| {
+            rows.clone().for_each(|r| builder.append_option(batch.text(r, cell)));
         };
-        texts(&mut self.prediction_id, &c.prediction_id);
-        self.ts.append_slice(&c.ts[rows.clone()]);
-        texts(&mut self.model_version, &c.model_version);
-        for (builder, keys) in self.entities.iter_mut().zip(&c.entities) {
-            texts(builder, keys);
+        texts(&mut self.prediction_id, cell::PREDICTION_ID);
+        self.ts.append_slice(batch.ts().get(rows.clone()).unwrap_or_default());
+        texts(&mut self.model_version, cell::MODEL_VERSION);
+        for (e, builder) in self.entities.iter_mut().enumerate() {
+            texts(builder, cell::ENTITIES + e);
         }
-        // Values are stored row after row: each column takes every n-th.
-        for (columns, values) in [(&mut self.inputs, &c.inputs), (&mut self.outputs, &c.outputs)] {
-            let width = columns.len();
-            let Some(block) = values.get(rows.start * width..rows.end * width) else { continue };
-            for (j, column) in columns.iter_mut().enumerate() {
-                column.extend(block.iter().skip(j).step_by(width).copied());
-            }
+        // Values are stored row after row, inputs then outputs: each column takes every
+        // `width`-th from its place in the row.
+        let width = self.inputs.len() + self.outputs.len();
+        let block = batch.values().get(rows.start * width..rows.end * width).unwrap_or_default();
+        for (j, column) in self.inputs.iter_mut().chain(&mut self.outputs).enumerate() {
+            column.extend(block.iter().skip(j).step_by(width).copied());
         }
-        texts(&mut self.holdout, &c.holdout);
-        self.in_holdout.append_slice(&c.in_holdout[rows.clone()]);
-        self.eligible.append_slice(&c.eligible[rows.clone()]);
-        texts(&mut self.flag_variant, &c.flag_variant);
-        for &latency in &c.latency_us[rows.clone()] {
+        texts(&mut self.holdout, cell::HOLDOUT);
+        for r in rows.clone() {
+            let (in_holdout, eligible) = batch.holdout_flags(r);
+            self.in_holdout.append_value(in_holdout);
+            self.eligible.append_value(eligible);
+        }
+        texts(&mut self.flag_variant, cell::FLAG_VARIANT);
+        for &latency in batch.latencies().get(rows).unwrap_or_default() {
             self.latency_us.append_value(i64::try_from(latency).unwrap_or(i64::MAX));
         }
     }

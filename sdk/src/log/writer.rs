@@ -709,7 +709,7 @@ impl SegmentBuffers {
     fn add_predictions(&mut self, fingerprint: u64, batch: &PredictionBatch) {
         self.received += batch.len() as u64;
         // A batch is almost always one day: look its partition up once per run of a day.
-        let ts = &batch.columns().ts;
+        let ts = batch.ts();
         let mut start = 0;
         while let Some(&first) = ts.get(start) {
             let day = time::utc_day(crate::Timestamp::from_micros(first));

@@ -291,7 +291,8 @@ pub enum LogError {
 /// Where the client sends prediction records. Called before `predict` returns: an error
 /// fails the prediction, so a returned prediction is a logged one.
 pub trait PredictionSink: Send + Sync + 'static {
-    /// Takes the records of one `predict` call, all of one schema.
+    /// Takes records, all of one schema: what [`append_batch`](Self::append_batch)
+    /// hands over unless a sink takes batches itself.
     fn append(&self, schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError>;
 
     /// Takes the rows of one `predict` call as columns: what the [`Client`](crate::Client)

@@ -108,12 +108,24 @@ impl ValueColumn {
         }
     }
 
-    /// Appends the values as scored (NaN is missing: a null).
-    fn extend(&mut self, values: impl Iterator<Item = f64>) {
+    /// Appends value `j` of each row of `width` values in `block`, as scored (NaN is
+    /// missing: a null). `scratch` is room for gathering f64 columns, kept between calls.
+    fn extend(&mut self, block: &[f64], (j, width): (usize, usize), scratch: &mut Vec<f64>) {
+        let column = block.chunks_exact(width).filter_map(|row| row.get(j).copied());
         match self {
-            ValueColumn::F64(b) => values.for_each(|v| b.append_option((!v.is_nan()).then_some(v))),
-            ValueColumn::I64(b) => values.for_each(|v| b.append_option((!v.is_nan()).then_some(v as i64))),
-            ValueColumn::Bool(b) => values.for_each(|v| b.append_option((!v.is_nan()).then_some(v != 0.0))),
+            ValueColumn::F64(b) => {
+                // Gathered first, then copied in one go when nothing is missing (the usual
+                // case): a null check per value only where there is a null.
+                scratch.clear();
+                scratch.extend(column);
+                if scratch.iter().any(|v| v.is_nan()) {
+                    scratch.iter().for_each(|&v| b.append_option((!v.is_nan()).then_some(v)));
+                } else {
+                    b.append_slice(scratch);
+                }
+            }
+            ValueColumn::I64(b) => column.for_each(|v| b.append_option((!v.is_nan()).then_some(v as i64))),
+            ValueColumn::Bool(b) => column.for_each(|v| b.append_option((!v.is_nan()).then_some(v != 0.0))),
         }
     }
 
@@ -129,6 +141,8 @@ impl ValueColumn {
 /// The columns of up to one row group of prediction records, being appended to.
 struct OpenColumns {
     rows: usize,
+    /// Room for gathering one value column of a batch.
+    scratch: Vec<f64>,
     prediction_id: StringBuilder,
     ts: TimestampMicrosecondBuilder,
     model_version: StringBuilder,
@@ -146,6 +160,7 @@ impl OpenColumns {
     fn new(schema: &LogSchema, rows: usize) -> Self {
         OpenColumns {
             rows: 0,
+            scratch: Vec::new(),
             prediction_id: StringBuilder::with_capacity(rows, rows * 36),
             ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             model_version: StringBuilder::new(),
@@ -177,7 +192,7 @@ impl OpenColumns {
         let width = self.inputs.len() + self.outputs.len();
         let block = batch.values().get(rows.start * width..rows.end * width).unwrap_or_default();
         for (j, column) in self.inputs.iter_mut().chain(&mut self.outputs).enumerate() {
-            column.extend(block.iter().skip(j).step_by(width).copied());
+            column.extend(block, (j, width), &mut self.scratch);
         }
         texts(&mut self.holdout, cell::HOLDOUT);
         for r in rows.clone() {
@@ -243,7 +258,10 @@ impl PredictionColumns {
             let end = rows.end.min(start + (ROW_GROUP_ROWS - self.open.rows));
             self.open.extend(batch, start..end);
             if self.open.rows >= ROW_GROUP_ROWS {
-                self.sealed.push(self.open.finish());
+                // A partition that filled a row group likely fills the next: start its
+                // builders at that size instead of growing them from empty.
+                let full = std::mem::replace(&mut self.open, OpenColumns::new(&self.schema, ROW_GROUP_ROWS)).finish();
+                self.sealed.push(full);
             }
             start = end;
         }

@@ -103,9 +103,8 @@ pub(crate) fn segments(dir: &Path) -> Result<Vec<SegmentFile>, LogError> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
-        let Some(stem) =
-            path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("seg-")?.strip_suffix(".spool"))
-        else {
+        let name = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("seg-"));
+        let Some(stem) = name.and_then(|n| n.strip_suffix(SEGMENT_SUFFIX).or_else(|| n.strip_suffix(".spool"))) else {
             continue;
         };
         let (run, id) = match stem.rsplit_once('-') {
@@ -139,9 +138,16 @@ pub(crate) fn read_segment(path: &Path) -> Result<Vec<Frame>, LogError> {
     Ok(frames)
 }
 
-/// `seg-<run>-<id>.spool`: the run keeps two writers' (or two runs') segments apart.
+/// What ends the name of a segment this release writes. Its `Batch` frames are unknown
+/// to earlier releases, which would read the first one as a torn tail and delete the
+/// segment after publishing what came before it: they do not take `.v2.spool` for a
+/// segment's name, so after a downgrade such segments wait for the next upgrade. This
+/// release replays both (`.spool` segments hold record frames only).
+const SEGMENT_SUFFIX: &str = ".v2.spool";
+
+/// `seg-<run>-<id>.v2.spool`: the run keeps two writers' (or two runs') segments apart.
 pub(crate) fn segment_path(dir: &Path, run: &str, id: u64) -> PathBuf {
-    dir.join(format!("seg-{run}-{id:016}.spool"))
+    dir.join(format!("seg-{run}-{id:016}{SEGMENT_SUFFIX}"))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
@@ -455,7 +461,8 @@ mod tests {
         let records = [record("p0"), record("p1")];
         let mut bytes = encode(&FrameRef::Schema(&s)).unwrap();
         bytes.extend(encode(&FrameRef::Predictions { schema: s.fingerprint(), records: &records }).unwrap());
-        std::fs::write(segment_path(&spool, "0190b3c400007000800000000000beef", 3), bytes).unwrap();
+        // An earlier release's name for it.
+        std::fs::write(spool.join("seg-0190b3c400007000800000000000beef-0000000000000003.spool"), bytes).unwrap();
 
         let log = crate::log::PredictionLog::open(crate::log::LogConfig::new(root.path())).unwrap();
         assert_eq!(log.stats().replayed, 2);
@@ -465,6 +472,33 @@ mod tests {
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&files[0]).unwrap()).unwrap();
         assert_eq!(reader.metadata().file_metadata().num_rows(), 2);
         assert!(std::fs::read_dir(&spool).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("beef")));
+    }
+
+    #[test]
+    fn earlier_releases_do_not_take_this_release_s_segments_for_theirs() {
+        // How releases before batch frames found segments (`segments` at 060d285).
+        let earlier = |name: &str| -> bool {
+            let Some(stem) = name.strip_prefix("seg-").and_then(|n| n.strip_suffix(".spool")) else { return false };
+            let id = stem.rsplit_once('-').map_or(stem, |(_, id)| id);
+            id.parse::<u64>().is_ok()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let spool =
+            Spool::create(dir.path(), "0190b3c400007000800000000000beef", 0, SpoolDurability::Buffered, 200).unwrap();
+        let s = schema();
+        for i in 0..5 {
+            append(&spool, &s, &format!("p{i}"));
+        }
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.len() > 1, "{names:?}");
+        assert!(names.iter().all(|n| !earlier(n)), "{names:?}");
+        // This release finds them, and an earlier release's segment beside them.
+        std::fs::write(dir.path().join("seg-0190b3c400007000800000000000aaaa-0000000000000009.spool"), b"").unwrap();
+        assert!(earlier("seg-0190b3c400007000800000000000aaaa-0000000000000009.spool"));
+        assert_eq!(segments(dir.path()).unwrap().len(), names.len() + 1);
     }
 
     #[test]

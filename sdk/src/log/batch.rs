@@ -137,6 +137,11 @@ pub(crate) mod cell {
     pub(crate) const ENTITIES: usize = 4;
 }
 
+/// Text cells a row of `schema` has.
+fn text_cells(schema: &LogSchema) -> usize {
+    cell::ENTITIES + schema.entities.len()
+}
+
 /// Bits of [`BatchColumns::flags`].
 const IN_HOLDOUT: u8 = 1;
 const ELIGIBLE: u8 = 2;
@@ -222,7 +227,7 @@ impl PredictionBatch {
 
     /// An empty batch with room for `rows` rows.
     pub fn with_capacity(schema: Arc<LogSchema>, rows: usize) -> Self {
-        let cells = rows.saturating_mul(cell::ENTITIES + schema.entities.len());
+        let cells = rows.saturating_mul(text_cells(&schema));
         // A UUID in text is 36 bytes; entity keys and the rest, a guess.
         let bytes = rows.saturating_mul(36 + schema.version.len() + 16 * schema.entities.len());
         let width = schema.inputs.len() + schema.outputs.len();
@@ -249,11 +254,6 @@ impl PredictionBatch {
     /// Whether no row is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Text cells a row has.
-    fn cells(&self) -> usize {
-        cell::ENTITIES + self.schema.entities.len()
     }
 
     /// Appends a row. A row with more inputs or outputs than the schema has columns is
@@ -300,7 +300,7 @@ impl PredictionBatch {
 
     /// Text cell `cell` (see [`cell`]) of row `row`; `None` if missing.
     pub(crate) fn text(&self, row: usize, cell: usize) -> Option<&str> {
-        self.columns.texts.get(row.checked_mul(self.cells())?.checked_add(cell)?)
+        self.columns.texts.get(row.checked_mul(text_cells(&self.schema))?.checked_add(cell)?)
     }
 
     /// The rows' times, in microseconds.
@@ -391,7 +391,7 @@ impl PredictionBatch {
     pub(crate) fn from_columns(schema: Arc<LogSchema>, columns: BatchColumns) -> Result<Self, LogError> {
         let c = &columns;
         let rows = c.ts.len();
-        let cells = cell::ENTITIES + schema.entities.len();
+        let cells = text_cells(&schema);
         let width = schema.inputs.len() + schema.outputs.len();
         let checked = (|| {
             c.texts.check(rows.checked_mul(cells).ok_or("too many rows")?)?;

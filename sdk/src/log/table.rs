@@ -109,7 +109,7 @@ impl ValueColumn {
     }
 
     /// Appends value `j` of each row of `width` values in `block`, as scored (NaN is
-    /// missing: a null). `scratch` is room for gathering f64 columns, kept between calls.
+    /// missing: a null). `scratch` is room for gathering an f64 column.
     fn extend(&mut self, block: &[f64], (j, width): (usize, usize), scratch: &mut Vec<f64>) {
         let column = block.chunks_exact(width).filter_map(|row| row.get(j).copied());
         match self {
@@ -141,8 +141,6 @@ impl ValueColumn {
 /// The columns of up to one row group of prediction records, being appended to.
 struct OpenColumns {
     rows: usize,
-    /// Room for gathering one value column of a batch.
-    scratch: Vec<f64>,
     prediction_id: StringBuilder,
     ts: TimestampMicrosecondBuilder,
     model_version: StringBuilder,
@@ -160,7 +158,6 @@ impl OpenColumns {
     fn new(schema: &LogSchema, rows: usize) -> Self {
         OpenColumns {
             rows: 0,
-            scratch: Vec::new(),
             prediction_id: StringBuilder::with_capacity(rows, rows * 36),
             ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             model_version: StringBuilder::new(),
@@ -191,8 +188,9 @@ impl OpenColumns {
         // `width`-th from its place in the row.
         let width = self.inputs.len() + self.outputs.len();
         let block = batch.values().get(rows.start * width..rows.end * width).unwrap_or_default();
+        let mut scratch = Vec::with_capacity(rows.len());
         for (j, column) in self.inputs.iter_mut().chain(&mut self.outputs).enumerate() {
-            column.extend(block, (j, width), &mut self.scratch);
+            column.extend(block, (j, width), &mut scratch);
         }
         texts(&mut self.holdout, cell::HOLDOUT);
         for r in rows.clone() {

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Arguments pick configurations, for profiling one: `buffered`, `fsync`, and rows per
-//! append (`-- buffered 1024`).
+//! append (`-- buffered 1024`). `FRESCO_LOG_ROWS` sets the rows logged (400,000 by
+//! default, about two spool segments; more measures a log that has been busy a while).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,7 +21,7 @@ use fresco::{
     LogConfig, LogSchema, PredictionBatch, PredictionLog, PredictionRecord, PredictionSink, SpoolDurability, Timestamp,
 };
 
-const ROWS: usize = 400_000;
+const DEFAULT_ROWS: usize = 400_000;
 const FEATURES: usize = 30;
 
 fn record(i: usize) -> PredictionRecord {
@@ -48,9 +49,10 @@ fn main() {
         inputs: (0..FEATURES).map(|f| (format!("f{f}"), InputType::F64)).collect(),
         outputs: vec!["q10".into(), "q50".into(), "q90".into()],
     });
+    let rows: usize = std::env::var("FRESCO_LOG_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_ROWS);
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let picked = |words: &[String]| args.iter().all(|a| words.iter().any(|w| w.eq_ignore_ascii_case(a)));
-    println!("prediction log, {ROWS} rows of {FEATURES} features, spool on, append through publish:");
+    println!("prediction log, {rows} rows of {FEATURES} features, spool on, append through publish:");
     for durability in [SpoolDurability::Fsync, SpoolDurability::Buffered] {
         for batch in [1usize, 64, 1024] {
             if batch == 1 && durability == SpoolDurability::Fsync {
@@ -62,7 +64,7 @@ fn main() {
             }
             let dir = tempfile::tempdir().unwrap();
             let log = PredictionLog::open(LogConfig::new(dir.path()).durability(durability)).unwrap();
-            let batches: Vec<PredictionBatch> = (0..ROWS)
+            let batches: Vec<PredictionBatch> = (0..rows)
                 .collect::<Vec<_>>()
                 .chunks(batch)
                 .map(|c| {
@@ -80,8 +82,8 @@ fn main() {
             let bytes: u64 = walk(dir.path()).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
             println!(
                 "  {durability:?}, {batch:>4} rows per append: {:>9.0} rows/s appended, {:>9.0} rows/s published ({:.1} MB of Parquet)",
-                ROWS as f64 / appended.as_secs_f64(),
-                ROWS as f64 / total.as_secs_f64(),
+                rows as f64 / appended.as_secs_f64(),
+                rows as f64 / total.as_secs_f64(),
                 bytes as f64 / 1e6
             );
         }

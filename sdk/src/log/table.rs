@@ -213,8 +213,11 @@ impl SpareColumns {
         }
     }
 
-    fn put<T>(kept: &mut Vec<Vec<T>>, mut values: Vec<T>) {
-        if values.capacity() >= ROW_GROUP_ROWS {
+    /// Keeps `column`'s vector if nothing else holds it and it has room for a row group.
+    fn put<T: ArrowPrimitiveType>(kept: &mut Vec<Vec<T::Native>>, column: PrimitiveArray<T>) {
+        if let Ok(mut values) = column.into_parts().1.into_inner().into_vec::<T::Native>()
+            && values.capacity() >= ROW_GROUP_ROWS
+        {
             values.clear();
             kept.push(values);
         }
@@ -233,21 +236,16 @@ impl SpareColumns {
             return;
         }
         // A clone shares the buffer; once `array` is dropped the clone is its only owner.
-        if let Some(column) = array.as_primitive_opt::<Float64Type>().cloned() {
-            drop(array);
-            if let Ok(values) = column.into_parts().1.into_inner().into_vec::<f64>() {
-                Self::put(&mut self.f64s, values);
-            }
-        } else if let Some(column) = array.as_primitive_opt::<Int64Type>().cloned() {
-            drop(array);
-            if let Ok(values) = column.into_parts().1.into_inner().into_vec::<i64>() {
-                Self::put(&mut self.i64s, values);
-            }
-        } else if let Some(column) = array.as_primitive_opt::<TimestampMicrosecondType>().cloned() {
-            drop(array);
-            if let Ok(values) = column.into_parts().1.into_inner().into_vec::<i64>() {
-                Self::put(&mut self.i64s, values);
-            }
+        let f64s = array.as_primitive_opt::<Float64Type>().cloned();
+        let i64s = array.as_primitive_opt::<Int64Type>().cloned().or_else(|| {
+            array.as_primitive_opt::<TimestampMicrosecondType>().map(PrimitiveArray::reinterpret_cast::<Int64Type>)
+        });
+        drop(array);
+        if let Some(column) = f64s {
+            Self::put(&mut self.f64s, column);
+        }
+        if let Some(column) = i64s {
+            Self::put(&mut self.i64s, column);
         }
     }
 }

@@ -161,6 +161,22 @@ pub(crate) struct BatchColumns {
 }
 
 impl BatchColumns {
+    /// Appends the columns' postcard encoding to `buf`: the very bytes their
+    /// `Serialize` makes (so either reads what the other wrote), but the values are
+    /// copied in one pass where serde would encode them one f64 at a time (5 % of a
+    /// one-core log's time).
+    pub(crate) fn encode_into(&self, buf: Vec<u8>) -> Result<Vec<u8>, postcard::Error> {
+        // A sequence is its length (a varint, as a `usize` is), then its elements; an
+        // f64 is its 8 little-endian bytes.
+        let mut buf = postcard::to_extend(&(&self.texts, &self.ts, self.values.len()), buf)?;
+        let start = buf.len();
+        buf.resize(start.saturating_add(std::mem::size_of_val(self.values.as_slice())), 0);
+        for (to, value) in buf[start..].chunks_exact_mut(8).zip(&self.values) {
+            to.copy_from_slice(&value.to_le_bytes());
+        }
+        postcard::to_extend(&(&self.flags, &self.latency_us), buf)
+    }
+
     /// Bytes its encoding takes at most, about (for the encoder's first allocation).
     pub(crate) fn encoded_len_hint(&self) -> usize {
         let rows = self.ts.len();
@@ -377,7 +393,7 @@ impl PredictionBatch {
     /// Encodes the rows (postcard; the schema is not included).
     pub fn encode(&self) -> Result<Vec<u8>, LogError> {
         let buffer = Vec::with_capacity(self.columns.encoded_len_hint());
-        postcard::to_extend(&self.columns, buffer).map_err(|e| LogError::Encoding { reason: e.to_string() })
+        self.columns.encode_into(buffer).map_err(|e| LogError::Encoding { reason: e.to_string() })
     }
 
     /// Decodes rows written by [`encode`](Self::encode) for `schema`, checking that
@@ -489,6 +505,14 @@ mod tests {
             let expected: Vec<_> = records.into_iter().map(|r| normalized(r, &schema)).collect();
             let got: Vec<_> = back.to_records().into_iter().map(|r| normalized(r, &schema)).collect();
             prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn the_one_pass_encoding_is_the_derived_one(records in proptest::collection::vec(record(), 0..20)) {
+            // Segments written before `encode_into` are read by the derived decoder, and
+            // so are those written since: the bytes must not differ.
+            let batch = PredictionBatch::from_records(schema(), &records).unwrap();
+            prop_assert_eq!(batch.encode().unwrap(), postcard::to_allocvec(batch.columns()).unwrap());
         }
 
         #[test]

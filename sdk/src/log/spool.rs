@@ -198,7 +198,9 @@ impl Spool {
     /// segment they went to.
     pub(crate) fn append_batch(&self, batch: &PredictionBatch, fingerprint: u64) -> Result<u64, LogError> {
         let columns = batch.columns();
-        let frame = encode_with_room(&FrameRef::Batch { schema: fingerprint, columns }, columns.encoded_len_hint())?;
+        let frame = framed(columns.encoded_len_hint(), |buf| {
+            columns.encode_into(postcard::to_extend(&(BATCH_VARIANT, fingerprint), buf)?)
+        })?;
         self.append(Some((batch.schema(), fingerprint)), &frame, batch.len() as u64)
     }
 
@@ -359,21 +361,28 @@ enum FrameRef<'a> {
         model: &'a str,
         records: &'a [TreatmentRecord],
     },
+    // Written by `Spool::append_batch` through `BatchColumns::encode_into`, with the same
+    // bytes; here for the test that checks they are the same.
+    #[cfg_attr(not(test), allow(dead_code))]
     Batch {
         schema: u64,
         columns: &'a BatchColumns,
     },
 }
 
+/// Where [`Frame::Batch`] is among [`Frame`]'s variants: postcard's tag for it.
+const BATCH_VARIANT: u32 = 4;
+
 fn encode(frame: &FrameRef<'_>) -> Result<Vec<u8>, LogError> {
-    encode_with_room(frame, 0)
+    framed(0, |buf| postcard::to_extend(frame, buf))
 }
 
-/// [`encode`] into a buffer made with room for `payload` bytes after the header.
-fn encode_with_room(frame: &FrameRef<'_>, payload: usize) -> Result<Vec<u8>, LogError> {
-    let mut buf = Vec::with_capacity(HEADER.saturating_add(payload));
+/// A frame of the payload that `payload` appends to a buffer, made with room for
+/// `room` bytes of it after the header.
+fn framed(room: usize, payload: impl FnOnce(Vec<u8>) -> Result<Vec<u8>, postcard::Error>) -> Result<Vec<u8>, LogError> {
+    let mut buf = Vec::with_capacity(HEADER.saturating_add(room));
     buf.resize(HEADER, 0);
-    buf = postcard::to_extend(frame, buf).map_err(|e| LogError::Encoding { reason: e.to_string() })?;
+    buf = payload(buf).map_err(|e| LogError::Encoding { reason: e.to_string() })?;
     let payload_len = buf.len() - HEADER;
     let len = u32::try_from(payload_len)
         .ok()
@@ -450,6 +459,25 @@ pub(crate) mod tests {
         flipped[last] ^= 0xFF;
         std::fs::write(&path, &flipped).unwrap();
         assert_eq!(read_segment(&path).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_batch_frame_is_the_derived_encoding_of_frame_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(dir.path(), "r", 0, SpoolDurability::Buffered, 1 << 20).unwrap();
+        let s = schema();
+        let mut records: Vec<PredictionRecord> = (0..300).map(|i| record(&format!("p{i}"))).collect();
+        records[7].inputs = vec![f64::NAN];
+        records[9].holdout = Some("h".into());
+        let batch = PredictionBatch::from_records(s.clone(), &records).unwrap();
+        spool.append_batch(&batch, s.fingerprint()).unwrap();
+        let expected = encode(&FrameRef::Batch { schema: s.fingerprint(), columns: batch.columns() }).unwrap();
+        let bytes = std::fs::read(segment_path(dir.path(), "r", 0)).unwrap();
+        assert!(bytes.ends_with(&expected), "the batch frame differs from the derived encoding");
+        let frames = read_segment(&segment_path(dir.path(), "r", 0)).unwrap();
+        // Compared encoded: a NaN is not equal to itself.
+        let Frame::Batch { columns, .. } = &frames[1] else { panic!("not a batch frame: {:?}", frames[1]) };
+        assert_eq!(postcard::to_allocvec(&**columns).unwrap(), postcard::to_allocvec(batch.columns()).unwrap());
     }
 
     #[test]

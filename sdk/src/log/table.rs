@@ -462,18 +462,7 @@ pub(crate) fn publish(
     let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
     let result = (|| {
         let file = File::create(&tmp).map_err(io(&tmp))?;
-        // Dictionaries pay off only for the repetitive string columns; on unique ids and
-        // on floats they cost time and then fall back to plain encoding anyway.
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_dictionary_enabled(false);
-        for field in schema.fields() {
-            if field.data_type() == &DataType::Utf8 && field.name() != "prediction_id" {
-                props = props.set_column_dictionary_enabled(field.name().as_str().into(), true);
-            }
-        }
-        let props = props.build();
+        let props = writer_properties(&schema);
         let parquet_err = |e: parquet::errors::ParquetError| match e {
             // Keep I/O failures (a full disk) typed as I/O.
             parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
@@ -537,6 +526,22 @@ pub(crate) fn publish(
     })();
     let _ = std::fs::remove_file(&tmp);
     result
+}
+
+/// How a log file is written: Snappy, row groups of [`ROW_GROUP_ROWS`], dictionaries
+/// for the repetitive string columns only (on unique ids and on floats they cost time
+/// and then fall back to plain encoding anyway).
+fn writer_properties(schema: &Schema) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_dictionary_enabled(false);
+    for field in schema.fields() {
+        if field.data_type() == &DataType::Utf8 && field.name() != "prediction_id" {
+            props = props.set_column_dictionary_enabled(field.name().as_str().into(), true);
+        }
+    }
+    props.build()
 }
 
 /// The `prediction_id` column of a log file (every table of the log has one).
@@ -695,6 +700,15 @@ mod tests {
             files.push(std::fs::read(&path).unwrap());
         }
         assert!(files.iter().all(|f| f == &files[0]), "the bytes do not depend on the thread count");
+
+        // And they are the bytes Arrow's own writer makes of the batches in one go.
+        let mut columns = columns(rows);
+        let schema = columns.arrow_schema();
+        let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties(&schema))).unwrap();
+        for batch in columns.batches() {
+            writer.write(&batch.unwrap()).unwrap();
+        }
+        assert!(writer.into_inner().unwrap() == files[0], "the file differs from the Arrow writer's");
 
         let file = File::open(dir.path().join("t3.parquet")).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();

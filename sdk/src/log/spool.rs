@@ -323,6 +323,16 @@ impl Spool {
         Ok(())
     }
 
+    /// Where its segments are.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The run its segments are named after.
+    pub(crate) fn run(&self) -> &str {
+        &self.run
+    }
+
     /// The current (unsealed) segment's id.
     pub(crate) fn current(&self) -> u64 {
         lock(&self.segment).id

@@ -445,87 +445,122 @@ pub(crate) enum Published {
 /// may come in another order), and is [`LogError::Conflict`] otherwise.
 ///
 /// Each batch is one row group; its columns are encoded on up to `threads` threads
-/// (the bytes are the same whatever the count).
+/// (the bytes are the same whatever the count). The log's writer does the two halves,
+/// [`write`] and [`Written::finish`], on two threads.
+#[cfg(test)]
 pub(crate) fn publish(
     path: &Path,
     schema: SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch, LogError>>,
     threads: usize,
 ) -> Result<Published, LogError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let io = |p: &Path| {
-        let p = p.display().to_string();
-        move |source| LogError::Io { path: p, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("part.parquet");
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
-    let result = (|| {
-        let file = File::create(&tmp).map_err(io(&tmp))?;
-        let props = writer_properties(&schema);
-        let parquet_err = |e: parquet::errors::ParquetError| match e {
-            // Keep I/O failures (a full disk) typed as I/O.
-            parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
-                Ok(source) => LogError::Io { path: tmp.display().to_string(), source: *source },
-                Err(other) => LogError::Parquet { path: tmp.display().to_string(), reason: other.to_string() },
-            },
-            other => LogError::Parquet { path: tmp.display().to_string(), reason: other.to_string() },
-        };
-        let written = file.try_clone().map_err(io(&tmp))?;
-        // The ArrowWriter sets up the file (its Arrow schema in the footer); row groups
-        // are then written column by column, so that columns can be encoded apart.
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(parquet_err)?;
-        let (mut file_writer, row_groups) = writer.into_serialized_writer().map_err(parquet_err)?;
-        std::thread::scope(|scope| {
-            // What the row groups so far put in the page cache goes to disk on another
-            // thread while the next one is encoded, so that the sync at the end waits for
-            // the last row group only (a sync is mostly waiting on the disk: it overlaps
-            // even on one core). Its error is the file's: Linux may report a failed
-            // write-back to one sync only.
-            let mut syncing: Option<std::thread::ScopedJoinHandle<'_, std::io::Result<()>>> = None;
-            let synced = |handle: std::thread::ScopedJoinHandle<'_, std::io::Result<()>>| {
-                handle
-                    .join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked")))
-                    .map_err(io(&tmp))
-            };
-            for (index, batch) in batches.enumerate() {
-                let batch = batch?;
-                if index > 0 {
-                    if let Some(handle) = syncing.take() {
-                        synced(handle)?;
-                    }
-                    syncing = Some(scope.spawn(|| written.sync_data()));
-                }
-                let writers = row_groups.create_column_writers(index).map_err(parquet_err)?;
-                let chunks = encode_columns(&schema, &batch, writers, threads).map_err(parquet_err)?;
-                let mut row_group = file_writer.next_row_group().map_err(parquet_err)?;
-                for chunk in chunks {
-                    chunk.append_to_row_group(&mut row_group).map_err(parquet_err)?;
-                }
-                row_group.close().map_err(parquet_err)?;
-            }
-            if let Some(handle) = syncing.take() {
-                synced(handle)?;
-            }
-            Ok::<_, LogError>(())
-        })?;
-        let file = file_writer.into_inner().map_err(parquet_err)?;
-        file.sync_all().map_err(io(&tmp))?;
-        drop((file, written));
-        if crate::atomic_file::link_new(&tmp, path).map_err(io(path))? {
+    write(path, schema, batches, threads)?.finish()
+}
+
+/// A file [`write`] wrote under its temporary name, not yet synced nor named: the part of
+/// [`publish`] that waits on the disk, for another thread. Dropped unfinished, the
+/// temporary file is removed.
+pub(crate) struct Written {
+    tmp: PathBuf,
+    path: PathBuf,
+    file: File,
+}
+
+impl Written {
+    /// Syncs the file, gives it its name if no file has it, and syncs the directory
+    /// (see [`publish`]).
+    pub(crate) fn finish(self) -> Result<Published, LogError> {
+        let (tmp, path) = (&self.tmp, &self.path);
+        self.file.sync_all().map_err(io(tmp))?;
+        if crate::atomic_file::link_new(tmp, path).map_err(io(path))? {
             return Ok(Published::New);
         }
-        let (mut ours, mut theirs) = (prediction_ids(&tmp)?, prediction_ids(path)?);
+        let (mut ours, mut theirs) = (prediction_ids(tmp)?, prediction_ids(path)?);
         ours.sort_unstable();
         theirs.sort_unstable();
         if ours != theirs {
             return Err(LogError::Conflict { path: path.display().to_string() });
         }
         Ok(Published::AlreadyThere)
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+    }
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        // Published or not, the temporary name goes: a published file has its own.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + use<> {
+    let path = path.display().to_string();
+    move |source| LogError::Io { path, source }
+}
+
+/// The first part of [`publish`]: the file, written and flushed under its temporary
+/// name (its row groups but the last already synced).
+pub(crate) fn write(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl Iterator<Item = Result<RecordBatch, LogError>>,
+    threads: usize,
+) -> Result<Written, LogError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("part.parquet");
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
+    let file = File::create(&tmp).map_err(io(&tmp))?;
+    // From here on the temporary file is removed on any error, when this is dropped.
+    let written = Written { tmp, path: path.to_path_buf(), file };
+    let tmp = &written.tmp;
+    let props = writer_properties(&schema);
+    let parquet_err = |e: parquet::errors::ParquetError| match e {
+        // Keep I/O failures (a full disk) typed as I/O.
+        parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(source) => LogError::Io { path: tmp.display().to_string(), source: *source },
+            Err(other) => LogError::Parquet { path: tmp.display().to_string(), reason: other.to_string() },
+        },
+        other => LogError::Parquet { path: tmp.display().to_string(), reason: other.to_string() },
+    };
+    let syncer = written.file.try_clone().map_err(io(tmp))?;
+    // The ArrowWriter sets up the file (its Arrow schema in the footer); row groups
+    // are then written column by column, so that columns can be encoded apart.
+    let writer = ArrowWriter::try_new(&written.file, schema.clone(), Some(props)).map_err(parquet_err)?;
+    let (mut file_writer, row_groups) = writer.into_serialized_writer().map_err(parquet_err)?;
+    std::thread::scope(|scope| {
+        // What the row groups so far put in the page cache goes to disk on another
+        // thread while the next one is encoded, so that the sync at the end waits for
+        // the last row group only (a sync is mostly waiting on the disk: it overlaps
+        // even on one core). Its error is the file's: Linux may report a failed
+        // write-back to one sync only.
+        let mut syncing: Option<std::thread::ScopedJoinHandle<'_, std::io::Result<()>>> = None;
+        let synced = |handle: std::thread::ScopedJoinHandle<'_, std::io::Result<()>>| {
+            handle.join().unwrap_or_else(|_| Err(std::io::Error::other("the sync thread panicked"))).map_err(io(tmp))
+        };
+        for (index, batch) in batches.enumerate() {
+            let batch = batch?;
+            if index > 0 {
+                if let Some(handle) = syncing.take() {
+                    synced(handle)?;
+                }
+                syncing = Some(scope.spawn(|| syncer.sync_data()));
+            }
+            let writers = row_groups.create_column_writers(index).map_err(parquet_err)?;
+            let chunks = encode_columns(&schema, &batch, writers, threads).map_err(parquet_err)?;
+            let mut row_group = file_writer.next_row_group().map_err(parquet_err)?;
+            for chunk in chunks {
+                chunk.append_to_row_group(&mut row_group).map_err(parquet_err)?;
+            }
+            row_group.close().map_err(parquet_err)?;
+        }
+        if let Some(handle) = syncing.take() {
+            synced(handle)?;
+        }
+        Ok::<_, LogError>(())
+    })?;
+    // Flushed into the file; what is left to do waits on the disk.
+    file_writer.into_inner().map_err(parquet_err)?;
+    Ok(written)
 }
 
 /// How a log file is written: Snappy, row groups of [`ROW_GROUP_ROWS`], dictionaries

@@ -365,6 +365,7 @@ impl PredictionLog {
                 segments: BTreeMap::new(),
                 spare: table::SpareColumns::default(),
                 waiting: Vec::new(),
+                finishing: None,
             };
             std::thread::Builder::new()
                 .name("fresco-log-writer".into())
@@ -699,12 +700,11 @@ mod backlog_tests {
     use super::*;
     use crate::log::spool::tests::{record, schema};
 
-    #[test]
-    fn a_complete_segment_is_published_before_the_rest_of_a_backlog_is_taken() {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::create(&dir.path().join("spool"), "r", 0, SpoolDurability::Buffered, 1 << 20).unwrap();
-        let mut writer = Writer {
-            root: dir.path().to_owned(),
+    /// A writer of run `r` under `dir`, not started.
+    fn writer(dir: &Path) -> Writer {
+        let spool = Spool::create(&dir.join("spool"), "r", 0, SpoolDurability::Buffered, 1 << 20).unwrap();
+        Writer {
+            root: dir.to_owned(),
             run: "r".into(),
             failing: Arc::default(),
             bucket: None,
@@ -717,7 +717,14 @@ mod backlog_tests {
             segments: BTreeMap::new(),
             spare: table::SpareColumns::default(),
             waiting: Vec::new(),
-        };
+            finishing: None,
+        }
+    }
+
+    #[test]
+    fn a_complete_segment_is_published_before_the_rest_of_a_backlog_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer(dir.path());
         let schema = schema();
         let fingerprint = schema.fingerprint();
         // A backlog: one record in segment 0, then two in segment 1, all queued.
@@ -734,8 +741,41 @@ mod backlog_tests {
         writer.take_queued(&rx, first);
         assert_eq!(rx.len(), 1, "taking stops at the first record of segment 1");
         writer.publish_ready().unwrap();
+        writer.finished().unwrap();
         assert_eq!(writer.stats.files_published.load(Ordering::Relaxed), 1, "segment 0 is published");
         assert!(writer.spool.sealed().is_empty(), "and leaves the spool");
+    }
+
+    #[test]
+    fn rows_whose_file_fails_to_finish_are_read_back_from_the_spool_and_published_later() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer(dir.path());
+        let schema = schema();
+        let fingerprint = schema.fingerprint();
+        let batch = PredictionBatch::from_records(schema.clone(), &[record("a"), record("b")]).unwrap();
+        let segment = writer.spool.append_batch(&batch, fingerprint).unwrap();
+        writer.spool.rotate().unwrap();
+        writer.take(Item::Predictions { segment, fingerprint, batch: Box::new(batch) });
+        // Something else holds the file's name: naming it fails.
+        let name =
+            dir.path().join(format!("predictions/model=m/date=1970-01-01/r-{segment:016}-{fingerprint:016x}.parquet"));
+        std::fs::create_dir_all(name.parent().unwrap()).unwrap();
+        std::fs::write(&name, b"not a log file").unwrap();
+
+        writer.publish_ready().unwrap();
+        assert!(writer.segments.is_empty(), "the rows are in a written file, their columns reused");
+        assert!(writer.finished().is_err());
+        assert_eq!(writer.segments.get(&segment).map(|s| s.received), Some(2), "the rows are read back");
+        assert_eq!(writer.spool.sealed().len(), 1, "and the segment stays in the spool");
+
+        std::fs::remove_file(&name).unwrap();
+        writer.publish_ready().unwrap();
+        writer.finished().unwrap();
+        assert!(writer.spool.sealed().is_empty());
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&name).unwrap()).unwrap();
+        assert_eq!(reader.metadata().file_metadata().num_rows(), 2);
     }
 }
 
@@ -795,35 +835,57 @@ impl SegmentBuffers {
     /// Publishes one file per partition, named after `run` and `segment`; returns the
     /// files (relative to `root`), those found already published by a replay included.
     fn publish(&mut self, root: &Path, run: &str, segment: u64, threads: usize) -> Result<Vec<PathBuf>, LogError> {
+        finish(self.write(root, run, segment, threads)?)
+    }
+
+    /// Writes one file per partition, named after `run` and `segment`, for [`finish`]:
+    /// each with its name relative to `root`.
+    fn write(
+        &mut self,
+        root: &Path,
+        run: &str,
+        segment: u64,
+        threads: usize,
+    ) -> Result<Vec<(PathBuf, table::Written)>, LogError> {
         let mut files = Vec::new();
-        let mut write = |relative: PathBuf, publish: &mut dyn FnMut(&Path) -> Result<table::Published, LogError>| {
-            if publish(&root.join(&relative))? == table::Published::AlreadyThere {
-                tracing::info!(file = %relative.display(), "already published (a replayed segment)");
-            }
-            files.push(relative);
-            Ok::<_, LogError>(())
-        };
         for ((fingerprint, day), columns) in &mut self.predictions {
             let relative = partition_dir("predictions", &columns.schema().model, *day)
                 .join(format!("{run}-{segment:016}-{fingerprint:016x}.parquet"));
-            write(relative, &mut |path| table::publish(path, columns.arrow_schema(), columns.batches(), threads))?;
+            let written = table::write(&root.join(&relative), columns.arrow_schema(), columns.batches(), threads)?;
+            files.push((relative, written));
         }
         for ((model, day), records) in &self.outcomes {
             let relative = partition_dir("outcomes", model, *day).join(format!("{run}-{segment:016}.parquet"));
-            write(relative, &mut |path| {
-                let batches = table::chunks(records).map(table::outcome_batch);
-                table::publish(path, table::outcome_schema(), batches, threads)
-            })?;
+            let batches = table::chunks(records).map(table::outcome_batch);
+            files.push((
+                relative.clone(),
+                table::write(&root.join(&relative), table::outcome_schema(), batches, threads)?,
+            ));
         }
         for ((model, day), records) in &self.treatments {
             let relative = partition_dir("treatments", model, *day).join(format!("{run}-{segment:016}.parquet"));
-            write(relative, &mut |path| {
-                let batches = table::chunks(records).map(table::treatment_batch);
-                table::publish(path, table::treatment_schema(), batches, threads)
-            })?;
+            let batches = table::chunks(records).map(table::treatment_batch);
+            files.push((
+                relative.clone(),
+                table::write(&root.join(&relative), table::treatment_schema(), batches, threads)?,
+            ));
         }
         Ok(files)
     }
+}
+
+/// Syncs and names files [`SegmentBuffers::write`] wrote, in order; returns their names
+/// relative to the root, those found already published by a replay included.
+fn finish(files: Vec<(PathBuf, table::Written)>) -> Result<Vec<PathBuf>, LogError> {
+    files
+        .into_iter()
+        .map(|(relative, written)| {
+            if written.finish()? == table::Published::AlreadyThere {
+                tracing::info!(file = %relative.display(), "already published (a replayed segment)");
+            }
+            Ok(relative)
+        })
+        .collect()
 }
 
 /// `<table>/model=<model>/date=<day>`: a hive partition of one of the log's tables.
@@ -854,6 +916,16 @@ struct Writer {
     /// Column buffers of published row groups, for the next ones while rows keep coming.
     spare: table::SpareColumns,
     waiting: Vec<(u64, Sender<Result<(), String>>)>,
+    /// The segment whose files are being synced and named on another thread.
+    finishing: Option<Finishing>,
+}
+
+/// A segment whose files are written and are being synced and named on a thread of its
+/// own, while the writer goes on with the next segment: a sync waits on the disk some
+/// milliseconds a file, time the writer's core would otherwise idle through.
+struct Finishing {
+    segment: u64,
+    done: std::thread::JoinHandle<Result<Vec<PathBuf>, LogError>>,
 }
 
 impl Writer {
@@ -925,6 +997,10 @@ impl Writer {
             lock(&self.failing).clone_from(&last_error);
             self.answer_flushes(last_error.as_deref());
             if disconnected {
+                // A segment being finished leaves the spool once its files are named.
+                if let Err(e) = self.finished() {
+                    tracing::error!(error = %e, "prediction log: publishing failed at close; the spool keeps the rows");
+                }
                 return;
             }
         }
@@ -967,9 +1043,18 @@ impl Writer {
 
     /// Publishes every sealed segment whose records have all arrived, oldest first, then
     /// uploads what waits for it.
+    ///
+    /// A segment's files are synced and named on another thread ([`Finishing`]) while the
+    /// next one is written; the segment leaves the spool once that is done. A flush
+    /// waiting, or an idle writer, waits for it.
     fn publish_ready(&mut self) -> Result<(), LogError> {
+        if self.finishing.as_ref().is_some_and(|f| f.done.is_finished()) {
+            self.finished()?;
+        }
         for (id, appended) in self.spool.sealed() {
-            if self.pending.iter().any(|p| matches!(p.segment, Spooled::Live(live) if live == id)) {
+            if self.pending.iter().any(|p| matches!(p.segment, Spooled::Live(live) if live == id))
+                || self.finishing.as_ref().is_some_and(|f| f.segment == id)
+            {
                 continue;
             }
             let dropped = lock(&self.dropped).get(&id).copied().unwrap_or(0);
@@ -980,22 +1065,54 @@ impl Writer {
             }
             let _span = tracing::debug_span!("fresco.log.publish", segment = id, records = received).entered();
             let files = match self.segments.get_mut(&id) {
-                Some(buffers) => buffers.publish(&self.root, &self.run, id, self.publish_threads)?,
+                Some(buffers) => buffers.write(&self.root, &self.run, id, self.publish_threads)?,
                 None => Vec::new(),
             };
-            self.stats.files_published.fetch_add(files.len() as u64, Ordering::Relaxed);
+            // Its rows are in the files now; should finishing them fail, they are read
+            // back from the spool.
             if let Some(buffers) = self.segments.remove(&id) {
                 buffers.recycle(&mut self.spare);
             }
-            lock(&self.dropped).remove(&id);
-            if self.bucket.is_some() {
-                let segment = Spooled::Live(id);
-                self.pending.push_back(Pending { segment, files, uploaded: 0, since: Instant::now() });
-            } else {
-                self.spool.remove(id)?;
-            }
+            // One segment finishes at a time, in order.
+            self.finished()?;
+            let done = std::thread::Builder::new()
+                .name("fresco-log-sync".into())
+                .spawn(move || finish(files))
+                .map_err(|source| LogError::Io { path: "a thread to sync the log's files".into(), source })?;
+            self.finishing = Some(Finishing { segment: id, done });
+        }
+        if !self.waiting.is_empty() {
+            self.finished()?;
         }
         self.upload_pending()
+    }
+
+    /// Waits for the segment being finished, if any, then hands it to the upload or
+    /// deletes it from the spool. If finishing failed, its rows are read back from the
+    /// spool for the next try.
+    fn finished(&mut self) -> Result<(), LogError> {
+        let Some(Finishing { segment: id, done }) = self.finishing.take() else { return Ok(()) };
+        let panicked = || LogError::Io {
+            path: format!("the files of spool segment {id}"),
+            source: std::io::Error::other("the thread syncing them panicked"),
+        };
+        let files = match done.join().unwrap_or_else(|_| Err(panicked())) {
+            Ok(files) => files,
+            Err(e) => {
+                let path = spool::segment_path(self.spool.dir(), self.spool.run(), id);
+                self.segments.insert(id, replay_segment(&path, &Counters::default())?);
+                return Err(e);
+            }
+        };
+        self.stats.files_published.fetch_add(files.len() as u64, Ordering::Relaxed);
+        lock(&self.dropped).remove(&id);
+        if self.bucket.is_some() {
+            let segment = Spooled::Live(id);
+            self.pending.push_back(Pending { segment, files, uploaded: 0, since: Instant::now() });
+            Ok(())
+        } else {
+            self.spool.remove(id)
+        }
     }
 
     /// Uploads the files of the pending segments, oldest first; deletes each segment

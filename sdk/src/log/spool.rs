@@ -346,7 +346,11 @@ impl Spool {
     /// Deletes a sealed segment whose records are published.
     pub(crate) fn remove(&self, id: u64) -> Result<(), LogError> {
         let path = segment_path(&self.dir, &self.run, id);
-        std::fs::remove_file(&path).map_err(io(&path))?;
+        match std::fs::remove_file(&path) {
+            // Gone already: what a removal is for.
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),
+            _ => {}
+        }
         lock(&self.sealed).remove(&id);
         Ok(())
     }
@@ -539,6 +543,17 @@ pub(crate) mod tests {
         std::fs::write(dir.path().join("seg-0190b3c400007000800000000000aaaa-0000000000000009.spool"), b"").unwrap();
         assert!(earlier("seg-0190b3c400007000800000000000aaaa-0000000000000009.spool"));
         assert_eq!(segments(dir.path()).unwrap().len(), names.len() + 1);
+    }
+
+    #[test]
+    fn a_segment_already_gone_is_removed_without_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(dir.path(), "r", 0, SpoolDurability::Buffered, 1 << 20).unwrap();
+        append(&spool, &schema(), "p0");
+        spool.rotate().unwrap();
+        std::fs::remove_file(segment_path(dir.path(), "r", 0)).unwrap();
+        spool.remove(0).unwrap();
+        assert!(spool.sealed().is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! ([`LogConfig::upload_to`]), a segment leaves the spool only once each of its files is
 //! confirmed in the object store.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -366,6 +366,7 @@ impl PredictionLog {
                 spare: table::SpareColumns::default(),
                 waiting: Vec::new(),
                 finishing: None,
+                unread: BTreeSet::new(),
             };
             std::thread::Builder::new()
                 .name("fresco-log-writer".into())
@@ -718,6 +719,7 @@ mod backlog_tests {
             spare: table::SpareColumns::default(),
             waiting: Vec::new(),
             finishing: None,
+            unread: BTreeSet::new(),
         }
     }
 
@@ -918,6 +920,9 @@ struct Writer {
     waiting: Vec<(u64, Sender<Result<(), String>>)>,
     /// The segment whose files are being synced and named on another thread.
     finishing: Option<Finishing>,
+    /// Sealed segments whose rows are neither here nor published: read back from the
+    /// spool before the next publish.
+    unread: BTreeSet<u64>,
 }
 
 /// A segment whose files are written and are being synced and named on a thread of its
@@ -1048,6 +1053,7 @@ impl Writer {
     /// next one is written; the segment leaves the spool once that is done. A flush
     /// waiting, or an idle writer, waits for it.
     fn publish_ready(&mut self) -> Result<(), LogError> {
+        self.read_back()?;
         if self.finishing.as_ref().is_some_and(|f| f.done.is_finished()) {
             self.finished()?;
         }
@@ -1099,8 +1105,10 @@ impl Writer {
         let files = match done.join().unwrap_or_else(|_| Err(panicked())) {
             Ok(files) => files,
             Err(e) => {
-                let path = spool::segment_path(self.spool.dir(), self.spool.run(), id);
-                self.segments.insert(id, replay_segment(&path, &Counters::default())?);
+                self.unread.insert(id);
+                if let Err(unread) = self.read_back() {
+                    tracing::error!(error = %unread, segment = id, "prediction log: cannot read a segment back from the spool; will retry");
+                }
                 return Err(e);
             }
         };
@@ -1111,8 +1119,22 @@ impl Writer {
             self.pending.push_back(Pending { segment, files, uploaded: 0, since: Instant::now() });
             Ok(())
         } else {
-            self.spool.remove(id)
+            // Should the spool keep it, it is read back and published again (its files
+            // are then found already there) rather than left behind.
+            self.spool.remove(id).inspect_err(|_| {
+                self.unread.insert(id);
+            })
         }
+    }
+
+    /// Reads the rows of the segments in [`Self::unread`] back from the spool.
+    fn read_back(&mut self) -> Result<(), LogError> {
+        while let Some(&id) = self.unread.first() {
+            let path = spool::segment_path(self.spool.dir(), self.spool.run(), id);
+            self.segments.insert(id, replay_segment(&path, &Counters::default())?);
+            self.unread.remove(&id);
+        }
+        Ok(())
     }
 
     /// Uploads the files of the pending segments, oldest first; deletes each segment

@@ -10,6 +10,10 @@
 //! Arguments pick configurations, for profiling one: `buffered`, `fsync`, and rows per
 //! append (`-- buffered 1024`). `FRESCO_LOG_ROWS` sets the rows logged (400,000 by
 //! default, about two spool segments; more measures a log that has been busy a while).
+//! The inputs are multiples of 0.25 (few significant bits, as counts and rounded values
+//! have) unless `FRESCO_LOG_VALUES=random` (uniform in [0, 100): every mantissa bit
+//! random, which Snappy cannot shrink); `FRESCO_LOG_FLOATS=split` writes f64 columns as
+//! `BYTE_STREAM_SPLIT` ([`FloatEncoding`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -18,20 +22,34 @@ use std::time::Instant;
 
 use fresco::abi::InputType;
 use fresco::{
-    LogConfig, LogSchema, PredictionBatch, PredictionLog, PredictionRecord, PredictionSink, SpoolDurability, Timestamp,
+    FloatEncoding, LogConfig, LogSchema, PredictionBatch, PredictionLog, PredictionRecord, PredictionSink,
+    SpoolDurability, Timestamp,
 };
 
 const DEFAULT_ROWS: usize = 400_000;
 const FEATURES: usize = 30;
 
-fn record(i: usize) -> PredictionRecord {
+/// Input `f` of row `i`: a multiple of 0.25, or with `random` uniform in [0, 100)
+/// (SplitMix64 of the pair).
+fn input(i: usize, f: usize, random: bool) -> f64 {
+    if !random {
+        return (i * 31 + f) as f64 * 0.25;
+    }
+    let mut z = ((i * 31 + f) as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+}
+
+fn record(i: usize, random: bool) -> PredictionRecord {
     PredictionRecord {
         prediction_id: format!("0193a5c2-{:04x}-7000-8000-{:012x}", i % 65536, i),
         ts: Timestamp::from_micros(1_764_201_600_000_000 + i as i64),
         model: "eta".into(),
         model_version: "3".into(),
         entities: vec![("restaurant_id".into(), format!("r-{}", i % 5000))],
-        inputs: (0..FEATURES).map(|f| (i * 31 + f) as f64 * 0.25).collect(),
+        inputs: (0..FEATURES).map(|f| input(i, f, random)).collect(),
         outputs: vec![4.0, 6.0, 8.0],
         holdout: Some("eta-holdout".into()),
         in_holdout: i.is_multiple_of(20),
@@ -52,7 +70,15 @@ fn main() {
     let rows: usize = std::env::var("FRESCO_LOG_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_ROWS);
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let picked = |words: &[String]| args.iter().all(|a| words.iter().any(|w| w.eq_ignore_ascii_case(a)));
-    println!("prediction log, {rows} rows of {FEATURES} features, spool on, append through publish:");
+    let random = std::env::var("FRESCO_LOG_VALUES").is_ok_and(|v| v == "random");
+    let floats = match std::env::var("FRESCO_LOG_FLOATS").as_deref() {
+        Ok("split") => FloatEncoding::ByteStreamSplit,
+        _ => FloatEncoding::Plain,
+    };
+    let values = if random { "random" } else { "multiples of 0.25" };
+    println!(
+        "prediction log, {rows} rows of {FEATURES} features ({values}, {floats:?}), spool on, append through publish:"
+    );
     for durability in [SpoolDurability::Fsync, SpoolDurability::Buffered] {
         for batch in [1usize, 64, 1024] {
             if batch == 1 && durability == SpoolDurability::Fsync {
@@ -63,12 +89,13 @@ fn main() {
                 continue;
             }
             let dir = tempfile::tempdir().unwrap();
-            let log = PredictionLog::open(LogConfig::new(dir.path()).durability(durability)).unwrap();
+            let log =
+                PredictionLog::open(LogConfig::new(dir.path()).durability(durability).float_encoding(floats)).unwrap();
             let batches: Vec<PredictionBatch> = (0..rows)
                 .collect::<Vec<_>>()
                 .chunks(batch)
                 .map(|c| {
-                    let records: Vec<PredictionRecord> = c.iter().map(|&i| record(i)).collect();
+                    let records: Vec<PredictionRecord> = c.iter().map(|&i| record(i, random)).collect();
                     PredictionBatch::from_records(schema.clone(), &records).unwrap()
                 })
                 .collect();

@@ -109,7 +109,7 @@ pub use fresco_drift as drift;
 pub use features::{FeatureSpec, FeatureStatus, FeatureStore, FeatureValue, FeatureView, InputSource, StoreError};
 pub use interval::Interval;
 #[cfg(feature = "parquet")]
-pub use log::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
+pub use log::{FloatEncoding, LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
 pub use log::{
     LogError, LogSchema, MemorySink, OutcomeRecord, PredictionBatch, PredictionRecord, PredictionRow, PredictionSink,
     TreatmentRecord,

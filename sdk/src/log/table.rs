@@ -14,7 +14,7 @@ use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use fresco_abi::InputType;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
@@ -454,7 +454,7 @@ pub(crate) fn publish(
     batches: impl Iterator<Item = Result<RecordBatch, LogError>>,
     threads: usize,
 ) -> Result<Published, LogError> {
-    write(path, schema, batches, threads)?.finish()
+    write(path, schema, batches, threads, FloatEncoding::Plain)?.finish()
 }
 
 /// A file [`write`] wrote under its temporary name, not yet synced nor named: the part of
@@ -504,6 +504,7 @@ pub(crate) fn write(
     schema: SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch, LogError>>,
     threads: usize,
+    floats: FloatEncoding,
 ) -> Result<Written, LogError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -513,7 +514,7 @@ pub(crate) fn write(
     // From here on the temporary file is removed on any error, when this is dropped.
     let written = Written { tmp, path: path.to_path_buf(), file };
     let tmp = &written.tmp;
-    let props = writer_properties(&schema);
+    let props = writer_properties(&schema, floats);
     let parquet_err = |e: parquet::errors::ParquetError| match e {
         // Keep I/O failures (a full disk) typed as I/O.
         parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
@@ -563,10 +564,31 @@ pub(crate) fn write(
     Ok(written)
 }
 
+/// How the log's files store f64 columns (inputs and outputs), before Snappy.
+///
+/// ```
+/// use fresco::{FloatEncoding, LogConfig};
+///
+/// // Smaller files and, on values with few significant bits, faster publishing; for
+/// // readers that know the encoding (pyarrow, polars, DuckDB, Spark 3.2 and later).
+/// let config = LogConfig::new("/var/lib/app/log").float_encoding(FloatEncoding::ByteStreamSplit);
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FloatEncoding {
+    /// Each value's 8 bytes in turn (`PLAIN`): every Parquet reader reads it.
+    #[default]
+    Plain,
+    /// The values' first bytes, then their second bytes, and so on (Parquet's
+    /// `BYTE_STREAM_SPLIT`): the sign and exponent bytes of similar values repeat, which
+    /// Snappy then finds. docs/benchmarks.md has sizes and speeds of both.
+    ByteStreamSplit,
+}
+
 /// How a log file is written: Snappy, row groups of [`ROW_GROUP_ROWS`], dictionaries
 /// for the repetitive string columns only (on unique ids and on floats they cost time
-/// and then fall back to plain encoding anyway).
-fn writer_properties(schema: &Schema) -> WriterProperties {
+/// and then fall back to plain encoding anyway), f64 columns as `floats` says.
+fn writer_properties(schema: &Schema, floats: FloatEncoding) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -574,6 +596,9 @@ fn writer_properties(schema: &Schema) -> WriterProperties {
     for field in schema.fields() {
         if field.data_type() == &DataType::Utf8 && field.name() != "prediction_id" {
             props = props.set_column_dictionary_enabled(field.name().as_str().into(), true);
+        }
+        if field.data_type() == &DataType::Float64 && floats == FloatEncoding::ByteStreamSplit {
+            props = props.set_column_encoding(field.name().as_str().into(), Encoding::BYTE_STREAM_SPLIT);
         }
     }
     props.build()
@@ -724,6 +749,27 @@ mod tests {
     }
 
     #[test]
+    fn byte_stream_split_f64_columns_read_back_as_the_plain_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |floats: FloatEncoding| {
+            let mut columns = columns(1_000);
+            let path = dir.path().join(format!("{floats:?}.parquet"));
+            write(&path, columns.arrow_schema(), columns.batches(), 1, floats).unwrap().finish().unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+            let chunk = reader.metadata().row_group(0).columns().iter().find(|c| c.column_path().string() == "q50");
+            let encodings: Vec<Encoding> = chunk.unwrap().encodings().collect();
+            let batches: Vec<RecordBatch> = reader.build().unwrap().collect::<Result<_, _>>().unwrap();
+            (encodings, batches)
+        };
+        let (plain_encodings, plain) = read(FloatEncoding::Plain);
+        let (split_encodings, split) = read(FloatEncoding::ByteStreamSplit);
+        assert!(!plain_encodings.contains(&Encoding::BYTE_STREAM_SPLIT), "{plain_encodings:?}");
+        assert!(split_encodings.contains(&Encoding::BYTE_STREAM_SPLIT), "{split_encodings:?}");
+        // Nulls (every fifth distance) and values alike.
+        assert_eq!(split, plain);
+    }
+
+    #[test]
     fn columns_encoded_on_several_threads_make_the_same_file() {
         let dir = tempfile::tempdir().unwrap();
         let rows = ROW_GROUP_ROWS + 1_000;
@@ -739,7 +785,9 @@ mod tests {
         // And they are the bytes Arrow's own writer makes of the batches in one go.
         let mut columns = columns(rows);
         let schema = columns.arrow_schema();
-        let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties(&schema))).unwrap();
+        let mut writer =
+            ArrowWriter::try_new(Vec::new(), schema.clone(), Some(writer_properties(&schema, FloatEncoding::Plain)))
+                .unwrap();
         for batch in columns.batches() {
             writer.write(&batch.unwrap()).unwrap();
         }

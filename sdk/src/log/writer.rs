@@ -64,6 +64,7 @@ pub struct LogConfig {
     max_file_age: Duration,
     durability: SpoolDurability,
     publish_threads: usize,
+    floats: table::FloatEncoding,
     #[cfg_attr(not(feature = "object-store"), allow(dead_code))]
     upload: Option<String>,
 }
@@ -80,6 +81,7 @@ impl LogConfig {
             max_file_age: Duration::from_secs(60),
             durability: SpoolDurability::Fsync,
             publish_threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(4),
+            floats: table::FloatEncoding::Plain,
             upload: None,
         }
     }
@@ -132,6 +134,15 @@ impl LogConfig {
     /// 1 keeps publishing on the log's one background thread.
     pub fn publish_threads(mut self, threads: usize) -> Self {
         self.publish_threads = threads.max(1);
+        self
+    }
+
+    /// How the files store f64 columns (default: [`FloatEncoding::Plain`], which every
+    /// Parquet reader reads).
+    ///
+    /// [`FloatEncoding::Plain`]: crate::FloatEncoding::Plain
+    pub fn float_encoding(mut self, encoding: table::FloatEncoding) -> Self {
+        self.floats = encoding;
         self
     }
 }
@@ -335,7 +346,7 @@ impl PredictionLog {
                 }
             };
             let mut buffers = replay_segment(&path, &stats)?;
-            let files = buffers.publish(&config.root, &run, found.id, config.publish_threads)?;
+            let files = buffers.publish(&config.root, &run, found.id, config.publish_threads, config.floats)?;
             stats.files_published.fetch_add(files.len() as u64, Ordering::Relaxed);
             if bucket.is_some() {
                 let segment = Spooled::Replayed(path);
@@ -362,6 +373,7 @@ impl PredictionLog {
                 dropped: dropped.clone(),
                 max_age: config.max_file_age,
                 publish_threads: config.publish_threads,
+                floats: config.floats,
                 segments: BTreeMap::new(),
                 spare: table::SpareColumns::default(),
                 waiting: Vec::new(),
@@ -715,6 +727,7 @@ mod backlog_tests {
             dropped: Arc::default(),
             max_age: Duration::from_secs(3600),
             publish_threads: 1,
+            floats: table::FloatEncoding::Plain,
             segments: BTreeMap::new(),
             spare: table::SpareColumns::default(),
             waiting: Vec::new(),
@@ -836,8 +849,15 @@ impl SegmentBuffers {
 
     /// Publishes one file per partition, named after `run` and `segment`; returns the
     /// files (relative to `root`), those found already published by a replay included.
-    fn publish(&mut self, root: &Path, run: &str, segment: u64, threads: usize) -> Result<Vec<PathBuf>, LogError> {
-        finish(self.write(root, run, segment, threads)?)
+    fn publish(
+        &mut self,
+        root: &Path,
+        run: &str,
+        segment: u64,
+        threads: usize,
+        floats: table::FloatEncoding,
+    ) -> Result<Vec<PathBuf>, LogError> {
+        finish(self.write(root, run, segment, threads, floats)?)
     }
 
     /// Writes one file per partition, named after `run` and `segment`, for [`finish`]:
@@ -848,12 +868,14 @@ impl SegmentBuffers {
         run: &str,
         segment: u64,
         threads: usize,
+        floats: table::FloatEncoding,
     ) -> Result<Vec<(PathBuf, table::Written)>, LogError> {
         let mut files = Vec::new();
         for ((fingerprint, day), columns) in &mut self.predictions {
             let relative = partition_dir("predictions", &columns.schema().model, *day)
                 .join(format!("{run}-{segment:016}-{fingerprint:016x}.parquet"));
-            let written = table::write(&root.join(&relative), columns.arrow_schema(), columns.batches(), threads)?;
+            let written =
+                table::write(&root.join(&relative), columns.arrow_schema(), columns.batches(), threads, floats)?;
             files.push((relative, written));
         }
         for ((model, day), records) in &self.outcomes {
@@ -861,7 +883,7 @@ impl SegmentBuffers {
             let batches = table::chunks(records).map(table::outcome_batch);
             files.push((
                 relative.clone(),
-                table::write(&root.join(&relative), table::outcome_schema(), batches, threads)?,
+                table::write(&root.join(&relative), table::outcome_schema(), batches, threads, floats)?,
             ));
         }
         for ((model, day), records) in &self.treatments {
@@ -869,7 +891,7 @@ impl SegmentBuffers {
             let batches = table::chunks(records).map(table::treatment_batch);
             files.push((
                 relative.clone(),
-                table::write(&root.join(&relative), table::treatment_schema(), batches, threads)?,
+                table::write(&root.join(&relative), table::treatment_schema(), batches, threads, floats)?,
             ));
         }
         Ok(files)
@@ -914,6 +936,7 @@ struct Writer {
     dropped: Arc<Mutex<HashMap<u64, u64>>>,
     max_age: Duration,
     publish_threads: usize,
+    floats: table::FloatEncoding,
     segments: BTreeMap<u64, SegmentBuffers>,
     /// Column buffers of published row groups, for the next ones while rows keep coming.
     spare: table::SpareColumns,
@@ -1071,7 +1094,7 @@ impl Writer {
             }
             let _span = tracing::debug_span!("fresco.log.publish", segment = id, records = received).entered();
             let files = match self.segments.get_mut(&id) {
-                Some(buffers) => buffers.write(&self.root, &self.run, id, self.publish_threads)?,
+                Some(buffers) => buffers.write(&self.root, &self.run, id, self.publish_threads, self.floats)?,
                 None => Vec::new(),
             };
             // Its rows are in the files now; should finishing them fail, they are read

@@ -454,7 +454,7 @@ pub(crate) fn publish(
     batches: impl Iterator<Item = Result<RecordBatch, LogError>>,
     threads: usize,
 ) -> Result<Published, LogError> {
-    write(path, schema, batches, threads, FloatEncoding::Plain)?.finish()
+    write(path, schema, batches, FileOptions { threads, floats: FloatEncoding::Plain })?.finish()
 }
 
 /// A file [`write`] wrote under its temporary name, not yet synced nor named: the part of
@@ -503,8 +503,7 @@ pub(crate) fn write(
     path: &Path,
     schema: SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch, LogError>>,
-    threads: usize,
-    floats: FloatEncoding,
+    options: FileOptions,
 ) -> Result<Written, LogError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -514,7 +513,7 @@ pub(crate) fn write(
     // From here on the temporary file is removed on any error, when this is dropped.
     let written = Written { tmp, path: path.to_path_buf(), file };
     let tmp = &written.tmp;
-    let props = writer_properties(&schema, floats);
+    let props = writer_properties(&schema, options.floats);
     let parquet_err = |e: parquet::errors::ParquetError| match e {
         // Keep I/O failures (a full disk) typed as I/O.
         parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
@@ -547,7 +546,7 @@ pub(crate) fn write(
                 syncing = Some(scope.spawn(|| syncer.sync_data()));
             }
             let writers = row_groups.create_column_writers(index).map_err(parquet_err)?;
-            let chunks = encode_columns(&schema, &batch, writers, threads).map_err(parquet_err)?;
+            let chunks = encode_columns(&schema, &batch, writers, options.threads).map_err(parquet_err)?;
             let mut row_group = file_writer.next_row_group().map_err(parquet_err)?;
             for chunk in chunks {
                 chunk.append_to_row_group(&mut row_group).map_err(parquet_err)?;
@@ -562,6 +561,14 @@ pub(crate) fn write(
     // Flushed into the file; what is left to do waits on the disk.
     file_writer.into_inner().map_err(parquet_err)?;
     Ok(written)
+}
+
+/// How the log's files are written, beyond their rows: the [`LogConfig`](super::LogConfig)'s choices.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileOptions {
+    /// Threads that encode a row group's columns (the bytes are the same whatever the count).
+    pub(crate) threads: usize,
+    pub(crate) floats: FloatEncoding,
 }
 
 /// How the log's files store f64 columns (inputs and outputs), before Snappy.
@@ -754,7 +761,8 @@ mod tests {
         let read = |floats: FloatEncoding| {
             let mut columns = columns(1_000);
             let path = dir.path().join(format!("{floats:?}.parquet"));
-            write(&path, columns.arrow_schema(), columns.batches(), 1, floats).unwrap().finish().unwrap();
+            let options = FileOptions { threads: 1, floats };
+            write(&path, columns.arrow_schema(), columns.batches(), options).unwrap().finish().unwrap();
             let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
             let chunk = reader.metadata().row_group(0).columns().iter().find(|c| c.column_path().string() == "q50");
             let encodings: Vec<Encoding> = chunk.unwrap().encodings().collect();

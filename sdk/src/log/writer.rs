@@ -145,6 +145,10 @@ impl LogConfig {
         self.floats = encoding;
         self
     }
+
+    fn file_options(&self) -> table::FileOptions {
+        table::FileOptions { threads: self.publish_threads, floats: self.floats }
+    }
 }
 
 /// What a [`PredictionLog`] has counted so far: a plain snapshot ([`PredictionLog::stats`]).
@@ -346,7 +350,7 @@ impl PredictionLog {
                 }
             };
             let mut buffers = replay_segment(&path, &stats)?;
-            let files = buffers.publish(&config.root, &run, found.id, config.publish_threads, config.floats)?;
+            let files = buffers.publish(&config.root, &run, found.id, config.file_options())?;
             stats.files_published.fetch_add(files.len() as u64, Ordering::Relaxed);
             if bucket.is_some() {
                 let segment = Spooled::Replayed(path);
@@ -372,8 +376,7 @@ impl PredictionLog {
                 stats: stats.clone(),
                 dropped: dropped.clone(),
                 max_age: config.max_file_age,
-                publish_threads: config.publish_threads,
-                floats: config.floats,
+                files: config.file_options(),
                 segments: BTreeMap::new(),
                 spare: table::SpareColumns::default(),
                 waiting: Vec::new(),
@@ -726,8 +729,7 @@ mod backlog_tests {
             stats: Arc::default(),
             dropped: Arc::default(),
             max_age: Duration::from_secs(3600),
-            publish_threads: 1,
-            floats: table::FloatEncoding::Plain,
+            files: table::FileOptions { threads: 1, floats: table::FloatEncoding::Plain },
             segments: BTreeMap::new(),
             spare: table::SpareColumns::default(),
             waiting: Vec::new(),
@@ -854,10 +856,9 @@ impl SegmentBuffers {
         root: &Path,
         run: &str,
         segment: u64,
-        threads: usize,
-        floats: table::FloatEncoding,
+        options: table::FileOptions,
     ) -> Result<Vec<PathBuf>, LogError> {
-        finish(self.write(root, run, segment, threads, floats)?)
+        finish(self.write(root, run, segment, options)?)
     }
 
     /// Writes one file per partition, named after `run` and `segment`, for [`finish`]:
@@ -867,15 +868,13 @@ impl SegmentBuffers {
         root: &Path,
         run: &str,
         segment: u64,
-        threads: usize,
-        floats: table::FloatEncoding,
+        options: table::FileOptions,
     ) -> Result<Vec<(PathBuf, table::Written)>, LogError> {
         let mut files = Vec::new();
         for ((fingerprint, day), columns) in &mut self.predictions {
             let relative = partition_dir("predictions", &columns.schema().model, *day)
                 .join(format!("{run}-{segment:016}-{fingerprint:016x}.parquet"));
-            let written =
-                table::write(&root.join(&relative), columns.arrow_schema(), columns.batches(), threads, floats)?;
+            let written = table::write(&root.join(&relative), columns.arrow_schema(), columns.batches(), options)?;
             files.push((relative, written));
         }
         for ((model, day), records) in &self.outcomes {
@@ -883,7 +882,7 @@ impl SegmentBuffers {
             let batches = table::chunks(records).map(table::outcome_batch);
             files.push((
                 relative.clone(),
-                table::write(&root.join(&relative), table::outcome_schema(), batches, threads, floats)?,
+                table::write(&root.join(&relative), table::outcome_schema(), batches, options)?,
             ));
         }
         for ((model, day), records) in &self.treatments {
@@ -891,7 +890,7 @@ impl SegmentBuffers {
             let batches = table::chunks(records).map(table::treatment_batch);
             files.push((
                 relative.clone(),
-                table::write(&root.join(&relative), table::treatment_schema(), batches, threads, floats)?,
+                table::write(&root.join(&relative), table::treatment_schema(), batches, options)?,
             ));
         }
         Ok(files)
@@ -935,8 +934,7 @@ struct Writer {
     stats: Arc<Counters>,
     dropped: Arc<Mutex<HashMap<u64, u64>>>,
     max_age: Duration,
-    publish_threads: usize,
-    floats: table::FloatEncoding,
+    files: table::FileOptions,
     segments: BTreeMap<u64, SegmentBuffers>,
     /// Column buffers of published row groups, for the next ones while rows keep coming.
     spare: table::SpareColumns,
@@ -1094,7 +1092,7 @@ impl Writer {
             }
             let _span = tracing::debug_span!("fresco.log.publish", segment = id, records = received).entered();
             let files = match self.segments.get_mut(&id) {
-                Some(buffers) => buffers.write(&self.root, &self.run, id, self.publish_threads, self.floats)?,
+                Some(buffers) => buffers.write(&self.root, &self.run, id, self.files)?,
                 None => Vec::new(),
             };
             // Its rows are in the files now; should finishing them fail, they are read

@@ -1,6 +1,6 @@
 //! Churn scoring with a holdout, logged to Parquet, turned into training sets.
 //!
-//! `cargo run -p fresco-examples --example churn_logs -- OUT_DIR`
+//! `cargo run -p fresco-examples --example churn_logs -- OUT_DIR [--split-floats]`
 //!
 //! Two versions of a churn model (the second swaps a feature: the logs evolve) score
 //! 3,000 users through the Client; 10 % are held out. Half of everyone else gets a
@@ -9,6 +9,8 @@
 //! under each policy. Writes
 //! `OUT_DIR/logs/`, `OUT_DIR/train-<policy>.parquet` and `OUT_DIR/manifest.json` (what
 //! was written, for the reader checks in `sdk/tests/logs/check_readers.py`).
+//! `--split-floats` writes the f64 columns as `BYTE_STREAM_SPLIT`
+//! ([`FloatEncoding::ByteStreamSplit`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use fresco::abi::{InputSpec, InputType, ModelKind, ModelMetadata};
 use fresco::dataset::{DatasetSpec, TreatmentPolicy, build_training_set};
 use fresco::holdout::Holdout;
-use fresco::{Client, LogConfig, ModelConfig, ModelSource, PredictionLog, Request, Timestamp};
+use fresco::{Client, FloatEncoding, LogConfig, ModelConfig, ModelSource, PredictionLog, Request, Timestamp};
 use fresco_test_models::synthetic::SplitMix64;
 
 const USERS: usize = 3000;
@@ -33,10 +35,17 @@ fn churn_model(version: &str, second_input: (&str, InputType)) -> Vec<u8> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).ok_or("usage: churn_logs OUT_DIR")?);
+    let usage = "usage: churn_logs OUT_DIR [--split-floats]";
+    let mut args = std::env::args().skip(1);
+    let out = PathBuf::from(args.next().ok_or(usage)?);
+    let floats = match args.next().as_deref() {
+        None => FloatEncoding::Plain,
+        Some("--split-floats") => FloatEncoding::ByteStreamSplit,
+        Some(other) => return Err(format!("unknown argument {other:?}; {usage}").into()),
+    };
     std::fs::create_dir_all(&out)?;
     let root = out.join("logs");
-    let log = Arc::new(PredictionLog::open(LogConfig::new(&root))?);
+    let log = Arc::new(PredictionLog::open(LogConfig::new(&root).float_encoding(floats))?);
     let holdout = Holdout::new("churn-holdout", "churn-2026q4", 0.1)?;
     let client = |version: &str, second: (&str, InputType)| {
         Client::builder()
@@ -109,6 +118,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "date": Timestamp::now().utc_date(),
         "training_rows": training,
         "label_window_days": 30,
+        "float_encoding": match floats {
+            FloatEncoding::Plain => "PLAIN",
+            FloatEncoding::ByteStreamSplit => "BYTE_STREAM_SPLIT",
+        },
     });
     std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest)?)?;
     println!("logs in {}", root.display());

@@ -577,7 +577,8 @@ pub(crate) struct FileOptions {
 /// use fresco::{FloatEncoding, LogConfig};
 ///
 /// // Smaller files and, on values with few significant bits, faster publishing; for
-/// // readers that know the encoding (pyarrow, polars, DuckDB, Spark 3.2 and later).
+/// // readers that know the encoding: pyarrow, polars and DuckDB do, Spark only with
+/// // `spark.sql.parquet.enableVectorizedReader=false`.
 /// let config = LogConfig::new("/var/lib/app/log").float_encoding(FloatEncoding::ByteStreamSplit);
 /// # let _ = config;
 /// ```
@@ -588,7 +589,8 @@ pub enum FloatEncoding {
     Plain,
     /// The values' first bytes, then their second bytes, and so on (Parquet's
     /// `BYTE_STREAM_SPLIT`): the sign and exponent bytes of similar values repeat, which
-    /// Snappy then finds. docs/benchmarks.md has sizes and speeds of both.
+    /// Snappy then finds. docs/benchmarks.md has sizes and speeds of both. Spark's
+    /// vectorized reader (4.0) refuses it; its row reader reads it.
     ByteStreamSplit,
 }
 

@@ -56,6 +56,16 @@ def check_readers(out, manifest):
     total = manifest["predictions"]
     date = manifest["date"]
 
+    # The f64 columns are stored as the manifest says (`--split-floats`: BYTE_STREAM_SPLIT).
+    wanted = manifest.get("float_encoding", "PLAIN")
+    for f in files:
+        meta = pq.ParquetFile(f).metadata
+        for rg in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                column = meta.row_group(rg).column(c)
+                if column.physical_type == "DOUBLE":
+                    check(wanted in column.encodings, f"{f.name}: {column.path_in_schema} is {column.encodings}, not {wanted}")
+
     # pyarrow: a hive dataset over files of two model versions.
     unified = pa.unify_schemas([pq.read_schema(f) for f in files])
     partitioning = ds.partitioning(pa.schema([("model", pa.string()), ("date", pa.string())]), flavor="hive")
@@ -150,8 +160,13 @@ def check_sql(out, manifest, spark):
     session = None
     if spark:
         from pyspark.sql import SparkSession
-        session = (SparkSession.builder.master("local[2]").appName("fresco-training-sets")
-                   .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false").getOrCreate())
+        builder = (SparkSession.builder.master("local[2]").appName("fresco-training-sets")
+                   .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false"))
+        if manifest.get("float_encoding") == "BYTE_STREAM_SPLIT":
+            # Spark's vectorized Parquet reader refuses BYTE_STREAM_SPLIT ("Unsupported
+            # encoding"); parquet-mr's row reader reads it.
+            builder = builder.config("spark.sql.parquet.enableVectorizedReader", "false")
+        session = builder.getOrCreate()
         session.read.option("mergeSchema", "true").parquet(str(logs / "predictions")).createOrReplaceTempView("predictions")
         session.read.parquet(str(logs / "outcomes")).createOrReplaceTempView("outcomes")
         session.read.parquet(str(logs / "treatments")).createOrReplaceTempView("treatments")

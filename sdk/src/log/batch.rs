@@ -320,11 +320,15 @@ impl PredictionBatch {
     }
 
     /// The rows' times, in microseconds.
+    // Read by the Parquet writer and the spool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn ts(&self) -> &[i64] {
         &self.columns.ts
     }
 
     /// Each row's inputs then outputs, row after row.
+    // Read by the Parquet writer and the spool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn values(&self) -> &[f64] {
         &self.columns.values
     }
@@ -336,6 +340,8 @@ impl PredictionBatch {
     }
 
     /// The rows' latencies, in microseconds.
+    // Read by the Parquet writer and the spool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn latencies(&self) -> &[u64] {
         &self.columns.latency_us
     }
@@ -437,6 +443,8 @@ impl PredictionBatch {
     }
 
     /// The columns, for the spool.
+    // Read by the Parquet writer and the spool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn columns(&self) -> &BatchColumns {
         &self.columns
     }

@@ -27,6 +27,7 @@ use crate::sync::lock;
 pub use batch::{PredictionBatch, PredictionRow};
 #[cfg(feature = "parquet")]
 pub use table::FloatEncoding;
+#[cfg(feature = "parquet")]
 pub use writer::{LogConfig, LogStats, OverflowPolicy, PredictionLog, SpoolDurability};
 
 /// Columns every prediction file has, besides entities, inputs and outputs. (`model`

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,9 @@ pub(crate) struct Spool {
     synced: Condvar,
     /// Sealed segments: id → records appended to it.
     sealed: Mutex<BTreeMap<u64, u64>>,
+    /// Syncs of a segment or of the directory made when a segment was sealed or
+    /// created (for the tests: `Buffered` makes none).
+    rotation_syncs: AtomicU64,
 }
 
 struct Segment {
@@ -164,7 +168,8 @@ impl Spool {
         max_bytes: u64,
     ) -> Result<Self, LogError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let (file, path) = Self::new_file(dir, run, first_id)?;
+        let durable = durability == SpoolDurability::Fsync;
+        let (file, path) = Self::new_file(dir, run, first_id, durable)?;
         Ok(Spool {
             dir: dir.to_owned(),
             run: run.to_owned(),
@@ -184,13 +189,17 @@ impl Spool {
             sync: Mutex::new(SyncState::default()),
             synced: Condvar::new(),
             sealed: Mutex::new(BTreeMap::new()),
+            rotation_syncs: AtomicU64::new(u64::from(durable)),
         })
     }
 
-    fn new_file(dir: &Path, run: &str, id: u64) -> Result<(File, PathBuf), LogError> {
+    /// A new segment file; with `durable`, its name is synced to disk before it is used.
+    fn new_file(dir: &Path, run: &str, id: u64, durable: bool) -> Result<(File, PathBuf), LogError> {
         let path = segment_path(dir, run, id);
         let file = OpenOptions::new().write(true).create_new(true).open(&path).map_err(io(&path))?;
-        sync_dir(dir)?;
+        if durable {
+            sync_dir(dir)?;
+        }
         Ok((file, path))
     }
 
@@ -304,10 +313,17 @@ impl Spool {
     }
 
     fn rotate_locked(&self, seg: &mut Segment) -> Result<(), LogError> {
-        // Everything acknowledged in the old segment is on disk before it is sealed, so
-        // the group-commit sequence stays meaningful across files.
-        seg.file.sync_data().map_err(io(&seg.path))?;
-        let (file, path) = Self::new_file(&self.dir, &self.run, seg.id + 1)?;
+        // With `Fsync`, everything acknowledged in the old segment is on disk before it is
+        // sealed, so the group-commit sequence stays meaningful across files, and the new
+        // segment's name is too. `Buffered` promises to outlive a crash of the process,
+        // which the page cache does: no sync, so no append waits here on the disk (some
+        // milliseconds, with the segment locked, every `max_file_bytes`).
+        let durable = self.durability == SpoolDurability::Fsync;
+        if durable {
+            seg.file.sync_data().map_err(io(&seg.path))?;
+            self.rotation_syncs.fetch_add(2, Ordering::Relaxed);
+        }
+        let (file, path) = Self::new_file(&self.dir, &self.run, seg.id + 1, durable)?;
         lock(&self.sealed).insert(seg.id, seg.records);
         {
             let mut state = lock(&self.sync);
@@ -321,6 +337,12 @@ impl Spool {
         seg.opened = Instant::now();
         seg.schemas.clear();
         Ok(())
+    }
+
+    /// Syncs made when segments were created or sealed.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn rotation_syncs(&self) -> u64 {
+        self.rotation_syncs.load(Ordering::Relaxed)
     }
 
     /// Where its segments are.
@@ -554,6 +576,19 @@ pub(crate) mod tests {
         std::fs::remove_file(segment_path(dir.path(), "r", 0)).unwrap();
         spool.remove(0).unwrap();
         assert!(spool.sealed().is_empty());
+    }
+
+    #[test]
+    fn only_an_fsync_spool_syncs_when_it_seals_and_creates_segments() {
+        for (durability, synced) in [(SpoolDurability::Buffered, false), (SpoolDurability::Fsync, true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let spool = Spool::create(dir.path(), "r", 0, durability, 200).unwrap();
+            for i in 0..10 {
+                append(&spool, &schema(), &format!("p{i}"));
+            }
+            assert!(spool.sealed().len() > 1, "{durability:?}: segments were sealed");
+            assert_eq!(spool.rotation_syncs() > 0, synced, "{durability:?}");
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ use fresco::{
     FloatEncoding, LogConfig, LogSchema, PredictionBatch, PredictionLog, PredictionRecord, PredictionSink,
     SpoolDurability, Timestamp,
 };
+use fresco_test_models::synthetic::SplitMix64;
 
 const DEFAULT_ROWS: usize = 400_000;
 const FEATURES: usize = 30;
@@ -35,11 +36,7 @@ fn input(i: usize, f: usize, random: bool) -> f64 {
     if !random {
         return (i * 31 + f) as f64 * 0.25;
     }
-    let mut z = ((i * 31 + f) as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+    SplitMix64::new((i * 31 + f) as u64).next_f64() * 100.0
 }
 
 fn record(i: usize, random: bool) -> PredictionRecord {

@@ -19,6 +19,7 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
 use super::batch::cell;
+use super::spool::io;
 use super::{LogError, LogSchema, OutcomeRecord, PredictionBatch, TreatmentRecord};
 
 /// Rows per Parquet row group (and per Arrow batch while writing).
@@ -490,11 +491,6 @@ impl Drop for Written {
         // Published or not, the temporary name goes: a published file has its own.
         let _ = std::fs::remove_file(&self.tmp);
     }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + use<> {
-    let path = path.display().to_string();
-    move |source| LogError::Io { path, source }
 }
 
 /// The first part of [`publish`]: the file, written and flushed under its temporary

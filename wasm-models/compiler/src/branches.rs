@@ -256,7 +256,7 @@ fn tree(s: &mut InstructionSink<'_>, cx: &Context<'_>, tree: &Tree, data: &mut D
         };
         // Small subtrees become branch-free: every condition is evaluated and the leaf
         // chosen by `select`s, trading a few compares for unpredictable branches.
-        if height(tree, i as u32, BRANCHLESS_HEIGHT + 1) <= BRANCHLESS_HEIGHT {
+        if !is_branch(tree, i as u32) {
             branchless(s, cx, tree, i as u32, data);
             match e.precision {
                 Precision::F64 => s.f64_reinterpret_i64(),
@@ -279,6 +279,12 @@ fn tree(s: &mut InstructionSink<'_>, cx: &Context<'_>, tree: &Tree, data: &mut D
 
 /// Subtrees up to this height (splits on the longest path) are emitted without branches.
 pub const BRANCHLESS_HEIGHT: u32 = 3;
+
+/// Whether the split at `i` is emitted as a branch (its subtree is too tall to be
+/// emitted without branches).
+pub(crate) fn is_branch(tree: &Tree, i: u32) -> bool {
+    height(tree, i, BRANCHLESS_HEIGHT + 1) > BRANCHLESS_HEIGHT
+}
 
 /// Height of the subtree at `i`, counting splits; stops counting at `cap`.
 fn height(tree: &Tree, i: u32, cap: u32) -> u32 {
@@ -320,8 +326,7 @@ fn condition(s: &mut InstructionSink<'_>, cx: &Context<'_>, split: &fresco_trees
     let e = cx.e;
     let feature = MemArg { offset: u64::from(split.feature) * 8, align: 3, memory_index: 0 };
     if let SplitTest::Numeric(n) = &split.test
-        && let Some(t) = ranked(e, split)
-        && let Some(j) = cx.ranks.index(split.feature, t)
+        && let Some(j) = rank_index(e, cx.ranks, split)
     {
         let (_, default_left) = numeric_plan(e, n);
         match cx.rank_locals.get(split.feature as usize) {
@@ -400,6 +405,11 @@ fn condition(s: &mut InstructionSink<'_>, cx: &Context<'_>, split: &fresco_trees
             }
         }
     }
+}
+
+/// The rank index a split compares with, or `None` when it compares the input itself.
+pub(crate) fn rank_index(e: &Ensemble, ranks: &Ranks, split: &fresco_trees::Split) -> Option<i32> {
+    ranks.index(split.feature, ranked(e, split)?)
 }
 
 /// Pushes bit `trunc(X)` of the `words`-word bitset at `address` (0 past its end).

@@ -144,6 +144,19 @@ impl Ranks {
         Some(if default_left { (j + NAN_LEFT_BIAS, word + 4) } else { (j, word) })
     }
 
+    /// The number of distinct ranks `feature`'s rows can have, NaN's included: its
+    /// table's `2^steps - 1` entries bound a rank to `0..2^steps`, plus one for NaN.
+    /// `None` when the feature is not ranked.
+    pub fn distinct(&self, feature: usize) -> Option<u32> {
+        let table = self.tables.get(feature)?.as_ref()?;
+        1u32.checked_shl(table.steps)?.checked_add(1)
+    }
+
+    /// The ranked features, in order.
+    pub fn ranked_features(&self) -> impl Iterator<Item = u32> + '_ {
+        self.tables.iter().enumerate().filter(|(_, t)| t.is_some()).map(|(f, _)| f as u32)
+    }
+
     /// Whether any feature is ranked.
     pub fn any(&self) -> bool {
         self.tables.iter().any(Option::is_some)

@@ -7,11 +7,8 @@
 use fresco_compiler::{CompileError, Compiler, Format, Layout};
 use fresco_runtime::{Engine, Model, Target};
 use fresco_test_models::oracle;
-use fresco_test_models::synthetic::SplitMix64;
-use fresco_trees::{
-    Comparison, Ensemble, Feature, FeatureKind, Missing, Node, NumericSplit, Precision, Split, SplitTest, Transform,
-    Tree,
-};
+use fresco_test_models::synthetic::{self, SplitMix64};
+use fresco_trees::{Comparison, Ensemble, Missing, Node, NumericSplit, Precision, Split, SplitTest, Tree};
 use proptest::prelude::*;
 
 #[test]
@@ -191,19 +188,7 @@ fn edge_ensemble(seed: u64, precision: Precision, rankable: bool) -> Ensemble {
             Tree { group: 0, nodes }
         })
         .collect();
-    Ensemble {
-        features: (0..3)
-            .map(|i| Feature { name: format!("f{i}"), kind: FeatureKind::Numerical, categories: None })
-            .collect(),
-        trees,
-        n_groups: 1,
-        base_score: vec![0.0],
-        average: false,
-        transform: Transform::Identity,
-        precision,
-        outputs: vec!["score".into()],
-        source_format: "synthetic",
-    }
+    synthetic::regression(3, trees, 0.0, precision)
 }
 
 /// Inputs on, just beside and between the edges, and NaN.
@@ -245,6 +230,60 @@ proptest! {
             for (row, (a, b)) in got.iter().zip(&native).enumerate() {
                 prop_assert_eq!(a.to_bits(), b.to_bits(), "{:?} row {} {:?}", layout, row, &inputs[row * 3..row * 3 + 3]);
             }
+        }
+    }
+}
+
+/// The branch layout scores a block's rows in an order sorted by rank (see the
+/// compiler's `codegen::order`): every row must still get its own scores, in every
+/// group, bit for bit, whether its block was sorted (2,048 rows), sorted and partial
+/// (1,000), or too small to sort (31, and single rows); with every split compared by
+/// rank, and with some comparing inputs (zero-as-missing splits), whose inputs are then
+/// copied in the order too.
+#[test]
+fn rows_taken_in_rank_order_keep_their_own_scores() {
+    let engines = [Engine::new().unwrap(), Engine::builder().target(Target::Pulley).build().unwrap()];
+    let cases =
+        [(Precision::F64, 1, true), (Precision::F64, 1, false), (Precision::F32, 1, false), (Precision::F64, 3, false)];
+    for ((precision, groups, rankable), engine) in cases.into_iter().flat_map(|c| engines.iter().map(move |e| (c, e))) {
+        let mut ensemble = edge_ensemble(0x0DE5, precision, rankable);
+        ensemble.n_groups = groups;
+        ensemble.base_score = (0..groups).map(|g| g as f64 * 0.25).collect();
+        ensemble.outputs = (0..groups).map(|g| format!("score{g}")).collect();
+        for (i, tree) in ensemble.trees.iter_mut().enumerate() {
+            tree.group = i % groups;
+        }
+        let rows = 2048 + 1000 + 31;
+        let inputs = edge_inputs(7, rows);
+        let native = ensemble.predict(&inputs);
+        let wasm = Compiler::new("order", "1")
+            .add_ensemble(ensemble.clone())
+            .unwrap()
+            .layout(Layout::Branches)
+            .compile()
+            .unwrap();
+        let model = Model::from_bytes(engine, &wasm).unwrap();
+        let mut got = Vec::new();
+        for part in [&inputs[..2048 * 3], &inputs[2048 * 3..3048 * 3], &inputs[3048 * 3..]] {
+            got.extend(model.predict(part).unwrap());
+        }
+        let one_by_one: Vec<f64> = inputs.chunks(3).take(64).flat_map(|row| model.predict(row).unwrap()).collect();
+        assert_eq!(got.len(), native.len());
+        for (i, (a, b)) in got.iter().zip(&native).enumerate() {
+            let target = engine.target();
+            assert_eq!(
+                a.to_bits(),
+                b.to_bits(),
+                "{precision:?}, {groups} groups, rankable {rankable} on {target}: output {i} of {}",
+                native.len()
+            );
+        }
+        for (i, (a, b)) in one_by_one.iter().zip(&native).enumerate() {
+            assert_eq!(
+                a.to_bits(),
+                b.to_bits(),
+                "{precision:?}, {groups} groups, rankable {rankable}, one row at a time: output {i}"
+            );
         }
     }
 }

@@ -67,16 +67,30 @@ pub fn gbdt(trees: usize, leaves: usize, features: usize, seed: u64) -> Ensemble
             Tree { group: 0, nodes }
         })
         .collect();
+    regression(features, trees, 0.5, Precision::F64)
+}
+
+/// A one-output regression ensemble of `trees` over `features` numeric features named
+/// `f0`, `f1`, …, starting from `base_score`.
+///
+/// ```
+/// use fresco_test_models::synthetic::regression;
+/// use fresco_trees::{Node, Precision, Tree};
+///
+/// let e = regression(3, vec![Tree { group: 0, nodes: vec![Node::Leaf(1.0)] }], 0.5, Precision::F64);
+/// assert_eq!(e.predict(&[0.0, 0.0, 0.0]), [1.5]);
+/// ```
+pub fn regression(features: usize, trees: Vec<Tree>, base_score: f64, precision: Precision) -> Ensemble {
     Ensemble {
         features: (0..features)
             .map(|i| Feature { name: format!("f{i}"), kind: FeatureKind::Numerical, categories: None })
             .collect(),
         trees,
         n_groups: 1,
-        base_score: vec![0.5],
+        base_score: vec![base_score],
         average: false,
         transform: Transform::Identity,
-        precision: Precision::F64,
+        precision,
         outputs: vec!["score".into()],
         source_format: "synthetic",
     }

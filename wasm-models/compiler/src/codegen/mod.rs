@@ -12,6 +12,9 @@
 //! SCRATCH ..         group scores of the block of rows being scored (f64 each)
 //! RANK TABLES ..     per ranked feature, its sorted thresholds as integer keys
 //! RANKS ..           threshold ranks of the block's rows (two i32 per feature)
+//! ORDER ..           the branch layout's row order (see `order`): the block's rows
+//!                    sorted (i32 indices, twice), the sort's counts, each row's
+//!                    position, and the rows' inputs and ranks in that order
 //! HEAP ..            fresco_alloc's bump allocator
 //! ```
 //!
@@ -28,6 +31,7 @@ use crate::branches;
 use crate::layout::{NODE_BYTES, Placement, Tables, kind};
 use crate::ranks::{Ranks, Selection};
 
+mod order;
 mod tables;
 mod transforms;
 
@@ -107,6 +111,16 @@ struct Map {
     /// Threshold ranks of a block of rows: `block × rank_stride` bytes.
     ranks: u32,
     rank_stride: u32,
+    /// The branch layout's row order ([`order`]): `block` i32 row indices, then as
+    /// many for the sort's passes.
+    order: u32,
+    /// The sort's count per rank (i32 each).
+    order_counts: u32,
+    /// Each row's position in the order (i32 each).
+    positions: u32,
+    /// The block's inputs and ranks, rows in the order.
+    sorted_in: u32,
+    sorted_ranks: u32,
     /// Leaf value per tree slot of the row being walked (f64), then a spare slot.
     tree_values: u32,
     /// The spare slot's index: where a lane with no tree left writes.
@@ -175,8 +189,19 @@ pub fn generate(
     let rank_scratch = add(rank_tables, size(rank_table_bytes, 1).ok_or_else(too_large)?)?;
     let rank_scratch_bytes =
         if ranks.iter().any(Ranks::any) { size(block, rank_stride as usize).ok_or_else(too_large)? } else { 0 };
+    // The branch layout takes a block's rows in an order sorted by rank (see `order`).
+    let orders: Vec<Vec<order::Key>> =
+        ensembles.iter().zip(&ranks).map(|(e, r)| if tables_mode { Vec::new() } else { order::keys(e, r) }).collect();
+    let sorts = orders.iter().any(|k| !k.is_empty());
+    let per_block = |each: usize| if sorts { size(block, each).ok_or_else(too_large) } else { Ok(0) };
+    let row_order = add(rank_scratch, rank_scratch_bytes)?;
+    let order_counts = add(row_order, per_block(8)?)?;
+    let most_distinct = orders.iter().flatten().map(|k| k.distinct() as usize).max().unwrap_or(0);
+    let positions = add(order_counts, size(most_distinct, 4).ok_or_else(too_large)?)?;
+    let sorted_in = add(positions, per_block(4)?)?;
+    let sorted_ranks = add(sorted_in, per_block(n_inputs * 8)?)?;
     // One leaf value per tree slot (and a spare), for rows walked through trees in lanes.
-    let tree_values = add(rank_scratch, rank_scratch_bytes)?;
+    let tree_values = add(sorted_ranks, per_block(rank_stride as usize)?)?;
     let tree_values_bytes = if tables_mode { size(n_trees + 1, 8).ok_or_else(too_large)? } else { 0 };
     let heap = add(tree_values, tree_values_bytes)?;
     let mut rank_data = Vec::with_capacity(rank_table_bytes);
@@ -196,6 +221,11 @@ pub fn generate(
         out_stride: (n_outputs * 8) as u32,
         ranks: rank_scratch,
         rank_stride,
+        order: row_order,
+        order_counts,
+        positions,
+        sorted_in,
+        sorted_ranks,
         tree_values,
         parked: n_trees as u32,
         heap,
@@ -289,7 +319,8 @@ pub fn generate(
     code.function(&sigmoidf());
     let mut first_output = 0u32;
     for (i, ensemble) in ensembles.iter().enumerate() {
-        code.function(&score_ensemble(ensemble, &group_code[i], ranks.get(i), &map, first_output));
+        let keys = orders.get(i).map_or(&[][..], Vec::as_slice);
+        code.function(&score_ensemble(ensemble, &group_code[i], ranks.get(i), keys, &map, first_output));
         first_output += ensemble.n_outputs() as u32;
     }
     for (_, f) in &chunk_functions {
@@ -434,6 +465,11 @@ mod local {
     /// Trees in lanes: the tree slot each lane walks, the next slot to hand out.
     pub const LANE_TREE: u32 = RANK_ROW + 1;
     pub const NEXT_TREE: u32 = LANE_TREE + 2 * super::LANES;
+    /// The branch layout's row order: the inputs and ranks its chunks read, and whether
+    /// the block was sorted.
+    pub const CHUNK_IN: u32 = NEXT_TREE + 1;
+    pub const CHUNK_RANKS: u32 = NEXT_TREE + 2;
+    pub const SORTED: u32 = NEXT_TREE + 3;
 }
 
 /// Emits `for R in 0..M { ROW, GRP, O = this row's input, group scores, outputs; body }`.
@@ -458,7 +494,14 @@ fn for_rows(s: &mut InstructionSink<'_>, map: &Map, first_output: u32, body: imp
 /// Rows walked through one tree together by the lockstep walk.
 const LANES: u32 = 8;
 
-fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map: &Map, first_output: u32) -> Function {
+fn score_ensemble(
+    e: &Ensemble,
+    groups: &[GroupCode],
+    ranks: Option<&Ranks>,
+    order_keys: &[order::Key],
+    map: &Map,
+    first_output: u32,
+) -> Function {
     use local::*;
     let lockstep = crate::layout::lockstep_eligible(e);
     // Node tables hold rank comparisons when the ranks cover every split.
@@ -469,7 +512,7 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map
         (2, ValType::F32),
         (2 + 2 * LANES, ValType::I32),
         (crate::ranks::LANES, ValType::I64),
-        (crate::ranks::LANES + 2 + 2 * LANES, ValType::I32),
+        (crate::ranks::LANES + 5 + 2 * LANES, ValType::I32),
     ]);
     let mut s = f.instructions();
     let f32_sums = e.precision == Precision::F32;
@@ -480,6 +523,14 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map
             ranks.emit_row(s, ROW, ADDR, X, RANK_KEY, RANK_POS);
         });
     }
+    // The branch layout takes a block's rows in rank order (see `order`).
+    let ordered = match ranks {
+        Some(ranks) if !order_keys.is_empty() && groups.iter().any(|g| matches!(g, GroupCode::Chunks(_))) => {
+            order::emit(&mut s, map, order_keys, &order::RowWords::new(e, ranks));
+            true
+        }
+        _ => false,
+    };
     for (g, code) in groups.iter().enumerate() {
         let slot = mem(8 * g as u32, 3);
         // Start every row of the block from the base score.
@@ -506,11 +557,14 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map
             GroupCode::Chunks(calls) => {
                 // Chunk by chunk over the block: each chunk's code stays hot for all rows.
                 for &chunk in calls {
-                    s.local_get(IN)
-                        .local_get(M)
-                        .i32_const((map.groups + 8 * g as u32) as i32)
-                        .i32_const(map.ranks as i32)
-                        .call(chunk);
+                    s.local_get(if ordered { CHUNK_IN } else { IN });
+                    s.local_get(M).i32_const((map.groups + 8 * g as u32) as i32);
+                    if ordered {
+                        s.local_get(CHUNK_RANKS);
+                    } else {
+                        s.i32_const(map.ranks as i32);
+                    }
+                    s.call(chunk);
                 }
                 e.trees.iter().filter(|t| t.group == g).count() as u32
             }
@@ -523,7 +577,12 @@ fn score_ensemble(e: &Ensemble, groups: &[GroupCode], ranks: Option<&Ranks>, map
             });
         }
     }
-    for_rows(&mut s, map, first_output, |s| transform(s, e));
+    for_rows(&mut s, map, first_output, |s| {
+        if ordered {
+            order::score_of_row(s, map);
+        }
+        transform(s, e)
+    });
     s.end();
     f
 }

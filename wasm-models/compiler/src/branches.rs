@@ -12,7 +12,7 @@
 use fresco_trees::{CategoricalFlavor, Ensemble, Missing, Node, Precision, SplitTest, Tree};
 use wasm_encoder::{BlockType, Function, InstructionSink, MemArg, ValType};
 
-use crate::ranks::{RANK_BYTES, Ranks, ranked};
+use crate::ranks::{RANK_BYTES, Ranks};
 use crate::splits::numeric_plan;
 
 /// Most nodes in one chunk function (see `benches/README.md` for the measurements).
@@ -326,7 +326,7 @@ fn condition(s: &mut InstructionSink<'_>, cx: &Context<'_>, split: &fresco_trees
     let e = cx.e;
     let feature = MemArg { offset: u64::from(split.feature) * 8, align: 3, memory_index: 0 };
     if let SplitTest::Numeric(n) = &split.test
-        && let Some(j) = rank_index(e, cx.ranks, split)
+        && let Some(j) = cx.ranks.split_index(e, split)
     {
         let (_, default_left) = numeric_plan(e, n);
         match cx.rank_locals.get(split.feature as usize) {
@@ -405,11 +405,6 @@ fn condition(s: &mut InstructionSink<'_>, cx: &Context<'_>, split: &fresco_trees
             }
         }
     }
-}
-
-/// The rank index a split compares with, or `None` when it compares the input itself.
-pub(crate) fn rank_index(e: &Ensemble, ranks: &Ranks, split: &fresco_trees::Split) -> Option<i32> {
-    ranks.index(split.feature, ranked(e, split)?)
 }
 
 /// Pushes bit `trunc(X)` of the `words`-word bitset at `address` (0 past its end).

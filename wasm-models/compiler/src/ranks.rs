@@ -129,7 +129,7 @@ impl Ranks {
     pub fn complete(&self, e: &Ensemble) -> bool {
         e.trees.iter().flat_map(|t| &t.nodes).all(|n| match n {
             Node::Leaf(_) => true,
-            Node::Split(split) => ranked(e, split).is_some_and(|t| self.index(split.feature, t).is_some()),
+            Node::Split(split) => self.split_index(e, split).is_some(),
         })
     }
 
@@ -138,10 +138,16 @@ impl Ranks {
     /// most `limit`, unsigned (see [`Ranks::emit_row`] for the two words per feature).
     pub fn unsigned_test(&self, e: &Ensemble, split: &fresco_trees::Split) -> Option<(u32, u32)> {
         let SplitTest::Numeric(n) = &split.test else { return None };
-        let j = self.index(split.feature, ranked(e, split)?)? as u32;
+        let j = self.split_index(e, split)? as u32;
         let (_, default_left) = numeric_plan(e, n);
         let word = RANK_BYTES * split.feature;
         Some(if default_left { (j + NAN_LEFT_BIAS, word + 4) } else { (j, word) })
+    }
+
+    /// The index among its feature's thresholds of the threshold a split compares by
+    /// rank, or `None` when the split compares the input itself.
+    pub fn split_index(&self, e: &Ensemble, split: &fresco_trees::Split) -> Option<i32> {
+        self.index(split.feature, ranked(e, split)?)
     }
 
     /// The number of distinct ranks `feature`'s rows can have, NaN's included: its

@@ -94,7 +94,7 @@ impl RowWords {
             .iter()
             .flat_map(|t| &t.nodes)
             .filter_map(|node| match node {
-                Node::Split(split) if branches::rank_index(e, ranks, split).is_none() => Some(8 * split.feature),
+                Node::Split(split) if ranks.split_index(e, split).is_none() => Some(8 * split.feature),
                 _ => None,
             })
             .collect();

@@ -4,7 +4,8 @@
 //! and 2 outputs watched over 5-minute and 1-hour windows), for the overhead ratio.
 //!
 //! Before the criterion groups, prints p50 / p99 / p99.9 of single predictions measured
-//! one by one (criterion reports means and medians, not tails).
+//! one by one (criterion reports means and medians, not tails), and beside the durable
+//! path's the host's own: calls of fixed arithmetic with the same median.
 //!
 //! The Client's own overhead is `client/predict_e2e_batch1` less its two parts measured
 //! in the same run: `store/read_one_entity_25_features` and
@@ -109,24 +110,67 @@ fn setup(dir: &std::path::Path, sink: impl PredictionSink, monitored: bool) -> (
     (client, requests)
 }
 
-fn percentiles(client: &Client, requests: &[Request], log: &str) {
-    for r in requests.iter().take(2000) {
-        client.predict("gbdt500", r).unwrap();
+/// Times `call` 50,000 times one by one (after 2,000 untimed calls) and returns the
+/// p50, p99 and p99.9 in microseconds.
+fn tail(mut call: impl FnMut(usize)) -> [f64; 3] {
+    for i in 0..2000 {
+        call(i);
     }
     let mut samples: Vec<u64> = Vec::with_capacity(50_000);
-    for r in requests.iter().cycle().take(50_000) {
+    for i in 0..50_000 {
         let t = Instant::now();
-        black_box(client.predict("gbdt500", black_box(r)).unwrap());
+        call(i);
         samples.push(t.elapsed().as_nanos() as u64);
     }
     samples.sort_unstable();
     let q = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0;
+    [q(0.5), q(0.99), q(0.999)]
+}
+
+fn percentiles(client: &Client, requests: &[Request], log: &str) -> f64 {
+    let [p50, p99, p999] = tail(|i| {
+        black_box(client.predict("gbdt500", black_box(&requests[i % requests.len()])).unwrap());
+    });
     println!(
-        "client/predict_e2e_batch1 (store hit + 500x63 GBDT + holdout + {log}), {} calls: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us",
-        samples.len(),
-        q(0.5),
-        q(0.99),
-        q(0.999)
+        "client/predict_e2e_batch1 (store hit + 500x63 GBDT + holdout + {log}), 50000 calls: p50 {p50:.1} us, p99 {p99:.1} us, p99.9 {p999:.1} us"
+    );
+    p50
+}
+
+/// The host's own tail, for reading the percentiles above: calls that do a fixed amount
+/// of arithmetic (touching only the stack: no allocation, no system call), sized so
+/// that their median is `p50_us`. Whatever their p99 is above their p50 is the host
+/// (preemption, interrupts, a neighbour on the core), which every call above pays too.
+fn constant_work(p50_us: f64) {
+    let steps = |n: u64| {
+        let mut rng = SplitMix64::new(n);
+        for _ in 0..n {
+            black_box(rng.next_u64());
+        }
+    };
+    // Calibrate: double the step count until a call takes at least `p50_us`.
+    let mut n = 64u64;
+    loop {
+        let t = Instant::now();
+        for _ in 0..100 {
+            steps(black_box(n));
+        }
+        if t.elapsed().as_secs_f64() * 1e6 / 100.0 >= p50_us || n > 1 << 30 {
+            break;
+        }
+        n *= 2;
+    }
+    let per = {
+        let t = Instant::now();
+        for _ in 0..100 {
+            steps(black_box(n));
+        }
+        t.elapsed().as_secs_f64() * 1e6 / 100.0 / n as f64
+    };
+    let n = ((p50_us / per) as u64).max(1);
+    let [p50, p99, p999] = tail(|_| steps(black_box(n)));
+    println!(
+        "host: constant work ({n} SplitMix64 steps a call), 50000 calls: p50 {p50:.1} us, p99 {p99:.1} us, p99.9 {p999:.1} us"
     );
 }
 
@@ -138,14 +182,16 @@ fn main() {
     let (monitored, monitored_requests) =
         setup(&dir.path().join("monitored"), EncodingSink(Mutex::new(Vec::new())), true);
     percentiles(&monitored, &monitored_requests, "record encoded into a buffer, drift monitoring on");
-    {
+    let durable_p50 = {
         // The production sink: spool append (write(2), no fsync per call) and queue.
         let logs = dir.path().join("logs");
         let log = PredictionLog::open(LogConfig::new(&logs).durability(SpoolDurability::Buffered)).unwrap();
         std::fs::create_dir_all(dir.path().join("second")).unwrap();
         let (client, requests) = setup(&dir.path().join("second"), log, false);
-        percentiles(&client, &requests, "PredictionLog, buffered spool");
-    }
+        percentiles(&client, &requests, "PredictionLog, buffered spool")
+    };
+    // After the client and its log's writer are gone: nothing of fresco's runs beside it.
+    constant_work(durable_p50);
 
     let mut c = Criterion::default().configure_from_args();
     let mut i = 0;

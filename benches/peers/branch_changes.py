@@ -52,6 +52,14 @@ def order(X, block, spec):
     return np.concatenate(out)
 
 
+def goes_left(node, x):
+    if node["decision_type"] == "==":
+        # Categorical: the listed categories go left; NaN and the rest go right.
+        categories = [float(c) for c in str(node["threshold"]).split("||")]
+        return np.isin(x, categories)
+    return np.where(np.isnan(x), node["default_left"], x <= node["threshold"])
+
+
 def changes(trees, X, block, keys):
     """Direction changes a row: total, by feature, and by subtree height for features
     that are not keys."""
@@ -66,7 +74,7 @@ def changes(trees, X, block, keys):
                 continue
             f = node["split_feature"]
             x = X[:, f]
-            left = np.where(np.isnan(x), node["default_left"], x <= node["threshold"])
+            left = goes_left(node, x)
             h = height(node)
             if h > BRANCH_FREE_HEIGHT:
                 for start in range(0, len(X), block):
@@ -82,6 +90,20 @@ def changes(trees, X, block, keys):
     return total / rows, by_feature / rows, {h: n / rows for h, n in sorted(by_height.items())}
 
 
+def passes(trees, n_features):
+    """Branches of each feature a row passes, as fresco weighs them to choose its keys
+    (a split at depth d passed by 2^-d of the rows), most first."""
+    weight = np.zeros(n_features)
+    for root in trees:
+        stack = [(root, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if "split_feature" in node and height(node) > BRANCH_FREE_HEIGHT:
+                weight[node["split_feature"]] += 0.5**depth
+                stack += [(node["left_child"], depth + 1), (node["right_child"], depth + 1)]
+    return sorted(enumerate(weight), key=lambda fw: -fw[1])
+
+
 def main():
     import lightgbm as lgb
 
@@ -91,13 +113,17 @@ def main():
     p.add_argument("--rows", type=int, default=32768)
     p.add_argument("--block", type=int, default=2048)
     p.add_argument("--order", default="0:256,1:0")
+    p.add_argument("--keys", action="store_true", help="print the features a row passes most branches of")
     a = p.parse_args()
     dump = lgb.Booster(model_file=a.model).dump_model()
     n_features = dump["max_feature_idx"] + 1
     X = np.fromfile(a.data, dtype="<f8").reshape(-1, n_features)[: a.rows]
+    trees = [t["tree_structure"] for t in dump["tree_info"]]
+    if a.keys:
+        print("branches passed a row, by feature:", ", ".join(f"{f}: {w:.1f}" for f, w in passes(trees, n_features)))
     X = X[order(X, a.block, a.order)]
     keys = set() if a.order == "none" else {int(part.split(":")[0]) for part in a.order.split(",")}
-    total, by_feature, by_height = changes([t["tree_structure"] for t in dump["tree_info"]], X, a.block, keys)
+    total, by_feature, by_height = changes(trees, X, a.block, keys)
     print(f"order {a.order}, blocks of {a.block}: {total:.1f} direction changes a row")
     top = sorted(enumerate(by_feature), key=lambda fv: -fv[1])[:8]
     print("by feature:", ", ".join(f"{f}: {v:.1f}" for f, v in top))

@@ -343,6 +343,14 @@ fn condition(s: &mut InstructionSink<'_>, cx: &Context<'_>, split: &fresco_trees
         }
         return;
     }
+    if let Some(bits) = cx.ranks.category_bits(split) {
+        // left when the category word is below 32 and its bit is set (see `ranks`)
+        s.local_get(RANKS).i32_load(mem(RANK_BYTES * split.feature, 2)).local_tee(C);
+        s.i32_const(32).i32_lt_u();
+        s.i32_const(bits as i32).local_get(C).i32_shr_u().i32_const(1).i32_and();
+        s.i32_and();
+        return;
+    }
     match &split.test {
         SplitTest::Numeric(n) => {
             let (t, default_left) = numeric_plan(e, n);

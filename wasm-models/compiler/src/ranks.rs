@@ -10,10 +10,16 @@
 //!
 //! NaN ranks as `i32::MIN`: a signed `<=` sends it left, an unsigned one right, so one
 //! rank serves splits of either default direction.
+//!
+//! A categorical feature of LightGBM's kind gets a category word in its rank slot
+//! instead: the category its input stands for, computed once per row, or
+//! [`NO_CATEGORY`] where LightGBM sends the row right whatever the split's categories
+//! (NaN, `x <= -1`, `x >= 2^31`). A split whose categories fit in one bitset word then
+//! tests a bit of an immediate: no float compares, no truncation, no branches.
 
 use std::collections::HashMap;
 
-use fresco_trees::{Ensemble, Missing, Node, SplitTest};
+use fresco_trees::{CategoricalFlavor, CategoricalSplit, Ensemble, Missing, Node, SplitTest};
 use wasm_encoder::{InstructionSink, MemArg};
 
 use crate::splits::numeric_plan;
@@ -27,6 +33,10 @@ pub const RANK_BYTES: u32 = 8;
 /// Added to the rank in its second word: NaN's rank becomes 0, the smallest unsigned
 /// value, and the others stay in order above it.
 pub const NAN_LEFT_BIAS: u32 = 1 << 31;
+
+/// The category word of an input that is in no category: NaN, `x <= -1`, `x >= 2^31`.
+/// Any value of 32 or more fails the one-word bitset test.
+pub const NO_CATEGORY: i32 = -1;
 
 /// One feature's search table.
 struct Table {
@@ -51,6 +61,8 @@ pub enum Selection {
 pub struct Ranks {
     /// Per feature: its table, or `None` when no split ranks it.
     tables: Vec<Option<Table>>,
+    /// Per feature: whether its rank slot holds a category word instead (never both).
+    categories: Vec<bool>,
     /// `(feature, threshold bits)` → index of the threshold in its feature's table.
     index: HashMap<(u32, u64), i32>,
     /// The tables' bytes (f64 little-endian), to be placed at `base`.
@@ -67,6 +79,20 @@ pub fn ranked(e: &Ensemble, split: &fresco_trees::Split) -> Option<f64> {
             let (t, _) = numeric_plan(e, n);
             // -0.0 and 0.0 compare equal: one entry for both.
             (!t.is_nan()).then_some(if t == 0.0 { 0.0 } else { t })
+        }
+        _ => None,
+    }
+}
+
+/// The bitset of a split that a category word can test: LightGBM's kind, its categories
+/// all below 32 (one bitset word).
+fn one_word_categories(split: &fresco_trees::Split) -> Option<u32> {
+    match &split.test {
+        SplitTest::Categorical(CategoricalSplit { flavor: CategoricalFlavor::LightGbm, categories, .. }) => {
+            match categories.as_slice() {
+                [word] => Some(*word),
+                _ => None,
+            }
         }
         _ => None,
     }
@@ -116,7 +142,33 @@ impl Ranks {
             }
             tables.push(Some(Table { offset, steps }));
         }
-        Ranks { tables, index, data, base }
+        // A category word costs a few instructions a row and saves a truncation and
+        // its range checks at every test of the feature's splits.
+        let mut categories = vec![false; tables.len()];
+        if selection != Selection::None {
+            for split in e.trees.iter().flat_map(|t| &t.nodes).filter_map(|n| match n {
+                Node::Split(split) => Some(split),
+                Node::Leaf(_) => None,
+            }) {
+                let f = split.feature as usize;
+                if one_word_categories(split).is_some() && matches!(tables.get(f), Some(None)) {
+                    categories[f] = true;
+                }
+            }
+        }
+        Ranks { tables, categories, index, data, base }
+    }
+
+    /// The bitset word a categorical split tests against its feature's category word,
+    /// or `None` when the split reads its input.
+    pub fn category_bits(&self, split: &fresco_trees::Split) -> Option<u32> {
+        let bits = one_word_categories(split)?;
+        self.categories.get(split.feature as usize).copied().unwrap_or(false).then_some(bits)
+    }
+
+    /// Whether a split reads the row's input rather than its rank slot.
+    pub fn reads_input(&self, e: &Ensemble, split: &fresco_trees::Split) -> bool {
+        self.split_index(e, split).is_none() && self.category_bits(split).is_none()
     }
 
     /// Whether `feature` is ranked.
@@ -158,14 +210,15 @@ impl Ranks {
         1u32.checked_shl(table.steps)?.checked_add(1)
     }
 
-    /// The ranked features, in order.
-    pub fn ranked_features(&self) -> impl Iterator<Item = u32> + '_ {
-        self.tables.iter().enumerate().filter(|(_, t)| t.is_some()).map(|(f, _)| f as u32)
+    /// The features whose rank slot holds a rank or a category word, in order.
+    pub fn slotted_features(&self) -> impl Iterator<Item = u32> + '_ {
+        let slotted = |f: usize| matches!(self.tables.get(f), Some(Some(_))) || self.categories.get(f) == Some(&true);
+        (0..self.tables.len()).filter(move |&f| slotted(f)).map(|f| f as u32)
     }
 
-    /// Whether any feature is ranked.
+    /// Whether any feature is ranked or has a category word.
     pub fn any(&self) -> bool {
-        self.tables.iter().any(Option::is_some)
+        self.tables.iter().any(Option::is_some) || self.categories.contains(&true)
     }
 
     /// The index of threshold `t` (as [`ranked`] returns it) of `feature`.
@@ -225,6 +278,15 @@ impl Ranks {
                 s.local_get(out).local_get(positions + lane).i32_const(NAN_LEFT_BIAS as i32).i32_add();
                 s.i32_store(mem(at + 4, 2));
             }
+        }
+        for f in (0..self.categories.len()).filter(|&f| self.categories[f]) {
+            // trunc(x) where -1 < x < 2^31 (false for NaN), else NO_CATEGORY
+            s.local_get(out);
+            s.local_get(row).f64_load(mem(8 * f as u32, 3)).local_tee(x).i32_trunc_sat_f64_s();
+            s.i32_const(NO_CATEGORY);
+            s.local_get(x).f64_const((-1.0).into()).f64_gt();
+            s.local_get(x).f64_const(2_147_483_648.0.into()).f64_lt().i32_and();
+            s.select().i32_store(mem(RANK_BYTES * f as u32, 2));
         }
     }
 }

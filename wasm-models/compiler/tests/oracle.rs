@@ -8,7 +8,10 @@ use fresco_compiler::{CompileError, Compiler, Format, Layout};
 use fresco_runtime::{Engine, Model, Target};
 use fresco_test_models::oracle;
 use fresco_test_models::synthetic::{self, SplitMix64};
-use fresco_trees::{Comparison, Ensemble, Missing, Node, NumericSplit, Precision, Split, SplitTest, Tree};
+use fresco_trees::{
+    CategoricalFlavor, CategoricalSplit, Comparison, Ensemble, FeatureKind, Missing, Node, NumericSplit, Precision,
+    Split, SplitTest, Tree,
+};
 use proptest::prelude::*;
 
 #[test]
@@ -152,14 +155,7 @@ fn edge_ensemble(seed: u64, precision: Precision, rankable: bool) -> Ensemble {
     let round = |v: f64| if precision == Precision::F32 { f64::from(v as f32) } else { v };
     let trees = (0..48)
         .map(|_| {
-            let mut nodes = vec![Node::Leaf(0.0)];
-            let mut open = vec![0usize];
-            while open.len() < 12 {
-                let at = open.swap_remove(rng.below(open.len()));
-                let left = nodes.len();
-                for _ in 0..2 {
-                    nodes.push(Node::Leaf(round((rng.next_f64() - 0.5) * 0.2)));
-                }
+            random_tree(&mut rng, round, |rng| {
                 let threshold = if rng.below(8) == 0 {
                     round(rng.next_f64() * 4.0 - 2.0)
                 } else {
@@ -172,23 +168,40 @@ fn edge_ensemble(seed: u64, precision: Precision, rankable: bool) -> Ensemble {
                 } else {
                     Comparison::Less
                 };
-                nodes[at] = Node::Split(Split {
-                    feature: rng.below(3) as u32,
-                    left: left as u32,
-                    right: left as u32 + 1,
-                    test: SplitTest::Numeric(NumericSplit {
-                        threshold,
-                        comparison,
-                        missing,
-                        default_left: rng.below(2) == 0,
-                    }),
+                let feature = rng.below(3) as u32;
+                let test = SplitTest::Numeric(NumericSplit {
+                    threshold,
+                    comparison,
+                    missing,
+                    default_left: rng.below(2) == 0,
                 });
-                open.extend([left, left + 1]);
-            }
-            Tree { group: 0, nodes }
+                (feature, test)
+            })
         })
         .collect();
     synthetic::regression(3, trees, 0.0, precision)
+}
+
+/// A tree of 12 leaves grown by splitting a random open leaf: leaf values uniform in
+/// ±0.1 (through `leaf`), each split's feature and test from `split`.
+fn random_tree(
+    rng: &mut SplitMix64,
+    leaf: impl Fn(f64) -> f64,
+    mut split: impl FnMut(&mut SplitMix64) -> (u32, SplitTest),
+) -> Tree {
+    let mut nodes = vec![Node::Leaf(0.0)];
+    let mut open = vec![0usize];
+    while open.len() < 12 {
+        let at = open.swap_remove(rng.below(open.len()));
+        let left = nodes.len();
+        for _ in 0..2 {
+            nodes.push(Node::Leaf(leaf((rng.next_f64() - 0.5) * 0.2)));
+        }
+        let (feature, test) = split(rng);
+        nodes[at] = Node::Split(Split { feature, left: left as u32, right: left as u32 + 1, test });
+        open.extend([left, left + 1]);
+    }
+    Tree { group: 0, nodes }
 }
 
 /// Inputs on, just beside and between the edges, and NaN.
@@ -284,6 +297,111 @@ fn rows_taken_in_rank_order_keep_their_own_scores() {
                 b.to_bits(),
                 "{precision:?}, {groups} groups, rankable {rankable}, one row at a time: output {i}"
             );
+        }
+    }
+}
+
+/// Category codes on and beside LightGBM's edges (NaN, `x <= -1`, truncation toward
+/// zero, the one-word bitset's end at 32, `2^31`) and XGBoost's (`2^24`).
+const CATEGORY_EDGES: [f64; 22] = [
+    f64::NAN,
+    f64::NEG_INFINITY,
+    -2.0,
+    -1.0,
+    -0.999_999_999_999_999_9,
+    -0.5,
+    -0.0,
+    0.0,
+    0.5,
+    1.0,
+    2.999,
+    3.0,
+    31.0,
+    31.5,
+    32.0,
+    33.0,
+    40.0,
+    16_777_216.0,
+    2_147_483_647.0,
+    2_147_483_648.0,
+    1e300,
+    f64::INFINITY,
+];
+
+/// Trees over a numeric feature 0 and a categorical feature 1 whose splits are
+/// LightGBM's with categories below 32 (tested through the row's category word), with
+/// categories up to 40 (two bitset words: the input is read), and XGBoost's.
+fn category_ensemble(seed: u64) -> Ensemble {
+    let mut rng = SplitMix64::new(seed);
+    let trees = (0..40)
+        .map(|_| {
+            random_tree(
+                &mut rng,
+                |v| v,
+                |rng| {
+                    let test = match rng.below(4) {
+                        0 => SplitTest::Numeric(NumericSplit {
+                            threshold: rng.next_f64() * 4.0 - 2.0,
+                            comparison: Comparison::LessOrEqual,
+                            missing: Missing::NanIsMissing,
+                            default_left: rng.below(2) == 0,
+                        }),
+                        kind => SplitTest::Categorical(CategoricalSplit {
+                            categories: match kind {
+                                1 => vec![rng.next_u64() as u32, 1 << rng.below(9)],
+                                _ => vec![rng.next_u64() as u32],
+                            },
+                            flavor: if kind == 3 && rng.below(4) == 0 {
+                                CategoricalFlavor::XgBoost
+                            } else {
+                                CategoricalFlavor::LightGbm
+                            },
+                            default_left: rng.below(2) == 0,
+                        }),
+                    };
+                    (u32::from(matches!(test, SplitTest::Categorical(_))), test)
+                },
+            )
+        })
+        .collect();
+    let mut e = synthetic::regression(2, trees, 0.0, Precision::F64);
+    e.features[1].kind = FeatureKind::Categorical;
+    e
+}
+
+/// A categorical split tested through the row's category word (see the compiler's
+/// `ranks`) sends every code where LightGBM does, bit for bit against the native
+/// evaluator: on native code and Pulley, in sorted blocks, small blocks and single rows.
+#[test]
+fn category_words_match_the_native_evaluator() {
+    let engines = [Engine::new().unwrap(), Engine::builder().target(Target::Pulley).build().unwrap()];
+    let ensemble = category_ensemble(0xCA7);
+    let mut rng = SplitMix64::new(11);
+    let inputs: Vec<f64> = (0..2048 + 31)
+        .flat_map(|_| {
+            let code = CATEGORY_EDGES[rng.below(CATEGORY_EDGES.len())];
+            let code = if rng.below(4) == 0 { rng.below(34) as f64 } else { code };
+            [rng.next_f64() * 4.0 - 2.0, code]
+        })
+        .collect();
+    let native = ensemble.predict(&inputs);
+    let wasm = Compiler::new("categories", "1")
+        .add_ensemble(ensemble.clone())
+        .unwrap()
+        .layout(Layout::Branches)
+        .compile()
+        .unwrap();
+    for engine in &engines {
+        let model = Model::from_bytes(engine, &wasm).unwrap();
+        let mut got = model.predict(&inputs[..2048 * 2]).unwrap();
+        got.extend(model.predict(&inputs[2048 * 2..]).unwrap());
+        let one_by_one: Vec<f64> = inputs.chunks(2).take(64).flat_map(|row| model.predict(row).unwrap()).collect();
+        let target = engine.target();
+        for (row, (a, b)) in got.iter().zip(&native).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "on {target}: row {row} {:?}", &inputs[row * 2..row * 2 + 2]);
+        }
+        for (row, (a, b)) in one_by_one.iter().zip(&native).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "on {target}, one row at a time: row {row}");
         }
     }
 }

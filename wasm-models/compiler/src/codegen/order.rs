@@ -81,7 +81,8 @@ pub(super) fn keys(e: &Ensemble, ranks: &Ranks) -> Vec<Key> {
 }
 
 /// What the chunks read of a row, as byte offsets of 8-byte words: of its inputs, the
-/// features some split compares as a float; of its ranks, every ranked feature's pair.
+/// features some split reads as a float; of its ranks, every ranked feature's pair and
+/// every category word.
 pub(super) struct RowWords {
     inputs: Vec<u32>,
     ranks: Vec<u32>,
@@ -94,13 +95,13 @@ impl RowWords {
             .iter()
             .flat_map(|t| &t.nodes)
             .filter_map(|node| match node {
-                Node::Split(split) if ranks.split_index(e, split).is_none() => Some(8 * split.feature),
+                Node::Split(split) if ranks.reads_input(e, split) => Some(8 * split.feature),
                 _ => None,
             })
             .collect();
         inputs.sort_unstable();
         inputs.dedup();
-        RowWords { inputs, ranks: ranks.ranked_features().map(|f| RANK_BYTES * f).collect() }
+        RowWords { inputs, ranks: ranks.slotted_features().map(|f| RANK_BYTES * f).collect() }
     }
 }
 

@@ -13,7 +13,7 @@ use fresco_trees::{CategoricalFlavor, Ensemble, Missing, Node, Precision, SplitT
 use wasm_encoder::{BlockType, Function, InstructionSink, MemArg, ValType};
 
 use crate::ranks::{RANK_BYTES, Ranks};
-use crate::splits::numeric_plan;
+use crate::splits::{lightgbm_code_in_range, numeric_plan};
 
 /// Most nodes in one chunk function (see `benches/README.md` for the measurements).
 pub const NODES_PER_CHUNK: usize = 2048;
@@ -393,8 +393,7 @@ fn condition(s: &mut InstructionSink<'_>, cx: &Context<'_>, split: &fresco_trees
             match c.flavor {
                 CategoricalFlavor::LightGbm => {
                     // NaN, c <= -1 and c >= 2^31 go right; otherwise bit set → left.
-                    s.local_get(X).f64_const((-1.0).into()).f64_gt();
-                    s.local_get(X).f64_const(2_147_483_648.0.into()).f64_lt().i32_and();
+                    lightgbm_code_in_range(s, X);
                     s.if_(BlockType::Result(ValType::I32));
                     bit(s, address, words);
                     s.else_().i32_const(0).end();

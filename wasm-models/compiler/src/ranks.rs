@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use fresco_trees::{CategoricalFlavor, CategoricalSplit, Ensemble, Missing, Node, SplitTest};
 use wasm_encoder::{InstructionSink, MemArg};
 
-use crate::splits::numeric_plan;
+use crate::splits::{lightgbm_code_in_range, numeric_plan};
 
 /// The rank of NaN.
 pub const NAN_RANK: i32 = i32::MIN;
@@ -212,8 +212,7 @@ impl Ranks {
 
     /// The features whose rank slot holds a rank or a category word, in order.
     pub fn slotted_features(&self) -> impl Iterator<Item = u32> + '_ {
-        let slotted = |f: usize| matches!(self.tables.get(f), Some(Some(_))) || self.categories.get(f) == Some(&true);
-        (0..self.tables.len()).filter(move |&f| slotted(f)).map(|f| f as u32)
+        (0..self.tables.len()).filter(move |&f| self.is_ranked(f) || self.categories[f]).map(|f| f as u32)
     }
 
     /// Whether any feature is ranked or has a category word.
@@ -284,8 +283,7 @@ impl Ranks {
             s.local_get(out);
             s.local_get(row).f64_load(mem(8 * f as u32, 3)).local_tee(x).i32_trunc_sat_f64_s();
             s.i32_const(NO_CATEGORY);
-            s.local_get(x).f64_const((-1.0).into()).f64_gt();
-            s.local_get(x).f64_const(2_147_483_648.0.into()).f64_lt().i32_and();
+            lightgbm_code_in_range(s, x);
             s.select().i32_store(mem(RANK_BYTES * f as u32, 2));
         }
     }

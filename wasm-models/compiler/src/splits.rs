@@ -3,6 +3,7 @@
 //! `layout` all build on it, and it on nothing of theirs.
 
 use fresco_trees::{Comparison, Ensemble, Missing, NumericSplit, Precision};
+use wasm_encoder::InstructionSink;
 
 /// Normalized `<=` threshold and whether NaN goes left, for a numeric split.
 pub(crate) fn numeric_plan(e: &Ensemble, n: &NumericSplit) -> (f64, bool) {
@@ -32,4 +33,12 @@ pub fn largest_below(t: f64, precision: Precision) -> f64 {
             if t32 == f32::NEG_INFINITY { f64::NAN } else { f64::from(t32.next_down()) }
         }
     }
+}
+
+/// Pushes whether the f64 in local `x` stands for a category under LightGBM's rules
+/// (`-1 < x < 2^31`, false for NaN): its code is then `trunc(x)`; otherwise the row goes
+/// right whatever the split's categories.
+pub(crate) fn lightgbm_code_in_range(s: &mut InstructionSink<'_>, x: u32) {
+    s.local_get(x).f64_const((-1.0).into()).f64_gt();
+    s.local_get(x).f64_const(2_147_483_648.0.into()).f64_lt().i32_and();
 }

@@ -2,6 +2,7 @@
 //! row by row or in lockstep, and the shared leaf and bitset steps.
 
 use super::*;
+use crate::splits::lightgbm_code_in_range;
 
 /// Walks node tables of rank records (see [`Tables::build`]) in [`LANES`] lanes: a block
 /// of at least that many rows goes through one tree at a time, `LANES` rows at once (the
@@ -333,11 +334,8 @@ pub(super) fn traverse(s: &mut InstructionSink<'_>, map: &Map) {
         // LightGBM categorical: NaN, c < 0 or c >= 2^31 go right; c in set goes left.
         s.local_get(KIND).i32_const(kind::CAT_LIGHTGBM as i32).i32_eq().if_(BlockType::Empty);
         s.i32_const(0).local_set(LEFT);
-        s.local_get(X);
-        f64c(s, -1.0);
-        s.f64_gt().local_get(X);
-        f64c(s, 2_147_483_648.0);
-        s.f64_lt().i32_and().if_(BlockType::Empty);
+        lightgbm_code_in_range(s, X);
+        s.if_(BlockType::Empty);
         s.local_get(X).i32_trunc_sat_f64_u().local_set(C);
         in_bitset(s, map);
         s.local_set(LEFT).end();

@@ -73,13 +73,17 @@ impl Tables {
     ///
     /// | bytes | leaf | split |
     /// |---|---|---|
-    /// | 0..4 | value, low 32 bits | limit: left when the rank word is at most this (unsigned) |
-    /// | 4..8 | offset of the rows' zero word ([`zero_rank_word`]) | byte offset of the rank word in the row's ranks |
-    /// | 8..12 | its own address | address of the left child; the right one follows |
-    /// | 12..16 | value, high 32 bits | 0 |
+    /// | 0..4 | value, low 32 bits | limit: the first child when the masked word is at most this (unsigned) |
+    /// | 4..8 | offset of the rows' zero word ([`zero_rank_word`]) | byte offset of the word in the row's ranks |
+    /// | 8..12 | its own address | address of the first child; the second follows |
+    /// | 12..16 | value, high 32 bits | mask: all ones, or a categorical split's bitset word |
     ///
-    /// so that one unsigned compare decides every step (`0 <= anything` keeps a leaf
-    /// put), and the leaf value shares the cache line of the leaf's record.
+    /// so that one unsigned compare decides every step (`0 & mask <= anything` keeps a
+    /// leaf put), and the leaf value shares the cache line of the leaf's record. A rank
+    /// split's first child is its left one; a categorical split's is its right one, as
+    /// the category's one-hot masked by the split's categories is above 0 for the left
+    /// ([`crate::ranks::UnsignedTest`]). The walks apply the mask only where some
+    /// split is categorical.
     pub fn build(
         ensembles: &[&Ensemble],
         placement: &Placement,
@@ -220,15 +224,17 @@ impl Tables {
                     encode((bits & 0xffff_ffff) | (zero << 32), address(slot), (bits >> 32) as u32)
                 }
                 Node::Split(split) => {
-                    let (limit, word) = ranks
+                    let test = ranks
                         .unsigned_test(ensemble, split)
                         .ok_or_else(|| format!("tree {t}: a split without a rank comparison"))?;
-                    let left_slot = next_free;
+                    let first_slot = next_free;
                     next_free += 2;
                     self.nodes.resize(self.nodes.len() + 2 * NODE_BYTES as usize, 0);
-                    queue.push_back((split.left, left_slot));
-                    queue.push_back((split.right, left_slot + 1));
-                    encode(u64::from(limit) | (u64::from(word) << 32), address(left_slot), 0)
+                    let (first, second) =
+                        if test.left_second { (split.right, split.left) } else { (split.left, split.right) };
+                    queue.push_back((first, first_slot));
+                    queue.push_back((second, first_slot + 1));
+                    encode(u64::from(test.limit) | (u64::from(test.word) << 32), address(first_slot), test.mask)
                 }
             };
             let at = slot as usize * NODE_BYTES as usize;

@@ -15,7 +15,9 @@
 //! instead: the category its input stands for, computed once per row, or
 //! [`NO_CATEGORY`] where LightGBM sends the row right whatever the split's categories
 //! (NaN, `x <= -1`, `x >= 2^31`). A split whose categories fit in one bitset word then
-//! tests a bit of an immediate: no float compares, no truncation, no branches.
+//! tests a bit of an immediate: no float compares, no truncation, no branches. The
+//! slot's second word holds the category's one-hot (`1 << word`, 0 from 32 up), which
+//! the node tables mask with a split's bitset word ([`UnsignedTest`]).
 
 use std::collections::HashMap;
 
@@ -27,7 +29,8 @@ use crate::splits::{lightgbm_code_in_range, numeric_plan};
 /// The rank of NaN.
 pub const NAN_RANK: i32 = i32::MIN;
 
-/// Bytes of ranks per feature: the rank, then the rank plus [`NAN_LEFT_BIAS`].
+/// Bytes of ranks per feature: the rank, then the rank plus [`NAN_LEFT_BIAS`] (or the
+/// category word, then its one-hot).
 pub const RANK_BYTES: u32 = 8;
 
 /// Added to the rank in its second word: NaN's rank becomes 0, the smallest unsigned
@@ -44,6 +47,20 @@ struct Table {
     offset: u32,
     /// Search steps: the table holds `2^steps - 1` thresholds, padded with +∞.
     steps: u32,
+}
+
+/// A split as one unsigned compare of a word of the row's rank slots: the row takes
+/// the split's second child when `(slot word & mask) > limit`, else its first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsignedTest {
+    /// The largest masked word that takes the first child.
+    pub limit: u32,
+    /// Byte offset of the word within the row's rank slots.
+    pub word: u32,
+    /// All ones for a rank; a categorical split's bitset word for a category one-hot.
+    pub mask: u32,
+    /// Whether the second child is the split's left one (categorical: in the set).
+    pub left_second: bool,
 }
 
 /// Which features get a rank.
@@ -69,6 +86,9 @@ pub struct Ranks {
     pub data: Vec<u8>,
     /// Byte address of `data` in linear memory.
     pub base: u32,
+    /// Whether [`Ranks::emit_row`] also stores each category word's one-hot (the node
+    /// tables' categorical records test it; the branch layout does not).
+    pub one_hots: bool,
 }
 
 /// Whether a split is compared by rank: numeric, NaN missing (or NaN as zero), and a
@@ -156,7 +176,7 @@ impl Ranks {
                 }
             }
         }
-        Ranks { tables, categories, index, data, base }
+        Ranks { tables, categories, index, data, base, one_hots: false }
     }
 
     /// The bitset word a categorical split tests against its feature's category word,
@@ -176,24 +196,35 @@ impl Ranks {
         matches!(self.tables.get(feature), Some(Some(_)))
     }
 
-    /// Whether every split of `e` compares by rank (all numeric, NaN missing or NaN as
-    /// zero, thresholds that are numbers, features ranked).
+    /// Whether every split of `e` reads its rank slot: numeric splits by rank (NaN
+    /// missing or NaN as zero, thresholds that are numbers, features ranked) and
+    /// LightGBM categorical splits by category word.
     pub fn complete(&self, e: &Ensemble) -> bool {
         e.trees.iter().flat_map(|t| &t.nodes).all(|n| match n {
             Node::Leaf(_) => true,
-            Node::Split(split) => self.split_index(e, split).is_some(),
+            Node::Split(split) => !self.reads_input(e, split),
         })
     }
 
-    /// The comparison of a split that [`Ranks::complete`] covers, as `(limit, word)`:
-    /// the split goes left when the rank word at byte `word` of the row's ranks is at
-    /// most `limit`, unsigned (see [`Ranks::emit_row`] for the two words per feature).
-    pub fn unsigned_test(&self, e: &Ensemble, split: &fresco_trees::Split) -> Option<(u32, u32)> {
+    /// Whether any feature's slot holds a category word (its node-table records then
+    /// need [`UnsignedTest::mask`]).
+    pub fn has_category_words(&self) -> bool {
+        self.categories.contains(&true)
+    }
+
+    /// The one-compare test of a split that [`Ranks::complete`] covers (see
+    /// [`UnsignedTest`] and, for the words of a slot, [`Ranks::emit_row`]).
+    pub fn unsigned_test(&self, e: &Ensemble, split: &fresco_trees::Split) -> Option<UnsignedTest> {
+        let word = RANK_BYTES * split.feature;
+        if let Some(bits) = self.category_bits(split) {
+            // (one-hot & categories) > 0 exactly when the category is in the set.
+            return Some(UnsignedTest { limit: 0, word: word + 4, mask: bits, left_second: true });
+        }
         let SplitTest::Numeric(n) = &split.test else { return None };
         let j = self.split_index(e, split)? as u32;
         let (_, default_left) = numeric_plan(e, n);
-        let word = RANK_BYTES * split.feature;
-        Some(if default_left { (j + NAN_LEFT_BIAS, word + 4) } else { (j, word) })
+        let (limit, word) = if default_left { (j + NAN_LEFT_BIAS, word + 4) } else { (j, word) };
+        Some(UnsignedTest { limit, word, mask: u32::MAX, left_second: false })
     }
 
     /// The index among its feature's thresholds of the threshold a split compares by
@@ -229,8 +260,8 @@ impl Ranks {
     /// local `row` and stores two words per feature at local `out` ([`RANK_BYTES`] per
     /// feature): the rank as the signed compares of the branch layout read it (NaN is
     /// [`NAN_RANK`]), and the rank plus [`NAN_LEFT_BIAS`] (NaN is 0), so that the node
-    /// tables send NaN either way with one unsigned compare. `x` is an
-    /// f64 scratch local; `keys` and `positions` are the first of [`LANES`] i64 and
+    /// tables send NaN either way with one unsigned compare; then the category word of
+    /// every feature that has one, and its one-hot where [`Ranks::one_hots`]. `x` is an f64 scratch local; `keys` and `positions` are the first of [`LANES`] i64 and
     /// [`LANES`] i32 scratch locals.
     ///
     /// The search runs on order-preserving integer keys of the doubles (an integer
@@ -279,12 +310,22 @@ impl Ranks {
             }
         }
         for f in (0..self.categories.len()).filter(|&f| self.categories[f]) {
+            let at = RANK_BYTES * f as u32;
             // trunc(x) where -1 < x < 2^31 (false for NaN), else NO_CATEGORY
             s.local_get(out);
             s.local_get(row).f64_load(mem(8 * f as u32, 3)).local_tee(x).i32_trunc_sat_f64_s();
             s.i32_const(NO_CATEGORY);
             lightgbm_code_in_range(s, x);
-            s.select().i32_store(mem(RANK_BYTES * f as u32, 2));
+            s.select();
+            if self.one_hots {
+                s.local_tee(positions);
+            }
+            s.i32_store(mem(at, 2));
+            if self.one_hots {
+                // 1 << word below 32, else 0, for the node tables' masks
+                s.local_get(out).i32_const(1).local_get(positions).i32_shl().i32_const(0);
+                s.local_get(positions).i32_const(32).i32_lt_u().select().i32_store(mem(at + 4, 2));
+            }
         }
     }
 }

@@ -329,9 +329,11 @@ const CATEGORY_EDGES: [f64; 22] = [
 ];
 
 /// Trees over a numeric feature 0 and a categorical feature 1 whose splits are
-/// LightGBM's with categories below 32 (tested through the row's category word), with
-/// categories up to 40 (two bitset words: the input is read), and XGBoost's.
-fn category_ensemble(seed: u64) -> Ensemble {
+/// LightGBM's with categories below 32 (tested through the row's category word) and,
+/// where `mixed`, also with categories up to 40 (two bitset words: the input is read)
+/// and XGBoost's. Without them every split reads a rank slot, so the node tables walk
+/// rank records.
+fn category_ensemble(seed: u64, mixed: bool) -> Ensemble {
     let mut rng = SplitMix64::new(seed);
     let trees = (0..40)
         .map(|_| {
@@ -348,10 +350,10 @@ fn category_ensemble(seed: u64) -> Ensemble {
                         }),
                         kind => SplitTest::Categorical(CategoricalSplit {
                             categories: match kind {
-                                1 => vec![rng.next_u64() as u32, 1 << rng.below(9)],
+                                1 if mixed => vec![rng.next_u64() as u32, 1 << rng.below(9)],
                                 _ => vec![rng.next_u64() as u32],
                             },
-                            flavor: if kind == 3 && rng.below(4) == 0 {
+                            flavor: if mixed && kind == 3 && rng.below(4) == 0 {
                                 CategoricalFlavor::XgBoost
                             } else {
                                 CategoricalFlavor::LightGbm
@@ -371,11 +373,22 @@ fn category_ensemble(seed: u64) -> Ensemble {
 
 /// A categorical split tested through the row's category word (see the compiler's
 /// `ranks`) sends every code where LightGBM does, bit for bit against the native
-/// evaluator: on native code and Pulley, in sorted blocks, small blocks and single rows.
+/// evaluator: on native code and Pulley, in sorted blocks, small blocks and single rows;
+/// in the branch layout beside splits that read the input, and in node tables of rank
+/// records (one-hot masked by the categories), row lanes and tree lanes.
 #[test]
 fn category_words_match_the_native_evaluator() {
+    for (ensemble, layout) in [
+        (category_ensemble(0xCA7, true), Layout::Branches),
+        (category_ensemble(0xCA7, false), Layout::Branches),
+        (category_ensemble(0xCA7, false), Layout::Tables),
+    ] {
+        category_words_agree(&ensemble, layout);
+    }
+}
+
+fn category_words_agree(ensemble: &Ensemble, layout: Layout) {
     let engines = [Engine::new().unwrap(), Engine::builder().target(Target::Pulley).build().unwrap()];
-    let ensemble = category_ensemble(0xCA7);
     let mut rng = SplitMix64::new(11);
     let inputs: Vec<f64> = (0..2048 + 31)
         .flat_map(|_| {
@@ -385,12 +398,8 @@ fn category_words_match_the_native_evaluator() {
         })
         .collect();
     let native = ensemble.predict(&inputs);
-    let wasm = Compiler::new("categories", "1")
-        .add_ensemble(ensemble.clone())
-        .unwrap()
-        .layout(Layout::Branches)
-        .compile()
-        .unwrap();
+    let wasm =
+        Compiler::new("categories", "1").add_ensemble(ensemble.clone()).unwrap().layout(layout).compile().unwrap();
     for engine in &engines {
         let model = Model::from_bytes(engine, &wasm).unwrap();
         let mut got = model.predict(&inputs[..2048 * 2]).unwrap();
@@ -398,10 +407,11 @@ fn category_words_match_the_native_evaluator() {
         let one_by_one: Vec<f64> = inputs.chunks(2).take(64).flat_map(|row| model.predict(row).unwrap()).collect();
         let target = engine.target();
         for (row, (a, b)) in got.iter().zip(&native).enumerate() {
-            assert_eq!(a.to_bits(), b.to_bits(), "on {target}: row {row} {:?}", &inputs[row * 2..row * 2 + 2]);
+            let row_inputs = &inputs[row * 2..row * 2 + 2];
+            assert_eq!(a.to_bits(), b.to_bits(), "{layout:?} on {target}: row {row} {row_inputs:?}");
         }
         for (row, (a, b)) in one_by_one.iter().zip(&native).enumerate() {
-            assert_eq!(a.to_bits(), b.to_bits(), "on {target}, one row at a time: row {row}");
+            assert_eq!(a.to_bits(), b.to_bits(), "{layout:?} on {target}, one row at a time: row {row}");
         }
     }
 }

@@ -154,14 +154,16 @@ pub fn generate(
     let n_trees: usize = if tables_mode { ensembles.iter().map(|e| e.trees.len()).sum() } else { 0 };
     let max_groups = ensembles.iter().map(|e| e.n_groups).max().unwrap_or(1);
     // The branch layout compares ranks of inputs among thresholds (see `ranks`).
-    // The node tables do so only where every split can, ranking every feature.
+    // The node tables do so only where every split can, ranking every feature (or
+    // giving it a category word).
     let mut ranks: Vec<Ranks> = ensembles
         .iter()
         .map(|e| {
             if !tables_mode {
                 return Ranks::build(e, 0, Selection::Profitable);
             }
-            let all = Ranks::build(e, 0, Selection::All);
+            let mut all = Ranks::build(e, 0, Selection::All);
+            all.one_hots = true;
             if all.complete(e) { all } else { Ranks::build(e, 0, Selection::None) }
         })
         .collect();
@@ -548,7 +550,8 @@ fn score_ensemble(
                 // Blocks of at least LANES rows take the lockstep walk; smaller ones
                 // (batch 1) walk row by row, where lanes would only repeat work.
                 if by_rank {
-                    rank_walk(&mut s, map, g, (*start, *end), f32_sums);
+                    let masked = ranks.is_some_and(Ranks::has_category_words);
+                    rank_walk(&mut s, map, g, (*start, *end), f32_sums, masked);
                 } else {
                     table_walk(&mut s, map, g, (*start, *end), f32_sums, lockstep, first_output);
                 }

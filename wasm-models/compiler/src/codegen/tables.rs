@@ -9,7 +9,17 @@ use crate::splits::lightgbm_code_in_range;
 /// tree's records stay in cache for the whole block); smaller blocks (batch 1) go row by
 /// row through `2 × LANES` trees at once, so that the walks' cache misses overlap. Leaf
 /// values are added in tree order, as the native evaluator adds them.
-pub(super) fn rank_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start, end): (u32, u32), f32_sums: bool) {
+///
+/// `masked`: some record is a categorical split, so every step masks the slot word with
+/// the record's mask ([`Tables::build`]); numeric-only tables skip the load.
+pub(super) fn rank_walk(
+    s: &mut InstructionSink<'_>,
+    map: &Map,
+    g: usize,
+    (start, end): (u32, u32),
+    f32_sums: bool,
+    masked: bool,
+) {
     use local::*;
     let score_stride = (map.max_groups * 8) as i32;
     let root_address = |s: &mut InstructionSink<'_>| {
@@ -39,7 +49,7 @@ pub(super) fn rank_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start
             rank_row(s, map, LANE_ROW + k);
         }
         let lanes: Vec<(u32, u32)> = (0..LANES).map(|k| (LANE_NODE + k, LANE_ROW + k)).collect();
-        lanes_to_leaves(s, &lanes);
+        lanes_to_leaves(s, &lanes, masked);
         for k in 0..LANES {
             s.local_get(R).i32_const(k as i32).i32_add().local_get(M).i32_lt_u().if_(BlockType::Empty);
             s.local_get(R).i32_const(k as i32).i32_add().i32_const(score_stride).i32_mul();
@@ -59,7 +69,7 @@ pub(super) fn rank_walk(s: &mut InstructionSink<'_>, map: &Map, g: usize, (start
         s.local_get(R);
         rank_row(s, map, RANK_ROW);
         s.local_get(R).i32_const(score_stride).i32_mul().i32_const(map.groups as i32).i32_add().local_set(GRP);
-        trees_in_lanes(s, map, (start, end));
+        trees_in_lanes(s, map, (start, end), masked);
         // Add the leaves in tree order, as the native evaluator does.
         s.i32_const(start as i32).local_set(T);
         s.block(BlockType::Empty).loop_(BlockType::Empty);
@@ -85,20 +95,30 @@ pub(super) fn rank_row(s: &mut InstructionSink<'_>, map: &Map, to: u32) {
 }
 
 /// Steps every lane (`(node, ranks)`: locals holding a record address and the address
-/// of the row's ranks) until none moves: a split goes left when its rank word is at most its limit; a leaf's
-/// successor is itself.
-pub(super) fn lanes_to_leaves(s: &mut InstructionSink<'_>, lanes: &[(u32, u32)]) {
+/// of the row's ranks) until none moves: a split takes its first child when its
+/// (masked) slot word is at most its limit; a leaf's successor is itself.
+pub(super) fn lanes_to_leaves(s: &mut InstructionSink<'_>, lanes: &[(u32, u32)], masked: bool) {
     use local::*;
     s.block(BlockType::Empty).loop_(BlockType::Empty);
     s.i32_const(1).local_set(C);
     for &(node, ranks) in lanes {
-        // next = left child + 16 * (rank > limit)
+        // next = first child + 16 * (word > limit)
         s.local_get(node).local_tee(ADDR).i32_load(mem(8, 2));
-        s.local_get(ranks).local_get(ADDR).i32_load(mem(4, 2)).i32_add().i32_load(mem(0, 2));
+        slot_word(s, ranks, masked);
         s.local_get(ADDR).i32_load(mem(0, 2)).i32_gt_u().i32_const(4).i32_shl().i32_add();
         s.local_tee(node).local_get(ADDR).i32_eq().local_get(C).i32_and().local_set(C);
     }
     s.local_get(C).i32_eqz().br_if(0).end().end();
+}
+
+/// Pushes the slot word that the rank record at `ADDR` tests, of the row whose ranks are
+/// at local `ranks`: masked by the record's mask where `masked`.
+fn slot_word(s: &mut InstructionSink<'_>, ranks: u32, masked: bool) {
+    use local::*;
+    s.local_get(ranks).local_get(ADDR).i32_load(mem(4, 2)).i32_add().i32_load(mem(0, 2));
+    if masked {
+        s.local_get(ADDR).i32_load(mem(12, 2)).i32_and();
+    }
 }
 
 /// Adds the leaf value of the rank record at the address in local `lane` to group `g`'s
@@ -140,7 +160,7 @@ pub(super) fn add_value(
 /// step stores the lane's record as a leaf value into its tree's slot of `tree_values`;
 /// the store at the step that finds the leaf is the last for that tree. Branch-free: a
 /// finished lane with no tree left parks on its leaf, writing to the spare slot.
-pub(super) fn trees_in_lanes(s: &mut InstructionSink<'_>, map: &Map, (start, end): (u32, u32)) {
+pub(super) fn trees_in_lanes(s: &mut InstructionSink<'_>, map: &Map, (start, end): (u32, u32), masked: bool) {
     use local::*;
     let lanes = 2 * LANES;
     let root_of = |s: &mut InstructionSink<'_>, tree: u32| {
@@ -168,9 +188,9 @@ pub(super) fn trees_in_lanes(s: &mut InstructionSink<'_>, map: &Map, (start, end
         s.local_get(node).local_set(ADDR);
         leaf_value(s, ADDR);
         s.f64_store(mem(map.tree_values, 3));
-        // next = left child + 16 * (rank > limit); done = next == node
+        // next = first child + 16 * (word > limit); done = next == node
         s.local_get(ADDR).i32_load(mem(8, 2));
-        s.local_get(RANK_ROW).local_get(ADDR).i32_load(mem(4, 2)).i32_add().i32_load(mem(0, 2));
+        slot_word(s, RANK_ROW, masked);
         s.local_get(ADDR).i32_load(mem(0, 2)).i32_gt_u().i32_const(4).i32_shl().i32_add().local_set(NODE);
         s.local_get(NODE).local_get(ADDR).i32_eq().local_set(W);
         // take = done && NEXT < end

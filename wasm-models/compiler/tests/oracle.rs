@@ -249,8 +249,8 @@ proptest! {
 
 /// The branch layout scores a block's rows in an order sorted by rank (see the
 /// compiler's `codegen::order`): every row must still get its own scores, in every
-/// group, bit for bit, whether its block was sorted (2,048 rows), sorted and partial
-/// (1,000), or too small to sort (31, and single rows); with every split compared by
+/// group, bit for bit, whether its block was sorted (9,000 rows: a full block and part
+/// of the next), sorted and partial (1,000), or too small to sort (31, and single rows); with every split compared by
 /// rank, and with some comparing inputs (zero-as-missing splits), whose inputs are then
 /// copied in the order too.
 #[test]
@@ -266,7 +266,8 @@ fn rows_taken_in_rank_order_keep_their_own_scores() {
         for (i, tree) in ensemble.trees.iter_mut().enumerate() {
             tree.group = i % groups;
         }
-        let rows = 2048 + 1000 + 31;
+        // The first part spans two blocks (8,192 rows, or 5,376 with 3 groups).
+        let rows = 9000 + 1000 + 31;
         let inputs = edge_inputs(7, rows);
         let native = ensemble.predict(&inputs);
         let wasm = Compiler::new("order", "1")
@@ -277,7 +278,7 @@ fn rows_taken_in_rank_order_keep_their_own_scores() {
             .unwrap();
         let model = Model::from_bytes(engine, &wasm).unwrap();
         let mut got = Vec::new();
-        for part in [&inputs[..2048 * 3], &inputs[2048 * 3..3048 * 3], &inputs[3048 * 3..]] {
+        for part in [&inputs[..9000 * 3], &inputs[9000 * 3..10_000 * 3], &inputs[10_000 * 3..]] {
             got.extend(model.predict(part).unwrap());
         }
         let one_by_one: Vec<f64> = inputs.chunks(3).take(64).flat_map(|row| model.predict(row).unwrap()).collect();

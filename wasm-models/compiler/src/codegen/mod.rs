@@ -130,13 +130,28 @@ struct Map {
 
 /// Group scores held per block: the block shrinks for models with many groups.
 const BLOCK_GROUP_SLOTS: usize = 16_384;
-/// Threshold-rank bytes held per block: the block shrinks for models with many inputs.
-const BLOCK_RANK_BYTES: usize = 1 << 20;
+/// Bytes of a block's rows that every pass of a chunk or tree over the block reads (the
+/// rows' ranks, inputs and group scores): the block holds as many rows as fit, so that
+/// they stay in a core's L2 cache from one pass to the next. The block shrinks for
+/// models with many inputs: 2,048 rows of 30 inputs, 8,192 of 7.
+const BLOCK_BYTES: usize = 1 << 20;
+/// Blocks of [`BLOCK_BYTES`] are rounded down to a multiple of this many rows.
+const BLOCK_ROUNDING: usize = 256;
 /// Most rows per block. Each tree's code or node records are fetched once per block and
 /// then serve every row of it, so large blocks pay once the model outgrows the caches
-/// (2,048 rows: 1.4× the throughput of 64 on a 500-tree model, 2.2× on 2,000 trees; see
-/// `benches/README.md`).
-const MAX_BLOCK: usize = 2048;
+/// (2,048 rows: 1.4× the throughput of 64 on a 500-tree model, 2.2× on 2,000 trees), and
+/// a block sorted by rank has longer runs of one rank (8,192 rows of 7 inputs: 1.5× →
+/// 1.6× lleaves on the ETA-like 500-tree model); see `benches/README.md`.
+const MAX_BLOCK: usize = 8192;
+
+/// Rows per block for rows of `rank_stride` bytes of ranks, `n_inputs` inputs and
+/// `max_groups` group scores (see [`BLOCK_BYTES`]).
+fn block_rows(rank_stride: usize, n_inputs: usize, max_groups: usize) -> usize {
+    let row_bytes = rank_stride + 8 * n_inputs + 8 * max_groups;
+    let rows = (BLOCK_GROUP_SLOTS / max_groups.max(1)).min(BLOCK_BYTES / row_bytes.max(1));
+    let rounded = if rows >= BLOCK_ROUNDING { rows - rows % BLOCK_ROUNDING } else { rows };
+    rounded.clamp(1, MAX_BLOCK)
+}
 
 /// Generates the module's code and data; `metadata` becomes the `fresco.model` section.
 pub fn generate(
@@ -176,8 +191,7 @@ pub fn generate(
     let bitset_bytes = size(bitset_words, 4).ok_or_else(too_large)?;
     // One more word than the features' ranks: the zero word of rank-walked leaves.
     let rank_stride = crate::layout::zero_rank_word(n_inputs) + crate::ranks::RANK_BYTES;
-    let block =
-        (BLOCK_GROUP_SLOTS / max_groups).min(BLOCK_RANK_BYTES / (rank_stride as usize).max(1)).clamp(1, MAX_BLOCK);
+    let block = block_rows(rank_stride as usize, n_inputs, max_groups);
     let scratch_bytes = size(max_groups * block, 8).ok_or_else(too_large)?;
     let n_outputs: usize = ensembles.iter().map(|e| e.n_outputs()).sum();
     let add = |a: u32, b: u32| a.checked_add(b).map(|v| v.next_multiple_of(8)).ok_or_else(too_large);

@@ -261,7 +261,8 @@ impl Ranks {
     /// feature): the rank as the signed compares of the branch layout read it (NaN is
     /// [`NAN_RANK`]), and the rank plus [`NAN_LEFT_BIAS`] (NaN is 0), so that the node
     /// tables send NaN either way with one unsigned compare; then the category word of
-    /// every feature that has one, and its one-hot where [`Ranks::one_hots`]. `x` is an f64 scratch local; `keys` and `positions` are the first of [`LANES`] i64 and
+    /// every feature that has one, and its one-hot where [`Ranks::one_hots`]. `x` is an
+    /// f64 scratch local; `keys` and `positions` are the first of [`LANES`] i64 and
     /// [`LANES`] i32 scratch locals.
     ///
     /// The search runs on order-preserving integer keys of the doubles (an integer

@@ -132,7 +132,8 @@ struct Map {
 const BLOCK_GROUP_SLOTS: usize = 16_384;
 /// Bytes of a block's rows that every pass of a chunk or tree over the block reads (the
 /// rows' ranks, inputs and group scores): the block holds as many rows as fit, so that
-/// they stay in a core's L2 cache from one pass to the next. The block shrinks for
+/// they can stay in a core's L2 cache from one pass to the next (twice as many rows of
+/// 30 inputs cost the small benchmark model 5–7 % on a 2 MiB L2). The block shrinks for
 /// models with many inputs: 2,048 rows of 30 inputs, 8,192 of 7.
 const BLOCK_BYTES: usize = 1 << 20;
 /// Blocks of [`BLOCK_BYTES`] are rounded down to a multiple of this many rows.
@@ -140,8 +141,8 @@ const BLOCK_ROUNDING: usize = 256;
 /// Most rows per block. Each tree's code or node records are fetched once per block and
 /// then serve every row of it, so large blocks pay once the model outgrows the caches
 /// (2,048 rows: 1.4× the throughput of 64 on a 500-tree model, 2.2× on 2,000 trees), and
-/// a block sorted by rank has longer runs of one rank (8,192 rows of 7 inputs: 1.5× →
-/// 1.6× lleaves on the ETA-like 500-tree model); see `benches/README.md`.
+/// a block sorted by rank has longer runs of one rank (8,192 rows of 7 inputs instead of
+/// 2,048: 1.37× → 1.5× lleaves on the ETA-like 500-tree model); see `benches/README.md`.
 const MAX_BLOCK: usize = 8192;
 
 /// Rows per block for rows of `rank_stride` bytes of ranks, `n_inputs` inputs and

@@ -68,7 +68,8 @@ pub struct UnsignedTest {
 pub enum Selection {
     /// Those with enough splits to repay the search ([`SPLITS_PER_STEP`]).
     Profitable,
-    /// Every feature with a rankable split.
+    /// Every feature with a rankable split, and each category word's one-hot beside it:
+    /// the node tables' selection (their categorical records test the one-hot).
     All,
     /// None.
     None,
@@ -86,9 +87,9 @@ pub struct Ranks {
     pub data: Vec<u8>,
     /// Byte address of `data` in linear memory.
     pub base: u32,
-    /// Whether [`Ranks::emit_row`] also stores each category word's one-hot (the node
-    /// tables' categorical records test it; the branch layout does not).
-    pub one_hots: bool,
+    /// Whether [`Ranks::emit_row`] also stores each category word's one-hot
+    /// ([`Selection::All`]; the branch layout does not read it).
+    one_hots: bool,
 }
 
 /// Whether a split is compared by rank: numeric, NaN missing (or NaN as zero), and a
@@ -176,7 +177,7 @@ impl Ranks {
                 }
             }
         }
-        Ranks { tables, categories, index, data, base, one_hots: false }
+        Ranks { tables, categories, index, data, base, one_hots: selection == Selection::All }
     }
 
     /// The bitset word a categorical split tests against its feature's category word,
@@ -261,7 +262,7 @@ impl Ranks {
     /// feature): the rank as the signed compares of the branch layout read it (NaN is
     /// [`NAN_RANK`]), and the rank plus [`NAN_LEFT_BIAS`] (NaN is 0), so that the node
     /// tables send NaN either way with one unsigned compare; then the category word of
-    /// every feature that has one, and its one-hot where [`Ranks::one_hots`]. `x` is an
+    /// every feature that has one, and its one-hot under [`Selection::All`]. `x` is an
     /// f64 scratch local; `keys` and `positions` are the first of [`LANES`] i64 and
     /// [`LANES`] i32 scratch locals.
     ///

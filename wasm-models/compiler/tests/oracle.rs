@@ -250,9 +250,9 @@ proptest! {
 /// The branch layout scores a block's rows in an order sorted by rank (see the
 /// compiler's `codegen::order`): every row must still get its own scores, in every
 /// group, bit for bit, whether its block was sorted (9,000 rows: a full block and part
-/// of the next), sorted and partial (1,000), or too small to sort (31, and single rows); with every split compared by
-/// rank, and with some comparing inputs (zero-as-missing splits), whose inputs are then
-/// copied in the order too.
+/// of the next), sorted and partial (1,000), or too small to sort (31, and single
+/// rows); with every split compared by rank, and with some comparing inputs
+/// (zero-as-missing splits), whose inputs are then copied in the order too.
 #[test]
 fn rows_taken_in_rank_order_keep_their_own_scores() {
     let engines = [Engine::new().unwrap(), Engine::builder().target(Target::Pulley).build().unwrap()];

@@ -178,8 +178,7 @@ pub fn generate(
             if !tables_mode {
                 return Ranks::build(e, 0, Selection::Profitable);
             }
-            let mut all = Ranks::build(e, 0, Selection::All);
-            all.one_hots = true;
+            let all = Ranks::build(e, 0, Selection::All);
             if all.complete(e) { all } else { Ranks::build(e, 0, Selection::None) }
         })
         .collect();

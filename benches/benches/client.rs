@@ -14,7 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use criterion::Criterion;
@@ -47,7 +47,7 @@ impl PredictionSink for EncodingSink {
         Ok(())
     }
 
-    fn append(&self, _schema: &std::sync::Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
+    fn append(&self, _schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
         let mut buf = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if buf.len() > 64 << 20 {
             buf.clear();
@@ -61,9 +61,15 @@ impl PredictionSink for EncodingSink {
     }
 }
 
-fn setup(dir: &std::path::Path, sink: impl PredictionSink, monitored: bool) -> (Client, Vec<Request>) {
+/// A Client over a store of `ENTITIES` entities, its requests, and the store itself
+/// (shared with the Client) for timing its reads alone.
+fn setup(
+    dir: &std::path::Path,
+    sink: impl PredictionSink,
+    monitored: bool,
+) -> (Client, Vec<Request>, Arc<EmbeddedStore>) {
     let mut rng = SplitMix64::new(1);
-    let store = EmbeddedStore::open(dir.join("bench.redb")).unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.join("bench.redb")).unwrap());
     let mut view = FeatureView::new("entities", "entity_id");
     for f in 0..STORED {
         view = view.feature(format!("f{f}"), ValueType::F64);
@@ -89,7 +95,7 @@ fn setup(dir: &std::path::Path, sink: impl PredictionSink, monitored: bool) -> (
         config = config.input(format!("f{f}"), InputSource::stored("entities", format!("f{f}")));
     }
     let mut builder = Client::builder()
-        .feature_store(store)
+        .shared_feature_store(store.clone())
         .holdout(Holdout::new("h", "bench", 0.05).unwrap(), "user_id")
         .model(config)
         .log_to(sink);
@@ -107,7 +113,7 @@ fn setup(dir: &std::path::Path, sink: impl PredictionSink, monitored: bool) -> (
             )
         })
         .collect();
-    (client, requests)
+    (client, requests, store)
 }
 
 /// Times `call` 50,000 times one by one (after 2,000 untimed calls) and returns the
@@ -135,6 +141,62 @@ fn percentiles(client: &Client, requests: &[Request], log: &str) -> f64 {
         "client/predict_e2e_batch1 (store hit + 500x63 GBDT + holdout + {log}), 50000 calls: p50 {p50:.1} us, p99 {p99:.1} us, p99.9 {p999:.1} us"
     );
     p50
+}
+
+/// The Client's own overhead with its parts timed in turn, so that a change in the
+/// host's speed between criterion's groups does not enter the subtraction: runs of
+/// `predict`, of the store read and of the model call it makes (on the same
+/// distribution of rows and keys), alternating. Medians of 50,000 calls each.
+fn overhead(client: &Client, requests: &[Request], store: &EmbeddedStore) {
+    let engine = fresco_runtime::Engine::new().unwrap();
+    let wasm = Compiler::new("gbdt500", "1").add_ensemble(gbdt(500, 63, FEATURES, 2)).unwrap().compile().unwrap();
+    let model = fresco_runtime::Model::from_bytes(&engine, wasm).unwrap();
+    // Each request's assembled inputs, as `predict` scores them.
+    let rows: Vec<Vec<f64>> =
+        requests.iter().map(|r| client.predict("gbdt500", r).unwrap().input_values().to_vec()).collect();
+    let names: Vec<String> = (0..STORED).map(|f| format!("f{f}")).collect();
+    let features: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut out = vec![0.0; model.n_outputs()];
+    let n = requests.len();
+    let (mut e2e, mut read, mut score) =
+        (Vec::with_capacity(50_000), Vec::with_capacity(50_000), Vec::with_capacity(50_000));
+    // Runs of 500 calls of each part: long enough for each to find its own code and
+    // data in cache as it would in a run of its own, short enough (a few ms) for the
+    // host to stay the same across the three.
+    for run in 0..104 {
+        let calls = run * 500..(run + 1) * 500;
+        let keep = run >= 4;
+        let time = |samples: &mut Vec<u64>, call: &mut dyn FnMut(usize)| {
+            for i in calls.clone() {
+                let t = Instant::now();
+                call(i);
+                if keep {
+                    samples.push(t.elapsed().as_nanos() as u64);
+                }
+            }
+        };
+        time(&mut e2e, &mut |i| {
+            black_box(client.predict("gbdt500", black_box(&requests[i % n])).unwrap());
+        });
+        let now = Timestamp::now();
+        time(&mut read, &mut |i| {
+            let key = requests[(i + n / 2) % n].entity_key("entity_id").unwrap();
+            black_box(store.get_features("entities", &[key], black_box(&features), now).unwrap());
+        });
+        time(&mut score, &mut |i| {
+            model.predict_row(black_box(&rows[(i + n / 2) % n]), &mut out).unwrap();
+            black_box(out[0]);
+        });
+    }
+    let median = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2] as f64 / 1000.0
+    };
+    let (e2e, read, score) = (median(&mut e2e), median(&mut read), median(&mut score));
+    println!(
+        "client overhead, parts timed in turn, 50000 calls each: predict p50 {e2e:.2} us - store read {read:.2} us - model {score:.2} us = {:.2} us",
+        e2e - read - score
+    );
 }
 
 /// The host's own tail, for reading the percentiles above: calls that do a fixed amount
@@ -176,10 +238,11 @@ fn constant_work(p50_us: f64) {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let (client, requests) = setup(dir.path(), EncodingSink(Mutex::new(Vec::new())), false);
+    let (client, requests, store) = setup(dir.path(), EncodingSink(Mutex::new(Vec::new())), false);
     percentiles(&client, &requests, "record encoded into a buffer");
+    overhead(&client, &requests, &store);
     std::fs::create_dir_all(dir.path().join("monitored")).unwrap();
-    let (monitored, monitored_requests) =
+    let (monitored, monitored_requests, _) =
         setup(&dir.path().join("monitored"), EncodingSink(Mutex::new(Vec::new())), true);
     percentiles(&monitored, &monitored_requests, "record encoded into a buffer, drift monitoring on");
     let durable_p50 = {
@@ -187,7 +250,7 @@ fn main() {
         let logs = dir.path().join("logs");
         let log = PredictionLog::open(LogConfig::new(&logs).durability(SpoolDurability::Buffered)).unwrap();
         std::fs::create_dir_all(dir.path().join("second")).unwrap();
-        let (client, requests) = setup(&dir.path().join("second"), log, false);
+        let (client, requests, _) = setup(&dir.path().join("second"), log, false);
         percentiles(&client, &requests, "PredictionLog, buffered spool")
     };
     // After the client and its log's writer are gone: nothing of fresco's runs beside it.

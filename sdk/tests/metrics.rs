@@ -63,6 +63,32 @@ fn predictions_latency_swaps_and_refusals_are_recorded_per_model_and_version() {
     assert!(snapshot.iter().all(|(k, ..)| k.kind() != MetricKind::Gauge));
 }
 
+/// The Client builds each version's metric keys once; the recorder is still looked up
+/// per call, so one installed after the Client was built counts the calls from then on.
+#[test]
+fn a_recorder_installed_after_the_client_is_built_gets_its_calls() {
+    let client = Client::builder()
+        .model(ModelConfig::new(fresco::ModelSource::wasm_bytes(fresco_test_models::linear_version("7"))))
+        .log_to(MemorySink::new())
+        .build()
+        .unwrap();
+    let request = Request::new().value("a", 1.0).value("b", 2.0);
+    client.predict("linear", &request).unwrap();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        for _ in 0..2 {
+            client.predict("linear", &request).unwrap();
+        }
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    assert_eq!(counter(&snapshot, "fresco_predictions_total", &[("model", "linear"), ("version", "7")]), 2);
+    match find(&snapshot, "fresco_predict_seconds", &[("model", "linear"), ("version", "7")]) {
+        Some(DebugValue::Histogram(values)) => assert_eq!(values.len(), 2, "two calls, two latencies"),
+        other => panic!("latency histogram: {other:?}"),
+    }
+}
+
 #[test]
 fn dropped_events_and_dropped_log_records_are_exported() {
     use std::time::Duration;

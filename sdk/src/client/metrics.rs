@@ -28,7 +28,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::SharedString;
+use metrics::{Key, Label, Level, Metadata, SharedString};
 
 /// What each metric fresco records is, for exporters that print it (Prometheus'
 /// `# HELP` lines, which `promtool check metrics` asks for).
@@ -98,10 +98,33 @@ fn label(value: &Arc<str>) -> SharedString {
     SharedString::from(value.clone())
 }
 
-pub(crate) fn predictions(model: &Arc<str>, version: &Arc<str>, rows: usize, took: Duration) {
-    let labels = [("model", label(model)), ("version", label(version))];
-    metrics::counter!("fresco_predictions_total", &labels).increment(rows as u64);
-    metrics::histogram!("fresco_predict_seconds", &labels).record(took.as_secs_f64());
+/// The per-call metrics of one model version, their keys built once: a call then
+/// neither allocates its labels nor hashes them (a [`Key`] carries its hash). The
+/// recorder is still looked up on every call, so one installed after the Client was
+/// built gets the calls from then on.
+pub(crate) struct PredictionMetrics {
+    predictions: Key,
+    seconds: Key,
+}
+
+impl PredictionMetrics {
+    pub(crate) fn new(model: &Arc<str>, version: &Arc<str>) -> Self {
+        let labels = || vec![Label::new("model", label(model)), Label::new("version", label(version))];
+        PredictionMetrics {
+            predictions: Key::from_parts("fresco_predictions_total", labels()),
+            seconds: Key::from_parts("fresco_predict_seconds", labels()),
+        }
+    }
+
+    /// One call that scored `rows` rows in `took`.
+    pub(crate) fn record(&self, rows: usize, took: Duration) {
+        // What `counter!` and `histogram!` would pass from this module.
+        static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+        metrics::with_recorder(|recorder| {
+            recorder.register_counter(&self.predictions, &METADATA).increment(rows as u64);
+            recorder.register_histogram(&self.seconds, &METADATA).record(took.as_secs_f64());
+        });
+    }
 }
 
 pub(crate) fn degraded(model: &Arc<str>, view: &Arc<str>) {

@@ -1,6 +1,7 @@
 //! A registered model's plan: where each input comes from, resolved once at build time,
 //! and the assembly of feature vectors for a batch of requests.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -8,6 +9,7 @@ use std::sync::atomic::Ordering;
 use fresco_abi::{InputSpec, InputType, MissingPolicy};
 use fresco_drift::TypeViolation;
 
+use super::metrics::PredictionMetrics;
 use super::{Counters, Request};
 use crate::Value;
 use crate::aggregates::AggregateStore;
@@ -51,11 +53,21 @@ pub(crate) struct ModelPlan {
     /// collisions.
     request_inputs: HashMap<Arc<str>, usize, foldhash::fast::RandomState>,
     fetches: Vec<ViewFetch>,
-    pub(crate) holdout: Option<(Arc<Holdout>, Arc<str>)>,
+    pub(crate) holdout: Option<ModelHoldout>,
+    /// The per-call metrics' keys.
+    pub(crate) metrics: PredictionMetrics,
     /// Columns of this model's prediction log rows.
     pub(crate) log_schema: Arc<LogSchema>,
     /// Drift monitoring, when asked for and the metadata has training statistics.
     pub(crate) monitor: Option<Arc<fresco_drift::Monitor>>,
+}
+
+/// The holdout a model's predictions are assigned to, and the entity that keys it.
+pub(crate) struct ModelHoldout {
+    pub(crate) holdout: Arc<Holdout>,
+    pub(crate) entity: Arc<str>,
+    /// The holdout's name, shared by every decision instead of copied for each call.
+    pub(crate) name: Arc<str>,
 }
 
 /// Feature vectors for a batch, row-major, with each input's status.
@@ -150,15 +162,16 @@ impl ModelPlan {
         }
         let holdout = match holdout {
             None => None,
-            Some(name) => Some(
-                holdouts
+            Some(name) => {
+                let (holdout, entity) = holdouts
                     .get(name)
                     .cloned()
-                    .ok_or_else(|| ConfigError::UnknownHoldout { model: model.clone(), holdout: name.to_owned() })?,
-            ),
+                    .ok_or_else(|| ConfigError::UnknownHoldout { model: model.clone(), holdout: name.to_owned() })?;
+                Some(ModelHoldout { name: holdout.name().into(), holdout, entity })
+            }
         };
         let mut entities: Vec<String> = Vec::new();
-        let used = fetches.iter().map(|f| &f.entity).chain(holdout.as_ref().map(|(_, e)| e));
+        let used = fetches.iter().map(|f| &f.entity).chain(holdout.as_ref().map(|h| &h.entity));
         for entity in used {
             if !entities.iter().any(|e| **e == **entity) {
                 entities.push(entity.to_string());
@@ -175,11 +188,13 @@ impl ModelPlan {
         let interval = IntervalRule::for_model(&meta)
             .map_err(|source| ConfigError::Interval { model: model.clone(), source })?
             .map(Arc::new);
+        let (name, version): (Arc<str>, Arc<str>) = (meta.name.as_str().into(), meta.version.as_str().into());
         Ok(ModelPlan {
             interval,
             log_schema: Arc::new(log_schema),
-            name: meta.name.as_str().into(),
-            version: meta.version.as_str().into(),
+            metrics: PredictionMetrics::new(&name, &version),
+            name,
+            version,
             input_names: meta.inputs.iter().map(|i| i.name.clone()).collect(),
             output_names: meta.outputs.clone().into(),
             specs: meta.inputs.clone(),
@@ -242,8 +257,14 @@ impl ModelPlan {
         }
 
         // Rows in order of their request time, so that each lookup is made at one time.
-        let mut by_time: Vec<usize> = (0..requests.len()).collect();
-        by_time.sort_by_key(|&r| times[r]);
+        // (A single request, the usual call, is its own order: no vector to allocate.)
+        let by_time: Cow<'_, [usize]> = if requests.len() == 1 {
+            Cow::Borrowed(&[0])
+        } else {
+            let mut rows: Vec<usize> = (0..requests.len()).collect();
+            rows.sort_by_key(|&r| times[r]);
+            Cow::Owned(rows)
+        };
         for fetch in &self.fetches {
             let mut keys = Vec::with_capacity(requests.len());
             for (r, request) in requests.iter().enumerate() {

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::plan::ModelPlan;
+use super::plan::{ModelHoldout, ModelPlan};
 use super::versions::{Rollout, Slot, Versions};
-use super::{Client, HoldoutDecision, Prediction, PredictionId, Request, Route, SCORE_CHUNK_ROWS, metrics};
+use super::{Client, HoldoutDecision, Prediction, PredictionId, Request, Route, SCORE_CHUNK_ROWS};
 use crate::error::Error;
 use crate::features::Timestamp;
 use crate::log::{PredictionBatch, PredictionRow};
@@ -180,15 +180,14 @@ impl Client {
             self.inner.sink.append_batch(batch).map_err(logging)?;
         }
         self.inner.stats.predictions.fetch_add(predictions.len() as u64, Ordering::Relaxed);
-        metrics::predictions(&plan.name, &plan.version, predictions.len(), started.elapsed());
+        plan.metrics.record(predictions.len(), started.elapsed());
         Ok(predictions)
     }
 
     fn assign_holdouts(&self, plan: &ModelPlan, requests: &[Request]) -> Result<Option<Vec<HoldoutDecision>>, Error> {
-        let Some((holdout, entity)) = &plan.holdout else {
+        let Some(ModelHoldout { holdout, entity, name }) = &plan.holdout else {
             return Ok(None);
         };
-        let name: Arc<str> = holdout.name().into();
         requests
             .iter()
             .enumerate()

@@ -9,7 +9,7 @@ use super::versions::{Rollout, Slot, Versions};
 use super::{Client, HoldoutDecision, Prediction, PredictionId, Request, Route, SCORE_CHUNK_ROWS};
 use crate::error::Error;
 use crate::features::Timestamp;
-use crate::log::{PredictionBatch, PredictionRow};
+use crate::log::PredictionRow;
 use crate::rollout::FlagSource;
 
 impl Client {
@@ -137,7 +137,7 @@ impl Client {
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
 
         let mut predictions = Vec::with_capacity(requests.len());
-        let mut batch = PredictionBatch::with_capacity(plan.log_schema.clone(), requests.len());
+        let mut batch = self.inner.sink.empty_batch(plan.log_schema.clone(), requests.len());
         let logging = |source| Error::Log { model: model.into(), source };
         let mut statuses = assembled.statuses.chunks_exact(n_in);
         for (r, request) in requests.iter().enumerate() {

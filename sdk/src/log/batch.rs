@@ -57,12 +57,28 @@ pub(crate) struct Texts {
 }
 
 impl Texts {
-    fn with_capacity(values: usize, bytes: usize) -> Self {
-        Texts { ends: Vec::with_capacity(values), text: String::with_capacity(bytes), missing: Vec::new() }
-    }
-
     fn len(&self) -> usize {
         self.ends.len()
+    }
+
+    // Called by the log's batch pool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    fn clear(&mut self) {
+        self.ends.clear();
+        self.text.clear();
+        self.missing.clear();
+    }
+
+    fn reserve(&mut self, values: usize, bytes: usize) {
+        self.ends.reserve_exact(values);
+        self.text.reserve_exact(bytes);
+    }
+
+    /// Bytes of heap it holds.
+    // Read by the log's batch pool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    fn capacity_bytes(&self) -> usize {
+        4 * self.ends.capacity() + self.text.capacity() + self.missing.capacity()
     }
 
     fn push(&mut self, value: Option<&str>) -> Result<(), LogError> {
@@ -161,6 +177,26 @@ pub(crate) struct BatchColumns {
 }
 
 impl BatchColumns {
+    /// Empties the columns, keeping their memory.
+    // Called by the log's batch pool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    fn clear(&mut self) {
+        self.texts.clear();
+        self.ts.clear();
+        self.values.clear();
+        self.flags.clear();
+        self.latency_us.clear();
+    }
+
+    /// Bytes of heap the columns hold.
+    // Read by the log's batch pool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    fn capacity_bytes(&self) -> usize {
+        self.texts.capacity_bytes()
+            + 8 * (self.ts.capacity() + self.values.capacity() + self.latency_us.capacity())
+            + self.flags.capacity()
+    }
+
     /// Appends the columns' postcard encoding to `buf`: the very bytes their
     /// `Serialize` makes (so either reads what the other wrote), but the values are
     /// copied in one pass where serde would encode them one f64 at a time (5 % of a
@@ -243,18 +279,40 @@ impl PredictionBatch {
 
     /// An empty batch with room for `rows` rows.
     pub fn with_capacity(schema: Arc<LogSchema>, rows: usize) -> Self {
-        let cells = rows.saturating_mul(text_cells(&schema));
+        let mut batch = PredictionBatch { schema, columns: BatchColumns::default() };
+        batch.reserve(rows);
+        batch
+    }
+
+    /// Empties the batch, keeping its memory, for rows of `schema`, with room for
+    /// `rows` of them.
+    // Called by the log's batch pool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn reset(&mut self, schema: Arc<LogSchema>, rows: usize) {
+        self.columns.clear();
+        self.schema = schema;
+        self.reserve(rows);
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        let schema = &*self.schema;
+        let cells = rows.saturating_mul(text_cells(schema));
         // A UUID in text is 36 bytes; entity keys and the rest, a guess.
         let bytes = rows.saturating_mul(36 + schema.version.len() + 16 * schema.entities.len());
         let width = schema.inputs.len() + schema.outputs.len();
-        let columns = BatchColumns {
-            texts: Texts::with_capacity(cells, bytes),
-            ts: Vec::with_capacity(rows),
-            values: Vec::with_capacity(rows.saturating_mul(width)),
-            flags: Vec::with_capacity(rows),
-            latency_us: Vec::with_capacity(rows),
-        };
-        PredictionBatch { schema, columns }
+        let c = &mut self.columns;
+        c.texts.reserve(cells, bytes);
+        c.ts.reserve_exact(rows);
+        c.values.reserve_exact(rows.saturating_mul(width));
+        c.flags.reserve_exact(rows);
+        c.latency_us.reserve_exact(rows);
+    }
+
+    /// Bytes of heap the batch holds.
+    // Read by the log's batch pool only.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.columns.capacity_bytes()
     }
 
     /// The schema of every row.

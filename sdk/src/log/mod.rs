@@ -10,6 +10,8 @@
 
 mod batch;
 #[cfg(feature = "parquet")]
+mod recycle;
+#[cfg(feature = "parquet")]
 mod spool;
 #[cfg(feature = "parquet")]
 mod table;
@@ -304,6 +306,26 @@ pub trait PredictionSink: Send + Sync + 'static {
         self.append(batch.schema(), batch.to_records())
     }
 
+    /// An empty batch of `schema`'s rows with room for `rows`, for the
+    /// [`Client`](crate::Client) to fill and pass to [`append_batch`](Self::append_batch).
+    /// The default allocates one. A sink that hands batches to another thread
+    /// ([`PredictionLog`]) returns the ones that thread is done with: a batch allocated
+    /// by the calling thread and freed by another on every call makes glibc's allocator
+    /// slow the caller's later allocations (docs/benchmarks.md).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fresco::{LogSchema, MemorySink, PredictionSink};
+    ///
+    /// let schema = Arc::new(LogSchema { model: "m".into(), version: "1".into(),
+    ///     entities: vec![], inputs: vec![], outputs: vec!["y".into()] });
+    /// let batch = MemorySink::new().empty_batch(schema, 1);
+    /// assert!(batch.is_empty());
+    /// ```
+    fn empty_batch(&self, schema: Arc<LogSchema>, rows: usize) -> PredictionBatch {
+        PredictionBatch::with_capacity(schema, rows)
+    }
+
     /// Takes outcomes of `model`'s predictions.
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {
         let _ = (model, records);
@@ -441,6 +463,10 @@ impl<S: PredictionSink + ?Sized> PredictionSink for Arc<S> {
 
     fn append_batch(&self, batch: PredictionBatch) -> Result<(), LogError> {
         (**self).append_batch(batch)
+    }
+
+    fn empty_batch(&self, schema: Arc<LogSchema>, rows: usize) -> PredictionBatch {
+        (**self).empty_batch(schema, rows)
     }
 
     fn append_outcomes(&self, model: &str, records: Vec<OutcomeRecord>) -> Result<(), LogError> {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
+use super::recycle::BatchPool;
 pub use super::spool::SpoolDurability;
 use super::spool::{self, Frame, Spool, io};
 use super::{
@@ -264,6 +265,8 @@ enum Item {
 pub struct PredictionLog {
     spool: Arc<Spool>,
     fingerprints: Fingerprints,
+    /// Batches the writer is done with, for the next calls to fill.
+    batches: Arc<BatchPool>,
     tx: Option<Sender<Item>>,
     overflow: OverflowPolicy,
     stats: Arc<Counters>,
@@ -365,8 +368,11 @@ impl PredictionLog {
         let (tx, rx) = crossbeam_channel::bounded(config.queue_batches);
         let dropped = Arc::new(Mutex::new(HashMap::new()));
         let failing = Arc::new(Mutex::new(None));
+        let batches = Arc::new(BatchPool::default());
         let worker = {
             let writer = Writer {
+                batches: batches.clone(),
+                consumed: Vec::new(),
                 root: config.root.clone(),
                 run: run.clone(),
                 bucket,
@@ -391,6 +397,7 @@ impl PredictionLog {
         Ok(PredictionLog {
             spool,
             fingerprints: Fingerprints::default(),
+            batches,
             tx: Some(tx),
             overflow: config.overflow,
             stats,
@@ -529,6 +536,10 @@ fn closed(reason: &str) -> LogError {
 impl PredictionSink for PredictionLog {
     fn append(&self, schema: &Arc<LogSchema>, records: Vec<PredictionRecord>) -> Result<(), LogError> {
         self.append_batch(PredictionBatch::from_records(schema.clone(), &records)?)
+    }
+
+    fn empty_batch(&self, schema: Arc<LogSchema>, rows: usize) -> PredictionBatch {
+        self.batches.take(schema, rows)
     }
 
     fn append_batch(&self, batch: PredictionBatch) -> Result<(), LogError> {
@@ -720,6 +731,8 @@ mod backlog_tests {
     fn writer(dir: &Path) -> Writer {
         let spool = Spool::create(&dir.join("spool"), "r", 0, SpoolDurability::Buffered, 1 << 20).unwrap();
         Writer {
+            batches: Arc::default(),
+            consumed: Vec::new(),
             root: dir.to_owned(),
             run: "r".into(),
             failing: Arc::default(),
@@ -924,6 +937,12 @@ type Uploader = crate::bucket::Bucket;
 enum Uploader {}
 
 struct Writer {
+    /// Where the batches taken go once their rows are in the columns.
+    batches: Arc<BatchPool>,
+    /// Batches taken, given back to `batches` a few at a time (one lock for them all)
+    /// while their memory is still in cache.
+    #[expect(clippy::vec_box, reason = "the boxes are the queue's, given back to the pool as they are")]
+    consumed: Vec<Box<PredictionBatch>>,
     root: PathBuf,
     run: String,
     failing: Arc<Mutex<Option<String>>>,
@@ -961,6 +980,9 @@ impl Writer {
     /// stayed empty for [`Self::LINGER`].
     const POLL: Duration = Duration::from_millis(1);
     const LINGER: Duration = Duration::from_millis(100);
+    /// Batches taken before they are given back to the pool: all of a turn's at once
+    /// would be freed cold (a few percent of one-row appends' throughput).
+    const GIVE_BACK_EVERY: usize = 64;
 
     fn run(mut self, rx: Receiver<Item>) {
         let tick = (self.max_age / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
@@ -989,6 +1011,7 @@ impl Writer {
                 Ok(item) => {
                     let first = self.take(item);
                     self.take_queued(&rx, first);
+                    self.batches.give_back(&mut self.consumed);
                     last_item = Some(Instant::now());
                     false
                 }
@@ -1050,6 +1073,10 @@ impl Writer {
         match item {
             Item::Predictions { segment, fingerprint, batch } => {
                 self.segments.entry(segment).or_default().add_predictions(fingerprint, &batch, &mut self.spare);
+                self.consumed.push(batch);
+                if self.consumed.len() >= Self::GIVE_BACK_EVERY {
+                    self.batches.give_back(&mut self.consumed);
+                }
                 Some(segment)
             }
             Item::Outcomes { segment, model, records } => {

@@ -9,6 +9,7 @@
 //! untreated baseline that the next model learns from.
 
 use std::io::Read;
+use std::sync::Arc;
 
 /// Number of buckets entities are hashed into.
 pub const BUCKETS: u32 = 10_000;
@@ -45,7 +46,8 @@ pub fn threshold(fraction: f64) -> u32 {
 /// A named holdout: a salt and the fraction of entities held out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Holdout {
-    name: String,
+    /// Shared by every decision made under it (`HoldoutDecision::name`).
+    name: Arc<str>,
     salt: String,
     fraction: f64,
     threshold: u32,
@@ -87,11 +89,18 @@ impl Holdout {
         if !(0.0..=1.0).contains(&fraction) {
             return Err(HoldoutError::Fraction { name, fraction });
         }
-        Ok(Holdout { name, salt: salt.into(), fraction, threshold: threshold(fraction) })
+        Ok(Holdout { name: name.into(), salt: salt.into(), fraction, threshold: threshold(fraction) })
     }
 
     /// The holdout's name, as logged in the `holdout` column.
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name, to share instead of copying it.
+    // Read by the Client only.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
         &self.name
     }
 

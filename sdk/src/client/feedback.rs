@@ -1,6 +1,5 @@
 //! What happened after a prediction: outcomes and treatments, into the log.
 
-use super::plan::ModelHoldout;
 use super::{Client, Prediction, PredictionId};
 use crate::error::Error;
 use crate::features::Timestamp;
@@ -137,7 +136,7 @@ impl Client {
         if treatment.is_empty() {
             return Err(Error::EmptyTreatment { model: model.into() });
         }
-        if let Some(ModelHoldout { holdout, .. }) = &plan.holdout
+        if let Some((holdout, _)) = &plan.holdout
             && holdout.contains(entity_key)
         {
             self.inner.stats.treatments_held_out(model, 1);

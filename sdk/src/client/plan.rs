@@ -53,21 +53,13 @@ pub(crate) struct ModelPlan {
     /// collisions.
     request_inputs: HashMap<Arc<str>, usize, foldhash::fast::RandomState>,
     fetches: Vec<ViewFetch>,
-    pub(crate) holdout: Option<ModelHoldout>,
+    pub(crate) holdout: Option<(Arc<Holdout>, Arc<str>)>,
     /// The per-call metrics' keys.
     pub(crate) metrics: PredictionMetrics,
     /// Columns of this model's prediction log rows.
     pub(crate) log_schema: Arc<LogSchema>,
     /// Drift monitoring, when asked for and the metadata has training statistics.
     pub(crate) monitor: Option<Arc<fresco_drift::Monitor>>,
-}
-
-/// The holdout a model's predictions are assigned to, and the entity that keys it.
-pub(crate) struct ModelHoldout {
-    pub(crate) holdout: Arc<Holdout>,
-    pub(crate) entity: Arc<str>,
-    /// The holdout's name, shared by every decision instead of copied for each call.
-    pub(crate) name: Arc<str>,
 }
 
 /// Feature vectors for a batch, row-major, with each input's status.
@@ -162,16 +154,15 @@ impl ModelPlan {
         }
         let holdout = match holdout {
             None => None,
-            Some(name) => {
-                let (holdout, entity) = holdouts
+            Some(name) => Some(
+                holdouts
                     .get(name)
                     .cloned()
-                    .ok_or_else(|| ConfigError::UnknownHoldout { model: model.clone(), holdout: name.to_owned() })?;
-                Some(ModelHoldout { name: holdout.name().into(), holdout, entity })
-            }
+                    .ok_or_else(|| ConfigError::UnknownHoldout { model: model.clone(), holdout: name.to_owned() })?,
+            ),
         };
         let mut entities: Vec<String> = Vec::new();
-        let used = fetches.iter().map(|f| &f.entity).chain(holdout.as_ref().map(|h| &h.entity));
+        let used = fetches.iter().map(|f| &f.entity).chain(holdout.as_ref().map(|(_, e)| e));
         for entity in used {
             if !entities.iter().any(|e| **e == **entity) {
                 entities.push(entity.to_string());

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::plan::{ModelHoldout, ModelPlan};
+use super::plan::ModelPlan;
 use super::versions::{Rollout, Slot, Versions};
 use super::{Client, HoldoutDecision, Prediction, PredictionId, Request, Route, SCORE_CHUNK_ROWS};
 use crate::error::Error;
@@ -185,9 +185,10 @@ impl Client {
     }
 
     fn assign_holdouts(&self, plan: &ModelPlan, requests: &[Request]) -> Result<Option<Vec<HoldoutDecision>>, Error> {
-        let Some(ModelHoldout { holdout, entity, name }) = &plan.holdout else {
+        let Some((holdout, entity)) = &plan.holdout else {
             return Ok(None);
         };
+        let name = holdout.shared_name();
         requests
             .iter()
             .enumerate()
